@@ -1,0 +1,105 @@
+"""Find VGG16 weights (explicit path, $JAXVIZ_WEIGHTS, Keras' cache, jaxviz's cache) or download them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from jaxviz.errors import JaxvizError
+
+_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+
+
+@dataclass(frozen=True)
+class KerasFile:
+    """One of Keras' published VGG16 weight files."""
+
+    name: str
+    md5: str
+    size: int
+
+    @property
+    def url(self) -> str:
+        return _BASE + self.name
+
+
+NOTOP = KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc", 58889256)
+TOP = KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b", 553467096)
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded models ($KERAS_HOME/models, default ~/.keras/models)."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+
+
+def jaxviz_cache_dir() -> Path:
+    """Where jaxviz downloads to ($JAXVIZ_CACHE, else $XDG_CACHE_HOME/jaxviz, else ~/.cache/jaxviz)."""
+    if os.environ.get("JAXVIZ_CACHE"):
+        return Path(os.environ["JAXVIZ_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxviz"
+
+
+def download_allowed() -> bool:
+    return os.environ.get("JAXVIZ_NO_DOWNLOAD", "") in ("", "0")
+
+
+def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
+    """The weights file to use, in the documented order; downloads only as the last resort."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise JaxvizError(f"weights file {explicit!r} does not exist")
+        return path
+    env = os.environ.get("JAXVIZ_WEIGHTS", "")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise JaxvizError(f"JAXVIZ_WEIGHTS={env!r} does not exist")
+        return path
+    wanted = [TOP] if include_top else [NOTOP, TOP]
+    for spec in wanted:
+        for folder in (keras_cache_dir(), jaxviz_cache_dir()):
+            if (folder / spec.name).is_file():
+                return folder / spec.name
+    spec = wanted[0]
+    target = jaxviz_cache_dir() / spec.name
+    options = (
+        f"pass --weights PATH (or model.weights in the config), set JAXVIZ_WEIGHTS, or put Keras' "
+        f"{spec.name} in {keras_cache_dir()}"
+    )
+    if not (download and download_allowed()):
+        raise JaxvizError(f"no VGG16 weights found and downloading is off: {options}")
+    try:
+        return download_file(spec.url, target, spec.md5, spec.size)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise JaxvizError(f"no VGG16 weights found and download failed ({reason}): {options}") from None
+
+
+def download_file(url: str, target: Path, md5: str, size: int) -> Path:
+    """Download `url` to `target`, checking size and md5 before an atomic rename into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    digest, got = hashlib.md5(), 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            print(f"jaxviz: downloading {url}", file=sys.stderr)
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                got += len(chunk)
+        if got != size or digest.hexdigest() != md5:
+            raise JaxvizError(
+                f"download of {url} is corrupt: {got} bytes, md5 {digest.hexdigest()} "
+                f"(expected {size} bytes, md5 {md5}); nothing was kept"
+            )
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
