@@ -19,6 +19,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private to this user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

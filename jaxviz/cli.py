@@ -1,0 +1,113 @@
+"""Command-line entry points: argument parsing and the one-line error contract."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Sequence
+
+from jaxviz import config as config_lib
+from jaxviz.errors import JaxvizError
+
+# Shortcut flag -> (config key, takes the raw string as is).
+SHORTCUTS = {
+    "layers": ("target.layers", True, "L1,L2|all", "layers to visualise"),
+    "filters": ("target.filters", True, "0:64|3,5,9|all", "filters of each layer"),
+    "size": ("ascent.size", False, "PX", "image side in pixels"),
+    "steps": ("ascent.steps", False, "N", "ascent steps"),
+    "weights": ("model.weights", True, "PATH", "Keras VGG16 .h5 or converted .msgpack"),
+    "out": ("output.dir", True, "DIR", "run directory"),
+}
+
+
+def _guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], None]:
+    def wrapped(argv: Sequence[str] | None = None) -> None:
+        try:
+            code = main(argv)
+        except JaxvizError as e:
+            print(f"jaxviz: error: {e}", file=sys.stderr)
+            code = 2
+        except KeyboardInterrupt:
+            print("jaxviz: interrupted", file=sys.stderr)
+            code = 130
+        sys.exit(code)
+
+    return wrapped
+
+
+def _config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--config", metavar="FILE", help="TOML file holding what differs from the defaults")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                   help="override one key, e.g. --set ascent.steps=20 (repeatable)")
+    for name in shortcuts:
+        key, _, metavar, text = SHORTCUTS[name]
+        p.add_argument(f"--{name}", metavar=metavar, help=f"{text} (sets {key})")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> config_lib.Config:
+    """Defaults <- --config <- --set <- shortcut flags."""
+    cfg = config_lib.load(args.config, args.overrides)
+    updates = {}
+    for name, (key, raw, _, _) in SHORTCUTS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            updates.update({key: value} if raw else config_lib.parse_overrides([f"{key}={value}"]))
+    return config_lib.apply(cfg, updates)
+
+
+@_guard
+def visualize_main(argv: Sequence[str] | None = None) -> int:
+    args = _config_parser("Visualise VGG16 filters by gradient ascent in input space.").parse_args(argv)
+    cfg = config_from_args(args)
+    from jaxviz.run import run
+
+    result = run(cfg)
+    layers = result["layers"]
+    flagged = sum(s["nan"] for s in layers.values())
+    print(f"jaxviz: wrote {cfg.output.dir}: {len(layers)} grid(s), metrics.json, config.toml"
+          + (", TensorBoard events" if cfg.output.tensorboard else "")
+          + (f"; {flagged} filter(s) hit non-finite values" if flagged else ""))
+    return 0
+
+
+@_guard
+def convert_main(argv: Sequence[str] | None = None) -> int:
+    p = _config_parser("Convert Keras VGG16 h5 weights to a flax msgpack params file.", ["weights"])
+    p.add_argument("--output", metavar="FILE", required=True, help="where to write the .msgpack params")
+    p.add_argument("--include-top", action="store_true", help="keep fc1, fc2, predictions (needs a full file)")
+    args = p.parse_args(argv)
+    cfg = config_from_args(args)
+    from jaxviz.fetch import resolve_weights
+    from jaxviz.weights import load_params, save_params
+
+    source = resolve_weights(cfg.model.weights, args.include_top, cfg.model.download)
+    params = load_params(source, args.include_top)
+    try:
+        save_params(params, args.output)
+    except OSError as e:
+        raise JaxvizError(f"cannot write {args.output!r}: {e.strerror or e}") from None
+    print(f"jaxviz: wrote {args.output} ({len(params)} layers from {source})")
+    return 0
+
+
+@_guard
+def benchmark_main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Throughput of the batched ascent vs one filter at a time.")
+    p.add_argument("--layer", default="block3_conv1")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--filters", type=int, default=16)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: all of --filters)")
+    p.add_argument("--weights", default="", help="weights file; random weights if none is found")
+    p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    args = p.parse_args(argv)
+    from jaxviz.benchmark import benchmark, format_report
+
+    report = benchmark(args.layer, args.size, args.filters, args.steps, args.chunk, args.weights,
+                       per_filter=not args.no_per_filter)
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0

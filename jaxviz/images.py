@@ -1,0 +1,49 @@
+"""Host-side image work with NumPy and Pillow: deprocessing, grids, PNG files."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from jaxviz.files import atomic_write
+
+
+def deprocess(image: np.ndarray, std: float = 0.1) -> np.ndarray:
+    """One float RGB image -> uint8: centred, scaled to `std`, shifted to 0.5, clipped (the seeds' way)."""
+    x = np.asarray(image, np.float64)
+    x = np.nan_to_num(x - x.mean(), nan=0.0, posinf=0.0, neginf=0.0)
+    x = x / (x.std() + 1e-5) * std + 0.5
+    return (np.clip(x, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def grid_shape(n: int, columns: int = 0) -> tuple[int, int]:
+    """(rows, columns) for `n` tiles; columns=0 means ceil(sqrt(n))."""
+    columns = columns or math.ceil(math.sqrt(n))
+    columns = min(columns, n)
+    return math.ceil(n / columns), columns
+
+
+def grid(tiles: np.ndarray, columns: int = 0, margin: int = 5) -> np.ndarray:
+    """Tiles (N, H, W, 3) uint8 -> one image, row-major, `margin` black pixels between tiles."""
+    n, h, w, c = tiles.shape
+    rows, cols = grid_shape(n, columns)
+    out = np.zeros((rows * h + (rows - 1) * margin, cols * w + (cols - 1) * margin, c), np.uint8)
+    for i, tile in enumerate(tiles):
+        r, q = divmod(i, cols)
+        out[r * (h + margin) : r * (h + margin) + h, q * (w + margin) : q * (w + margin) + w] = tile
+    return out
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_png(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 HxWx3 image as PNG, atomically."""
+    atomic_write(path, png_bytes(image))

@@ -1,0 +1,97 @@
+"""What a run directory already holds: finished chunks (for resuming) and the settings they used."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.files import atomic_write, write_json
+
+FORMAT = 1
+# Settings that change the images; anything else (layers, filters, grid layout) may change on resume.
+RESULT_KEYS = ("size", "steps", "step", "normalize", "init_mean", "init_noise", "seed")
+
+
+class FilterResult(NamedTuple):
+    tile: np.ndarray  # (H, W, 3) uint8, deprocessed
+    history: np.ndarray  # (steps + 1,) float32
+    nan_step: int  # -1 if every update was finite
+
+
+def settings(cfg: Config, weights_fingerprint: str) -> dict:
+    out = {key: getattr(cfg.ascent, key) for key in RESULT_KEYS}
+    out.update(format=FORMAT, weights=weights_fingerprint, deprocess_std=cfg.output.deprocess_std)
+    return out
+
+
+def check_writable(out: Path) -> None:
+    """Create `out` if needed and prove it is writable, or raise a one-line error."""
+    if out.exists() and not out.is_dir():
+        raise JaxvizError(f"output directory {str(out)!r} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / ".write-test", b"")
+        (out / ".write-test").unlink()
+    except OSError as e:
+        raise JaxvizError(f"cannot write to output directory {str(out)!r}: {e.strerror or e}") from None
+
+
+class Store:
+    """Finished chunks under RUN/state/<layer>/<first>-<last>.npz, each written atomically."""
+
+    def __init__(self, out: Path, wanted: dict):
+        self.root = out / "state"
+        path = self.root / "settings.json"
+        if path.exists():
+            try:
+                have = json.loads(path.read_text())
+            except (OSError, ValueError):
+                raise JaxvizError(f"{path} is damaged; delete {self.root} to start this run afresh") from None
+            diff = [f"{k}: {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if have.get(k) != v]
+            if diff:
+                raise JaxvizError(
+                    f"{out} holds results made with other settings ({'; '.join(diff)}); "
+                    f"use another output directory, or delete {self.root} to redo them"
+                )
+        else:
+            write_json(path, wanted)
+
+    def load(self, layer: str) -> dict[int, FilterResult]:
+        """Every finished filter of `layer`, by index."""
+        found: dict[int, FilterResult] = {}
+        folder = self.root / layer
+        for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+            try:
+                with np.load(path) as z:
+                    for i, f in enumerate(z["filters"].tolist()):
+                        found[f] = FilterResult(z["tiles"][i], z["history"][i], int(z["nan_step"][i]))
+            except (OSError, ValueError, KeyError):
+                os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection; redo its filters
+        return found
+
+    def save(self, layer: str, filters: list[int], results: list[FilterResult]) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            filters=np.asarray(filters),
+            tiles=np.stack([r.tile for r in results]),
+            history=np.stack([r.history for r in results]),
+            nan_step=np.asarray([r.nan_step for r in results]),
+        )
+        atomic_write(self.root / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
+
+    def steps_done(self) -> int:
+        """Batched ascent steps already stored (a monotone TensorBoard x-axis across resumes)."""
+        total = 0
+        for path in self.root.glob("*/*.npz"):
+            with np.load(path) as z:
+                total += z["history"].shape[1] - 1
+        return total
