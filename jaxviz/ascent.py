@@ -17,7 +17,7 @@ from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, VGG16
 
 # (layer, chunk, size, size, 3) -> times the step was traced; a retrace means a recompile.
 TRACES: collections.Counter = collections.Counter()
-_CPU_CHUNK_CAP = 32  # on 2-4 CPU cores throughput is flat beyond ~16 images; smaller = livelier progress
+_CPU_CHUNK_CAP = 1  # measured: on XLA:CPU one image at a time is fastest (cache); batching pays on GPUs
 
 
 class AscentResult(NamedTuple):

@@ -1,0 +1,71 @@
+"""Shared fixtures: the real weights when present (else a synthetic Keras-layout file), no downloads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ["JAXVIZ_NO_DOWNLOAD"] = "1"  # tests never download anything
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "weights" / "vgg16_keras_imagenet_notop.h5"
+
+
+def write_keras2_h5(path: Path, seed: int = 0, skip: str = "", bad_shape: str = "") -> Path:
+    """A Keras 2 `save_weights`-layout VGG16 notop file with random weights (names from vgg.py)."""
+    from jaxviz.vgg import BLOCK_WIDTHS
+
+    rng = np.random.default_rng(seed)
+    names, cin = [], 3
+    with h5py.File(path, "w") as f:
+        for b, widths in enumerate(BLOCK_WIDTHS, 1):
+            for c, width in enumerate(widths, 1):
+                name = f"block{b}_conv{c}"
+                shape = (3, 3, cin, width + (name == bad_shape))
+                cin = width
+                if name == skip:
+                    continue
+                names.append(name)
+                g = f.create_group(name)
+                g.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+                g.create_dataset(f"{name}/kernel:0", data=rng.normal(0, np.sqrt(2 / (9 * shape[2])), shape).astype("f4"))
+                g.create_dataset(f"{name}/bias:0", data=rng.normal(0, 0.01, shape[-1]).astype("f4"))
+            names.append(f"block{b}_pool")
+            f.create_group(f"block{b}_pool").attrs["weight_names"] = np.array([], dtype="S1")
+        f.attrs["layer_names"] = [n.encode() for n in names]
+    return path
+
+
+@pytest.fixture(scope="session")
+def weights_path(tmp_path_factory) -> Path:
+    """$JAXVIZ_WEIGHTS, else the shared real file, else a synthetic file made here."""
+    for candidate in (os.environ.get("JAXVIZ_WEIGHTS"), SHARED):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return write_keras2_h5(tmp_path_factory.mktemp("weights") / "synthetic_vgg16_notop.h5")
+
+
+@pytest.fixture(scope="session")
+def real_weights(weights_path) -> bool:
+    return "synthetic" not in weights_path.name
+
+
+@pytest.fixture(scope="session")
+def params(weights_path):
+    from jaxviz.weights import load_params
+
+    return load_params(weights_path)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """No test sees (or fills) the real ~/.keras or ~/.cache."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("JAXVIZ_CACHE", raising=False)

@@ -1,0 +1,85 @@
+"""Typed config: TOML files, overrides, and one clear error for each kind of mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaxviz import config
+from jaxviz.errors import JaxvizError
+from jaxviz.targets import resolve_filters, resolve_layers
+from jaxviz.vgg import CONV_LAYERS
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_defaults_follow_the_book():
+    a = config.Config().ascent
+    assert (a.size, a.steps, a.step, a.normalize, a.init_mean, a.init_noise) == (150, 40, 1.0, "rms", 128.0, 20.0)
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[ascent]\nsteps = 7\n[target]\nlayers = ["block1_conv1"]\n')
+    cfg = config.load(path, ["ascent.steps=9", "output.dir=runs/x", "ascent.step=2"])
+    assert cfg.ascent.steps == 9 and cfg.ascent.step == 2.0 and cfg.output.dir == "runs/x"
+    assert cfg.target.layers == ("block1_conv1",)
+
+
+def test_resolved_config_roundtrips(tmp_path):
+    cfg = config.load(None, ["target.filters=[1,2,3]", "output.sort=true", 'output.dir="a b"'])
+    (tmp_path / "r.toml").write_text(config.to_toml(cfg))
+    assert config.load(tmp_path / "r.toml") == cfg
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    cfg = config.load(path)
+    for layer in resolve_layers(cfg.target.layers):
+        resolve_filters(cfg.target.filters, layer)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ascent.stepz=3", "unknown config key 'ascent.stepz'; valid keys in [ascent]: size, steps"),
+        ("nope.x=1", "unknown config section 'nope'"),
+        ("ascent.steps=abc", "ascent.steps: expected an integer, got 'abc'"),
+        ("ascent.steps=2.5", "expected an integer"),
+        ("output.sort=1", "expected true or false"),
+        ("ascent.size=0", "ascent.size must be greater than 0"),
+        ("ascent.steps=-3", "ascent.steps must be greater than 0"),
+        ("output.margin=-1", "output.margin must be 0 or more"),
+        ("ascent.normalize=l1", "must be one of rms, l2, max"),
+        ("ascent.steps", "not of the form section.key=value"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(JaxvizError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        config.load(None, [override])
+
+
+def test_bad_files(tmp_path):
+    (tmp_path / "a.toml").write_text("steps = 3\n")
+    with pytest.raises(JaxvizError, match="must be inside a section"):
+        config.load(tmp_path / "a.toml")
+    (tmp_path / "b.toml").write_text("[ascent\n")
+    with pytest.raises(JaxvizError, match="not valid TOML"):
+        config.load(tmp_path / "b.toml")
+    with pytest.raises(JaxvizError, match="does not exist"):
+        config.load(tmp_path / "missing.toml")
+
+
+def test_layer_and_filter_specs():
+    assert resolve_layers("all") == list(CONV_LAYERS)
+    assert resolve_layers("block3_conv1, block1_conv1") == ["block3_conv1", "block1_conv1"]
+    assert resolve_filters("0:4", "block1_conv1") == [0, 1, 2, 3]
+    assert resolve_filters("3,5,9", "block1_conv1") == [3, 5, 9]
+    assert resolve_filters((2, 1), "block1_conv1") == [2, 1]
+    assert resolve_filters("60:", "block1_conv1") == [60, 61, 62, 63]
+    assert len(resolve_filters("all", "block5_conv1")) == 512
+    with pytest.raises(JaxvizError, match="unknown layer 'block6_conv1'; valid layers: all, block1_conv1"):
+        resolve_layers("block6_conv1")
+    with pytest.raises(JaxvizError, match="filter 64 is out of range for block1_conv1, which has filters 0..63"):
+        resolve_filters("60:65", "block1_conv1")
+    with pytest.raises(JaxvizError, match="not 'all', a range"):
+        resolve_filters("x:y", "block1_conv1")

@@ -1,0 +1,74 @@
+"""Finding weights: the documented order; downloads (from a local server) checked and atomic."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from jaxviz import fetch
+from jaxviz.errors import JaxvizError
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    monkeypatch.delenv("JAXVIZ_WEIGHTS", raising=False)
+
+
+def test_order_explicit_env_keras_cache(tmp_path, monkeypatch, clean_env):
+    keras_file = tmp_path / "home" / ".keras" / "models" / fetch.NOTOP.name
+    keras_file.parent.mkdir(parents=True)
+    keras_file.write_bytes(b"k")
+    env_file, explicit = tmp_path / "env.h5", tmp_path / "explicit.h5"
+    env_file.write_bytes(b"e")
+    explicit.write_bytes(b"x")
+    assert fetch.resolve_weights() == keras_file
+    monkeypatch.setenv("JAXVIZ_WEIGHTS", str(env_file))
+    assert fetch.resolve_weights() == env_file
+    assert fetch.resolve_weights(str(explicit)) == explicit
+    with pytest.raises(JaxvizError, match="does not exist"):
+        fetch.resolve_weights(str(tmp_path / "nope.h5"))
+
+
+def test_nothing_found_offline_lists_the_options(clean_env):
+    with pytest.raises(JaxvizError) as e:
+        fetch.resolve_weights()
+    text = str(e.value)
+    assert "--weights" in text and "JAXVIZ_WEIGHTS" in text and ".keras" in text and "\n" not in text
+
+
+@pytest.fixture
+def server(tmp_path):
+    payload = b"vgg16 weights stand-in" * 1000
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "w.h5").write_bytes(payload)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(tmp_path / "srv"), **k)
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}/w.h5", payload
+    httpd.shutdown()
+
+
+def test_download_checks_and_renames(tmp_path, server):
+    url, payload = server
+    target = tmp_path / "cache" / "w.h5"
+    fetch.download_file(url, target, hashlib.md5(payload).hexdigest(), len(payload))
+    assert target.read_bytes() == payload
+    assert [p.name for p in target.parent.iterdir()] == ["w.h5"]
+
+
+def test_corrupt_download_leaves_nothing(tmp_path, server):
+    url, payload = server
+    target = tmp_path / "cache" / "w.h5"
+    with pytest.raises(JaxvizError, match="corrupt"):
+        fetch.download_file(url, target, "0" * 32, len(payload))
+    assert list(target.parent.iterdir()) == []
