@@ -6,7 +6,8 @@ import collections
 import functools
 import math
 import os
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,7 @@ def normalize_gradient(g: jax.Array, how: str) -> jax.Array:
     return g / (jnp.max(jnp.abs(g)) + 1e-12)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled_step(layer: str, step: float, normalize: str) -> Callable:
     """jit(vmap(one ascent step)) for `layer`: (params, images, filters) -> (images, act, finite)."""
 

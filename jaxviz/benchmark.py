@@ -27,8 +27,11 @@ def _params(weights: str) -> tuple[dict, str]:
     rng = np.random.default_rng(0)
     shapes = param_shapes()
     return {
-        name: {k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
-               for k, s in leaves.items()} for name, leaves in shapes.items()
+        name: {
+            k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
+            for k, s in leaves.items()
+        }
+        for name, leaves in shapes.items()
     }, "random"
 
 
@@ -79,8 +82,9 @@ def _time_run(params, layer, filters, steps, chunk, cfg) -> tuple[float, float, 
     return time.perf_counter() - t, compile_s, flops
 
 
-def benchmark(layer: str, size: int, filters: int, steps: int, chunk: int = 0, weights: str = "",
-              per_filter: bool = True) -> dict:
+def benchmark(
+    layer: str, size: int, filters: int, steps: int, chunk: int = 0, weights: str = "", per_filter: bool = True
+) -> dict:
     """Every figure as a dict (see scripts/benchmark.py)."""
     (layer,) = resolve_layers(layer)
     if min(size - min_size(layer) + 1, filters, steps, chunk + 1) <= 0:
@@ -96,7 +100,12 @@ def benchmark(layer: str, size: int, filters: int, steps: int, chunk: int = 0, w
     device = jax.devices()[0]
     report = {
         "device": f"{device.platform}:{device.device_kind}",
-        "layer": layer, "size": size, "filters": filters, "steps": steps, "chunk": chunk, "weights": source,
+        "layer": layer,
+        "size": size,
+        "filters": filters,
+        "steps": steps,
+        "chunk": chunk,
+        "weights": source,
         "seconds": round(seconds, 3),
         "image_steps_per_s": round(rate, 2),
         "filters_per_s": round(filters / seconds, 3),
@@ -110,23 +119,31 @@ def benchmark(layer: str, size: int, filters: int, steps: int, chunk: int = 0, w
     if per_filter:
         n = min(filters, 4)
         seconds1, compile1, _ = _time_run(params, layer, n, steps, 1, cfg)
-        report.update({
-            "per_filter_image_steps_per_s": round(n * steps / seconds1, 2),
-            "per_filter_compile_s": round(compile1, 2),
-            "batched_speedup": round(rate / (n * steps / seconds1), 2),
-        })
+        report.update(
+            {
+                "per_filter_image_steps_per_s": round(n * steps / seconds1, 2),
+                "per_filter_compile_s": round(compile1, 2),
+                "batched_speedup": round(rate / (n * steps / seconds1), 2),
+            }
+        )
     return report
 
 
 def format_report(r: dict) -> str:
-    lines = [f"{r['device']}  {r['layer']} {r['size']}px  {r['filters']} filters x {r['steps']} steps "
-             f"(chunk {r['chunk']}, {r['weights']} weights)",
-             f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
-             f"compile {r['compile_s']} s"]
+    lines = [
+        f"{r['device']}  {r['layer']} {r['size']}px  {r['filters']} filters x {r['steps']} steps "
+        f"(chunk {r['chunk']}, {r['weights']} weights)",
+        f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
+        f"compile {r['compile_s']} s",
+    ]
     if "per_filter_image_steps_per_s" in r:
-        lines.append(f"  per-filter: {r['per_filter_image_steps_per_s']:8.2f} image-steps/s  "
-                     f"(batched is {r['batched_speedup']}x)")
-    lines.append(f"  {r['achieved_gflops']} GFLOP/s achieved ({r['gflop_per_image_step']} GFLOP/image-step; XLA counts "
-                 f"{r['xla_gflop_per_image_step']}), matmul peak {r['matmul_peak_gflops']} GFLOP/s "
-                 f"-> {r['fraction_of_peak']:.0%}")
+        lines.append(
+            f"  per-filter: {r['per_filter_image_steps_per_s']:8.2f} image-steps/s  "
+            f"(batched is {r['batched_speedup']}x)"
+        )
+    lines.append(
+        f"  {r['achieved_gflops']} GFLOP/s achieved ({r['gflop_per_image_step']} GFLOP/image-step; XLA counts "
+        f"{r['xla_gflop_per_image_step']}), matmul peak {r['matmul_peak_gflops']} GFLOP/s "
+        f"-> {r['fraction_of_peak']:.0%}"
+    )
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from jaxviz import config as config_lib
 from jaxviz.errors import JaxvizError
@@ -39,8 +39,14 @@ def _guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[st
 def _config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--config", metavar="FILE", help="TOML file holding what differs from the defaults")
-    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
-                   help="override one key, e.g. --set ascent.steps=20 (repeatable)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one key, e.g. --set ascent.steps=20 (repeatable)",
+    )
     for name in shortcuts:
         key, _, metavar, text = SHORTCUTS[name]
         p.add_argument(f"--{name}", metavar=metavar, help=f"{text} (sets {key})")
@@ -67,9 +73,11 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     result = run(cfg)
     layers = result["layers"]
     flagged = sum(s["nan"] for s in layers.values())
-    print(f"jaxviz: wrote {cfg.output.dir}: {len(layers)} grid(s), metrics.json, config.toml"
-          + (", TensorBoard events" if cfg.output.tensorboard else "")
-          + (f"; {flagged} filter(s) hit non-finite values" if flagged else ""))
+    print(
+        f"jaxviz: wrote {cfg.output.dir}: {len(layers)} grid(s), metrics.json, config.toml"
+        + (", TensorBoard events" if cfg.output.tensorboard else "")
+        + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
+    )
     return 0
 
 
@@ -107,7 +115,8 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     from jaxviz.benchmark import benchmark, format_report
 
-    report = benchmark(args.layer, args.size, args.filters, args.steps, args.chunk, args.weights,
-                       per_filter=not args.no_per_filter)
+    report = benchmark(
+        args.layer, args.size, args.filters, args.steps, args.chunk, args.weights, per_filter=not args.no_per_filter
+    )
     print(json.dumps(report) if args.json else format_report(report))
     return 0

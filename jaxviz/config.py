@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+
+import tomllib
 
 from jaxviz.errors import JaxvizError
 
@@ -21,8 +22,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TargetConfig:
-    layers: Union[str, tuple[str, ...]] = "all"  # "all", "block1_conv1,block3_conv1" or a list
-    filters: Union[str, tuple[int, ...]] = "all"  # "all", "0:64" (a range), "3,5,9" or a list
+    layers: str | tuple[str, ...] = "all"  # "all", "block1_conv1,block3_conv1" or a list
+    filters: str | tuple[int, ...] = "all"  # "all", "0:64" (a range), "3,5,9" or a list
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from pathlib import Path
@@ -56,9 +57,64 @@ def _layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult
     return grid(tiles, cfg.output.columns, cfg.output.margin)
 
 
+class _Session:
+    """The state one run threads through its layers and chunks."""
+
+    def __init__(self, cfg: Config, out: Path, store: Store, writer, bar: Progress, finished: int):
+        self.cfg, self.out, self.store, self.writer, self.bar = cfg, out, store, writer, bar
+        self.finished = finished
+        self.global_step = store.steps_done()
+
+    def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
+        a, out_cfg = self.cfg.ascent, self.cfg.output
+        self.global_step += 1
+        layer_done = sum(f in results for f in filters) + len(part) * s / a.steps
+        self.bar.update(layer, self.finished + len(part) * s / a.steps, layer_done, len(filters))
+        finite = act[np.isfinite(act)]
+        if finite.size:
+            self.writer.write_scalars(
+                self.global_step,
+                {
+                    f"live/{layer}/activation_mean": finite.mean(),
+                    f"live/{layer}/activation_max": finite.max(),
+                },
+            )
+        if out_cfg.snapshot_every and s % out_cfg.snapshot_every == 0 and s < a.steps:
+            live = dict(results)
+            for f, image in zip(part, np.asarray(images)[: len(part)]):
+                live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)
+            self.writer.write_images(self.global_step, {f"{layer}/grid": _layer_grid(self.cfg, filters, live, a.size)})
+
+    def run_layer(self, params: dict, layer: str, filters: list[int], results: dict) -> None:
+        """Ascend every filter of `layer` not yet in `results`, saving each chunk as it finishes."""
+        from jaxviz import ascent
+
+        a = self.cfg.ascent
+        todo = [f for f in filters if f not in results]
+        chunk = a.chunk or (ascent.auto_chunk(layer, a.size, len(todo)) if todo else 1)
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            on_step = functools.partial(self.on_step, layer, filters, results, part)
+            r = ascent.ascend(params, layer, part, a, chunk=chunk, on_step=on_step)
+            new = [
+                FilterResult(deprocess(im, self.cfg.output.deprocess_std), h, int(n))
+                for im, h, n in zip(r.images, r.history, r.nan_step)
+            ]
+            self.store.save(layer, part, new)
+            results.update(zip(part, new))
+            self.finished += len(part)
+            for f, res in zip(part, new):
+                if res.nan_step >= 0:
+                    print(
+                        f"jaxviz: warning: {layer} filter {f}: non-finite update at step {res.nan_step}; "
+                        f"kept its last finite image",
+                        flush=True,
+                    )
+        self.bar.update(layer, self.finished, len(filters), len(filters), force=True)
+
+
 def run(cfg: Config) -> dict:
     """Run `cfg`; returns the metrics also written to RUN/metrics.json."""
-    from jaxviz import ascent
     from jaxviz.fetch import resolve_weights
     from jaxviz.weights import fingerprint, load_params
 
@@ -70,60 +126,26 @@ def run(cfg: Config) -> dict:
     atomic_write(out / "config.toml", config_lib.to_toml(cfg).encode())
     writer = TensorBoardWriter(out) if cfg.output.tensorboard else NullWriter()
     writer.write_texts(0, {"config": "```toml\n" + config_lib.to_toml(cfg) + "\n```"})
-    a, size = cfg.ascent, cfg.ascent.size
     done = {layer: store.load(layer) for layer in targets}
-    total = sum(len(fs) for fs in targets.values())
-    bar = Progress(total, cfg.output.progress)
-    bar.base = finished = sum(sum(f in done[layer] for f in fs) for layer, fs in targets.items())
-    global_step = store.steps_done()
+    bar = Progress(sum(len(fs) for fs in targets.values()), cfg.output.progress)
+    bar.base = sum(sum(f in done[layer] for f in fs) for layer, fs in targets.items())
+    session = _Session(cfg, out, store, writer, bar, bar.base)
     records, summary = [], {}
     try:
         for layer, filters in targets.items():
-            results = done[layer]
-            todo = [f for f in filters if f not in results]
-            chunk = a.chunk or (ascent.auto_chunk(layer, size, len(todo)) if todo else 1)
             t0 = time.perf_counter()
-            for start in range(0, len(todo), chunk):
-                part = todo[start : start + chunk]
-
-                def on_step(s: int, act: np.ndarray, images, part=part) -> None:
-                    nonlocal global_step
-                    global_step += 1
-                    layer_done = sum(f in results for f in filters) + len(part) * s / a.steps
-                    bar.update(layer, finished + len(part) * s / a.steps, layer_done, len(filters))
-                    finite = act[np.isfinite(act)]
-                    if finite.size:
-                        writer.write_scalars(global_step, {
-                            f"live/{layer}/activation_mean": finite.mean(),
-                            f"live/{layer}/activation_max": finite.max(),
-                        })
-                    every = cfg.output.snapshot_every
-                    if every and s % every == 0 and s < a.steps:
-                        now = np.asarray(images)[: len(part)]
-                        live = dict(results)
-                        live.update({f: FilterResult(deprocess(im, cfg.output.deprocess_std), None, -1)
-                                     for f, im in zip(part, now)})
-                        writer.write_images(global_step, {f"{layer}/grid": _layer_grid(cfg, filters, live, size)})
-
-                r = ascent.ascend(params, layer, part, a, chunk=chunk, on_step=on_step)
-                new = [FilterResult(deprocess(im, cfg.output.deprocess_std), h, int(n))
-                       for im, h, n in zip(r.images, r.history, r.nan_step)]
-                store.save(layer, part, new)
-                results.update(zip(part, new))
-                finished += len(part)
-                for f, res in zip(part, new):
-                    if res.nan_step >= 0:
-                        print(f"jaxviz: warning: {layer} filter {f}: non-finite update at step {res.nan_step}; "
-                              f"kept its last finite image", flush=True)
-            bar.update(layer, finished, len(filters), len(filters), force=True)
-            layer_records = [_filter_record(layer, f, results[f]) for f in filters]
+            session.run_layer(params, layer, filters, done[layer])
+            layer_records = [_filter_record(layer, f, done[layer][f]) for f in filters]
             records += layer_records
-            summary[layer] = _finish_layer(cfg, out, writer, layer, filters, results, layer_records, global_step)
+            summary[layer] = _finish_layer(
+                cfg, out, writer, layer, filters, done[layer], layer_records, session.global_step
+            )
             summary[layer]["seconds"] = round(time.perf_counter() - t0, 3)
             write_json(out / "metrics.json", {"filters": records, "layers": summary})
     except KeyboardInterrupt:
-        bar.close()
-        raise JaxvizError(f"interrupted; finished chunks are saved in {out}: rerun the same command to resume")
+        raise JaxvizError(
+            f"interrupted; finished chunks are saved in {out}: rerun the same command to resume"
+        ) from None
     finally:
         bar.close()
         writer.flush()
@@ -145,7 +167,9 @@ def _finish_layer(cfg, out, writer, layer, filters, results, records, global_ste
     for s in range(history.shape[1]):
         column = history[:, s][np.isfinite(history[:, s])]
         if column.size:
-            writer.write_scalars(s, {f"{layer}/activation_mean": column.mean(), f"{layer}/activation_max": column.max()})
+            writer.write_scalars(
+                s, {f"{layer}/activation_mean": column.mean(), f"{layer}/activation_max": column.max()}
+            )
     dead = sum(r["dead"] for r in records)
     nan = sum(r["nan"] for r in records)
     writer.write_scalars(global_step, {f"{layer}/dead_filters": dead, f"{layer}/nan_filters": nan})

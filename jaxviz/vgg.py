@@ -10,9 +10,7 @@ from jax import lax
 # Keras' VGG16 "caffe" preprocessing: RGB -> BGR, then this per-channel mean is subtracted.
 MEAN_BGR = (103.939, 116.779, 123.68)
 BLOCK_WIDTHS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-CONV_LAYERS = tuple(
-    f"block{b}_conv{c}" for b, widths in enumerate(BLOCK_WIDTHS, 1) for c in range(1, len(widths) + 1)
-)
+CONV_LAYERS = tuple(f"block{b}_conv{c}" for b, widths in enumerate(BLOCK_WIDTHS, 1) for c in range(1, len(widths) + 1))
 CONV_WIDTHS = dict(zip(CONV_LAYERS, (w for widths in BLOCK_WIDTHS for w in widths)))
 TOP_LAYERS = ("fc1", "fc2", "predictions")
 TOP_INPUT_SIZE = 224

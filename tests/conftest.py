@@ -33,7 +33,9 @@ def write_keras2_h5(path: Path, seed: int = 0, skip: str = "", bad_shape: str = 
                 names.append(name)
                 g = f.create_group(name)
                 g.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
-                g.create_dataset(f"{name}/kernel:0", data=rng.normal(0, np.sqrt(2 / (9 * shape[2])), shape).astype("f4"))
+                g.create_dataset(
+                    f"{name}/kernel:0", data=rng.normal(0, np.sqrt(2 / (9 * shape[2])), shape).astype("f4")
+                )
                 g.create_dataset(f"{name}/bias:0", data=rng.normal(0, 0.01, shape[-1]).astype("f4"))
             names.append(f"block{b}_pool")
             f.create_group(f"block{b}_pool").attrs["weight_names"] = np.array([], dtype="S1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
 from conftest import write_keras2_h5
+
 from jaxviz.errors import JaxvizError
 from jaxviz.vgg import CONV_LAYERS, param_shapes
 from jaxviz.weights import fingerprint, load_params, read_keras_h5, save_params
@@ -38,7 +38,9 @@ def test_reads_by_stored_names_not_order(tmp_path, params):
 def _keras_vgg(include_top=False):
     import keras
 
-    return keras.applications.VGG16(weights=None, include_top=include_top, input_shape=None if include_top else (32, 32, 3))
+    return keras.applications.VGG16(
+        weights=None, include_top=include_top, input_shape=None if include_top else (32, 32, 3)
+    )
 
 
 def _assert_same_as_keras(params, model):
