@@ -19,6 +19,7 @@ from jaxviz.state import FilterResult, Store, check_writable, settings
 from jaxviz.targets import min_size, resolve_filters, resolve_layers
 from jaxviz.writers import NullWriter, TensorBoardWriter
 
+SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 DEAD_EPS = 1e-7  # a filter whose activation never exceeds this never fired (the upscaling seed's test)
 
 
@@ -64,6 +65,7 @@ class _Session:
         self.cfg, self.out, self.store, self.writer, self.bar = cfg, out, store, writer, bar
         self.finished = finished
         self.global_step = store.steps_done()
+        self.last_snapshot = -float("inf")
 
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         a, out_cfg = self.cfg.ascent, self.cfg.output
@@ -79,7 +81,9 @@ class _Session:
                     f"live/{layer}/activation_max": finite.max(),
                 },
             )
-        if out_cfg.snapshot_every and s % out_cfg.snapshot_every == 0 and s < a.steps:
+        every = out_cfg.snapshot_every
+        if every and s % every == 0 and s < a.steps and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
+            self.last_snapshot = time.monotonic()
             live = dict(results)
             for f, image in zip(part, np.asarray(images)[: len(part)]):
                 live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)

@@ -81,7 +81,7 @@ def test_tensorboard_reads_the_events(run_dir):
         steps = [e.step for e in acc.Scalars(f"{layer}/activation_mean")]
         assert steps == [0, 1, 2, 3]
         images = acc.Images(f"{layer}/grid")
-        assert len(images) >= 3  # snapshots every step plus the final grid
+        assert len(images) >= 2  # at least one live snapshot (rate-limited) plus the final grid
         assert (images[-1].width, images[-1].height) == (69, 69)
     assert "config/text_summary" in tags["tensors"]
     assert "hparams" in acc.PluginTagToContent("hparams") or acc.PluginTagToContent("hparams")
