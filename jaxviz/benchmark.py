@@ -90,8 +90,8 @@ def benchmark(
 ) -> dict:
     """Every figure as a dict (see scripts/benchmark.py)."""
     (layer,) = resolve_layers(layer)
-    if min(size - min_size(layer) + 1, filters, steps, chunk + 1) <= 0:
-        raise JaxvizError(f"size (>= {min_size(layer)}), filters and steps must be positive; chunk >= 0")
+    if size < min_size(layer) or filters < 1 or steps < 1 or chunk < 0:
+        raise JaxvizError(f"need --size >= {min_size(layer)} for {layer}, --filters >= 1, --steps >= 1, --chunk >= 0")
     params, source = _params(weights)
     cfg = AscentConfig(size=size, steps=steps)
     chunk = min(chunk or filters, filters)

@@ -65,7 +65,7 @@ _NON_NEGATIVE = {"ascent.chunk", "output.columns", "output.margin", "output.snap
 
 
 def _sections() -> dict[str, type]:
-    return {f.name: f.type if isinstance(f.type, type) else f.default_factory for f in dataclasses.fields(Config)}
+    return {f.name: f.default_factory for f in dataclasses.fields(Config)}
 
 
 def _fields(section: type) -> dict[str, Any]:

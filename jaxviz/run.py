@@ -94,6 +94,7 @@ class _Session:
         from jaxviz import ascent
 
         a = self.cfg.ascent
+        self.last_snapshot = -float("inf")  # every layer gets its first live snapshot
         todo = [f for f in filters if f not in results]
         chunk = a.chunk or (ascent.auto_chunk(layer, a.size, len(todo)) if todo else 1)
         for start in range(0, len(todo), chunk):
@@ -123,9 +124,9 @@ def run(cfg: Config) -> dict:
     from jaxviz.weights import fingerprint, load_params
 
     targets = plan(cfg)
+    params = load_params(resolve_weights(cfg.model.weights, download=cfg.model.download))
     out = Path(cfg.output.dir)
     check_writable(out)
-    params = load_params(resolve_weights(cfg.model.weights, download=cfg.model.download))
     store = Store(out, settings(cfg, fingerprint(params)))
     atomic_write(out / "config.toml", config_lib.to_toml(cfg).encode())
     writer = TensorBoardWriter(out) if cfg.output.tensorboard else NullWriter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -76,8 +77,6 @@ class Store:
         return found
 
     def save(self, layer: str, filters: list[int], results: list[FilterResult]) -> None:
-        import io
-
         buf = io.BytesIO()
         np.savez(
             buf,

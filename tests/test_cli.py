@@ -144,6 +144,7 @@ def test_bad_weights_fail_in_one_line(tmp_path, weights_path):
     _one_line_error(visualize(*QUICK, "--weights", str(truncated), *out), "cut.h5")
     env = {"HOME": str(tmp_path / "empty_home"), "JAXVIZ_WEIGHTS": ""}
     _one_line_error(visualize(*QUICK, *out, env=env), "no VGG16 weights found", "--weights", "JAXVIZ_WEIGHTS")
+    assert not (tmp_path / "o").exists()  # bad weights are found out before anything is written
 
 
 def test_changed_settings_are_refused_not_mixed(tmp_path, weights_path):
