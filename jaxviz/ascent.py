@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.config import AscentConfig
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, VGG16
+from jaxviz.vgg import CONV_LAYERS, VGG16, conv_geometry
 
 # (layer, chunk, size, size, 3) -> times the step was traced; a retrace means a recompile.
 TRACES: collections.Counter = collections.Counter()
@@ -85,11 +85,7 @@ def layer_params(params: dict, layer: str) -> dict:
 
 def bytes_per_image(layer: str, size: int) -> int:
     """Rough peak memory of one image's forward + backward up to `layer` (float32)."""
-    total, side = 0, size
-    for name in CONV_LAYERS[: CONV_LAYERS.index(layer) + 1]:
-        if name.endswith("conv1") and name != "block1_conv1":
-            side //= 2
-        total += side * side * CONV_WIDTHS[name] * 4
+    total = sum(side * side * cout * 4 for _, side, _, cout in conv_geometry(layer, size))
     return 5 * total  # conv output, ReLU output, pool, cotangents, workspace
 
 

@@ -12,7 +12,7 @@ from jaxviz import ascent
 from jaxviz.config import AscentConfig
 from jaxviz.errors import JaxvizError
 from jaxviz.targets import min_size, resolve_layers
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, param_shapes
+from jaxviz.vgg import CONV_WIDTHS, conv_geometry, param_shapes
 
 
 def _params(weights: str) -> tuple[dict, str]:
@@ -37,12 +37,7 @@ def _params(weights: str) -> tuple[dict, str]:
 
 def analytic_gflop(layer: str, size: int) -> float:
     """GFLOP of one image-step: full forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
-    macs, side, cin = 0, size, 3
-    for name in CONV_LAYERS[: CONV_LAYERS.index(layer) + 1]:
-        if name.endswith("conv1") and name != "block1_conv1":
-            side //= 2
-        macs += side * side * 9 * cin * CONV_WIDTHS[name]
-        cin = CONV_WIDTHS[name]
+    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
     return 2 * 2 * macs / 1e9
 
 

@@ -16,6 +16,17 @@ TOP_LAYERS = ("fc1", "fc2", "predictions")
 TOP_INPUT_SIZE = 224
 
 
+def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
+    """(name, map side, in channels, out channels) of every conv layer up to `upto` for `size` px input."""
+    out, side, cin = [], size, 3
+    for name in CONV_LAYERS[: CONV_LAYERS.index(upto) + 1]:
+        if name.endswith("conv1") and name != CONV_LAYERS[0]:
+            side //= 2  # a 2x2 pool ends every block
+        out.append((name, side, cin, CONV_WIDTHS[name]))
+        cin = CONV_WIDTHS[name]
+    return out
+
+
 def max_pool_2x2(x: jax.Array) -> jax.Array:
     """2x2/stride-2 max pool, 'valid' like Keras (odd edges dropped).
 
