@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from jaxviz import config as config_lib
 from jaxviz.errors import JaxvizError
 
-# Shortcut flag -> (config key, takes the raw string as is).
+# Shortcut flag -> (config key, value kept as a raw string (else parsed as TOML), metavar, help).
 SHORTCUTS = {
     "layers": ("target.layers", True, "L1,L2|all", "layers to visualise"),
     "filters": ("target.filters", True, "0:64|3,5,9|all", "filters of each layer"),

@@ -49,11 +49,11 @@ def _filter_record(layer: str, f: int, r: FilterResult) -> dict:
     }
 
 
-def _layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult], size: int) -> np.ndarray:
+def _layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
     order = list(filters)
     if cfg.output.sort:
         order.sort(key=lambda f: -np.nan_to_num(results[f].history[-1], nan=-np.inf) if f in results else np.inf)
-    blank = np.zeros((size, size, 3), np.uint8)
+    blank = np.zeros((cfg.ascent.size, cfg.ascent.size, 3), np.uint8)
     tiles = np.stack([results[f].tile if f in results else blank for f in order])
     return grid(tiles, cfg.output.columns, cfg.output.margin)
 
@@ -61,8 +61,8 @@ def _layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult
 class _Session:
     """The state one run threads through its layers and chunks."""
 
-    def __init__(self, cfg: Config, out: Path, store: Store, writer, bar: Progress, finished: int):
-        self.cfg, self.out, self.store, self.writer, self.bar = cfg, out, store, writer, bar
+    def __init__(self, cfg: Config, store: Store, writer, bar: Progress, finished: int):
+        self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
         self.finished = finished
         self.global_step = store.steps_done()
         self.last_snapshot = -float("inf")
@@ -87,7 +87,7 @@ class _Session:
             live = dict(results)
             for f, image in zip(part, np.asarray(images)[: len(part)]):
                 live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)
-            self.writer.write_images(self.global_step, {f"{layer}/grid": _layer_grid(self.cfg, filters, live, a.size)})
+            self.writer.write_images(self.global_step, {f"{layer}/grid": _layer_grid(self.cfg, filters, live)})
 
     def run_layer(self, params: dict, layer: str, filters: list[int], results: dict) -> None:
         """Ascend every filter of `layer` not yet in `results`, saving each chunk as it finishes."""
@@ -128,13 +128,14 @@ def run(cfg: Config) -> dict:
     out = Path(cfg.output.dir)
     check_writable(out)
     store = Store(out, settings(cfg, fingerprint(params)))
-    atomic_write(out / "config.toml", config_lib.to_toml(cfg).encode())
+    resolved = config_lib.to_toml(cfg)
+    atomic_write(out / "config.toml", resolved.encode())
     writer = TensorBoardWriter(out) if cfg.output.tensorboard else NullWriter()
-    writer.write_texts(0, {"config": "```toml\n" + config_lib.to_toml(cfg) + "\n```"})
+    writer.write_texts(0, {"config": "```toml\n" + resolved + "\n```"})
     done = {layer: store.load(layer) for layer in targets}
     bar = Progress(sum(len(fs) for fs in targets.values()), cfg.output.progress)
     bar.base = sum(sum(f in done[layer] for f in fs) for layer, fs in targets.items())
-    session = _Session(cfg, out, store, writer, bar, bar.base)
+    session = _Session(cfg, store, writer, bar, bar.base)
     records, summary = [], {}
     try:
         for layer, filters in targets.items():
@@ -163,7 +164,7 @@ def run(cfg: Config) -> dict:
 
 
 def _finish_layer(cfg, out, writer, layer, filters, results, records, global_step) -> dict:
-    image = _layer_grid(cfg, filters, results, cfg.ascent.size)
+    image = _layer_grid(cfg, filters, results)
     save_png(out / f"{layer}.png", image)
     if cfg.output.filter_pngs:
         for f in filters:
