@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,16 +65,16 @@ class Store:
             write_json(path, wanted)
 
     def load(self, layer: str) -> dict[int, FilterResult]:
-        """Every finished filter of `layer`, by index."""
+        """Every finished filter of `layer`, by index; a damaged chunk is set aside and redone."""
         found: dict[int, FilterResult] = {}
         folder = self.root / layer
         for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-            try:
-                with np.load(path) as z:
-                    for i, f in enumerate(z["filters"].tolist()):
-                        found[f] = FilterResult(z["tiles"][i], z["history"][i], int(z["nan_step"][i]))
-            except (OSError, ValueError, KeyError):
-                os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection; redo its filters
+            chunk = _read_chunk(path)
+            if chunk is None:
+                os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection
+                continue
+            for i, f in enumerate(chunk["filters"].tolist()):
+                found[f] = FilterResult(chunk["tiles"][i], chunk["history"][i], int(chunk["nan_step"][i]))
         return found
 
     def save(self, layer: str, filters: list[int], results: list[FilterResult]) -> None:
@@ -89,8 +90,14 @@ class Store:
 
     def steps_done(self) -> int:
         """Batched ascent steps already stored (a monotone TensorBoard x-axis across resumes)."""
-        total = 0
-        for path in self.root.glob("*/*.npz"):
-            with np.load(path) as z:
-                total += z["history"].shape[1] - 1
-        return total
+        chunks = (_read_chunk(path) for path in self.root.glob("*/*.npz"))
+        return sum(c["history"].shape[1] - 1 for c in chunks if c is not None)
+
+
+def _read_chunk(path: Path) -> dict[str, np.ndarray] | None:
+    """A chunk file's arrays, or None when it is damaged (truncated, not a zip, a key missing)."""
+    try:
+        with np.load(path) as z:
+            return {key: z[key] for key in ("filters", "tiles", "history", "nan_step")}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None

@@ -108,6 +108,20 @@ def test_extending_a_run_computes_only_new_filters(tmp_path, weights_path):
     assert [r["filter"] for r in metrics["filters"] if r["layer"] == "block1_conv1"] == [0, 1, 2]
 
 
+def test_damaged_chunk_of_another_layer_does_not_stop_a_run(tmp_path, weights_path):
+    out = tmp_path / "r"
+    base = ["--filters", "0:2", "--size", "32", "--steps", "2", "--weights", str(weights_path), "--out", str(out)]
+    assert visualize("--layers", "block1_conv1", *base).returncode == 0
+    chunk = sorted((out / "state" / "block1_conv1").glob("*.npz"))[0]
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    p = visualize("--layers", "block2_conv1", *base)
+    assert p.returncode == 0, p.stderr
+    assert (out / "block2_conv1.png").exists()
+    p = visualize("--layers", "block1_conv1", *base)  # its own damaged chunk: set aside and redone
+    assert p.returncode == 0, p.stderr
+    assert chunk.with_suffix(".damaged").exists() and chunk.exists()
+
+
 def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
     assert p.returncode == 2, (p.returncode, p.stderr)
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
