@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write, write_json
 from jaxviz.images import deprocess, grid, save_png
 from jaxviz.progress import Progress
-from jaxviz.state import FilterResult, Store, check_writable, settings
+from jaxviz.run.state import FilterResult, Store, check_writable, settings
 from jaxviz.targets import min_size, resolve_filters, resolve_layers
 from jaxviz.writers import NullWriter, TensorBoardWriter
 
@@ -118,8 +119,11 @@ class _Session:
         self.bar.update(layer, self.finished, len(filters), len(filters), force=True)
 
 
-def run(cfg: Config) -> dict:
-    """Run `cfg`; returns the metrics also written to RUN/metrics.json."""
+def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
+    """Run `cfg`; returns the metrics also written to RUN/metrics.json.
+
+    `hparams`: the config keys TensorBoard's HParams dashboard shows for this run (default: all).
+    """
     from jaxviz.fetch import resolve_weights
     from jaxviz.weights import fingerprint, load_params
 
@@ -155,8 +159,9 @@ def run(cfg: Config) -> dict:
     finally:
         bar.close()
         writer.flush()
+    flat = config_lib.as_flat_dict(cfg)
     writer.write_hparams(
-        config_lib.as_flat_dict(cfg),
+        {k: flat[k] for k in hparams} if hparams is not None else flat,
         {f"hparams/{layer}/activation_mean": s["activation_mean"] for layer, s in summary.items()},
     )
     writer.close()
@@ -187,6 +192,7 @@ def _finish_layer(cfg, out, writer, layer, filters, results, records, global_ste
         "dead": dead,
         "nan": nan,
         "activation_mean": float(np.mean(finals)) if finals else 0.0,
+        "activation_median": float(np.median(finals)) if finals else 0.0,
         "activation_max": float(np.max(finals)) if finals else 0.0,
         "grid": f"{layer}.png",
     }
