@@ -12,7 +12,7 @@ from jaxviz import ascent
 from jaxviz.config import AscentConfig
 from jaxviz.errors import JaxvizError
 from jaxviz.targets import min_size, resolve_layers
-from jaxviz.vgg import CONV_WIDTHS, conv_geometry, param_shapes
+from jaxviz.vgg import CONV_WIDTHS, gflop_per_step, param_shapes
 
 
 def _params(weights: str) -> tuple[dict, str]:
@@ -35,12 +35,6 @@ def _params(weights: str) -> tuple[dict, str]:
     }, "random"
 
 
-def analytic_gflop(layer: str, size: int) -> float:
-    """GFLOP of one image-step: full forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
-    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
-    return 2 * 2 * macs / 1e9
-
-
 def matmul_peak_gflops(n: int | None = None, repeats: int = 5, trials: int = 3) -> float:
     """The device's float32 matmul rate through XLA: best of `trials` timings of a large square product."""
     n = n or (8192 if jax.devices()[0].platform != "cpu" else 2048)
@@ -60,22 +54,23 @@ def matmul_peak_gflops(n: int | None = None, repeats: int = 5, trials: int = 3) 
 def _time_run(params, layer, filters, steps, chunk, cfg) -> tuple[float, float, float | None]:
     """(seconds for `steps` updates of every filter, compile seconds, XLA flops per image-step)."""
     sub = ascent.layer_params(params, layer)
-    step_fn = ascent.compiled_step(layer, cfg.step, cfg.normalize)
+    step_fn = ascent.compiled_step(layer, cfg.precision)
+    knobs = (jnp.float32(cfg.step), jnp.int32(0))
     idx = jnp.arange(chunk, dtype=jnp.int32) % CONV_WIDTHS[layer]
     images = ascent.init_images(cfg.seed, 0, idx, cfg.size, cfg.init_mean, cfg.init_noise)
     t = time.perf_counter()
-    compiled = step_fn.lower(sub, images, idx).compile()
+    compiled = step_fn.lower(sub, images, idx, *knobs).compile()
     compile_s = time.perf_counter() - t
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = cost.get("flops") / chunk if cost and cost.get("flops") else None
-    jax.block_until_ready(compiled(sub, images, idx))  # warm-up
+    jax.block_until_ready(compiled(sub, images, idx, *knobs))  # warm-up
     t = time.perf_counter()
     for start in range(0, filters, chunk):
         idx = (jnp.arange(chunk, dtype=jnp.int32) + start) % CONV_WIDTHS[layer]
         images = ascent.init_images(cfg.seed, 0, idx, cfg.size, cfg.init_mean, cfg.init_noise)
         for _ in range(steps):
-            images, act, _ = compiled(sub, images, idx)
+            images, act, _ = compiled(sub, images, idx, *knobs)
         act.block_until_ready()
     return time.perf_counter() - t, compile_s, flops
 
@@ -92,7 +87,7 @@ def benchmark(
     chunk = min(chunk or filters, filters)
     filters = -(-filters // chunk) * chunk
     seconds, compile_s, xla_flops = _time_run(params, layer, filters, steps, chunk, cfg)
-    gflop = analytic_gflop(layer, size)
+    gflop = gflop_per_step(layer, size)
     rate = filters * steps / seconds
     peak = matmul_peak_gflops()
     device = jax.devices()[0]

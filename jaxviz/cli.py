@@ -53,6 +53,30 @@ def _config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)
     return p
 
 
+def add_distributed_flags(p: argparse.ArgumentParser) -> None:
+    """--coordinator/--num-processes/--process-id: one process of a multi-process (multi-machine) job."""
+    g = p.add_argument_group("several processes (leave out on one machine; SLURM, Open MPI, TPU pods are detected)")
+    g.add_argument("--coordinator", metavar="HOST:PORT", default="", help="address of process 0")
+    g.add_argument("--num-processes", metavar="N", help="how many processes take part")
+    g.add_argument("--process-id", metavar="I", help="this process's index, 0..N-1")
+
+
+def join_processes(args: argparse.Namespace, cfg: config_lib.Config) -> None:
+    """Join the multi-process job the flags (or the cluster environment) describe; before any JAX call."""
+    from jaxviz.run.distributed import Launch, initialize
+
+    def number(flag: str, value: str | None) -> int | None:
+        try:
+            return None if value is None else int(value)
+        except ValueError:
+            raise JaxvizError(f"{flag} expects a whole number, got {value!r}") from None
+
+    launch = Launch(
+        args.coordinator, number("--num-processes", args.num_processes), number("--process-id", args.process_id)
+    )
+    initialize(launch, cfg.distributed)
+
+
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     """Defaults <- --config <- --set <- shortcut flags."""
     cfg = config_lib.load(args.config, args.overrides)
@@ -66,11 +90,18 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
 
 @_guard
 def visualize_main(argv: Sequence[str] | None = None) -> int:
-    args = _config_parser("Visualise VGG16 filters by gradient ascent in input space.").parse_args(argv)
+    p = _config_parser("Visualise VGG16 filters by gradient ascent in input space.")
+    add_distributed_flags(p)
+    args = p.parse_args(argv)
     cfg = config_from_args(args)
-    from jaxviz.run import run
+    join_processes(args, cfg)
+    from jaxviz.run import distributed, run
 
     result = run(cfg)
+    index, count = distributed.process()
+    if index:
+        print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
+        return 0
     layers = result["layers"]
     flagged = sum(s["nan"] for s in layers.values())
     print(

@@ -35,6 +35,7 @@ class AscentConfig:
     init_noise: float = 20.0
     seed: int = 0
     chunk: int = 0  # filters per compiled batch; 0 picks one that fits device memory
+    precision: str = "float32"  # convolutions in float32 or bfloat16 (image and update stay float32)
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,34 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class DistributedConfig:
+    """Multi-process settings (which process this is comes from --coordinator/--num-processes/--process-id)."""
+
+    initialization_timeout: int = 300  # seconds to wait for every process to join
+    heartbeat_timeout: int = 100  # seconds without a heartbeat before a process counts as dead
+    barrier_timeout: int = 86400  # seconds process 0 waits for the others to finish a layer
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     ascent: AscentConfig = field(default_factory=AscentConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 NORMALIZERS = ("rms", "l2", "max")
-_POSITIVE = {"ascent.size", "ascent.steps", "ascent.step", "output.deprocess_std"}
+PRECISIONS = ("float32", "bfloat16")
+_POSITIVE = {
+    "ascent.size",
+    "ascent.steps",
+    "ascent.step",
+    "output.deprocess_std",
+    "distributed.initialization_timeout",
+    "distributed.heartbeat_timeout",
+    "distributed.barrier_timeout",
+}
 _NON_NEGATIVE = {"ascent.chunk", "output.columns", "output.margin", "output.snapshot_every", "ascent.init_noise"}
 
 
@@ -106,8 +126,9 @@ def _check(key: str, value: Any) -> None:
         raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
         raise JaxvizError(f"{key} must be 0 or more, got {value!r}")
-    if key == "ascent.normalize" and value not in NORMALIZERS:
-        raise JaxvizError(f"ascent.normalize must be one of {', '.join(NORMALIZERS)}; got {value!r}")
+    for name, choices in (("ascent.normalize", NORMALIZERS), ("ascent.precision", PRECISIONS)):
+        if key == name and value not in choices:
+            raise JaxvizError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 def apply(cfg: Config, updates: dict[str, Any]) -> Config:

@@ -27,6 +27,12 @@ def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def gflop_per_step(layer: str, size: int) -> float:
+    """GFLOP of one ascent step of one image: forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
+    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
+    return 2 * 2 * macs / 1e9
+
+
 def max_pool_2x2(x: jax.Array) -> jax.Array:
     """2x2/stride-2 max pool, 'valid' like Keras (odd edges dropped).
 
@@ -56,6 +62,7 @@ class Conv3x3(nn.Module):
     """Keras-compatible 3x3 conv (params `kernel` HWIO, `bias`) that can compute a single channel."""
 
     features: int
+    dtype: jnp.dtype = jnp.float32  # compute dtype; params stay float32
 
     @nn.compact
     def __call__(self, x: jax.Array, channel: jax.Array | None = None) -> jax.Array:
@@ -64,7 +71,7 @@ class Conv3x3(nn.Module):
         if channel is not None:
             kernel = lax.dynamic_slice_in_dim(kernel, channel, 1, axis=3)
             bias = lax.dynamic_slice_in_dim(bias, channel, 1)
-        return conv3x3(x, kernel) + bias
+        return conv3x3(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
 
 
 def preprocess(rgb: jax.Array) -> jax.Array:
@@ -81,6 +88,7 @@ class VGG16(nn.Module):
 
     upto: str = "block5_conv3"
     include_top: bool = False
+    dtype: jnp.dtype = jnp.float32  # convolutions in this dtype (bfloat16 on accelerators); output float32
 
     @nn.compact
     def __call__(self, rgb: jax.Array, channel: jax.Array | None = None) -> jax.Array:
@@ -90,15 +98,15 @@ class VGG16(nn.Module):
             for c, width in enumerate(widths, 1):
                 name = f"block{b}_conv{c}"
                 last = name == self.upto
-                x = nn.relu(Conv3x3(width, name=name)(x, channel if last else None))
+                x = nn.relu(Conv3x3(width, dtype=self.dtype, name=name)(x, channel if last else None))
                 if last:
-                    return x
+                    return x.astype(jnp.float32)
             x = max_pool_2x2(x)
         if not self.include_top:
             raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(CONV_LAYERS)}")
         if x.shape[1:3] != (7, 7):
             raise ValueError(f"the classifier top needs {TOP_INPUT_SIZE}x{TOP_INPUT_SIZE} input")
-        x = x.reshape(x.shape[0], -1)  # NHWC flatten, the order Keras' Flatten uses
+        x = x.astype(jnp.float32).reshape(x.shape[0], -1)  # NHWC flatten, the order Keras' Flatten uses
         x = nn.relu(nn.Dense(4096, name="fc1")(x))
         if self.upto == "fc1":
             return x

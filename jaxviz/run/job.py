@@ -1,8 +1,8 @@
-"""One visualisation run: every requested filter of every requested layer, resumable."""
+"""One visualisation run: every requested filter of every requested layer, resumable, on every device."""
 
 from __future__ import annotations
 
-import functools
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -14,13 +14,15 @@ from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write, write_json
-from jaxviz.images import deprocess, grid, save_png
+from jaxviz.images import save_png
 from jaxviz.progress import Progress
+from jaxviz.run import distributed
+from jaxviz.run.session import Session, filter_cost, layer_grid
 from jaxviz.run.state import FilterResult, Store, check_writable, settings
 from jaxviz.targets import min_size, resolve_filters, resolve_layers
+from jaxviz.vgg import CONV_LAYERS
 from jaxviz.writers import NullWriter, TensorBoardWriter
 
-SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 DEAD_EPS = 1e-7  # a filter whose activation never exceeds this never fired (the upscaling seed's test)
 
 
@@ -50,108 +52,78 @@ def _filter_record(layer: str, f: int, r: FilterResult) -> dict:
     }
 
 
-def _layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
-    order = list(filters)
-    if cfg.output.sort:
-        order.sort(key=lambda f: -np.nan_to_num(results[f].history[-1], nan=-np.inf) if f in results else np.inf)
-    blank = np.zeros((cfg.ascent.size, cfg.ascent.size, 3), np.uint8)
-    tiles = np.stack([results[f].tile if f in results else blank for f in order])
-    return grid(tiles, cfg.output.columns, cfg.output.margin)
+def _layer_summary(layer: str, records: list[dict]) -> dict:
+    finals = [r["activation"] for r in records if r["activation"] is not None]
+    return {
+        "filters": len(records),
+        "dead": sum(r["dead"] for r in records),
+        "nan": sum(r["nan"] for r in records),
+        "activation_mean": float(np.mean(finals)) if finals else 0.0,
+        "activation_median": float(np.median(finals)) if finals else 0.0,
+        "activation_max": float(np.max(finals)) if finals else 0.0,
+        "grid": f"{layer}.png",
+    }
 
 
-class _Session:
-    """The state one run threads through its layers and chunks."""
-
-    def __init__(self, cfg: Config, store: Store, writer, bar: Progress, finished: int):
-        self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
-        self.finished = finished
-        self.global_step = store.steps_done()
-        self.last_snapshot = -float("inf")
-
-    def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
-        a, out_cfg = self.cfg.ascent, self.cfg.output
-        self.global_step += 1
-        layer_done = sum(f in results for f in filters) + len(part) * s / a.steps
-        self.bar.update(layer, self.finished + len(part) * s / a.steps, layer_done, len(filters))
-        finite = act[np.isfinite(act)]
-        if finite.size:
-            self.writer.write_scalars(
-                self.global_step,
-                {
-                    f"live/{layer}/activation_mean": finite.mean(),
-                    f"live/{layer}/activation_max": finite.max(),
-                },
-            )
-        every = out_cfg.snapshot_every
-        if every and s % every == 0 and s < a.steps and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
-            self.last_snapshot = time.monotonic()
-            live = dict(results)
-            for f, image in zip(part, np.asarray(images)[: len(part)]):
-                live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)
-            self.writer.write_images(self.global_step, {f"{layer}/grid": _layer_grid(self.cfg, filters, live)})
-
-    def run_layer(self, params: dict, layer: str, filters: list[int], results: dict) -> None:
-        """Ascend every filter of `layer` not yet in `results`, saving each chunk as it finishes."""
-        from jaxviz import ascent
-
-        a = self.cfg.ascent
-        self.last_snapshot = -float("inf")  # every layer gets its first live snapshot
-        todo = [f for f in filters if f not in results]
-        chunk = a.chunk or (ascent.auto_chunk(layer, a.size, len(todo)) if todo else 1)
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            on_step = functools.partial(self.on_step, layer, filters, results, part)
-            r = ascent.ascend(params, layer, part, a, chunk=chunk, on_step=on_step)
-            new = [
-                FilterResult(deprocess(im, self.cfg.output.deprocess_std), h, int(n))
-                for im, h, n in zip(r.images, r.history, r.nan_step)
-            ]
-            self.store.save(layer, part, new)
-            results.update(zip(part, new))
-            self.finished += len(part)
-            for f, res in zip(part, new):
-                if res.nan_step >= 0:
-                    print(
-                        f"jaxviz: warning: {layer} filter {f}: non-finite update at step {res.nan_step}; "
-                        f"kept its last finite image",
-                        flush=True,
-                    )
-        self.bar.update(layer, self.finished, len(filters), len(filters), force=True)
+def _previous_seconds(out: Path) -> dict[str, float]:
+    try:
+        layers = json.loads((out / "metrics.json").read_text())["layers"]
+        return {name: float(s["seconds"]) for name, s in layers.items() if "seconds" in s}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
     """Run `cfg`; returns the metrics also written to RUN/metrics.json.
 
-    `hparams`: the config keys TensorBoard's HParams dashboard shows for this run (default: all).
+    With several processes (see `distributed`), each computes its share of every layer and process 0
+    writes the outputs. `hparams`: the config keys TensorBoard's HParams dashboard shows (default: all).
     """
+    from jaxviz import ascent
     from jaxviz.fetch import resolve_weights
     from jaxviz.weights import fingerprint, load_params
 
     targets = plan(cfg)
     params = load_params(resolve_weights(cfg.model.weights, download=cfg.model.download))
+    index, count = distributed.process()
+    primary = index == 0
     out = Path(cfg.output.dir)
     check_writable(out)
     store = Store(out, settings(cfg, fingerprint(params)))
     resolved = config_lib.to_toml(cfg)
-    atomic_write(out / "config.toml", resolved.encode())
-    writer = TensorBoardWriter(out) if cfg.output.tensorboard else NullWriter()
-    writer.write_texts(0, {"config": "```toml\n" + resolved + "\n```"})
-    done = {layer: store.load(layer) for layer in targets}
-    bar = Progress(sum(len(fs) for fs in targets.values()), cfg.output.progress)
-    bar.base = sum(sum(f in done[layer] for f in fs) for layer, fs in targets.items())
-    session = _Session(cfg, store, writer, bar, bar.base)
-    records, summary = [], {}
+    writer = TensorBoardWriter(out) if cfg.output.tensorboard and primary else NullWriter()
+    if primary:
+        atomic_write(out / "config.toml", resolved.encode())
+        writer.write_texts(0, {"config": "```toml\n" + resolved + "\n```"})
+    held = [layer for layer in CONV_LAYERS if layer in targets or layer in store.layers()]
+    done = {layer: store.load(layer) for layer in held}
+    shares = {layer: distributed.share(fs, index, count) for layer, fs in targets.items()}
+    costs = {layer: filter_cost(cfg, layer) for layer in targets}
+    bar = Progress(
+        sum(map(len, shares.values())),
+        sum(costs[la] * len(fs) for la, fs in shares.items()),
+        cfg.output.progress and primary,
+    )
+    bar.base = sum(sum(f in done[la] for f in fs) for la, fs in shares.items())
+    bar.base_cost = sum(costs[la] * sum(f in done[la] for f in fs) for la, fs in shares.items())
+    session = Session(cfg, store, writer, bar)
+    mesh = ascent.filter_mesh()
+    seconds = _previous_seconds(out)
+    summary: dict[str, dict] = {}
     try:
         for layer, filters in targets.items():
             t0 = time.perf_counter()
-            session.run_layer(params, layer, filters, done[layer])
-            layer_records = [_filter_record(layer, f, done[layer][f]) for f in filters]
-            records += layer_records
-            summary[layer] = _finish_layer(
-                cfg, out, writer, layer, filters, done[layer], layer_records, session.global_step
-            )
-            summary[layer]["seconds"] = round(time.perf_counter() - t0, 3)
-            write_json(out / "metrics.json", {"filters": records, "layers": summary})
+            if any(f not in done[layer] for f in shares[layer]):
+                engine = ascent.LayerAscent(params, layer, cfg.ascent, mesh)
+                session.run_layer(engine, shares[layer], done[layer], filters)
+            distributed.barrier(f"jaxviz:{out.resolve()}:{layer}", cfg.distributed.barrier_timeout)
+            if not primary:
+                continue
+            if count > 1:
+                done[layer] = store.load(layer)  # the other processes' chunks too
+            seconds[layer] = round(time.perf_counter() - t0, 3)
+            summary[layer] = _finish_layer(cfg, out, writer, layer, filters, done[layer], session.global_step)
+            write_json(out / "metrics.json", _metrics(held, targets, summary, done, seconds))
     except KeyboardInterrupt:
         raise JaxvizError(
             f"interrupted; finished chunks are saved in {out}: rerun the same command to resume"
@@ -159,17 +131,34 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
     finally:
         bar.close()
         writer.flush()
+    if not primary:
+        return {"filters": [], "layers": {}}
     flat = config_lib.as_flat_dict(cfg)
     writer.write_hparams(
         {k: flat[k] for k in hparams} if hparams is not None else flat,
         {f"hparams/{layer}/activation_mean": s["activation_mean"] for layer, s in summary.items()},
     )
     writer.close()
-    return {"filters": records, "layers": summary}
+    return _metrics(held, targets, summary, done, seconds)
 
 
-def _finish_layer(cfg, out, writer, layer, filters, results, records, global_step) -> dict:
-    image = _layer_grid(cfg, filters, results)
+def _metrics(held: list[str], targets: dict, finished: dict, done: dict, seconds: dict) -> dict:
+    """metrics.json: the layers finished so far and every other layer the run directory holds."""
+    records, layers = [], {}
+    for layer in held:
+        if layer in targets and layer not in finished:
+            continue
+        filters = targets.get(layer) or sorted(done[layer])
+        rows = [_filter_record(layer, f, done[layer][f]) for f in filters if f in done[layer]]
+        records += rows
+        layers[layer] = _layer_summary(layer, rows)
+        if layer in seconds:
+            layers[layer]["seconds"] = seconds[layer]
+    return {"filters": records, "layers": layers}
+
+
+def _finish_layer(cfg, out, writer, layer, filters, results, global_step) -> dict:
+    image = layer_grid(cfg, filters, results)
     save_png(out / f"{layer}.png", image)
     if cfg.output.filter_pngs:
         for f in filters:
@@ -181,18 +170,9 @@ def _finish_layer(cfg, out, writer, layer, filters, results, records, global_ste
             writer.write_scalars(
                 s, {f"{layer}/activation_mean": column.mean(), f"{layer}/activation_max": column.max()}
             )
-    dead = sum(r["dead"] for r in records)
-    nan = sum(r["nan"] for r in records)
-    writer.write_scalars(global_step, {f"{layer}/dead_filters": dead, f"{layer}/nan_filters": nan})
+    summary = _layer_summary(layer, [_filter_record(layer, f, results[f]) for f in filters])
+    counts = {f"{layer}/dead_filters": summary["dead"], f"{layer}/nan_filters": summary["nan"]}
+    writer.write_scalars(global_step, counts)
     writer.write_images(global_step, {f"{layer}/grid": image})
     writer.flush()
-    finals = [r["activation"] for r in records if r["activation"] is not None]
-    return {
-        "filters": len(filters),
-        "dead": dead,
-        "nan": nan,
-        "activation_mean": float(np.mean(finals)) if finals else 0.0,
-        "activation_median": float(np.median(finals)) if finals else 0.0,
-        "activation_max": float(np.max(finals)) if finals else 0.0,
-        "grid": f"{layer}.png",
-    }
+    return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -17,7 +18,9 @@ from jaxviz.files import atomic_write, write_json
 
 FORMAT = 1
 # Settings that change the images; anything else (layers, filters, grid layout) may change on resume.
-RESULT_KEYS = ("size", "steps", "step", "normalize", "init_mean", "init_noise", "seed")
+RESULT_KEYS = ("size", "steps", "step", "normalize", "init_mean", "init_noise", "seed", "precision")
+# Keys added after format 1 was written: a settings file without them was made with these values.
+_ADDED = {"precision": "float32"}
 
 
 class FilterResult(NamedTuple):
@@ -55,6 +58,7 @@ class Store:
                 have = json.loads(path.read_text())
             except (OSError, ValueError):
                 raise JaxvizError(f"{path} is damaged; delete {self.root} to start this run afresh") from None
+            have = {**_ADDED, **have}
             diff = [f"{k}: {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if have.get(k) != v]
             if diff:
                 raise JaxvizError(
@@ -63,6 +67,7 @@ class Store:
                 )
         else:
             write_json(path, wanted)
+        self.steps = wanted["steps"]
 
     def load(self, layer: str) -> dict[int, FilterResult]:
         """Every finished filter of `layer`, by index; a damaged chunk is set aside and redone."""
@@ -71,7 +76,8 @@ class Store:
         for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
             chunk = _read_chunk(path)
             if chunk is None:
-                os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection
+                with contextlib.suppress(OSError):  # another process may have set it aside first
+                    os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection
                 continue
             for i, f in enumerate(chunk["filters"].tolist()):
                 found[f] = FilterResult(chunk["tiles"][i], chunk["history"][i], int(chunk["nan_step"][i]))
@@ -88,10 +94,17 @@ class Store:
         )
         atomic_write(self.root / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
 
+    def layers(self) -> list[str]:
+        """The layers with stored chunks."""
+        folders = self.root.iterdir() if self.root.is_dir() else []
+        return sorted(p.name for p in folders if p.is_dir() and any(p.glob("*.npz")))
+
     def steps_done(self) -> int:
-        """Batched ascent steps already stored (a monotone TensorBoard x-axis across resumes)."""
-        chunks = (_read_chunk(path) for path in self.root.glob("*/*.npz"))
-        return sum(c["history"].shape[1] - 1 for c in chunks if c is not None)
+        """Batched ascent steps already stored (a monotone TensorBoard x-axis across resumes).
+
+        Counted from file names alone: every chunk of this directory ran the same number of steps.
+        """
+        return sum(1 for _ in self.root.glob("*/*.npz")) * self.steps
 
 
 def _read_chunk(path: Path) -> dict[str, np.ndarray] | None:

@@ -1,0 +1,119 @@
+"""One process's work on a run: its share of each layer's filters, chunk by chunk, saved as it goes."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import numpy as np
+
+from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.images import deprocess, grid
+from jaxviz.progress import Progress
+from jaxviz.run.state import FilterResult, Store
+from jaxviz.vgg import gflop_per_step
+
+SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is XLA running out of device memory (worth retrying with a smaller chunk)."""
+    import jax
+
+    return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+
+
+def filter_cost(cfg: Config, layer: str) -> float:
+    """GFLOP to ascend one filter of `layer`: what the progress bar's time left is weighted by."""
+    return gflop_per_step(layer, cfg.ascent.size) * (cfg.ascent.steps + 1)
+
+
+def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
+    """The layer's grid: a tile per filter (black where none is stored yet), optionally by activation."""
+    order = list(filters)
+    if cfg.output.sort:
+        order.sort(key=lambda f: -np.nan_to_num(results[f].history[-1], nan=-np.inf) if f in results else np.inf)
+    blank = np.zeros((cfg.ascent.size, cfg.ascent.size, 3), np.uint8)
+    tiles = np.stack([results[f].tile if f in results else blank for f in order])
+    return grid(tiles, cfg.output.columns, cfg.output.margin)
+
+
+class Session:
+    """The state one process threads through its layers and chunks: progress, live TensorBoard."""
+
+    def __init__(self, cfg: Config, store: Store, writer, bar: Progress):
+        self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
+        self.finished, self.cost = bar.base, bar.base_cost
+        self.global_step = store.steps_done()
+        self.last_snapshot = -float("inf")
+
+    def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
+        a, out_cfg = self.cfg.ascent, self.cfg.output
+        self.global_step += 1
+        frac = len(part) * s / a.steps
+        layer_done = sum(f in results for f in filters) + frac
+        cost = self.cost + frac * filter_cost(self.cfg, layer)
+        self.bar.update(layer, self.finished + frac, layer_done, len(filters), cost)
+        finite = act[np.isfinite(act)]
+        if finite.size:
+            self.writer.write_scalars(
+                self.global_step,
+                {f"live/{layer}/activation_mean": finite.mean(), f"live/{layer}/activation_max": finite.max()},
+            )
+        every = out_cfg.snapshot_every
+        if every and s % every == 0 and s < a.steps and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
+            self.last_snapshot = time.monotonic()
+            live = dict(results)
+            for f, image in zip(part, np.asarray(images)[: len(part)]):
+                live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)
+            self.writer.write_images(self.global_step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+
+    def run_layer(self, engine, filters: list[int], results: dict, shown: list[int]) -> None:
+        """Ascend every filter of `filters` not yet in `results` with `engine` (an ascent.LayerAscent).
+
+        Each chunk is saved as it finishes. On an out-of-memory error the chunk is halved and retried;
+        at one filter per device it is an error. `shown`: the layer's filters in the live grid.
+        """
+        from jaxviz import ascent
+
+        a, layer = self.cfg.ascent, engine.layer
+        self.last_snapshot = -float("inf")  # every layer gets its first live snapshot
+        todo = [f for f in filters if f not in results]
+        n_dev = engine.n_devices
+        chunk = a.chunk or (ascent.auto_chunk(layer, a.size, len(todo), n_dev, a.precision) if todo else 1)
+        chunk = ascent.round_up(chunk, n_dev)
+        while todo:
+            part = todo[:chunk]
+            on_step = functools.partial(self.on_step, layer, shown, results, part)
+            try:
+                r = engine(part, chunk, on_step)
+            except Exception as e:
+                if not out_of_memory(e):
+                    raise
+                if chunk <= n_dev:
+                    raise JaxvizError(
+                        f"out of device memory for {layer} at {a.size} px even with one filter per device; "
+                        f'lower ascent.size, or try ascent.precision="bfloat16"'
+                    ) from None
+                chunk = ascent.round_up(chunk // 2, n_dev)
+                print(f"jaxviz: warning: {layer}: out of device memory; retrying with chunks of {chunk}", flush=True)
+                continue
+            new = [
+                FilterResult(deprocess(im, self.cfg.output.deprocess_std), h, int(n))
+                for im, h, n in zip(r.images, r.history, r.nan_step)
+            ]
+            self.store.save(layer, part, new)
+            results.update(zip(part, new))
+            todo = todo[len(part) :]
+            self.finished += len(part)
+            self.cost += len(part) * filter_cost(self.cfg, layer)
+            for f, res in zip(part, new):
+                if res.nan_step >= 0:
+                    print(
+                        f"jaxviz: warning: {layer} filter {f}: non-finite update at step {res.nan_step}; "
+                        f"kept its last finite image",
+                        flush=True,
+                    )
+        layer_done = sum(f in results for f in shown)
+        self.bar.update(layer, self.finished, layer_done, len(shown), self.cost, force=True)
