@@ -1,0 +1,111 @@
+"""The run loop in-process: out-of-memory backoff, cost-weighted progress, what start-up reads, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from jaxviz import ascent, cli
+from jaxviz import config as config_lib
+from jaxviz.progress import Progress
+from jaxviz.run import run
+from jaxviz.run.state import Store
+
+OOM = jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 123 bytes.")
+
+
+def _cfg(tmp_path, weights_path, **extra):
+    updates = {
+        "model.weights": str(weights_path),
+        "target.layers": "block1_conv1",
+        "target.filters": "0:8",
+        "ascent.size": 32,
+        "ascent.steps": 2,
+        "output.dir": str(tmp_path / "r"),
+        "output.tensorboard": False,
+        "output.progress": False,
+        **extra,
+    }
+    return config_lib.apply(config_lib.Config(), updates)
+
+
+def _chunks(out, layer="block1_conv1"):
+    return sorted(p.name for p in (out / "state" / layer).glob("*.npz"))
+
+
+def test_out_of_memory_halves_the_chunk_and_keeps_finished_chunks(tmp_path, weights_path, monkeypatch, capsys):
+    original, calls = ascent.LayerAscent.__call__, []
+
+    def flaky(self, filters, chunk=None, on_step=None):
+        calls.append(chunk)
+        if len(calls) >= 2 and chunk > 2:  # the first chunk fits; later ones only at 2 filters
+            raise OOM
+        return original(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", flaky)
+    cfg = _cfg(tmp_path, weights_path, **{"ascent.chunk": 4})
+    result = run(cfg)
+    assert calls == [4, 4, 2, 2]
+    assert _chunks(tmp_path / "r") == ["0000-0003.npz", "0004-0005.npz", "0006-0007.npz"]
+    assert "out of device memory; retrying with chunks of 2" in capsys.readouterr().out
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", original)
+    plain = run(_cfg(tmp_path / "plain", weights_path, **{"ascent.chunk": 4}))
+    for a, b in zip(result["filters"], plain["filters"]):
+        np.testing.assert_allclose(a["history"], b["history"], rtol=1e-5)
+
+
+def test_out_of_memory_at_one_filter_is_a_one_line_error(tmp_path, weights_path, monkeypatch, capsys):
+    def always(self, filters, chunk=None, on_step=None):
+        raise OOM
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", always)
+    argv = ["--weights", str(weights_path), "--layers", "block2_conv1", "--filters", "0:4", "--size", "32"]
+    with pytest.raises(SystemExit) as e:
+        cli.visualize_main([*argv, "--steps", "2", "--out", str(tmp_path / "r"), "--set", "ascent.chunk=4"])
+    assert e.value.code == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "out of device memory for block2_conv1 at 32 px" in err[0], err
+
+
+def test_other_errors_are_not_taken_for_out_of_memory(tmp_path, weights_path, monkeypatch):
+    def broken(self, filters, chunk=None, on_step=None):
+        raise jax.errors.JaxRuntimeError("INTERNAL: something else")
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", broken)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+        run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
+
+
+def test_time_left_is_weighted_by_cost():
+    stream = io.StringIO()
+    bar = Progress(total=20, total_cost=10 * 1.0 + 10 * 9.0, stream=stream, every=0)
+    bar.start -= 10.0  # ten seconds ago
+    bar.update("block1_conv1", done=10, layer_done=10, layer_total=10, cost_done=10.0, force=True)
+    line = stream.getvalue()
+    # Half the filters but a tenth of the cost are done: 90 cost units left at 1 per second.
+    assert "left 1:30" in line and "1.00 filters/s" in line, line
+
+
+def test_start_up_counts_steps_without_reading_chunks(tmp_path):
+    store = Store(tmp_path, {"steps": 7, "format": 1})
+    folder = tmp_path / "state" / "block1_conv1"
+    folder.mkdir(parents=True)
+    for i in range(3000):
+        (folder / f"{i:04d}-{i:04d}.npz").write_bytes(b"")  # unreadable: counting must not open them
+    assert store.steps_done() == 3000 * 7
+    assert store.layers() == ["block1_conv1"]
+
+
+def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
+    run(_cfg(tmp_path, weights_path))
+    second = run(_cfg(tmp_path, weights_path, **{"target.layers": "block2_conv1", "target.filters": "0:3"}))
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(second))
+    assert list(metrics["layers"]) == ["block1_conv1", "block2_conv1"]
+    assert metrics["layers"]["block1_conv1"]["filters"] == 8 and metrics["layers"]["block2_conv1"]["filters"] == 3
+    assert "seconds" in metrics["layers"]["block1_conv1"]  # carried over from the first invocation
+    assert [r["layer"] for r in metrics["filters"]].count("block1_conv1") == 8
