@@ -151,3 +151,30 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     )
     print(json.dumps(report) if args.json else format_report(report))
     return 0
+@_guard
+def sweep_main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
+    p.add_argument("--config", metavar="FILE", required=True, help="a config plus a [sweep] table (mode, axes)")
+    p.add_argument("--out", metavar="DIR", help="sweep directory (default: output.dir if set, else runs/<FILE stem>)")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one key of every point's base config, e.g. --set ascent.size=64 (repeatable)",
+    )
+    add_distributed_flags(p)
+    args = p.parse_args(argv)
+    from jaxviz.run import distributed
+    from jaxviz.run.sweep import load_sweep, sweep
+
+    join_processes(args, load_sweep(args.config, args.out, args.overrides).base)  # every point checked first
+
+    index = sweep(args.config, args.out, args.overrides)
+    if distributed.process()[0]:
+        return 0  # process 0 reports for all
+    done = sum(e["status"] == "done" for e in index["points"])
+    out = index["sweep"]["base"]["output.dir"]  # the base's output.dir is the sweep directory
+    print(f"jaxviz: sweep {out}: {done} points done, {len(index['points']) - done} failed")
+    return 0

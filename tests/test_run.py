@@ -109,3 +109,20 @@ def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
     assert metrics["layers"]["block1_conv1"]["filters"] == 8 and metrics["layers"]["block2_conv1"]["filters"] == 3
     assert "seconds" in metrics["layers"]["block1_conv1"]  # carried over from the first invocation
     assert [r["layer"] for r in metrics["filters"]].count("block1_conv1") == 8
+
+
+def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, monkeypatch):
+    from jaxviz.errors import Interrupted
+
+    original, calls = ascent.LayerAscent.__call__, []
+
+    def stopped(self, filters, chunk=None, on_step=None):
+        calls.append(filters)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
+    with pytest.raises(Interrupted, match="rerun the same command to resume"):
+        run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
+    assert _chunks(tmp_path / "r") == ["0000-0003.npz"]

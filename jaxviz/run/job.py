@@ -12,7 +12,7 @@ import numpy as np
 
 from jaxviz import config as config_lib
 from jaxviz.config import Config
-from jaxviz.errors import JaxvizError
+from jaxviz.errors import Interrupted, JaxvizError
 from jaxviz.files import atomic_write, write_json
 from jaxviz.images import save_png
 from jaxviz.progress import Progress
@@ -116,7 +116,7 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
             if any(f not in done[layer] for f in shares[layer]):
                 engine = ascent.LayerAscent(params, layer, cfg.ascent, mesh)
                 session.run_layer(engine, shares[layer], done[layer], filters)
-            distributed.barrier(f"jaxviz:{out.resolve()}:{layer}", cfg.distributed.barrier_timeout)
+            distributed.barrier(f"jaxviz:{cfg.output.dir}:{layer}", cfg.distributed.barrier_timeout)
             if not primary:
                 continue
             if count > 1:
@@ -125,9 +125,7 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
             summary[layer] = _finish_layer(cfg, out, writer, layer, filters, done[layer], session.global_step)
             write_json(out / "metrics.json", _metrics(held, targets, summary, done, seconds))
     except KeyboardInterrupt:
-        raise JaxvizError(
-            f"interrupted; finished chunks are saved in {out}: rerun the same command to resume"
-        ) from None
+        raise Interrupted(f"interrupted; finished chunks are in {out}: rerun the same command to resume") from None
     finally:
         bar.close()
         writer.flush()

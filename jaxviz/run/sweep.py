@@ -1,0 +1,200 @@
+"""Config-driven sweeps: one ordinary run per point of a sweep file's [sweep.axes], and an index of them."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jaxviz import config as config_lib
+from jaxviz.config import Config
+from jaxviz.errors import Interrupted, JaxvizError
+from jaxviz.run import index as index_lib
+
+MODES = ("product", "zip")
+SWEEP_KEYS = ("mode", "axes")
+_EXAMPLE = '[sweep.axes] with a list of values per key, e.g. "ascent.steps" = [20, 40]'
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str  # its directory under the sweep directory
+    values: dict[str, Any]  # swept key -> value as the config holds it (floats for floats, tuples for lists)
+    cfg: Config
+    layers: list[str]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    out: Path
+    mode: str
+    axes: dict[str, list[Any]]
+    base: Config  # output.dir is the sweep directory
+    points: list[Point]
+
+
+@contextlib.contextmanager
+def _where(prefix: str) -> Iterator[None]:
+    try:
+        yield
+    except JaxvizError as e:
+        raise JaxvizError(f"{prefix}: {e}") from None
+
+
+def _read(path: str | Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise JaxvizError(f"sweep file {str(path)!r} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise JaxvizError(f"sweep file {str(path)!r} is not valid TOML: {e}") from None
+
+
+def _dotted(tree: dict, where: str = "") -> dict[str, Any]:
+    # Unquoted dotted keys (ascent.steps = [...]) arrive as nested tables.
+    out = {}
+    for name, value in tree.items():
+        key = f"{where}.{name}" if where else name
+        out.update(_dotted(value, key) if isinstance(value, dict) else {key: value})
+    return out
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, _, attr = key.partition(".")
+    return getattr(getattr(cfg, section), attr)
+
+
+def _axis(base: Config, key: str, values: Any) -> list[Any]:
+    """One axis' values as the config holds them, each validated; errors say they came from [sweep.axes]."""
+    if key == "output.dir":
+        raise JaxvizError("[sweep.axes] cannot sweep 'output.dir': each point runs in DIR/<name>, DIR from --out")
+    if key not in config_lib.as_flat_dict(base):
+        with _where("in [sweep.axes]"):
+            config_lib.apply(base, {key: values})  # raises, naming the valid sections or keys
+    if not isinstance(values, list):
+        raise JaxvizError(f"[sweep.axes] {key!r} must be a list of values, got {values!r}")
+    if not values:
+        raise JaxvizError(f"[sweep.axes] {key!r} is an empty list; give at least one value")
+    out = []
+    for value in values:
+        with _where(f"[sweep.axes] {key!r} element {value!r}"):
+            out.append(_get(config_lib.apply(base, {key: value}), key))
+    return out
+
+
+def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[str] = ()) -> Sweep:
+    """Read and check a sweep file: every point's config is built and planned. Writes nothing."""
+    from jaxviz.run.job import plan
+
+    tree = _read(path)
+    if "sweep" not in tree:
+        raise JaxvizError(f"{path} has no [sweep] table; a sweep file is a config plus [sweep] mode and {_EXAMPLE}")
+    table = tree.pop("sweep")
+    if not isinstance(table, dict):
+        raise JaxvizError(f"[sweep] must be a table (mode, axes), got {table!r}")
+    unknown = [key for key in table if key not in SWEEP_KEYS]
+    if unknown:
+        raise JaxvizError(f"unknown key {unknown[0]!r} in [sweep]; valid keys: {', '.join(SWEEP_KEYS)}")
+    mode = table.get("mode", "product")
+    if mode not in MODES:
+        raise JaxvizError(f"[sweep] mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if not isinstance(table.get("axes"), dict) or not table["axes"]:
+        raise JaxvizError(f"[sweep] has no axes; give {_EXAMPLE}")
+    base = config_lib.load(None, list(overrides), base=config_lib.apply(Config(), config_lib.flatten(tree)))
+    given = base.output.dir if base.output.dir != Config().output.dir else None  # set in the file or by --set
+    sweep_dir = Path(out or given or Path("runs") / Path(path).stem)
+    base = config_lib.apply(base, {"output.dir": str(sweep_dir)})
+    axes = {key: _axis(base, key, values) for key, values in _dotted(table["axes"]).items()}
+    if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
+        lengths = ", ".join(f"{key} has {len(v)}" for key, v in axes.items())
+        raise JaxvizError(f'[sweep] mode = "zip" needs lists of one length; {lengths}')
+    combos = itertools.product(*axes.values()) if mode == "product" else zip(*axes.values())
+    values = [dict(zip(axes, combo)) for combo in combos]
+    seen = Counter(json.dumps(v, sort_keys=True) for v in values)
+    twice = [v for v in values if seen[json.dumps(v, sort_keys=True)] > 1]
+    if twice:
+        raise JaxvizError(f"[sweep.axes] gives the point {twice[0]} more than once; every point must differ")
+    points = []
+    for name, v in zip(index_lib.point_names(values), values):
+        cfg = config_lib.apply(base, {**v, "output.dir": str(sweep_dir / name)})
+        with _where(f"sweep point {name}"):
+            points.append(Point(name, v, cfg, list(plan(cfg))))
+    return Sweep(sweep_dir, mode, axes, base, points)
+
+
+def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[str] = ()) -> dict:
+    """Run every point of sweep file `path` as OUT/<name>, skipping finished ones; returns the index.
+
+    OUT defaults to runs/<file stem>. Each point that fails is recorded and the rest still run; then a
+    JaxvizError names the failed points. Only process 0 writes OUT/index.json, index.csv and sweep.toml.
+    """
+    from jaxviz.fetch import resolve_weights
+    from jaxviz.run import distributed, job
+    from jaxviz.run.state import check_writable
+
+    sw = load_sweep(path, out, overrides)
+    for weights, download in dict.fromkeys((p.cfg.model.weights, p.cfg.model.download) for p in sw.points):
+        resolve_weights(weights, download=download)
+    keys = list(sw.axes)
+    layers = index_lib.layer_columns(p.layers for p in sw.points)
+    kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(p.cfg) for p in sw.points})
+    # Every process must skip the same points (run()'s barriers pair up in order): all have read the
+    # directory before process 0 changes it.
+    distributed.barrier(f"jaxviz-sweep:{sw.out}", sw.base.distributed.barrier_timeout)
+    entries = [kept.get(p.name) or index_lib.entry(p.name, p.cfg.output.dir, p.values, "pending") for p in sw.points]
+    writer = distributed.process()[0] == 0
+
+    def publish() -> dict:
+        index = index_lib.document(sw.mode, sw.axes, sw.base, entries)
+        if writer:
+            index_lib.write(sw.out, index, layers)
+        return index
+
+    if writer:
+        check_writable(sw.out)
+        index_lib.write_sweep_toml(sw.out, sw.base, sw.mode, sw.axes)
+    index = publish()
+    for i, p in enumerate(sw.points):
+        if p.name in kept:
+            _say(writer, f"sweep point {i + 1}/{len(sw.points)} {p.name}: already done")
+            continue
+        _say(writer, f"sweep point {i + 1}/{len(sw.points)} {p.name}: running")
+        t0 = time.perf_counter()
+        status, error, summary = "done", None, None
+        try:
+            result = job.run(p.cfg, hparams=keys)
+        except Interrupted:
+            raise
+        except JaxvizError as e:
+            status, error = "failed", str(e)
+        else:
+            # Only the point's own layers: metrics also list other layers its directory holds, and
+            # processes other than 0 get no records at all.
+            summary = {layer: s for layer, s in result["layers"].items() if layer in p.layers}
+            records = [r for r in result["filters"] if r["layer"] in p.layers]
+            if records and all(r["nan"] for r in records):
+                status = "failed"
+                error = f"every filter ({len(records)}) hit non-finite values; see {p.cfg.output.dir}"
+        seconds = time.perf_counter() - t0
+        entries[i] = index_lib.entry(p.name, p.cfg.output.dir, p.values, status, error, seconds, summary)
+        index = publish()
+        if error:
+            _say(writer, f"warning: sweep point {p.name} failed: {error}")
+    failed = [e["name"] for e in entries if e["status"] == "failed"]
+    if failed:
+        raise JaxvizError(
+            f"{len(failed)} of {len(entries)} sweep points failed: {', '.join(failed)} (see {sw.out / 'index.json'})"
+        )
+    return index
+
+
+def _say(writer: bool, text: str) -> None:
+    if writer:
+        print(f"jaxviz: {text}", flush=True)
