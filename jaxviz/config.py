@@ -29,13 +29,38 @@ class TargetConfig:
 class AscentConfig:
     size: int = 150  # image side in pixels
     steps: int = 40
-    step: float = 1.0  # update size in pixel units, after gradient normalisation
-    normalize: str = "rms"  # rms: g / (sqrt(mean g^2) + 1e-5); l2: g / |g|; max: g / max|g|
+    step: float = 1.0  # step size (learning rate); in pixel units for pixels with the normalized optimizer
+    normalize: str = "rms"  # normalized optimizer: g/(sqrt(mean g^2)+1e-5), g/|g|, g/max|g|, g/max(g)
+    optimizer: str = "normalized"  # normalized (the seeds'), sgd, momentum, adam, rmsprop (optax)
+    schedule: str = "constant"  # step size over the steps: constant, cosine, warmup_cosine, linear
     init_mean: float = 128.0  # initial image = init_mean + init_noise * U[0, 1)
     init_noise: float = 20.0
     seed: int = 0
     chunk: int = 0  # filters per compiled batch; 0 picks one that fits device memory
     precision: str = "float32"  # convolutions in float32 or bfloat16 (image and update stay float32)
+    transforms: tuple[str, ...] = ()  # random per filter and step, e.g. ["pad:12", "jitter:8", "scale:0.9:1.1"]
+    stages: int = 1  # ascent stages of `steps` steps each
+    upscale: float = 1.0  # after each stage, resize the image by this (bicubic); the last ends at `size`
+
+
+@dataclass(frozen=True)
+class ParamConfig:
+    kind: str = "pixels"  # pixels, or fourier (a 1/f-scaled spectrum)
+    decorrelate: bool = False  # optimise in ImageNet's decorrelated colour space
+    squash: str = "none"  # none, or sigmoid (pixels always valid)
+    decay: float = 1.0  # fourier: spectrum scaled by 1/frequency^decay
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    expr: str = "channel"  # a weighted sum of channel, neuron (centre), layer_l2, e.g. "channel + 0.5*neuron"
+    preactivation: bool = False  # score the layer before its ReLU
+    revive: bool = True  # a silent filter follows its pre-activation's gradient until it fires
+    tv: float = 0.0  # penalty weights: total variation, distance from grey, difference from a blur
+    l2: float = 0.0
+    blur: float = 0.0
+    diversity: float = 0.0  # penalty on the similarity of a filter's images (needs images >= 2)
+    images: int = 1  # images per filter
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,9 @@ class OutputConfig:
     margin: int = 5  # black pixels between tiles
     sort: bool = False  # order the grid by final activation, highest first
     deprocess_std: float = 0.1  # each tile is centred, scaled to this std, shifted by 0.5, clipped
+    display: str = "std"  # std: centred, scaled to deprocess_std (the seeds'); minmax; clip (0-255 as is)
+    grid: str = "all"  # all, or best_square: the n*n live filters with the highest activation (seed 003)
+    quality: bool = True  # measure displayed activation, robustness, selectivity (metrics.json)
     filter_pngs: bool = False  # also write one PNG per filter
     tensorboard: bool = True
     snapshot_every: int = 10  # grid image to TensorBoard every N steps (0: only the final grid)
@@ -65,12 +93,24 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     target: TargetConfig = field(default_factory=TargetConfig)
     ascent: AscentConfig = field(default_factory=AscentConfig)
+    param: ParamConfig = field(default_factory=ParamConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
-NORMALIZERS = ("rms", "l2", "max")
+NORMALIZERS = ("rms", "l2", "max", "signed_max")
 PRECISIONS = ("float32", "bfloat16")
+CHOICES = {
+    "ascent.normalize": NORMALIZERS,
+    "ascent.precision": PRECISIONS,
+    "ascent.optimizer": ("normalized", "sgd", "momentum", "adam", "rmsprop"),
+    "ascent.schedule": ("constant", "cosine", "warmup_cosine", "linear"),
+    "param.kind": ("pixels", "fourier"),
+    "param.squash": ("none", "sigmoid"),
+    "output.display": ("std", "minmax", "clip"),
+    "output.grid": ("all", "best_square"),
+}
 _POSITIVE = {
     "ascent.size",
     "ascent.steps",
@@ -79,8 +119,22 @@ _POSITIVE = {
     "distributed.initialization_timeout",
     "distributed.heartbeat_timeout",
     "distributed.barrier_timeout",
+    "ascent.stages",
+    "ascent.upscale",
+    "param.decay",
+    "objective.images",
 }
-_NON_NEGATIVE = {"ascent.chunk", "output.columns", "output.margin", "output.snapshot_every", "ascent.init_noise"}
+_NON_NEGATIVE = {
+    "ascent.chunk",
+    "output.columns",
+    "output.margin",
+    "output.snapshot_every",
+    "ascent.init_noise",
+    "objective.tv",
+    "objective.l2",
+    "objective.blur",
+    "objective.diversity",
+}
 
 
 def _sections() -> dict[str, type]:
@@ -126,9 +180,10 @@ def _check(key: str, value: Any) -> None:
         raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
         raise JaxvizError(f"{key} must be 0 or more, got {value!r}")
-    for name, choices in (("ascent.normalize", NORMALIZERS), ("ascent.precision", PRECISIONS)):
-        if key == name and value not in choices:
-            raise JaxvizError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise JaxvizError(f"{key} must be one of {', '.join(CHOICES[key])}; got {value!r}")
+    if key == "ascent.upscale" and value < 1:
+        raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
 
 
 def apply(cfg: Config, updates: dict[str, Any]) -> Config:

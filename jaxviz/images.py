@@ -20,6 +20,27 @@ def deprocess(image: np.ndarray, std: float = 0.1) -> np.ndarray:
     return (np.clip(x, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
+DISPLAYS = ("std", "minmax", "clip")
+
+
+def display(image: np.ndarray, mode: str = "std", std: float = 0.1) -> np.ndarray:
+    """One float RGB image (0-255 scale) -> uint8 as shown: `std` (the seeds' deprocessing, `deprocess`),
+    `minmax` (stretched to the full range, seeds 002 and 004) or `clip` (values as they are)."""
+    if mode == "std":
+        return deprocess(image, std)
+    x = np.nan_to_num(np.asarray(image, np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+    if mode == "minmax":
+        x = (x - x.min()) / (x.max() - x.min() + 1e-12)
+    else:
+        x = x / 255.0
+    return (np.clip(x, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def strip(tiles: np.ndarray, margin: int = 2) -> np.ndarray:
+    """k tiles (k, H, W, 3) side by side, `margin` black pixels apart: one filter's k images as one tile."""
+    return grid(tiles, columns=len(tiles), margin=margin)
+
+
 def grid_shape(n: int, columns: int = 0) -> tuple[int, int]:
     """(rows, columns) for `n` tiles; columns=0 means ceil(sqrt(n))."""
     columns = columns or math.ceil(math.sqrt(n))

@@ -89,6 +89,7 @@ class VGG16(nn.Module):
     upto: str = "block5_conv3"
     include_top: bool = False
     dtype: jnp.dtype = jnp.float32  # convolutions in this dtype (bfloat16 on accelerators); output float32
+    preact: bool = False  # return `upto` before its ReLU (objectives that must see below zero)
 
     @nn.compact
     def __call__(self, rgb: jax.Array, channel: jax.Array | None = None) -> jax.Array:
@@ -98,9 +99,10 @@ class VGG16(nn.Module):
             for c, width in enumerate(widths, 1):
                 name = f"block{b}_conv{c}"
                 last = name == self.upto
-                x = nn.relu(Conv3x3(width, dtype=self.dtype, name=name)(x, channel if last else None))
+                x = Conv3x3(width, dtype=self.dtype, name=name)(x, channel if last else None)
                 if last:
-                    return x.astype(jnp.float32)
+                    return (x if self.preact else nn.relu(x)).astype(jnp.float32)
+                x = nn.relu(x)
             x = max_pool_2x2(x)
         if not self.include_top:
             raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(CONV_LAYERS)}")

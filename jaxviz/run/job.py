@@ -17,17 +17,18 @@ from jaxviz.files import atomic_write, write_json
 from jaxviz.images import save_png
 from jaxviz.progress import Progress
 from jaxviz.run import distributed
-from jaxviz.run.session import Session, filter_cost, layer_grid
+from jaxviz.run.session import DEAD_EPS, Session, filter_cost, layer_grid
 from jaxviz.run.state import FilterResult, Store, check_writable, settings
 from jaxviz.targets import min_size, resolve_filters, resolve_layers
 from jaxviz.vgg import CONV_LAYERS
 from jaxviz.writers import NullWriter, TensorBoardWriter
 
-DEAD_EPS = 1e-7  # a filter whose activation never exceeds this never fired (the upscaling seed's test)
-
 
 def plan(cfg: Config) -> dict[str, list[int]]:
     """Layer -> filter indices, every name, index and size checked before any work starts."""
+    from jaxviz.ascent.method import method_of
+
+    method_of(cfg)  # objective, transforms and their combinations, checked before any compile
     out = {}
     for layer in resolve_layers(cfg.target.layers):
         if cfg.ascent.size < min_size(layer):
@@ -107,14 +108,14 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
     bar.base = sum(sum(f in done[la] for f in fs) for la, fs in shares.items())
     bar.base_cost = sum(costs[la] * sum(f in done[la] for f in fs) for la, fs in shares.items())
     session = Session(cfg, store, writer, bar)
-    mesh = ascent.filter_mesh()
+    mesh, method = ascent.filter_mesh(), ascent.method_of(cfg)
     seconds = _previous_seconds(out)
     summary: dict[str, dict] = {}
     try:
         for layer, filters in targets.items():
             t0 = time.perf_counter()
             if any(f not in done[layer] for f in shares[layer]):
-                engine = ascent.LayerAscent(params, layer, cfg.ascent, mesh)
+                engine = ascent.LayerAscent(params, layer, cfg.ascent, mesh, method)
                 session.run_layer(engine, shares[layer], done[layer], filters)
             distributed.barrier(f"jaxviz:{cfg.output.dir}:{layer}", cfg.distributed.barrier_timeout)
             if not primary:

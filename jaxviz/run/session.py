@@ -9,11 +9,13 @@ import numpy as np
 
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.images import deprocess, grid
+from jaxviz.images import display as show
+from jaxviz.images import grid, strip
 from jaxviz.progress import Progress
 from jaxviz.run.state import FilterResult, Store
 from jaxviz.vgg import gflop_per_step
 
+DEAD_EPS = 1e-7  # a filter whose activation never exceeds this never fired (the upscaling seed's test)
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 
 
@@ -26,15 +28,37 @@ def out_of_memory(error: BaseException) -> bool:
 
 def filter_cost(cfg: Config, layer: str) -> float:
     """GFLOP to ascend one filter of `layer`: what the progress bar's time left is weighted by."""
-    return gflop_per_step(layer, cfg.ascent.size) * (cfg.ascent.steps + 1)
+    a = cfg.ascent
+    return gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
+
+
+def display(image: np.ndarray, cfg: Config) -> np.ndarray:
+    """A float image as the run shows it (output.display, output.deprocess_std)."""
+    return show(image, cfg.output.display, cfg.output.deprocess_std)
+
+
+def tile(result_images: np.ndarray, cfg: Config) -> np.ndarray:
+    """One filter's tile: its image, or its k images side by side."""
+    if result_images.ndim == 3:
+        return display(result_images, cfg)
+    return strip(np.stack([display(im, cfg) for im in result_images]))
 
 
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
     """The layer's grid: a tile per filter (black where none is stored yet), optionally by activation."""
     order = list(filters)
-    if cfg.output.sort:
-        order.sort(key=lambda f: -np.nan_to_num(results[f].history[-1], nan=-np.inf) if f in results else np.inf)
-    blank = np.zeros((cfg.ascent.size, cfg.ascent.size, 3), np.uint8)
+
+    def final(f: int) -> float:
+        known = f in results and results[f].history is not None
+        return float(np.nan_to_num(results[f].history[-1], nan=-np.inf)) if known else -np.inf
+
+    if cfg.output.sort or cfg.output.grid == "best_square":
+        order.sort(key=lambda f: -final(f))
+    if cfg.output.grid == "best_square":  # seed 003: drop silent filters, keep the n*n strongest
+        live = [f for f in order if final(f) > DEAD_EPS]
+        order = live[: int(np.sqrt(len(live))) ** 2] or order[:1]
+    shape = next((results[f].tile.shape for f in order if f in results), (cfg.ascent.size, cfg.ascent.size, 3))
+    blank = np.zeros(shape, np.uint8)
     tiles = np.stack([results[f].tile if f in results else blank for f in order])
     return grid(tiles, cfg.output.columns, cfg.output.margin)
 
@@ -51,7 +75,7 @@ class Session:
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         a, out_cfg = self.cfg.ascent, self.cfg.output
         self.global_step += 1
-        frac = len(part) * s / a.steps
+        frac = len(part) * s / (a.steps * a.stages)
         layer_done = sum(f in results for f in filters) + frac
         cost = self.cost + frac * filter_cost(self.cfg, layer)
         self.bar.update(layer, self.finished + frac, layer_done, len(filters), cost)
@@ -62,11 +86,12 @@ class Session:
                 {f"live/{layer}/activation_mean": finite.mean(), f"live/{layer}/activation_max": finite.max()},
             )
         every = out_cfg.snapshot_every
-        if every and s % every == 0 and s < a.steps and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
+        due = every and s % every == 0 and s < a.steps * a.stages
+        if due and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
             self.last_snapshot = time.monotonic()
             live = dict(results)
-            for f, image in zip(part, np.asarray(images)[: len(part)]):
-                live[f] = FilterResult(deprocess(image, out_cfg.deprocess_std), None, -1)
+            for f, image in zip(part, images()):
+                live[f] = FilterResult(display(image, self.cfg), None, -1)
             self.writer.write_images(self.global_step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
 
     def run_layer(self, engine, filters: list[int], results: dict, shown: list[int]) -> None:
@@ -99,10 +124,8 @@ class Session:
                 chunk = ascent.round_up(chunk // 2, n_dev)
                 print(f"jaxviz: warning: {layer}: out of device memory; retrying with chunks of {chunk}", flush=True)
                 continue
-            new = [
-                FilterResult(deprocess(im, self.cfg.output.deprocess_std), h, int(n))
-                for im, h, n in zip(r.images, r.history, r.nan_step)
-            ]
+            images = r.all_images if r.all_images is not None else r.images
+            new = [FilterResult(tile(im, self.cfg), h, int(n)) for im, h, n in zip(images, r.history, r.nan_step)]
             self.store.save(layer, part, new)
             results.update(zip(part, new))
             todo = todo[len(part) :]
