@@ -177,8 +177,8 @@ def test_nan_is_reported_per_filter_and_the_run_continues(tmp_path, weights_path
     assert "block1_conv1 filter 0: non-finite update at step 0" in p.stdout
     rows = json.loads((out / "metrics.json").read_text())["filters"]
     assert len(rows) == 8 and any(r["nan"] for r in rows)
-    for r in rows:  # every live filter overflows at once; a dead one has no gradient to overflow
-        assert (r["nan"], r["nan_step"]) == ((False, None) if r["dead"] else (True, 0))
+    for r in rows:  # every filter overflows at once (a silent one follows its pre-activation: revive)
+        assert (r["nan"], r["nan_step"]) == (True, 0)
     assert (out / "block2_conv1.png").exists()
 
 
@@ -201,32 +201,3 @@ def test_convert_weights_then_use_them(tmp_path, weights_path):
     from jaxviz.weights import fingerprint, load_params
 
     assert fingerprint(load_params(target)) == fingerprint(load_params(weights_path))
-
-
-def test_benchmark_prints_one_json_line(weights_path):
-    p = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "benchmark.py"),
-            "--layer",
-            "block1_conv2",
-            "--size",
-            "32",
-            "--filters",
-            "2",
-            "--steps",
-            "2",
-            "--weights",
-            str(weights_path),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert p.returncode == 0, p.stderr
-    (line,) = p.stdout.strip().splitlines()
-    report = json.loads(line)
-    assert report["image_steps_per_s"] > 0 and report["per_filter_image_steps_per_s"] > 0
-    assert report["compile_s"] > 0 and 0 < report["fraction_of_peak"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -17,10 +18,28 @@ from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write, write_json
 
 FORMAT = 1
-# Settings that change the images; anything else (layers, filters, grid layout) may change on resume.
-RESULT_KEYS = ("size", "steps", "step", "normalize", "init_mean", "init_noise", "seed", "precision")
-# Keys added after format 1 was written: a settings file without them was made with these values.
-_ADDED = {"precision": "float32"}
+# Settings that change the images; anything else (layers, filters, chunking, grid layout) may change on resume.
+RESULT_KEYS = (
+    "size",
+    "steps",
+    "step",
+    "normalize",
+    "init_mean",
+    "init_noise",
+    "seed",
+    "precision",
+    "optimizer",
+    "schedule",
+    "transforms",
+    "stages",
+    "upscale",
+)
+RESULT_SECTIONS = ("param", "objective")  # every key of these
+
+
+def _defaults() -> dict:
+    """Keys added after format 1 was first written: a settings file without them used these values."""
+    return {k: v for k, v in settings(Config(), "").items() if k not in ("weights", "format")}
 
 
 class FilterResult(NamedTuple):
@@ -30,8 +49,13 @@ class FilterResult(NamedTuple):
 
 
 def settings(cfg: Config, weights_fingerprint: str) -> dict:
+    """What made the stored images (JSON-ready): a directory's chunks must all share it."""
     out = {key: getattr(cfg.ascent, key) for key in RESULT_KEYS}
+    out["transforms"] = list(out["transforms"])
+    for section in RESULT_SECTIONS:
+        out.update({f"{section}.{k}": v for k, v in dataclasses.asdict(getattr(cfg, section)).items()})
     out.update(format=FORMAT, weights=weights_fingerprint, deprocess_std=cfg.output.deprocess_std)
+    out["display"] = cfg.output.display
     return out
 
 
@@ -58,7 +82,7 @@ class Store:
                 have = json.loads(path.read_text())
             except (OSError, ValueError):
                 raise JaxvizError(f"{path} is damaged; delete {self.root} to start this run afresh") from None
-            have = {**_ADDED, **have}
+            have = {**_defaults(), **have}
             diff = [f"{k}: {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if have.get(k) != v]
             if diff:
                 raise JaxvizError(
