@@ -78,8 +78,12 @@ def join_processes(args: argparse.Namespace, cfg: config_lib.Config) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    """Defaults <- --config <- --set <- shortcut flags."""
-    cfg = config_lib.load(args.config, args.overrides)
+    """Defaults <- --preset <- --config <- --set <- shortcut flags."""
+    from jaxviz import presets
+
+    preset = getattr(args, "preset", None)
+    base = config_lib.load(presets.path(preset)) if preset else None
+    cfg = config_lib.load(args.config, args.overrides, base=base)
     updates = {}
     for name, (key, raw, _, _) in SHORTCUTS.items():
         value = getattr(args, name, None)
@@ -91,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
 @_guard
 def visualize_main(argv: Sequence[str] | None = None) -> int:
     p = _config_parser("Visualise VGG16 filters by gradient ascent in input space.")
+    p.add_argument("--preset", metavar="NAME", help="start from configs/presets/NAME.toml (e.g. quality, book)")
     add_distributed_flags(p)
     args = p.parse_args(argv)
     cfg = config_from_args(args)
@@ -134,23 +139,36 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
 
 @_guard
 def benchmark_main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Throughput of the batched ascent vs one filter at a time.")
-    p.add_argument("--layer", default="block3_conv1")
+    p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
+    p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
+    p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
     p.add_argument("--size", type=int, default=128)
-    p.add_argument("--filters", type=int, default=16)
+    p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: all of --filters)")
+    p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
+    p.add_argument("--precision", default="float32", help="float32 or bfloat16 (sets ascent.precision)")
+    p.add_argument("--devices", type=int, help="use the first N local devices (default all)")
     p.add_argument("--weights", default="", help="weights file; random weights if none is found")
     p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args(argv)
-    from jaxviz.benchmark import benchmark, format_report
+    from jaxviz import benchmark as bench
 
-    report = benchmark(
-        args.layer, args.size, args.filters, args.steps, args.chunk, args.weights, per_filter=not args.no_per_filter
-    )
-    print(json.dumps(report) if args.json else format_report(report))
+    common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
+    if args.network:
+        if args.layer is not None:
+            raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
+        report = bench.network(args.size, args.steps, args.filters, **common)
+        text = bench.format_network(report)
+    else:
+        filters = 16 if args.filters is None else args.filters
+        layer = args.layer or "block3_conv1"
+        report = bench.benchmark(layer, args.size, filters, args.steps, per_filter=not args.no_per_filter, **common)
+        text = bench.format_report(report)
+    print(json.dumps(report) if args.json else text)
     return 0
+
+
 @_guard
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
