@@ -126,3 +126,23 @@ def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, mon
     with pytest.raises(Interrupted, match="rerun the same command to resume"):
         run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
     assert _chunks(tmp_path / "r") == ["0000-0003.npz"]
+
+
+def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_path):
+    cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:3", "output.tensorboard": True})
+    first = run(cfg)
+    rows = first["filters"]
+    assert all({"display_activation", "robustness", "selective"} <= set(r) for r in rows)
+    assert all(isinstance(r["selective"], bool) and r["robustness"] >= 0 for r in rows)
+    summary = first["layers"]["block1_conv1"]
+    assert 0 <= summary["selectivity"] <= 1 and summary["robustness_mean"] >= 0
+    cache = tmp_path / "r" / "state" / "block1_conv1.quality.npz"
+    stamp = cache.stat().st_mtime_ns
+    again = run(cfg)
+    assert cache.stat().st_mtime_ns == stamp  # resuming measures nothing again
+    assert again["filters"] == rows
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "r"))
+    acc.Reload()
+    assert {"block1_conv1/quality/robustness_mean", "block1_conv1/quality/selectivity"} <= set(acc.Tags()["scalars"])

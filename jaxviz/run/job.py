@@ -16,7 +16,7 @@ from jaxviz.errors import Interrupted, JaxvizError
 from jaxviz.files import atomic_write, write_json
 from jaxviz.images import save_png
 from jaxviz.progress import Progress
-from jaxviz.run import distributed
+from jaxviz.run import distributed, measure
 from jaxviz.run.session import DEAD_EPS, Session, filter_cost, layer_grid
 from jaxviz.run.state import FilterResult, Store, check_writable, settings
 from jaxviz.targets import min_size, resolve_filters, resolve_layers
@@ -110,6 +110,7 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
     session = Session(cfg, store, writer, bar)
     mesh, method = ascent.filter_mesh(), ascent.method_of(cfg)
     seconds = _previous_seconds(out)
+    scores = {layer: measure.cached(store.root, layer, sorted(done[layer])) for layer in held if layer not in targets}
     summary: dict[str, dict] = {}
     try:
         for layer, filters in targets.items():
@@ -124,7 +125,10 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
                 done[layer] = store.load(layer)  # the other processes' chunks too
             seconds[layer] = round(time.perf_counter() - t0, 3)
             summary[layer] = _finish_layer(cfg, out, writer, layer, filters, done[layer], session.global_step)
-            write_json(out / "metrics.json", _metrics(held, targets, summary, done, seconds))
+            if cfg.output.quality:
+                scores[layer] = measure.measure_layer(params, store.root, layer, filters, done[layer], cfg.ascent.size)
+                _write_quality(writer, layer, scores[layer], session.global_step)
+            write_json(out / "metrics.json", _metrics(held, targets, summary, done, seconds, scores))
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; finished chunks are in {out}: rerun the same command to resume") from None
     finally:
@@ -138,19 +142,34 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
         {f"hparams/{layer}/activation_mean": s["activation_mean"] for layer, s in summary.items()},
     )
     writer.close()
-    return _metrics(held, targets, summary, done, seconds)
+    return _metrics(held, targets, summary, done, seconds, scores)
 
 
-def _metrics(held: list[str], targets: dict, finished: dict, done: dict, seconds: dict) -> dict:
-    """metrics.json: the layers finished so far and every other layer the run directory holds."""
+def _write_quality(writer, layer: str, rows: dict[int, dict], step: int) -> None:
+    from jaxviz import quality
+
+    numbers = {k: v for k, v in quality.summarize(list(rows.values())).items() if v is not None}
+    writer.write_scalars(step, {f"{layer}/quality/{k}": v for k, v in numbers.items()})
+
+
+def _metrics(held: list[str], targets: dict, finished: dict, done: dict, seconds: dict, scores: dict) -> dict:
+    """metrics.json: the layers finished so far and every other layer the run directory holds, with the
+    quality numbers measured for them (`scores`: layer -> filter -> numbers)."""
     records, layers = [], {}
     for layer in held:
         if layer in targets and layer not in finished:
             continue
         filters = targets.get(layer) or sorted(done[layer])
         rows = [_filter_record(layer, f, done[layer][f]) for f in filters if f in done[layer]]
+        measured = scores.get(layer, {})
+        for row in rows:
+            row.update(measured.get(row["filter"], {}))
         records += rows
         layers[layer] = _layer_summary(layer, rows)
+        if measured:
+            from jaxviz import quality
+
+            layers[layer].update(quality.summarize([measured[r["filter"]] for r in rows if r["filter"] in measured]))
         if layer in seconds:
             layers[layer]["seconds"] = seconds[layer]
     return {"filters": records, "layers": layers}

@@ -1,0 +1,141 @@
+"""Image quality: activation as displayed, robustness under perturbation, selectivity within a layer."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxviz import quality
+from jaxviz.ascent import ascend, layer_params
+from jaxviz.ascent.transforms import random_affine
+from jaxviz.config import AscentConfig
+from jaxviz.images import deprocess
+from jaxviz.vgg import CONV_WIDTHS, VGG16
+
+LAYER = "block2_conv1"
+IDENTITY = {"max_shift": 0, "scales": (1.0, 1.0), "degrees": 0.0}
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (4, 40, 40, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def means(params, images) -> np.ndarray:
+    return quality.channel_means(params, LAYER, images)
+
+
+@pytest.fixture(scope="module")
+def live(means) -> list[int]:
+    """Per image, its most active filter (so every unperturbed activation is > 0)."""
+    return [int(f) for f in means.argmax(axis=1)]
+
+
+def test_channel_means_equal_the_model_output(params, images, means):
+    direct = VGG16(upto=LAYER).apply({"params": layer_params(params, LAYER)}, images.astype(np.float32))
+    assert means.shape == (len(images), CONV_WIDTHS[LAYER]) and means.dtype == np.float32
+    np.testing.assert_allclose(means, np.asarray(direct).mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_one_compile_per_layer_and_shape(params, images, means, live):
+    quality.channel_means(params, LAYER, images[:1])
+    quality.channel_means(params, LAYER, images[1:])
+    assert quality._means_fn(LAYER)._cache_size() == 1
+    for copies in (1, 2, 3):
+        quality.robustness(params, LAYER, images[:copies], live[:copies], copies=copies)
+    assert quality._perturbed_fn(LAYER, 40 // 16, quality.SCALES, quality.DEGREES)._cache_size() == 1
+    assert quality.channel_means(params, LAYER, images[:0]).shape == (0, CONV_WIDTHS[LAYER])
+
+
+def test_evaluate_reports_the_displayed_activation(params, images, means, live):
+    rows = quality.evaluate(params, LAYER, images, live, copies=2)
+    assert [r["display_activation"] for r in rows] == pytest.approx(means[np.arange(4), live].tolist(), rel=1e-6)
+    assert all(set(r) == {"display_activation", "robustness", "selective"} for r in rows)
+    assert [r["selective"] for r in rows] == quality.selectivity(means, live).tolist()
+
+
+def test_identity_perturbations_give_ratio_one(params, images, live):
+    r = quality.robustness(params, LAYER, images, live, copies=2, **IDENTITY)
+    np.testing.assert_allclose(r, 1.0, rtol=1e-4)
+
+
+def test_robustness_matches_a_direct_computation(params, images, live):
+    seed, copies, shift = 3, 3, 40 // 16  # default max_shift: 1/16 of the side
+    got = quality.robustness(params, LAYER, images[:2], live[:2], copies=copies, seed=seed)
+    lp = layer_params(params, LAYER)
+    forward = jax.jit(lambda x: VGG16(upto=LAYER).apply({"params": lp}, x))
+    perturb = jax.jit(lambda key, image: random_affine(key, image, shift, (0.9, 1.1), 10.0))
+    for i in range(2):
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality._KEY_TAG), live[i])
+        image = jnp.asarray(images[i], jnp.float32)
+        copies_ = jnp.stack([perturb(jax.random.fold_in(key, c), image) for c in range(copies)])
+        perturbed = np.asarray(forward(copies_))[..., live[i]].mean()
+        base = np.asarray(forward(image[None]))[..., live[i]].mean()
+        assert got[i] == pytest.approx(perturbed / base, rel=1e-4)
+
+
+def test_robustness_is_deterministic_and_independent_of_batching(params, images, live):
+    whole = quality.robustness(params, LAYER, images, live, copies=2, seed=1)
+    again = quality.robustness(params, LAYER, images, live, copies=2, seed=1)
+    reverse = quality.robustness(params, LAYER, images[::-1], live[::-1], copies=2, seed=1)[::-1]
+    alone = [quality.robustness(params, LAYER, images[i : i + 1], live[i : i + 1], copies=2, seed=1)[0] for i in (2, 0)]
+    np.testing.assert_array_equal(whole, again)
+    np.testing.assert_allclose(reverse, whole, rtol=1e-6)
+    np.testing.assert_allclose(alone, whole[[2, 0]], rtol=1e-6)
+    other = quality.robustness(params, LAYER, images, live, copies=2, seed=2)
+    assert not np.allclose(other, whole)
+
+
+def test_robustness_of_a_filter_that_never_fires_is_zero(params):
+    black = np.zeros((1, 40, 40, 3), np.uint8)
+    dead = np.flatnonzero(quality.channel_means(params, LAYER, black)[0] <= quality.EPS)
+    if not dead.size:
+        pytest.skip("every filter fires on a black image with these weights")
+    assert quality.robustness(params, LAYER, black, [int(dead[0])], copies=2).tolist() == [0.0]
+
+
+def test_selectivity_on_a_hand_made_matrix():
+    means = np.array(
+        [
+            [5.0, 1.0, 0.0, 2.0],  # image 0, for filter 0
+            [6.0, 3.0, 0.0, 2.0],  # image 1, for filter 1: beats image 0 on filter 1, but image 1 beats 0 on filter 0
+            [1.0, 3.0, 0.0, 1.0],  # image 2, for filter 2: dead, ties at 0
+            [0.0, 0.0, 0.0, 4.0],  # image 3, for filter 3
+        ]
+    )
+    np.testing.assert_array_equal(quality.selectivity(means, [0, 1, 2, 3]), [False, False, False, True])
+    np.testing.assert_array_equal(quality.selectivity(means[[0, 2, 3]], [0, 2, 3]), [True, False, True])
+    np.testing.assert_array_equal(quality.selectivity(means[:1], [0]), [False])  # no rival: no evidence
+    assert quality.selectivity(means, [0, 1, 2, 3]).dtype == bool
+
+
+def test_one_image_leaves_selectivity_undefined(params, images, live):
+    rows = quality.evaluate(params, LAYER, images[:1], live[:1], copies=2)
+    assert rows[0]["selective"] is None
+    assert quality.summarize(rows)["selectivity"] is None
+
+
+def test_summarize():
+    rows = [
+        {"display_activation": 2.0, "robustness": 0.5, "selective": True},
+        {"display_activation": 4.0, "robustness": 1.0, "selective": False},
+        {"display_activation": 6.0, "robustness": 0.0, "selective": True},
+    ]
+    assert quality.summarize(rows) == pytest.approx(
+        {"display_activation_mean": 4.0, "robustness_mean": 0.5, "selectivity": 2 / 3}
+    )
+
+
+def test_real_ascent_images_are_mostly_selective(params, real_weights):
+    filters = [0, 1, 2, 3]
+    result = ascend(params, "block3_conv1", filters, AscentConfig(size=48, steps=10))
+    tiles = np.stack([deprocess(image) for image in result.images])
+    rows = quality.evaluate(params, "block3_conv1", tiles, filters, copies=2)
+    summary = quality.summarize(rows)
+    assert all(np.isfinite(r["display_activation"]) and np.isfinite(r["robustness"]) for r in rows)
+    assert summary["selectivity"] == pytest.approx(np.mean([r["selective"] for r in rows]))
+    if real_weights:
+        assert summary["selectivity"] >= 0.75, rows
