@@ -1,0 +1,39 @@
+"""Presets (and Lucent's images) side by side: python scripts/compare.py --help"""
+
+import argparse
+from pathlib import Path
+
+from jaxviz.cli import _guard
+
+
+@_guard
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Seconds per filter and quality numbers of presets, one table.")
+    p.add_argument("--presets", default="book,keras-example,tf2-tape,max-normalised,quality")
+    p.add_argument("--layers", default="block3_conv1,block4_conv3,block5_conv3")
+    p.add_argument("--filters", default="0:16", help="a range like 0:16 or a list 0,3,5")
+    p.add_argument("--size", type=int, default=128, help="displayed size every image set is scored at")
+    p.add_argument("--out", default="docs/compare")
+    p.add_argument("--weights", default="")
+    p.add_argument("--lucent", metavar="DIR", help="Lucent's images, DIR/<layer>/NNNN.png (../shared/peers)")
+    p.add_argument("--lucent-python", metavar="PY", help="time Lucent too, with this interpreter (its own venv)")
+    p.add_argument("--lucent-script", default=str(Path(__file__).resolve().parents[2] / "shared/peers/lucent_peer.py"))
+    args = p.parse_args(argv)
+    from jaxviz.compare import compare
+    from jaxviz.targets import resolve_filters
+
+    peers = {"lucent": Path(args.lucent)} if args.lucent else {}
+    timing = {}
+    if args.lucent_python:
+        timing["lucent"] = [args.lucent_python, args.lucent_script, "--weights", args.weights]
+        timing["lucent"] += ["--filters", "1", "--steps", "32", "--threads", "2"]
+    filters = resolve_filters(args.filters, "block5_conv3")  # each layer checks its own range again
+    rows = compare(
+        args.presets.split(","), args.layers.split(","), filters, args.size, Path(args.out), args.weights, peers, timing
+    )
+    print((Path(args.out) / "compare.md").read_text())
+    return 0 if rows else 2
+
+
+if __name__ == "__main__":
+    main()
