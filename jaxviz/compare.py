@@ -27,15 +27,24 @@ def _score(params: dict, layer: str, images: np.ndarray, filters: list[int]) -> 
 
 
 def run_preset(preset: str, layer: str, filters: list[int], size: int, weights: str) -> tuple[np.ndarray, float]:
-    """The preset's images of `filters` at `size` px (first image per filter) and seconds per filter,
-    compile and warm-up excluded (one filter is run first on the same shapes)."""
+    """The preset's images of `filters` (made at the preset's own size, first image per filter, resized
+    to `size` for scoring) and seconds per filter, compile and warm-up excluded (a 1-step run of one
+    filter first compiles every shape the run needs)."""
     import jaxviz
 
-    settings = {"size": size, "weights": weights, "quality": False}
-    jaxviz.visualize(layer, filters[:1], preset=preset, **settings, steps=1)  # compiles every shape needed
+    settings = {"weights": weights, "quality": False}
+    jaxviz.visualize(layer, filters[:1], preset=preset, **settings, steps=1)
     t = time.perf_counter()
     r = jaxviz.visualize(layer, filters, preset=preset, **settings)
-    return r.images[:, :, :size], (time.perf_counter() - t) / len(filters)
+    seconds = (time.perf_counter() - t) / len(filters)
+    side = r.config.ascent.size
+    return np.stack([_resized(im[:, :side], size) for im in r.images]), seconds
+
+
+def _resized(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC))
 
 
 def peer_images(folder: Path, filters: list[int], size: int) -> np.ndarray | None:
@@ -43,7 +52,7 @@ def peer_images(folder: Path, filters: list[int], size: int) -> np.ndarray | Non
     paths = [folder / f"{f:04d}.png" for f in filters]
     if not all(p.is_file() for p in paths):
         return None
-    return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BICUBIC)) for p in paths])
+    return np.stack([_resized(np.asarray(Image.open(p).convert("RGB")), size) for p in paths])
 
 
 def peer_seconds(command: list[str], full_steps: int) -> float | None:

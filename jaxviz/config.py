@@ -228,6 +228,11 @@ def load(path: str | Path | None = None, overrides: list[str] = (), base: Config
             raise JaxvizError(f"config file {str(path)!r} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise JaxvizError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+        if "preset" in tree:  # `preset = "quality"` at the top: the file holds what differs from it
+            from jaxviz import presets
+
+            name = tree.pop("preset")
+            cfg = load(presets.path(name), base=cfg)
         cfg = apply(cfg, flatten(tree))
     return apply(cfg, parse_overrides(overrides))
 
