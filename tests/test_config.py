@@ -83,3 +83,27 @@ def test_layer_and_filter_specs():
         resolve_filters("60:65", "block1_conv1")
     with pytest.raises(JaxvizError, match="not 'all', a range"):
         resolve_filters("x:y", "block1_conv1")
+
+
+def test_a_config_can_start_from_a_preset(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('preset = "quality"\n\n[ascent]\nsteps = 7\n')
+    cfg = config.load(path)
+    assert (cfg.param.kind, cfg.ascent.optimizer, cfg.ascent.steps) == ("fourier", "adam", 7)
+    assert "preset" not in config.to_toml(cfg)  # the resolved file holds every value itself
+    path.write_text('preset = "nope"\n')
+    with pytest.raises(JaxvizError, match="unknown preset 'nope'; valid presets: book"):
+        config.load(path)
+
+
+def test_every_shipped_preset_and_config_loads_and_plans():
+    from pathlib import Path
+
+    from jaxviz.ascent.method import method_of
+    from jaxviz.run.job import plan
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for path in [*root.glob("*.toml"), *(root / "presets").glob("*.toml")]:
+        cfg = config.load(path)
+        method_of(cfg)
+        assert plan(cfg), path
