@@ -1,0 +1,141 @@
+"""Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles.
+
+Only what changed is encoded again: a layer whose chunk files are unchanged is not even read, and a tile whose
+pixels are unchanged is not re-encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from jaxviz.atlas.output import Output
+from jaxviz.images import png_bytes
+
+THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
+THUMB_QUALITY = 75
+ENCODING = 1  # bump when the encoding changes, so that every picture is made again
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """One filter's picture files, relative to its run's atlas folder, and their sizes in pixels (w, h)."""
+
+    full: str
+    thumb: str
+    size: tuple[int, int]
+    thumb_size: tuple[int, int]
+
+
+def _signature(run_dir: Path, layer: str) -> list:
+    """What the layer's sources look like on disk (names, sizes, times): unchanged means nothing to read."""
+    found = []
+    for folder, pattern in ((run_dir / "state" / layer, "*.npz"), (run_dir / "filters" / layer, "*.png")):
+        for p in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+            st = p.stat()
+            found.append([p.name, st.st_size, st.st_mtime_ns])
+    return found
+
+
+def _tile(x: object) -> np.ndarray | None:
+    ok = isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.size
+    return x if ok else None
+
+
+def read_tiles(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The wanted filters' tiles from RUN/state/<layer>/*.npz, else RUN/filters/<layer>/NNNN.png.
+
+    Read directly, not through run.state.Store: the atlas must neither check settings nor move damaged chunks
+    aside (a damaged or missing chunk just leaves its filters without a picture).
+    """
+    tiles: dict[int, np.ndarray] = {}
+    folder = run_dir / "state" / layer
+    for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        try:
+            with np.load(path) as z:
+                filters, stack = z["filters"].tolist(), z["tiles"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            continue
+        for i, f in enumerate(filters):
+            if f in wanted and i < len(stack) and _tile(stack[i]) is not None:
+                tiles[f] = stack[i]
+    for f in wanted - set(tiles):
+        path = run_dir / "filters" / layer / f"{f:04d}.png"
+        try:
+            with Image.open(path) as im:
+                tiles[f] = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError):
+            pass
+    return tiles
+
+
+def _digest(tile: np.ndarray) -> str:
+    return hashlib.sha1(repr(tile.shape).encode() + tile.tobytes()).hexdigest()[:16]
+
+
+def _thumb(tile: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+    im = Image.fromarray(tile)
+    if max(im.size) > THUMB:
+        im.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="WEBP", quality=THUMB_QUALITY)
+    return buf.getvalue(), im.size
+
+
+def write_pictures(
+    run_dir: Path, records: dict[str, list[dict]], out: Output, prefix: str, known: dict
+) -> tuple[dict[str, dict[int, Pictures]], dict]:
+    """Every recorded filter's pictures under out/prefix: by layer and filter, and the new `known`.
+
+    `known` is what the last call returned (the caller keeps it between calls). A filter with no stored tile
+    is absent from the result, and its pages show a placeholder.
+    """
+    result: dict[str, dict[int, Pictures]] = {}
+    now: dict = {"encoding": ENCODING, "layers": {}}
+    old_layers = (
+        known.get("layers") if known.get("encoding") == ENCODING and isinstance(known.get("layers"), dict) else {}
+    )
+    for layer, rows in records.items():
+        wanted = {r["filter"] for r in rows}
+        signature = _signature(run_dir, layer)
+        old = old_layers.get(layer) if isinstance(old_layers.get(layer), dict) else {}
+        seen = {  # filter -> [digest, w, h, thumb w, thumb h]
+            int(f): v for f, v in dict(old.get("filters") or {}).items() if isinstance(v, list) and len(v) == 5
+        }
+        entries = {f: seen[f] for f in wanted if f in seen}
+        fresh = old.get("signature") == signature and wanted <= set(old.get("wanted", []))
+        if not (fresh and all(map(out.exists, (p for f in entries for p in _paths(prefix, layer, f))))):
+            entries = {}
+            for f, tile in read_tiles(run_dir, layer, wanted).items():
+                digest, (full, thumb) = _digest(tile), _paths(prefix, layer, f)
+                if f in seen and seen[f][0] == digest and out.exists(full) and out.exists(thumb):
+                    entries[f] = seen[f]
+                    continue
+                data, thumb_size = _thumb(tile)
+                out.put(full, png_bytes(tile))
+                out.put(thumb, data)
+                entries[f] = [digest, tile.shape[1], tile.shape[0], *thumb_size]
+        pictures = {}
+        for f in sorted(entries):
+            full, thumb = _paths(prefix, layer, f)
+            out.keep(full)
+            out.keep(thumb)
+            _, w, h, tw, th = entries[f]
+            pictures[f] = Pictures(full, thumb, (w, h), (tw, th))
+        result[layer] = pictures
+        now["layers"][layer] = {
+            "signature": signature,
+            "wanted": sorted(wanted),
+            "filters": {str(f): entries[f] for f in sorted(entries)},
+        }
+    return result, now
+
+
+def _paths(prefix: str, layer: str, f: int) -> tuple[str, str]:
+    return f"{prefix}img/{layer}/{f:04d}.png", f"{prefix}thumb/{layer}/{f:04d}.webp"

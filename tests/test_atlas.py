@@ -1,0 +1,290 @@
+"""The atlas without a browser: what it writes for a run and a sweep, incremental rewrites, bad input, placeholders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxviz import config as config_lib
+from jaxviz.atlas import filter_pages, tiles, write_atlas
+from jaxviz.atlas.html import label
+from jaxviz.errors import JaxvizError
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ("block1_conv1", "block2_conv1")
+real_thumb = tiles._thumb
+
+
+def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
+    """A real run: two layers, a few filters, 32 px, 2 steps (a few seconds on a CPU)."""
+    from jaxviz.run import run
+
+    updates = {
+        "model.weights": str(weights),
+        "target.layers": ",".join(LAYERS),
+        "target.filters": filters,
+        "ascent.size": 32,
+        "ascent.steps": 2,
+        "output.dir": str(out),
+        "output.tensorboard": False,
+        "output.progress": False,
+    }
+    run(config_lib.apply(config_lib.Config(), updates))
+    shutil.rmtree(out / "atlas", ignore_errors=True)  # whatever the run wrote itself: the tests write their own
+    return out
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, weights_path) -> Path:
+    return small_run(tmp_path_factory.mktemp("atlas") / "run", weights_path)
+
+
+@pytest.fixture
+def run_dir(made, tmp_path) -> Path:
+    """A fresh copy of the module's run, without an atlas, for a test to change."""
+    return Path(shutil.copytree(made, tmp_path / "run"))
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.imgs: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.links += [a[k] for k in ("href", "src") if a.get(k)]
+        if tag == "img":
+            self.imgs.append(a)
+
+
+def check_links(atlas: Path) -> int:
+    """Every link and source of every page is a file of the atlas: nothing broken, nothing from the network."""
+    pages = sorted(atlas.rglob("*.html"))
+    for page in pages:
+        parser = Links()
+        parser.feed(page.read_text())
+        for link in parser.links:
+            if link.startswith("#") or link == "data:,":  # data:, is the empty favicon (no request for one)
+                continue
+            assert not re.match(r"[a-z]+:", link), (page, link)
+            target = (page.parent / link.split("#")[0]).resolve()
+            assert target.is_file() and atlas.resolve() in target.parents, (page, link)
+        assert all(i.get("alt") for i in parser.imgs), page
+    return len(pages)
+
+
+def test_a_run_atlas_holds_every_page_and_picture(run_dir):
+    index = write_atlas(run_dir)
+    atlas = run_dir / "atlas"
+    assert index == atlas / "index.html"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for layer in LAYERS:
+        assert (atlas / "layers" / f"{layer}.html").is_file()
+        for f in range(4):
+            assert (atlas / "filters" / layer / f"{f:04d}.html").is_file()
+            assert Image.open(atlas / "thumb" / layer / f"{f:04d}.webp").format == "WEBP"
+    with np.load(sorted((run_dir / "state" / "block2_conv1").glob("*.npz"))[0]) as z:
+        first = int(z["filters"][0])
+        tile = z["tiles"][0]
+    png = np.asarray(Image.open(atlas / "img" / "block2_conv1" / f"{first:04d}.png"))
+    assert np.array_equal(png, tile)  # the stored tile itself, lossless
+    assert check_links(atlas) == 1 + 2 + 8
+    home = index.read_text()
+    assert all(layer in home for layer in LAYERS) and "[ascent]" in home and 'class="strip"' in home
+    record = next(r for r in metrics["filters"] if r["layer"] == "block2_conv1" and r["filter"] == 1)
+    page = (atlas / "filters" / "block2_conv1" / "0001.html").read_text()
+    assert "<svg" in page and 'rel="prev"' in page and 'rel="next"' in page
+    for key in ("activation", "initial_activation", "max_activation", "dead", "nan_step"):
+        assert f">{label(key)}<" in page
+    assert f"{record['activation']:.6g}" in page
+    assert "base64" not in page and "https://" not in home
+
+
+def test_fields_added_later_appear_without_code_changes(run_dir):
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text())
+    for r in metrics["filters"]:
+        r.update(robustness=0.25 + r["filter"], selectivity_index=3, note="made by hand")
+    path.write_text(json.dumps(metrics))
+    atlas = write_atlas(run_dir).parent
+    page = (atlas / "filters" / "block1_conv1" / "0002.html").read_text()
+    assert ">robustness<" in page and ">2.25<" in page and ">selectivity index<" in page and "made by hand" in page
+    layer = (atlas / "layers" / "block1_conv1.html").read_text()
+    assert '<option value="robustness">' in layer  # and the layer page can sort by it
+
+
+def _mtimes(atlas: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in atlas.rglob("*") if p.is_file()}
+
+
+def test_rewrites_only_what_changed(run_dir, monkeypatch):
+    atlas = write_atlas(run_dir).parent
+    before = _mtimes(atlas)
+    encoded, made = [], []
+    monkeypatch.setattr(tiles, "_thumb", lambda tile: encoded.append(tile) or (b"x", (1, 1)))
+    real_filter_html = filter_pages.filter_html
+    monkeypatch.setattr(
+        filter_pages, "filter_html", lambda v, here, *a: made.append(here) or real_filter_html(v, here, *a)
+    )
+    write_atlas(run_dir)
+    assert _mtimes(atlas) == before and not encoded and not made  # nothing changed: nothing made, nothing written
+
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["filters"][2]["activation"] = 1234.5  # block1_conv1 filter 2
+    path.write_text(json.dumps(metrics))
+    (atlas / "img" / "block2_conv1" / "0003.png").unlink()  # deleted by hand: made again
+    monkeypatch.setattr(tiles, "_thumb", real_thumb)
+    write_atlas(run_dir)
+    assert sorted(made) == [f"filters/block1_conv1/{f:04d}.html" for f in range(4)]  # that layer's pages only
+    after = _mtimes(atlas)
+    changed = {p.relative_to(atlas).as_posix() for p in after if after[p] != before.get(p)}
+    assert changed == {
+        ".atlas.json",  # what the pages and pictures were made from
+        "filters/block1_conv1/0002.html",
+        "layers/block1_conv1.html",
+        "index.html",  # its best-filters strip
+        "img/block2_conv1/0003.png",  # its thumbnail came out byte-identical, so it was left alone
+    }
+
+
+def test_missing_or_damaged_chunks_show_a_placeholder(run_dir):
+    write_atlas(run_dir)
+    chunks = sorted((run_dir / "state" / "block2_conv1").glob("*.npz"))
+    with np.load(chunks[0]) as z:
+        gone = [int(f) for f in z["filters"]]
+    chunks[0].unlink()
+    chunks[1].write_bytes(b"not a zip")
+    with np.load(chunks[2]) as z:
+        kept = [int(f) for f in z["filters"]]
+    atlas = write_atlas(run_dir).parent
+    assert chunks[1].exists()  # read, never moved aside: the atlas leaves the run's state alone
+    for f in gone:
+        page = (atlas / "filters" / "block2_conv1" / f"{f:04d}.html").read_text()
+        assert 'class="ph"' in page and "No image is stored" in page
+        assert not (atlas / "img" / "block2_conv1" / f"{f:04d}.png").exists()  # the old picture is pruned
+    assert 'class="ph"' not in (atlas / "filters" / "block2_conv1" / f"{kept[0]:04d}.html").read_text()
+    assert (atlas / "layers" / "block2_conv1.html").read_text().count('class="ph"') == 2
+    check_links(atlas)
+
+
+def test_per_filter_pngs_stand_in_for_deleted_state(run_dir):
+    tile = np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
+    (run_dir / "filters" / "block1_conv1").mkdir(parents=True)
+    Image.fromarray(tile).save(run_dir / "filters" / "block1_conv1" / "0001.png")  # output.filter_pngs=true's file
+    shutil.rmtree(run_dir / "state")
+    atlas = write_atlas(run_dir).parent
+    assert np.array_equal(np.asarray(Image.open(atlas / "img" / "block1_conv1" / "0001.png")), tile)
+    assert 'class="ph"' in (atlas / "filters" / "block1_conv1" / "0000.html").read_text()
+
+
+def test_a_run_before_its_first_layer_finishes(tmp_path):
+    (tmp_path / "config.toml").write_text("[ascent]\nsize = 32\n")
+    atlas = write_atlas(tmp_path).parent
+    assert "No layer has finished yet" in (atlas / "index.html").read_text()
+
+
+def atlas_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "atlas.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"},
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("empty", "neither a run directory"),
+        ("missing", "is not a directory"),
+        ("truncated", "metrics.json is damaged (not JSON"),
+        ("wrong shape", "metrics.json is damaged (a filter record has the layer '../x')"),
+        ("bad index", "index.json is damaged"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case, needle):
+    target = tmp_path / "d"
+    if case != "missing":
+        target.mkdir()
+    if case == "truncated":
+        (target / "metrics.json").write_text('{"filters": [{"layer": "block1_co')
+    elif case == "wrong shape":
+        (target / "metrics.json").write_text(json.dumps({"filters": [{"layer": "../x", "filter": 0}], "layers": {}}))
+    elif case == "bad index":
+        (target / "index.json").write_text(json.dumps({"points": [{"name": "a/../../b"}]}))
+    p = atlas_cli(str(target))
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: ") and needle in lines[0], p.stderr
+    assert not (target / "atlas").exists()
+    with pytest.raises(JaxvizError, match=re.escape(needle)):
+        write_atlas(target)
+
+
+def test_the_command_writes_the_atlas(run_dir):
+    p = atlas_cli(str(run_dir))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"jaxviz: wrote {run_dir / 'atlas' / 'index.html'} (open it in a browser)"
+
+
+SWEEP = """
+[model]
+weights = {weights}
+[target]
+layers = "block1_conv1"
+filters = "0:3"
+[ascent]
+size = 32
+steps = 2
+[output]
+progress = false
+tensorboard = false
+[sweep]
+mode = "zip"
+[sweep.axes]
+"ascent.step" = [0.5, 1.0]
+"""
+
+
+def small_sweep(root: Path, weights: Path) -> Path:
+    from jaxviz.run.sweep import sweep
+
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "sweep.toml"
+    path.write_text(SWEEP.format(weights=json.dumps(str(weights))))
+    sweep(path, root / "out")
+    shutil.rmtree(root / "out" / "atlas", ignore_errors=True)
+    return root / "out"
+
+
+def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
+    out = small_sweep(tmp_path, weights_path)
+    index = json.loads((out / "index.json").read_text())
+    index["points"].append({**index["points"][0], "name": "step-2.0", "status": "pending", "layers": {}})
+    (out / "index.json").write_text(json.dumps(index))  # a point not run yet: a row, no pages
+    atlas = write_atlas(out).parent
+    home = (atlas / "index.html").read_text()
+    assert 'href="points/step-0.5/index.html"' in home and 'href="points/step-1.0/index.html"' in home
+    assert ">step-2.0<" in home and ">pending<" in home and 'href="compare/block1_conv1.html"' in home
+    compare = (atlas / "compare" / "block1_conv1.html").read_text()
+    assert all(f'id="f{f}"' in compare for f in range(3)) and compare.count("<img") == 6
+    page = (atlas / "points" / "step-1.0" / "filters" / "block1_conv1" / "0001.html").read_text()
+    assert "In every point of the sweep" in page and page.count("<img") == 3  # its own image, then both points
+    assert 'aria-current="page">' in page and "../../../step-0.5/filters/block1_conv1/0001.html" in page
+    assert check_links(atlas) == 1 + 1 + 2 * (1 + 1 + 3)
+    shutil.move(out, tmp_path / "moved")  # links are relative: a moved (or copied, or served) sweep still works
+    check_links(write_atlas(tmp_path / "moved").parent)

@@ -1,0 +1,202 @@
+"""The atlas in a real browser (headless Chromium through selenium): pages load cleanly, sort, click, keys."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from jaxviz.atlas import write_atlas
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:
+    webdriver = None
+
+BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    webdriver is None or not BROWSER or not DRIVER,
+    reason="no headless browser: needs selenium (pip install -e '.[test]') and Chromium with its driver "
+    "(apt-get install chromium chromium-driver; .ci/run installs them)",
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, weights_path) -> dict[str, Path]:
+    """A small real run (6 filters of two layers) and a two-point sweep, each with its atlas."""
+    from test_atlas import small_run, small_sweep
+
+    root = tmp_path_factory.mktemp("browse")
+    run = small_run(root / "run", weights_path, filters="0:6")
+    sweep = small_sweep(root / "sweep", weights_path)
+    write_atlas(run)
+    write_atlas(sweep)
+    return {"run": run / "atlas", "sweep": sweep / "atlas"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = Options()
+    options.binary_location = BROWSER
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(DRIVER), options=options)  # a given driver: nothing is downloaded
+    except WebDriverException as e:
+        pytest.skip(f"headless Chromium ({BROWSER}, {DRIVER}) did not start: {str(e.msg).splitlines()[0]}")
+    yield driver
+    driver.quit()
+
+
+def open_page(d, path: Path | str) -> None:
+    d.get(path if isinstance(path, str) else path.as_uri())
+    WebDriverWait(d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def errors(d) -> list[dict]:
+    """Console errors since the last call (failed loads, script errors)."""
+    return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def order(d) -> list[int]:
+    return [int(li.get_attribute("data-f")) for li in d.find_elements(By.CSS_SELECTOR, "#tiles > li")]
+
+
+def press(d, key: str, expect: str) -> None:
+    ActionChains(d).send_keys(key).perform()
+    WebDriverWait(d, 10).until(lambda d: d.current_url.endswith(expect))
+
+
+def test_every_kind_of_page_loads_without_console_errors(browser, site):
+    run, sweep = site["run"], site["sweep"]
+    pages = [
+        run / "index.html",
+        run / "layers" / "block2_conv1.html",
+        run / "filters" / "block2_conv1" / "0001.html",
+        sweep / "index.html",
+        sweep / "compare" / "block1_conv1.html",
+        sweep / "points" / "step-0.5" / "filters" / "block1_conv1" / "0002.html",
+    ]
+    errors(browser)
+    for page in pages:
+        open_page(browser, page)
+        assert browser.title.endswith("· jaxviz atlas") and browser.find_element(By.TAG_NAME, "h1").text
+        assert errors(browser) == [], page
+        broken = browser.execute_script(
+            "return [...document.images].filter(i => i.loading !== 'lazy' && !(i.complete && i.naturalWidth)).length"
+        )
+        assert broken == 0, page
+
+
+def test_a_layer_sorts_hides_dead_filters_and_keeps_that_in_its_address(browser, site):
+    records = json.loads((site["run"].parent / "metrics.json").read_text())["filters"]
+    rows = [r for r in records if r["layer"] == "block2_conv1"]
+    open_page(browser, site["run"] / "layers" / "block2_conv1.html")
+    assert order(browser) == list(range(6))
+    Select(browser.find_element(By.ID, "sort")).select_by_value("activation")
+    by_activation = [r["filter"] for r in sorted(rows, key=lambda r: (-r["activation"], r["filter"]))]
+    assert order(browser) == by_activation
+    assert browser.current_url.endswith("#sort=activation")
+    browser.find_element(By.ID, "reverse").click()
+    lowest_first = [r["filter"] for r in sorted(rows, key=lambda r: (r["activation"], r["filter"]))]
+    assert order(browser) == lowest_first
+    browser.find_element(By.ID, "hide-dead").click()
+    shown = [li for li in browser.find_elements(By.CSS_SELECTOR, "#tiles > li") if li.is_displayed()]
+    assert len(shown) == sum(not r["dead"] for r in rows)
+    browser.refresh()  # the address holds the view: reloading (or sharing it) gives the same order
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    assert Select(browser.find_element(By.ID, "sort")).first_selected_option.get_attribute("value") == "activation"
+    assert browser.find_element(By.ID, "hide-dead").is_selected()
+    assert order(browser) == lowest_first
+    assert errors(browser) == []
+
+
+def test_a_tile_leads_to_its_filter_and_the_arrow_keys_walk_the_network(browser, site):
+    open_page(browser, site["run"] / "layers" / "block1_conv1.html")
+    browser.find_element(By.CSS_SELECTOR, '#tiles > li[data-f="4"] a').click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("filters/block1_conv1/0004.html"))
+    assert "filter 4" in browser.find_element(By.TAG_NAME, "h1").text
+    press(browser, Keys.ARROW_RIGHT, "filters/block1_conv1/0005.html")
+    press(browser, Keys.ARROW_RIGHT, "filters/block2_conv1/0000.html")  # past a layer's last filter: the next layer
+    press(browser, Keys.ARROW_LEFT, "filters/block1_conv1/0005.html")
+    press(browser, "]", "filters/block2_conv1/0005.html")  # the same filter in the next layer
+    press(browser, "[", "filters/block1_conv1/0005.html")
+    assert errors(browser) == []
+
+
+def test_jump_to_a_filter_by_number(browser, site):
+    open_page(browser, site["run"] / "layers" / "block1_conv1.html")
+    box = browser.find_element(By.ID, "jump")
+    box.send_keys("99", Keys.ENTER)
+    assert "not in this run" in browser.find_element(By.ID, "jump-msg").text
+    box.clear()
+    box.send_keys("3", Keys.ENTER)
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("filters/block1_conv1/0003.html"))
+
+
+def test_served_over_http_too(browser, site):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site["run"])))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        for page in ("index.html", "layers/block1_conv1.html", "filters/block1_conv1/0000.html"):
+            open_page(browser, base + page)
+            assert errors(browser) == [], page
+        browser.find_element(By.CSS_SELECTOR, 'a[rel="next"]').click()
+        WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("filters/block1_conv1/0001.html"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_sweep_table_sorts_and_switches_its_numbers(browser, site):
+    open_page(browser, site["sweep"] / "index.html")
+
+    def names() -> list[str]:
+        return [
+            tr.find_element(By.TAG_NAME, "th").text for tr in browser.find_elements(By.CSS_SELECTOR, "#points tbody tr")
+        ]
+
+    assert names() == ["step-0.5", "step-1.0"]
+    header = browser.find_element(By.XPATH, "//table[@id='points']//th[normalize-space()='ascent.step']/button")
+    header.click()
+    assert names() == ["step-0.5", "step-1.0"]
+    header.click()
+    assert names() == ["step-1.0", "step-0.5"]
+
+    def shown() -> list[str]:
+        return [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#points th[data-field]") if th.is_displayed()]
+
+    assert shown() == ["block1_conv1\nactivation mean"]
+    Select(browser.find_element(By.ID, "metric")).select_by_value("dead")
+    assert shown() == ["block1_conv1\ndead"]
+    browser.find_element(By.LINK_TEXT, "step-1.0").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("points/step-1.0/index.html"))
+    assert errors(browser) == []
+
+
+def test_a_picture_deleted_after_writing_shows_a_placeholder(browser, site, tmp_path):
+    atlas = Path(shutil.copytree(site["run"], tmp_path / "atlas"))
+    (atlas / "img" / "block1_conv1" / "0002.png").unlink()
+    open_page(browser, atlas / "filters" / "block1_conv1" / "0002.html")
+    WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hero .ph"))
+    assert not browser.find_elements(By.CSS_SELECTOR, ".hero img")
+    assert any("0002.png" in e["message"] for e in errors(browser))  # the console check sees failed loads
