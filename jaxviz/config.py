@@ -73,6 +73,7 @@ class OutputConfig:
     display: str = "std"  # std: centred, scaled to deprocess_std (the seeds'); minmax; clip (0-255 as is)
     grid: str = "all"  # all, or best_square: the n*n live filters with the highest activation (seed 003)
     quality: bool = True  # measure displayed activation, robustness, selectivity (metrics.json)
+    atlas: bool = True  # write DIR/atlas/ (a browsable site), refreshed as layers or sweep points finish
     filter_pngs: bool = False  # also write one PNG per filter
     tensorboard: bool = True
     snapshot_every: int = 10  # grid image to TensorBoard every N steps (0: only the final grid)

@@ -29,7 +29,14 @@ def main(argv=None) -> int:
         timing["lucent"] += ["--filters", "1", "--steps", "32", "--threads", "2"]
     filters = resolve_filters(args.filters, "block5_conv3")  # each layer checks its own range again
     rows = compare(
-        args.presets.split(","), args.layers.split(","), filters, args.size, Path(args.out), args.weights, peers, timing
+        [p for p in args.presets.split(",") if p],
+        args.layers.split(","),
+        filters,
+        args.size,
+        Path(args.out),
+        args.weights,
+        peers,
+        timing,
     )
     print((Path(args.out) / "compare.md").read_text())
     return 0 if rows else 2

@@ -41,12 +41,18 @@ def test_channel_means_equal_the_model_output(params, images, means):
 
 
 def test_one_compile_per_layer_and_shape(params, images, means, live):
+    # Other tests may have compiled other image sizes already: count what these calls add.
+    means_fn = quality._means_fn(LAYER)
+    before = means_fn._cache_size()
     quality.channel_means(params, LAYER, images[:1])
     quality.channel_means(params, LAYER, images[1:])
-    assert quality._means_fn(LAYER)._cache_size() == 1
+    assert means_fn._cache_size() - before <= 1
+    perturbed_fn = quality._perturbed_fn(LAYER, 40 // 16, quality.SCALES, quality.DEGREES)
+    quality.robustness(params, LAYER, images[:1], live[:1], copies=1)
+    before = perturbed_fn._cache_size()
     for copies in (1, 2, 3):
         quality.robustness(params, LAYER, images[:copies], live[:copies], copies=copies)
-    assert quality._perturbed_fn(LAYER, 40 // 16, quality.SCALES, quality.DEGREES)._cache_size() == 1
+    assert perturbed_fn._cache_size() == before
     assert quality.channel_means(params, LAYER, images[:0]).shape == (0, CONV_WIDTHS[LAYER])
 
 

@@ -129,6 +129,8 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
                 scores[layer] = measure.measure_layer(params, store.root, layer, filters, done[layer], cfg.ascent.size)
                 _write_quality(writer, layer, scores[layer], session.global_step)
             write_json(out / "metrics.json", _metrics(held, targets, summary, done, seconds, scores))
+            if cfg.output.atlas:
+                refresh_atlas(out)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; finished chunks are in {out}: rerun the same command to resume") from None
     finally:
@@ -143,6 +145,16 @@ def run(cfg: Config, hparams: Sequence[str] | None = None) -> dict:
     )
     writer.close()
     return _metrics(held, targets, summary, done, seconds, scores)
+
+
+def refresh_atlas(directory: Path) -> None:
+    """Rewrite DIR/atlas (only what changed); a failure is a warning, never the end of a run."""
+    from jaxviz.atlas import write_atlas
+
+    try:
+        write_atlas(directory)
+    except JaxvizError as e:
+        print(f"jaxviz: warning: atlas not written: {e}", flush=True)
 
 
 def _write_quality(writer, layer: str, rows: dict[int, dict], step: int) -> None:

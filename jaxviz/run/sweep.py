@@ -123,7 +123,8 @@ def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Seque
         raise JaxvizError(f"[sweep.axes] gives the point {twice[0]} more than once; every point must differ")
     points = []
     for name, v in zip(index_lib.point_names(values), values):
-        cfg = config_lib.apply(base, {**v, "output.dir": str(sweep_dir / name)})
+        # One atlas for the whole sweep (it holds every point's pages), not one per point as well.
+        cfg = config_lib.apply(base, {**v, "output.dir": str(sweep_dir / name), "output.atlas": False})
         with _where(f"sweep point {name}"):
             points.append(Point(name, v, cfg, list(plan(cfg))))
     return Sweep(sweep_dir, mode, axes, base, points)
@@ -155,6 +156,8 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
         index = index_lib.document(sw.mode, sw.axes, sw.base, entries)
         if writer:
             index_lib.write(sw.out, index, layers)
+            if sw.base.output.atlas and any(e["status"] != "pending" for e in entries):
+                job.refresh_atlas(sw.out)
         return index
 
     if writer:
