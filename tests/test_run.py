@@ -109,6 +109,8 @@ def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
     assert metrics["layers"]["block1_conv1"]["filters"] == 8 and metrics["layers"]["block2_conv1"]["filters"] == 3
     assert "seconds" in metrics["layers"]["block1_conv1"]  # carried over from the first invocation
     assert [r["layer"] for r in metrics["filters"]].count("block1_conv1") == 8
+    pages = tmp_path / "r" / "atlas" / "layers"
+    assert {p.name for p in pages.glob("*.html")} == {"block1_conv1.html", "block2_conv1.html"}  # kept up to date
 
 
 def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, monkeypatch):

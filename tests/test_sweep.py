@@ -89,7 +89,8 @@ def product(tmp_path_factory, weights_path):
 
 def test_product_sweep_makes_one_ordinary_run_per_point(product):
     path, out = product
-    assert sorted(d.name for d in out.iterdir() if d.is_dir()) == PRODUCT_NAMES
+    assert sorted(d.name for d in out.iterdir() if d.is_dir()) == ["atlas", *PRODUCT_NAMES]  # one atlas for all
+    assert (out / "atlas" / "index.html").is_file() and not (out / PRODUCT_NAMES[0] / "atlas").exists()
     assert [p.name for p in load_sweep(path, out).points] == PRODUCT_NAMES  # the same names every time
     for name in PRODUCT_NAMES:
         run_dir = out / name
@@ -178,7 +179,7 @@ def test_zip_pairs_values(tmp_path, weights_path, monkeypatch):
 
 
 def _state(run_dir: Path) -> dict:
-    return {p: p.stat().st_mtime_ns for p in (run_dir / "state").rglob("*.npz")}
+    return {p: p.stat().st_mtime_ns for p in (run_dir / "state").glob("*/*.npz")}  # the chunks
 
 
 def test_rerun_skips_finished_points_and_resumes_changed_ones(tmp_path, weights_path, monkeypatch):
