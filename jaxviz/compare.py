@@ -129,3 +129,41 @@ def table(rows: list[dict], order: list[str]) -> str:
             f"{r['robustness_mean']:.2f} | {selectivity} | {r['live']:.2f} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def method_costs(params: dict, layer: str = "block3_conv1", size: int = 128, steps: int = 8, rounds: int = 2) -> dict:
+    """image-steps/s of each building block against plain pixel ascent, on one layer (best of `rounds`,
+    variants interleaved so machine noise hits them alike). Compile and warm-up excluded."""
+    import dataclasses as dc
+
+    from jaxviz import ascent
+    from jaxviz.ascent.objectives import layer_l2
+    from jaxviz.config import AscentConfig
+
+    lucid = ("pad:12", "jitter:8", "scale:0.9:0.95:1.0:1.05:1.1", "rotate:-10:-5:0:5:10", "jitter:4")
+    base = ascent.Method()
+    variants = {
+        "pixels (book)": base,
+        "revive off": dc.replace(base, revive=False),
+        "transforms (pad, jitter, scale, rotate, jitter)": dc.replace(base, transforms=lucid),
+        "fourier + decorrelate + sigmoid": dc.replace(base, param="fourier", decorrelate=True, squash="sigmoid"),
+        "adam": dc.replace(base, optimizer="adam"),
+        "objective layer_l2 (whole layer)": dc.replace(base, objective=layer_l2()),
+        "tv + l2 + blur": dc.replace(base, tv=1.0, l2=1.0, blur=1.0),
+        "2 images + diversity (per filter)": dc.replace(base, images=2, diversity=1.0),
+        "quality preset (all of fourier, transforms, adam)": dc.replace(
+            base, param="fourier", decorrelate=True, squash="sigmoid", transforms=lucid, optimizer="adam"
+        ),
+    }
+    cfg = AscentConfig(size=size, steps=steps)
+    engines = {name: ascent.LayerAscent(params, layer, cfg, method=m) for name, m in variants.items()}
+    for engine in engines.values():
+        engine([0])  # compile and warm up
+    best = dict.fromkeys(engines, 0.0)
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            t = time.perf_counter()
+            engine([1])
+            best[name] = max(best[name], steps / (time.perf_counter() - t))
+    plain = best["pixels (book)"]
+    return {name: {"image_steps_per_s": round(v, 2), "relative": round(v / plain, 2)} for name, v in best.items()}

@@ -18,7 +18,17 @@ def main(argv=None) -> int:
     p.add_argument("--lucent", metavar="DIR", help="Lucent's images, DIR/<layer>/NNNN.png (../shared/peers)")
     p.add_argument("--lucent-python", metavar="PY", help="time Lucent too, with this interpreter (its own venv)")
     p.add_argument("--lucent-script", default=str(Path(__file__).resolve().parents[2] / "shared/peers/lucent_peer.py"))
+    p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
     args = p.parse_args(argv)
+    if args.costs:
+        import json
+
+        from jaxviz.api import _params
+        from jaxviz.compare import method_costs
+
+        costs = method_costs(_params(args.weights, True), args.layers.split(",")[0], args.size, steps=16)
+        print(json.dumps(costs, indent=1))
+        return 0
     from jaxviz.compare import compare
     from jaxviz.targets import resolve_filters
 
