@@ -1,18 +1,17 @@
-"""Throughput figures: batched vs one filter at a time, compile time, GFLOP/s vs the matmul peak."""
+"""Throughput through the engine (ascent.LayerAscent): one layer or all 13, vs the device's matmul peak."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxviz import ascent
-from jaxviz.config import AscentConfig
+from jaxviz.config import PRECISIONS, AscentConfig
 from jaxviz.errors import JaxvizError
-from jaxviz.targets import min_size, resolve_layers
-from jaxviz.vgg import CONV_WIDTHS, gflop_per_step, param_shapes
+from jaxviz.targets import min_size
+from jaxviz.timing import matmul_peak_gflops, select_devices, time_layer
+from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, param_shapes
 
 
 def _params(weights: str) -> tuple[dict, str]:
@@ -35,97 +34,128 @@ def _params(weights: str) -> tuple[dict, str]:
     }, "random"
 
 
-def matmul_peak_gflops(n: int | None = None, repeats: int = 5, trials: int = 3) -> float:
-    """The device's float32 matmul rate through XLA: best of `trials` timings of a large square product."""
-    n = n or (8192 if jax.devices()[0].platform != "cpu" else 2048)
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    best = float("inf")
-    for _ in range(trials):
-        t = time.perf_counter()
-        for _ in range(repeats):
-            out = f(a)
-        out.block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 * repeats / best / 1e9
+def check_args(layers: Sequence[str], size: int, filters: int, steps: int, chunk: int, precision: str) -> None:
+    """Raise JaxvizError naming the first bad argument."""
+    for flag, value, least in (
+        ("--size", size, 1),
+        ("--filters", filters, 1),
+        ("--steps", steps, 1),
+        ("--chunk", chunk, 0),
+    ):
+        if value < least:
+            raise JaxvizError(f"{flag} must be {least} or more, got {value}")
+    if precision not in PRECISIONS:
+        raise JaxvizError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    for layer in layers:
+        if layer not in CONV_LAYERS:
+            raise JaxvizError(f"unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
+        if size < min_size(layer):
+            raise JaxvizError(f"--size {size} is too small for {layer}, which needs {min_size(layer)} px or more")
 
 
-def _time_run(params, layer, filters, steps, chunk, cfg) -> tuple[float, float, float | None]:
-    """(seconds for `steps` updates of every filter, compile seconds, XLA flops per image-step)."""
-    sub = ascent.layer_params(params, layer)
-    step_fn = ascent.compiled_step(layer, cfg.precision)
-    knobs = (jnp.float32(cfg.step), jnp.int32(0))
-    idx = jnp.arange(chunk, dtype=jnp.int32) % CONV_WIDTHS[layer]
-    images = ascent.init_images(cfg.seed, 0, idx, cfg.size, cfg.init_mean, cfg.init_noise)
-    t = time.perf_counter()
-    compiled = step_fn.lower(sub, images, idx, *knobs).compile()
-    compile_s = time.perf_counter() - t
-    cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops = cost.get("flops") / chunk if cost and cost.get("flops") else None
-    jax.block_until_ready(compiled(sub, images, idx, *knobs))  # warm-up
-    t = time.perf_counter()
-    for start in range(0, filters, chunk):
-        idx = (jnp.arange(chunk, dtype=jnp.int32) + start) % CONV_WIDTHS[layer]
-        images = ascent.init_images(cfg.seed, 0, idx, cfg.size, cfg.init_mean, cfg.init_noise)
-        for _ in range(steps):
-            images, act, _ = compiled(sub, images, idx, *knobs)
-        act.block_until_ready()
-    return time.perf_counter() - t, compile_s, flops
+def _rates(filters: int, image_steps: int, gflop: float, seconds: float, peak: float) -> dict:
+    """Useful work per second (the engine's extra evaluation of the final images is not counted as work)."""
+    return {
+        "filters_per_s": round(filters / seconds, 3),
+        "image_steps_per_s": round(image_steps / seconds, 2),
+        "achieved_gflops": round(gflop / seconds, 1),
+        "fraction_of_peak": round(gflop / seconds / peak, 4),
+    }
+
+
+def _header(cfg: AscentConfig, devices: Sequence[jax.Device], source: str, peak: float) -> dict:
+    return {
+        "device": f"{devices[0].platform}:{devices[0].device_kind}",
+        "devices": len(devices),
+        "precision": cfg.precision,
+        "size": cfg.size,
+        "steps": cfg.steps,
+        "weights": source,
+        "matmul_peak_gflops": round(peak, 1),
+    }
 
 
 def benchmark(
-    layer: str, size: int, filters: int, steps: int, chunk: int = 0, weights: str = "", per_filter: bool = True
+    layer: str,
+    size: int,
+    filters: int,
+    steps: int,
+    chunk: int = 0,
+    weights: str = "",
+    per_filter: bool = True,
+    precision: str = "float32",
+    devices: int | None = None,
 ) -> dict:
-    """Every figure as a dict (see scripts/benchmark.py)."""
-    (layer,) = resolve_layers(layer)
-    if size < min_size(layer) or filters < 1 or steps < 1 or chunk < 0:
-        raise JaxvizError(f"need --size >= {min_size(layer)} for {layer}, --filters >= 1, --steps >= 1, --chunk >= 0")
+    """One layer's figures as a dict (see scripts/benchmark.py); `chunk` 0 picks it as a run would."""
+    check_args([layer], size, filters, steps, chunk, precision)
+    devs = select_devices(devices)
     params, source = _params(weights)
-    cfg = AscentConfig(size=size, steps=steps)
-    chunk = min(chunk or filters, filters)
-    filters = -(-filters // chunk) * chunk
-    seconds, compile_s, xla_flops = _time_run(params, layer, filters, steps, chunk, cfg)
+    cfg = AscentConfig(size=size, steps=steps, precision=precision)
+    peak = matmul_peak_gflops(precision, devs[0])
+    width = CONV_WIDTHS[layer]
+    t = time_layer(params, layer, [i % width for i in range(filters)], cfg, chunk, devs)
     gflop = gflop_per_step(layer, size)
-    rate = filters * steps / seconds
-    peak = matmul_peak_gflops()
-    device = jax.devices()[0]
     report = {
-        "device": f"{device.platform}:{device.device_kind}",
+        **_header(cfg, devs, source, peak),
         "layer": layer,
-        "size": size,
         "filters": filters,
-        "steps": steps,
-        "chunk": chunk,
-        "weights": source,
-        "seconds": round(seconds, 3),
-        "image_steps_per_s": round(rate, 2),
-        "filters_per_s": round(filters / seconds, 3),
-        "compile_s": round(compile_s, 2),
-        "gflop_per_image_step": round(gflop, 3),
-        "xla_gflop_per_image_step": round(xla_flops / 1e9, 3) if xla_flops else None,
-        "achieved_gflops": round(rate * gflop, 1),
-        "matmul_peak_gflops": round(peak, 1),
-        "fraction_of_peak": round(rate * gflop / peak, 3),
+        "chunk": t["chunk"],
+        "seconds": round(t["seconds"], 6),
+        **_rates(filters, filters * steps, filters * steps * gflop, t["seconds"], peak * len(devs)),
+        "compile_s": round(t["compile_s"], 2),
+        "gflop_per_image_step": round(gflop, 4),
+        "xla_gflop_per_image_step": round(t["xla_gflop"], 4) if t["xla_gflop"] else None,
     }
     if per_filter:
         n = min(filters, 4)
-        seconds1, compile1, _ = _time_run(params, layer, n, steps, 1, cfg)
-        report.update(
-            {
-                "per_filter_image_steps_per_s": round(n * steps / seconds1, 2),
-                "per_filter_compile_s": round(compile1, 2),
-                "batched_speedup": round(rate / (n * steps / seconds1), 2),
-            }
-        )
+        one = time_layer(params, layer, list(range(n)), cfg, 1, devs[:1])
+        rate1 = n * steps / one["seconds"]
+        report["per_filter_image_steps_per_s"] = round(rate1, 2)
+        report["per_filter_compile_s"] = round(one["compile_s"], 2)
+        report["batched_speedup"] = round(report["image_steps_per_s"] / rate1, 2)
     return report
 
 
+def network(
+    size: int,
+    steps: int,
+    filters: int | None = None,
+    chunk: int = 0,
+    weights: str = "",
+    precision: str = "float32",
+    devices: int | None = None,
+) -> dict:
+    """Every filter of all 13 layers (at most `filters` per layer), per layer and in total."""
+    check_args(CONV_LAYERS, size, 1 if filters is None else filters, steps, chunk, precision)
+    devs = select_devices(devices)
+    params, source = _params(weights)
+    cfg = AscentConfig(size=size, steps=steps, precision=precision)
+    peak = matmul_peak_gflops(precision, devs[0])
+    rows, timed = [], []  # timed: (GFLOP of useful work, seconds, compile seconds) per layer
+    for layer in CONV_LAYERS:
+        n = min(filters or CONV_WIDTHS[layer], CONV_WIDTHS[layer])
+        t = time_layer(params, layer, list(range(n)), cfg, chunk, devs)
+        gflop = gflop_per_step(layer, size)
+        timed.append((n * steps * gflop, t["seconds"], t["compile_s"]))
+        rows.append(
+            {"layer": layer, "filters": n, "chunk": t["chunk"], "seconds": round(t["seconds"], 6)}
+            | _rates(n, n * steps, n * steps * gflop, t["seconds"], peak * len(devs))
+            | {"compile_s": round(t["compile_s"], 3), "gflop_per_image_step": round(gflop, 4)}
+        )
+    work, seconds, compile_s = (sum(column) for column in zip(*timed))
+    n_all = sum(r["filters"] for r in rows)
+    total = {"filters": n_all, "seconds": round(seconds, 6)} | _rates(
+        n_all, n_all * steps, work, seconds, peak * len(devs)
+    )
+    total["compile_s"] = round(compile_s, 2)
+    return {**_header(cfg, devs, source, peak), "mode": "network", "layers": rows, "total": total}
+
+
 def format_report(r: dict) -> str:
+    """The single-layer report, human-readable."""
     lines = [
-        f"{r['device']}  {r['layer']} {r['size']}px  {r['filters']} filters x {r['steps']} steps "
-        f"(chunk {r['chunk']}, {r['weights']} weights)",
+        f"{r['device']} x{r['devices']}  {r['layer']} {r['size']}px  {r['filters']} filters x {r['steps']} steps "
+        f"(chunk {r['chunk']}, {r['precision']}, {r['weights']} weights)",
         f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
         f"compile {r['compile_s']} s",
     ]
@@ -139,4 +169,21 @@ def format_report(r: dict) -> str:
         f"{r['xla_gflop_per_image_step']}), matmul peak {r['matmul_peak_gflops']} GFLOP/s "
         f"-> {r['fraction_of_peak']:.0%}"
     )
+    return "\n".join(lines)
+
+
+def format_network(r: dict) -> str:
+    """The network report, human-readable: one row per layer, then the totals."""
+    lines = [
+        f"{r['device']} x{r['devices']}  all 13 layers {r['size']}px x {r['steps']} steps  {r['precision']}, "
+        f"{r['weights']} weights, matmul peak {r['matmul_peak_gflops']} GFLOP/s per device",
+        f"  {'layer':<13} {'filters':>7} {'chunk':>5} {'seconds':>9} {'filters/s':>10} {'img-steps/s':>11} "
+        f"{'GFLOP/s':>8} {'peak':>5} {'compile s':>9}",
+    ]
+    for row in [*r["layers"], {"layer": "total", "chunk": "", **r["total"]}]:
+        lines.append(
+            f"  {row['layer']:<13} {row['filters']:>7} {row['chunk']:>5} {row['seconds']:>9.3f} "
+            f"{row['filters_per_s']:>10.2f} {row['image_steps_per_s']:>11.2f} {row['achieved_gflops']:>8.1f} "
+            f"{row['fraction_of_peak']:>5.0%} {row['compile_s']:>9.2f}"
+        )
     return "\n".join(lines)
