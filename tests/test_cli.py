@@ -27,6 +27,10 @@ QUICK = [
 ]
 
 
+# Tests about resuming and errors skip the quality numbers and the atlas (tested elsewhere): less to compile.
+LEAN = ["--set", "output.quality=false", "--set", "output.atlas=false"]
+
+
 def visualize(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1", **(env or {})}
     return subprocess.run(
@@ -99,7 +103,7 @@ def test_rerun_resumes_instead_of_redoing(run_dir, weights_path):
 
 def test_extending_a_run_computes_only_new_filters(tmp_path, weights_path):
     out = tmp_path / "r"
-    base = [*QUICK[:2], "--size", "32", "--steps", "2", "--weights", str(weights_path), "--out", str(out)]
+    base = [*QUICK[:2], "--size", "32", "--steps", "2", *LEAN, "--weights", str(weights_path), "--out", str(out)]
     assert visualize(*base, "--filters", "0:2").returncode == 0
     first = {p.name for p in (out / "state" / "block1_conv1").glob("*.npz")}
     assert visualize(*base, "--filters", "0:3").returncode == 0
@@ -110,7 +114,19 @@ def test_extending_a_run_computes_only_new_filters(tmp_path, weights_path):
 
 def test_damaged_chunk_of_another_layer_does_not_stop_a_run(tmp_path, weights_path):
     out = tmp_path / "r"
-    base = ["--filters", "0:2", "--size", "32", "--steps", "2", "--weights", str(weights_path), "--out", str(out)]
+    base = [
+        "--filters",
+        "0:2",
+        "--size",
+        "32",
+        "--steps",
+        "2",
+        *LEAN,
+        "--weights",
+        str(weights_path),
+        "--out",
+        str(out),
+    ]
     assert visualize("--layers", "block1_conv1", *base).returncode == 0
     chunk = sorted((out / "state" / "block1_conv1").glob("*.npz"))[0]
     chunk.write_bytes(chunk.read_bytes()[:100])
@@ -163,7 +179,7 @@ def test_bad_weights_fail_in_one_line(tmp_path, weights_path):
 
 def test_changed_settings_are_refused_not_mixed(tmp_path, weights_path):
     out = tmp_path / "r"
-    args = [*QUICK[:4], "--size", "32", "--weights", str(weights_path), "--out", str(out)]
+    args = [*QUICK[:4], "--size", "32", *LEAN, "--weights", str(weights_path), "--out", str(out)]
     assert visualize(*args, "--steps", "2").returncode == 0
     metrics = (out / "metrics.json").read_bytes()
     _one_line_error(visualize(*args, "--steps", "3"), "other settings", "steps: 2 -> 3")
@@ -172,7 +188,7 @@ def test_changed_settings_are_refused_not_mixed(tmp_path, weights_path):
 
 def test_nan_is_reported_per_filter_and_the_run_continues(tmp_path, weights_path):
     out = tmp_path / "r"
-    p = visualize(*QUICK, "--set", "ascent.step=3e38", "--weights", str(weights_path), "--out", str(out))
+    p = visualize(*QUICK, *LEAN, "--set", "ascent.step=3e38", "--weights", str(weights_path), "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert "block1_conv1 filter 0: non-finite update at step 0" in p.stdout
     rows = json.loads((out / "metrics.json").read_text())["filters"]

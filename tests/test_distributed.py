@@ -17,6 +17,7 @@ from jaxviz.run.distributed import share
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ["--filters", "0:6", "--size", "32", "--steps", "3", "--set", "output.snapshot_every=1"]
+JOB += ["--set", "output.quality=false"]  # grids, metrics and chunks are what is compared here
 FAST = ["--set", "distributed.initialization_timeout=60", "--set", "distributed.heartbeat_timeout=10"]
 
 
