@@ -36,17 +36,15 @@ def _guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[st
     return wrapped
 
 
+def add_set_flag(p: argparse.ArgumentParser, text: str) -> None:
+    """--set KEY=VALUE (repeatable), collected in args.overrides."""
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides", help=text)
+
+
 def _config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--config", metavar="FILE", help="TOML file holding what differs from the defaults")
-    p.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="overrides",
-        help="override one key, e.g. --set ascent.steps=20 (repeatable)",
-    )
+    add_set_flag(p, "override one key, e.g. --set ascent.steps=20 (repeatable)")
     for name in shortcuts:
         key, _, metavar, text = SHORTCUTS[name]
         p.add_argument(f"--{name}", metavar=metavar, help=f"{text} (sets {key})")
@@ -174,14 +172,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
     p.add_argument("--config", metavar="FILE", required=True, help="a config plus a [sweep] table (mode, axes)")
     p.add_argument("--out", metavar="DIR", help="sweep directory (default: output.dir if set, else runs/<FILE stem>)")
-    p.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="overrides",
-        help="override one key of every point's base config, e.g. --set ascent.size=64 (repeatable)",
-    )
+    add_set_flag(p, "override one key of every point's base config, e.g. --set ascent.size=64 (repeatable)")
     add_distributed_flags(p)
     args = p.parse_args(argv)
     from jaxviz.run import distributed

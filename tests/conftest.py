@@ -71,3 +71,12 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.delenv("JAXVIZ_CACHE", raising=False)
+
+
+def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:
+    """The bad-input contract: exit 2, one line `jaxviz: error: ...` naming `needles`, no traceback."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert code == 2 and "Traceback" not in stderr, (code, stderr)
+    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,12 +140,7 @@ def test_damaged_chunk_of_another_layer_does_not_stop_a_run(tmp_path, weights_pa
 
 
 def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
-    assert p.returncode == 2, (p.returncode, p.stderr)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in p.stderr, p.stderr
-    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: "), p.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+    assert_one_line_error(p.returncode, p.stderr, *needles)
 
 
 def test_bad_inputs_fail_in_one_line(tmp_path, weights_path):

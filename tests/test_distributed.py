@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from jaxviz.run.distributed import share
 
@@ -43,14 +44,6 @@ def _processes(n: int, *args: str, devices: int = 1) -> list[subprocess.Popen]:
 def _finish(p: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     out, err = p.communicate(timeout=timeout)
     return p.returncode, out, err
-
-
-def _one_line_error(code: int, err: str, *needles: str) -> None:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == 2 and "Traceback" not in err, (code, err)
-    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_shares_are_disjoint_deterministic_and_cover_everything():
@@ -123,7 +116,7 @@ def test_bad_process_flags_fail_in_one_line(tmp_path, weights_path):
         (["--coordinator", addr, "--num-processes", "two", "--process-id", "0"], ("--num-processes expects a whole",)),
     ]
     for flags, needles in cases:
-        _one_line_error(*_finish(_start(*base, *flags))[:3:2], *needles)
+        assert_one_line_error(*_finish(_start(*base, *flags))[:3:2], *needles)
     assert not (tmp_path / "o").exists()
 
 
@@ -133,12 +126,12 @@ def test_unreachable_coordinator_and_busy_port_fail_in_bounded_time(tmp_path, we
     t = time.monotonic()
     flags = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2", "--process-id", "1"]
     code, _, err = _finish(_start(*base, *timeout, *flags), timeout=60)
-    _one_line_error(code, err, "cannot reach the coordinator", "within 3 s")
+    assert_one_line_error(code, err, "cannot reach the coordinator", "within 3 s")
     assert time.monotonic() - t < 30
     with socket.socket() as busy:
         busy.bind(("", 0))
         busy.listen()
         flags = ["--coordinator", f"127.0.0.1:{busy.getsockname()[1]}", "--num-processes", "2", "--process-id", "0"]
         code, _, err = _finish(_start(*base, *timeout, *flags), timeout=60)
-    _one_line_error(code, err, "cannot listen on port")
+    assert_one_line_error(code, err, "cannot listen on port")
     assert not (tmp_path / "o").exists()

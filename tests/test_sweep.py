@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error
 
 from jaxviz import cli
 from jaxviz import config as config_lib
@@ -54,12 +55,7 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
-    assert p.returncode == 2, (p.returncode, p.stderr)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in p.stderr, p.stderr
-    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: "), p.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+    assert_one_line_error(p.returncode, p.stderr, *needles)
 
 
 def fake_run(calls: list, nan: bool = False):
