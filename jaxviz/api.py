@@ -91,14 +91,18 @@ def visualize(
     quality: bool = True,
     **settings: Any,
 ) -> Result:
-    """Visualise `filters` of `layer` with a preset and any config settings, in one batched ascent.
+    """Visualise `filters` of one `layer` with a preset and any config settings, in one batched ascent.
+
+    `layer` is one conv layer name (e.g. "block3_conv1"); "all" or several names raise JaxvizError rather
+    than silently keeping one. Returns a Result: one row per filter, in the order asked for.
 
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
     `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights.
     """
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.run.job import _filter_record, plan
+    from jaxviz.run.plan import plan
+    from jaxviz.run.report import filter_record
     from jaxviz.run.session import tile
     from jaxviz.run.state import FilterResult
 
@@ -108,7 +112,13 @@ def visualize(
     if weights:
         updates["model.weights"] = weights
     cfg = config_lib.apply(cfg, updates)
-    (layer_name, wanted), *_ = plan(cfg).items()
+    targets = plan(cfg)
+    if len(targets) != 1:
+        raise JaxvizError(
+            f"visualize takes one layer, got {len(targets)} ({', '.join(targets)}) from {layer!r}; call it once "
+            f"per layer, or use the command line (scripts/visualize.py --layers ...) for several"
+        )
+    (layer_name, wanted), *_ = targets.items()
     params = _params(cfg.model.weights, cfg.model.download)
     engine = ascent.LayerAscent(params, layer_name, cfg.ascent, ascent.filter_mesh(), ascent.method_of(cfg))
     a = cfg.ascent
@@ -122,7 +132,7 @@ def visualize(
             t = tile(shown[i], cfg)
             tiles.append(t)
             firsts.append(t[:, : cfg.ascent.size])
-            rows.append(_filter_record(layer_name, f, FilterResult(t, r.history[i], int(r.nan_step[i]))))
+            rows.append(filter_record(layer_name, f, FilterResult(t, r.history[i], int(r.nan_step[i]))))
     if quality:
         for row, extra in zip(rows, quality_lib.evaluate(params, layer_name, np.stack(firsts), wanted)):
             row.update(extra)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from jaxviz import config as config_lib
-from jaxviz.errors import JaxvizError
+from jaxviz.errors import Interrupted, JaxvizError
 
 # Shortcut flag -> (config key, value kept as a raw string (else parsed as TOML), metavar, help).
 SHORTCUTS = {
@@ -21,16 +21,23 @@ SHORTCUTS = {
 }
 
 
-def _guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], None]:
+def guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], None]:
+    """An entry point that keeps the command line's contract: bad input or a failed write is one line
+    `jaxviz: error: ...` and exit 2; Ctrl-C is one line `jaxviz: interrupted: ...` and exit 130 (128 + SIGINT,
+    the shell's convention), never a traceback."""
+
     def wrapped(argv: Sequence[str] | None = None) -> None:
         try:
             code = main(argv)
-        except JaxvizError as e:
-            print(f"jaxviz: error: {e}", file=sys.stderr)
-            code = 2
+        except Interrupted as e:
+            print(f"jaxviz: interrupted: {e}", file=sys.stderr)
+            code = 130
         except KeyboardInterrupt:
             print("jaxviz: interrupted", file=sys.stderr)
             code = 130
+        except JaxvizError as e:
+            print(f"jaxviz: error: {e}", file=sys.stderr)
+            code = 2
         sys.exit(code)
 
     return wrapped
@@ -90,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
     return config_lib.apply(cfg, updates)
 
 
-@_guard
+@guarded
 def visualize_main(argv: Sequence[str] | None = None) -> int:
     p = _config_parser("Visualise VGG16 filters by gradient ascent in input space.")
     p.add_argument("--preset", metavar="NAME", help="start from configs/presets/NAME.toml (e.g. quality, book)")
@@ -105,17 +112,42 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     if index:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
         return 0
-    layers = result["layers"]
-    flagged = sum(s["nan"] for s in layers.values())
-    print(
-        f"jaxviz: wrote {cfg.output.dir}: {len(layers)} grid(s), metrics.json, config.toml"
-        + (", TensorBoard events" if cfg.output.tensorboard else "")
-        + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
-    )
+    print_outcome(cfg, result)
     return 0
 
 
-@_guard
+def tensorboard_command() -> str:
+    """How to start TensorBoard from here: this environment's own, else the one on PATH, else how to get it."""
+    import shutil
+    from pathlib import Path
+
+    beside = Path(sys.executable).parent / "tensorboard"  # a virtual environment that is not activated
+    if beside.is_file():
+        return str(beside)
+    if shutil.which("tensorboard"):
+        return "tensorboard"
+    return "tensorboard (pip install 'jaxviz[tensorboard]' first)"
+
+
+def print_outcome(cfg: config_lib.Config, result: dict) -> None:
+    """What a run wrote, then, as the last line, what to open."""
+    from pathlib import Path
+
+    out = Path(cfg.output.dir).absolute()
+    layers = result["layers"]
+    flagged = sum(s["nan"] for s in layers.values())
+    print(
+        f"jaxviz: wrote {out}: {len(layers)} grid(s), metrics.json, config.toml"
+        + (", TensorBoard events" if cfg.output.tensorboard else "")
+        + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
+    )
+    where = [f"{out / 'atlas' / 'index.html'} in a browser"] if cfg.output.atlas else [f"{out}/*.png"]
+    if cfg.output.tensorboard:
+        where.append(f"run: {tensorboard_command()} --logdir {out}")
+    print("jaxviz: open " + ", or ".join(where), flush=True)
+
+
+@guarded
 def convert_main(argv: Sequence[str] | None = None) -> int:
     p = _config_parser("Convert Keras VGG16 h5 weights to a flax msgpack params file.", ["weights"])
     p.add_argument("--output", metavar="FILE", required=True, help="where to write the .msgpack params")
@@ -135,7 +167,7 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-@_guard
+@guarded
 def benchmark_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
     p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
@@ -167,7 +199,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-@_guard
+@guarded
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
     p.add_argument("--config", metavar="FILE", required=True, help="a config plus a [sweep] table (mode, axes)")

@@ -17,6 +17,7 @@ from jaxviz.errors import JaxvizError
 class ModelConfig:
     weights: str = ""  # a Keras .h5 or converted .msgpack; "" searches (see README) and may download
     download: bool = True  # allow downloading Keras' file when nothing is found locally
+    fingerprint: str = ""  # the weights' value hash a run used (its config.toml); set, other weights are refused
 
 
 @dataclass(frozen=True)

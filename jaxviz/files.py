@@ -1,31 +1,57 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written file."""
+"""Atomic file writes: a reader (or a crash) never sees a half-written file; OS failures become one line."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jaxviz.errors import WriteError
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+def reason(error: OSError) -> str:
+    """An OSError as a short reason ("No space left on device"), without the path Python repeats."""
+    return error.strerror or str(error) or type(error).__name__
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn any OSError raised inside into a WriteError naming `path` and the reason."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private to this user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {reason(e)}") from None
+
+
+def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and a rename.
+
+    `sync=False` skips the fsync (4 ms a file here: the atlas writes thousands); a crash may then leave an
+    empty file, which readers treat as missing. Raises WriteError (the path and the OS's reason) after
+    removing the temporary file: `path` is either the old file or the whole new one, never a part.
+    """
+    path = Path(path)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private to this user
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def write_json(path: str | Path, obj: Any) -> None:

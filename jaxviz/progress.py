@@ -1,23 +1,47 @@
-"""A dependency-free progress bar: layer, filters done, filters/s, time left weighted by cost."""
+"""Progress of a run through `rich`: phase or layer, whole filters done, filters/s, time left weighted by cost.
+
+On a terminal it is a live bar; elsewhere (a log file, CI, a batch job) the same columns are printed as a
+line at most every `every` seconds. Time left is estimated only once a chunk has been measured (the first
+call of a layer compiles; a guess before that would be absurd), and from the cost done since this
+invocation started: a block5 filter costs far more than a block1 one, so filters/s alone would mislead.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.text import Text
 
-def _clock(seconds: float) -> str:
+from jaxviz import compile_clock
+
+
+def clock(seconds: float) -> str:
+    """Seconds as H:MM:SS (or M:SS under an hour)."""
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-class Progress:
-    """Redraws one line on a terminal; elsewhere prints a line at most every `every` seconds.
+class _Left(ProgressColumn):
+    """Time left: the cost still to do over the cost done per second since the first measured chunk."""
 
-    Filters differ in cost (a block5 filter takes far longer than a block1 one), so "time left" is the
-    cost still to do divided by the cost done per second, not a count of filters.
+    def render(self, task) -> Text:
+        left = task.fields.get("left")
+        return Text(f"left {clock(left)}" if left is not None else "left ?", style="progress.remaining")
+
+
+class Progress:
+    """One run's progress. `total`: filters this invocation covers; `total_cost`: their cost (any unit).
+
+    `done`/`done_cost`: what was already finished when it started (a resumed run); they count as done but
+    not towards the rate.
     """
 
     def __init__(
@@ -27,14 +51,60 @@ class Progress:
         enabled: bool = True,
         stream: TextIO | None = None,
         every: float = 30.0,
+        done: int = 0,
+        done_cost: float = 0.0,
+        layers: int = 1,
     ):
-        self.total, self.enabled, self.every = total, enabled, every
+        self.total, self.enabled, self.every, self.layers = total, enabled, every, layers
         self.total_cost = float(total if total_cost is None else total_cost)
+        self.base, self.base_cost = done, done_cost
         self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
+        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 120)
+        self.live = enabled and self.console.is_terminal
         self.start = time.perf_counter()
+        self.compile0 = compile_clock.seconds()
+        self.measured = False  # estimates start once a chunk has finished
+        self.seen: set[str] = set()  # layers whose ascent started
+        self.finished_layers = 0
+        self.phase_seconds = self.phase_compile = 0.0  # grids, quality numbers, atlas (their compiles within)
         self.last_print = -float("inf")
-        self.base = self.base_cost = 0.0  # filters (and their cost) already done when this run started
+        self.state = ("", float(done), float(done_cost))
+        self._bar = RichProgress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[filters]}"),
+            TextColumn("{task.fields[rate]}"),
+            TextColumn("elapsed"),
+            TimeElapsedColumn(),
+            _Left(),
+            console=self.console,
+            auto_refresh=self.live,
+            disable=not enabled,
+        )
+        self._task = self._bar.add_task("starting", total=max(self.total_cost, 1e-12), filters="", rate="", left=None)
+        if self.live:
+            self._bar.start()
+
+    def chunk_measured(self) -> None:
+        """A chunk finished: time left can be estimated from here on."""
+        self.measured = True
+
+    def estimate(self, cost_done: float) -> float | None:
+        """Seconds left, or None before a chunk was measured.
+
+        The ascent's rate is cost per second with compiling and the per-layer phases taken out; each layer
+        still to start adds what compiling and phases cost per layer so far (compiling is per program, not
+        per filter: folding it into the rate made a 17 s run's first estimate 17 minutes).
+        """
+        if not self.measured:
+            return None
+        compiled = compile_clock.seconds() - self.compile0 - self.phase_compile
+        work = time.perf_counter() - self.start - self.phase_seconds - compiled
+        rate = (cost_done - self.base_cost) / work if work > 0 else 0.0
+        if rate <= 0:
+            return None
+        per_layer = (compiled + self.phase_seconds) / max(self.finished_layers, 1)
+        return max(self.total_cost - cost_done, 0.0) / rate + per_layer * max(self.layers - len(self.seen), 0)
 
     def update(
         self,
@@ -45,29 +115,56 @@ class Progress:
         cost_done: float | None = None,
         force: bool = False,
     ) -> None:
-        """`done`: filters finished overall (fractional within a chunk), `cost_done` their cost;
+        """`done`: filters finished overall (fractional within a chunk; shown whole), `cost_done` their cost;
         `layer_*`: within `layer`."""
         if not self.enabled:
             return
-        now = time.perf_counter()
-        if not (self.tty or force or now - self.last_print >= self.every):
-            return
-        self.last_print = now
         cost_done = done if cost_done is None else cost_done
-        elapsed = now - self.start
+        self.state = (layer, done, cost_done)
+        self.seen.add(layer)
+        elapsed = time.perf_counter() - self.start
         rate = (done - self.base) / elapsed if elapsed > 0 else 0.0
-        cost_rate = (cost_done - self.base_cost) / elapsed if elapsed > 0 else 0.0
-        left = (self.total_cost - cost_done) / cost_rate if cost_rate > 0 else float("nan")
-        width = 24
-        filled = int(width * cost_done / max(self.total_cost, 1e-12))
-        bar = "#" * filled + "-" * (width - filled)
-        eta = _clock(max(left, 0.0)) if left == left else "?"
-        line = (
-            f"{layer:<13} {layer_done:6.1f}/{layer_total:<4d} [{bar}] {done:7.1f}/{self.total} filters "
-            f"{rate:6.2f} filters/s  elapsed {_clock(elapsed)}  left {eta}"
+        self._bar.update(
+            self._task,
+            description=layer,
+            completed=min(cost_done, self.total_cost),
+            filters=f"{int(layer_done)}/{layer_total} | {int(done)}/{self.total} filters",
+            rate=f"{rate:.2f} filters/s",
+            left=self.estimate(cost_done),
         )
-        print("\r" + line if self.tty else line, end="" if self.tty else "\n", file=self.stream, flush=True)
+        self._emit(force)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Show `name` (e.g. "quality numbers", "atlas") while the work inside runs, then the layer again."""
+        layer, t0, c0 = self.state[0], time.perf_counter(), compile_clock.seconds()
+        if self.enabled:
+            self._bar.update(self._task, description=name)
+            self._emit(force=True)
+        try:
+            yield
+        finally:
+            self.phase_seconds += time.perf_counter() - t0
+            self.phase_compile += compile_clock.seconds() - c0
+            if name == "grid":
+                self.finished_layers += 1
+            if self.enabled:
+                self._bar.update(self._task, description=layer)
+
+    def _emit(self, force: bool) -> None:
+        if self.live:
+            self._bar.refresh()
+            return
+        now = time.perf_counter()
+        if force or now - self.last_print >= self.every:
+            self.last_print = now
+            self.console.print(self._bar.make_tasks_table(self._bar.tasks), soft_wrap=True)
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=self.stream, flush=True)
+        """A full bar when everything was done; the line left on the terminal either way."""
+        if not self.enabled:
+            return
+        if self.live:
+            self.live = False
+            self._bar.stop()
+        self.stream.flush()

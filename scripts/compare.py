@@ -3,10 +3,10 @@
 import argparse
 from pathlib import Path
 
-from jaxviz.cli import _guard
+from jaxviz.cli import guarded
 
 
-@_guard
+@guarded
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Seconds per filter and quality numbers of presets, one table.")
     p.add_argument("--presets", default="book,keras-example,tf2-tape,max-normalised,quality")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.cli import _guard
+from jaxviz.cli import guarded
 
 
-@_guard
+@guarded
 def atlas_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Write DIR/atlas/: a static site of every filter of a run or sweep directory (opens from file://)."

@@ -11,7 +11,7 @@ from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.images import display as show
 from jaxviz.images import grid, strip
-from jaxviz.progress import Progress
+from jaxviz.progress import Progress, clock
 from jaxviz.run.state import FilterResult, Store
 from jaxviz.vgg import gflop_per_step
 
@@ -66,11 +66,14 @@ def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]
 class Session:
     """The state one process threads through its layers and chunks: progress, live TensorBoard."""
 
-    def __init__(self, cfg: Config, store: Store, writer, bar: Progress):
+    def __init__(self, cfg: Config, store: Store, writer, bar: Progress, step: int = 0):
+        """`step`: the first TensorBoard step this invocation may write (past what the event files hold)."""
         self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
         self.finished, self.cost = bar.base, bar.base_cost
-        self.global_step = store.steps_done()
+        self.global_step = step
         self.last_snapshot = -float("inf")
+        self.started = time.perf_counter()
+        self.estimated = False  # the measured estimate is printed once, after the first chunk
 
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         a, out_cfg = self.cfg.ascent, self.cfg.output
@@ -93,6 +96,20 @@ class Session:
             for f, image in zip(part, images()):
                 live[f] = FilterResult(display(image, self.cfg), None, -1)
             self.writer.write_images(self.global_step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+
+    def _first_estimate(self, layer: str) -> None:
+        """After the first chunk: one line with its measured time and the time the rest should take."""
+        self.bar.chunk_measured()
+        if self.estimated:
+            return
+        self.estimated = True
+        left = self.bar.estimate(self.cost)
+        if left is not None and self.bar.enabled:
+            print(
+                f"jaxviz: first chunk of {layer} took {time.perf_counter() - self.started:.1f} s (compiling "
+                f"included); the rest should take about {clock(left)}",
+                flush=True,
+            )
 
     def run_layer(self, engine, filters: list[int], results: dict, shown: list[int]) -> None:
         """Ascend every filter of `filters` not yet in `results` with `engine` (an ascent.LayerAscent).
@@ -131,6 +148,7 @@ class Session:
             todo = todo[len(part) :]
             self.finished += len(part)
             self.cost += len(part) * filter_cost(self.cfg, layer)
+            self._first_estimate(layer)
             for f, res in zip(part, new):
                 if res.nan_step >= 0:
                     print(

@@ -91,7 +91,6 @@ class Store:
                 )
         else:
             write_json(path, wanted)
-        self.steps = wanted["steps"]
 
     def load(self, layer: str) -> dict[int, FilterResult]:
         """Every finished filter of `layer`, by index; a damaged chunk is set aside and redone."""
@@ -122,13 +121,6 @@ class Store:
         """The layers with stored chunks."""
         folders = self.root.iterdir() if self.root.is_dir() else []
         return sorted(p.name for p in folders if p.is_dir() and any(p.glob("*.npz")))
-
-    def steps_done(self) -> int:
-        """Batched ascent steps already stored (a monotone TensorBoard x-axis across resumes).
-
-        Counted from file names alone: every chunk of this directory ran the same number of steps.
-        """
-        return sum(1 for _ in self.root.glob("*/*.npz")) * self.steps
 
 
 def _read_chunk(path: Path) -> dict[str, np.ndarray] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import time
 import tomllib
 from collections import Counter
@@ -91,7 +92,7 @@ def _axis(base: Config, key: str, values: Any) -> list[Any]:
 
 def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[str] = ()) -> Sweep:
     """Read and check a sweep file: every point's config is built and planned. Writes nothing."""
-    from jaxviz.run.job import plan
+    from jaxviz.run.plan import plan
 
     tree = _read(path)
     if "sweep" not in tree:
@@ -109,7 +110,7 @@ def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Seque
         raise JaxvizError(f"[sweep] has no axes; give {_EXAMPLE}")
     base = config_lib.load(None, list(overrides), base=config_lib.apply(Config(), config_lib.flatten(tree)))
     given = base.output.dir if base.output.dir != Config().output.dir else None  # set in the file or by --set
-    sweep_dir = Path(out or given or Path("runs") / Path(path).stem)
+    sweep_dir = Path(os.path.abspath(os.path.expanduser(out or given or Path("runs") / Path(path).stem)))
     base = config_lib.apply(base, {"output.dir": str(sweep_dir)})
     axes = {key: _axis(base, key, values) for key, values in _dotted(table["axes"]).items()}
     if mode == "zip" and len({len(v) for v in axes.values()}) > 1:
@@ -136,20 +137,19 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
     OUT defaults to runs/<file stem>. Each point that fails is recorded and the rest still run; then a
     JaxvizError names the failed points. Only process 0 writes OUT/index.json, index.csv and sweep.toml.
     """
-    from jaxviz.fetch import resolve_weights
     from jaxviz.run import distributed, job
     from jaxviz.run.state import check_writable
 
     sw = load_sweep(path, out, overrides)
-    for weights, download in dict.fromkeys((p.cfg.model.weights, p.cfg.model.download) for p in sw.points):
-        resolve_weights(weights, download=download)
+    resolved = _resolved(sw)  # every point's config as its run directory records it; weights found first
     keys = list(sw.axes)
     layers = index_lib.layer_columns(p.layers for p in sw.points)
-    kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(p.cfg) for p in sw.points})
+    kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(resolved[p.name]) for p in sw.points})
     # Every process must skip the same points (run()'s barriers pair up in order): all have read the
     # directory before process 0 changes it.
     distributed.barrier(f"jaxviz-sweep:{sw.out}", sw.base.distributed.barrier_timeout)
-    entries = [kept.get(p.name) or index_lib.entry(p.name, p.cfg.output.dir, p.values, "pending") for p in sw.points]
+    # Point directories relative to the sweep directory: the index stays right when the sweep is moved.
+    entries = [kept.get(p.name) or index_lib.entry(p.name, p.name, p.values, "pending") for p in sw.points]
     writer = distributed.process()[0] == 0
 
     def publish() -> dict:
@@ -162,7 +162,7 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
 
     if writer:
         check_writable(sw.out)
-        index_lib.write_sweep_toml(sw.out, sw.base, sw.mode, sw.axes)
+        index_lib.write_sweep_toml(sw.out, resolved[None], sw.mode, sw.axes)
     index = publish()
     for i, p in enumerate(sw.points):
         if p.name in kept:
@@ -172,7 +172,7 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
         t0 = time.perf_counter()
         status, error, summary = "done", None, None
         try:
-            result = job.run(p.cfg, hparams=keys)
+            result = job.run(p.cfg, hparams=keys, metric_layers=layers)
         except Interrupted:
             raise
         except JaxvizError as e:
@@ -186,7 +186,7 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
                 status = "failed"
                 error = f"every filter ({len(records)}) hit non-finite values; see {p.cfg.output.dir}"
         seconds = time.perf_counter() - t0
-        entries[i] = index_lib.entry(p.name, p.cfg.output.dir, p.values, status, error, seconds, summary)
+        entries[i] = index_lib.entry(p.name, p.name, p.values, status, error, seconds, summary)
         index = publish()
         if error:
             _say(writer, f"warning: sweep point {p.name} failed: {error}")
@@ -196,6 +196,26 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
             f"{len(failed)} of {len(entries)} sweep points failed: {', '.join(failed)} (see {sw.out / 'index.json'})"
         )
     return index
+
+
+def _resolved(sw: Sweep) -> dict[str | None, Config]:
+    """Point name -> its config with the weights it will use and absolute paths (None: the base config).
+
+    Each distinct weights setting is found and fingerprinted once; a missing file fails before any point runs.
+    """
+    from jaxviz.fetch import resolve_weights
+    from jaxviz.run.job import resolve
+    from jaxviz.weights import fingerprint, load_params
+
+    found: dict[tuple[str, bool], tuple[Path, str]] = {}
+    out: dict[str | None, Config] = {}
+    for name, cfg in [(None, sw.base)] + [(p.name, p.cfg) for p in sw.points]:
+        key = (cfg.model.weights, cfg.model.download)
+        if key not in found:
+            weights = resolve_weights(key[0], download=key[1])
+            found[key] = (weights, fingerprint(load_params(weights)))
+        out[name] = resolve(cfg, *found[key])
+    return out
 
 
 def _say(writer: bool, text: str) -> None:
