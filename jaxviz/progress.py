@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, ProgressColumn, TextColumn
 from rich.progress import Progress as RichProgress
 from rich.text import Text
 
@@ -74,14 +74,15 @@ class Progress:
             BarColumn(bar_width=24),
             TextColumn("{task.fields[filters]}"),
             TextColumn("{task.fields[rate]}"),
-            TextColumn("elapsed"),
-            TimeElapsedColumn(),
+            TextColumn("elapsed {task.fields[elapsed]}"),
             _Left(),
             console=self.console,
             auto_refresh=self.live,
             disable=not enabled,
         )
-        self._task = self._bar.add_task("starting", total=max(self.total_cost, 1e-12), filters="", rate="", left=None)
+        self._task = self._bar.add_task(
+            "starting", total=max(self.total_cost, 1e-12), filters="", rate="", elapsed="0:00", left=None
+        )
         if self.live:
             self._bar.start()
 
@@ -130,6 +131,7 @@ class Progress:
             completed=min(cost_done, self.total_cost),
             filters=f"{int(layer_done)}/{layer_total} | {int(done)}/{self.total} filters",
             rate=f"{rate:.2f} filters/s",
+            elapsed=clock(elapsed),
             left=self.estimate(cost_done),
         )
         self._emit(force)

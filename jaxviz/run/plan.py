@@ -42,8 +42,8 @@ def check_sizes(cfg: Config, layers: list[str]) -> None:
     for layer in layers:
         if fed < min_size(layer):
             raise JaxvizError(
-                f"{layer} needs an image of at least {min_size(layer)} px but would see {max(fed, 0)} px: "
-                f"{_shrinker(cfg, stage, side, fed)}; raise ascent.size or shrink less"
+                f"the image is too small for {layer}: it needs at least {min_size(layer)} px but would see "
+                f"{max(fed, 0)} px ({_shrinker(cfg, stage, side, fed)}); raise ascent.size or shrink it less"
             )
 
 
