@@ -64,7 +64,8 @@ class LayerAscent:
         """Ascend `filters` as one batch, padded to `chunk` (and to a multiple of the device count).
 
         `on_step(s, activations, images)` runs for s = 1..stages*steps with the real filters'
-        activations before update s; `images()` renders the newest images (up to IN_FLIGHT steps on).
+        activations before update s; `images()` renders the newest images (up to IN_FLIGHT steps on) as
+        (len(filters), k, side, side, 3): every image of each filter, at the current stage's side.
         """
         cfg, method, n = self.cfg, self.method, len(filters)
         chunk = round_up(max(chunk or n, n), self.n_devices)
@@ -80,7 +81,7 @@ class LayerAscent:
             nan_step[bad] = s
             if on_step is not None and s < self.total:
                 latents, side = state[0], self.sizes[min(s // cfg.steps, len(self.sizes) - 1)]
-                on_step(s + 1, history[:, s], lambda: np.asarray(engine.render_batch(method, side)(latents))[:n, 0])
+                on_step(s + 1, history[:, s], lambda: np.asarray(engine.render_batch(method, side)(latents))[:n])
 
         t = 0
         for i, size in enumerate(self.sizes):

@@ -6,6 +6,7 @@ import functools
 import time
 
 import numpy as np
+from PIL import Image
 
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
@@ -94,8 +95,18 @@ class Session:
             self.last_snapshot = time.monotonic()
             live = dict(results)
             for f, image in zip(part, images()):
-                live[f] = FilterResult(display(image, self.cfg), None, -1)
+                live[f] = FilterResult(self._live_tile(image), None, -1)
             self.writer.write_images(self.global_step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+
+    def _live_tile(self, images: np.ndarray) -> np.ndarray:
+        """A filter's k images (k, side, side, 3) mid-ascent as a tile the shape of a finished one: an
+        upscaling stage's image is smaller than the final size, and the grid needs one tile shape."""
+        k, size = len(images), self.cfg.ascent.size
+        shown = tile(images if k > 1 else images[0], self.cfg)
+        if images.shape[1] != size:
+            want = tile(np.zeros((k, size, size, 3), np.float32) if k > 1 else np.zeros((size, size, 3)), self.cfg)
+            shown = np.asarray(Image.fromarray(shown).resize((want.shape[1], want.shape[0]), Image.BILINEAR))
+        return shown
 
     def _first_estimate(self, layer: str) -> None:
         """After the first chunk: one line with its measured time and the time the rest should take."""
