@@ -100,7 +100,7 @@ def config_from_args(args: argparse.Namespace) -> config_lib.Config:
 @guarded
 def visualize_main(argv: Sequence[str] | None = None) -> int:
     p = _config_parser("Visualise VGG16 filters by gradient ascent in input space.")
-    p.add_argument("--preset", metavar="NAME", help="start from configs/presets/NAME.toml (e.g. quality, book)")
+    p.add_argument("--preset", metavar="NAME", help="start from a preset (jaxviz/presets/NAME.toml), e.g. quality")
     add_distributed_flags(p)
     args = p.parse_args(argv)
     cfg = config_from_args(args)

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from jaxviz.cli import guarded
+from jaxviz.errors import JaxvizError
 
 
 @guarded
@@ -15,9 +16,9 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=128, help="displayed size every image set is scored at")
     p.add_argument("--out", default="docs/compare")
     p.add_argument("--weights", default="")
-    p.add_argument("--lucent", metavar="DIR", help="Lucent's images, DIR/<layer>/NNNN.png (../shared/peers)")
+    p.add_argument("--lucent", metavar="DIR", help="Lucent's images, DIR/<layer>/NNNN.png")
     p.add_argument("--lucent-python", metavar="PY", help="time Lucent too, with this interpreter (its own venv)")
-    p.add_argument("--lucent-script", default=str(Path(__file__).resolve().parents[2] / "shared/peers/lucent_peer.py"))
+    p.add_argument("--lucent-script", metavar="FILE", help="the Lucent peer script that --lucent-python runs")
     p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
     args = p.parse_args(argv)
     if args.costs:
@@ -35,6 +36,8 @@ def main(argv=None) -> int:
     peers = {"lucent": Path(args.lucent)} if args.lucent else {}
     timing = {}
     if args.lucent_python:
+        if not args.lucent_script:
+            raise JaxvizError("--lucent-python needs --lucent-script PATH: the Lucent peer script to time")
         timing["lucent"] = [args.lucent_python, args.lucent_script, "--weights", args.weights]
         timing["lucent"] += ["--filters", "1", "--steps", "32", "--threads", "2"]
     filters = resolve_filters(args.filters, "block5_conv3")  # each layer checks its own range again

@@ -99,11 +99,13 @@ def test_a_config_can_start_from_a_preset(tmp_path):
 def test_every_shipped_preset_and_config_loads_and_plans():
     from pathlib import Path
 
+    from jaxviz import presets
     from jaxviz.ascent.method import method_of
     from jaxviz.run.job import plan
 
     root = Path(__file__).resolve().parents[1] / "configs"
-    for path in [*root.glob("*.toml"), *(root / "presets").glob("*.toml")]:
+    assert presets.names()
+    for path in [*root.glob("*.toml"), *map(presets.path, presets.names())]:
         cfg = config.load(path)
         method_of(cfg)
         assert plan(cfg), path

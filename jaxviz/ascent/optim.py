@@ -17,7 +17,7 @@ NORMALIZERS = ("rms", "l2", "max", "signed_max")
 
 
 def normalize_gradient(g: jax.Array, how: str | jax.Array) -> jax.Array:
-    """The seeds' gradient normalisations: by RMS (+1e-5), L2 norm, max magnitude, or signed max (seed 004).
+    """The tutorials' gradient normalisations: by RMS (+1e-5), L2 norm, max magnitude, or signed max (the TF1 one's).
 
     `how` is a name or its index in NORMALIZERS; an index may be traced (one compile serves all).
     """

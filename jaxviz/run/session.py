@@ -55,7 +55,7 @@ def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]
 
     if cfg.output.sort or cfg.output.grid == "best_square":
         order.sort(key=lambda f: -final(f))
-    if cfg.output.grid == "best_square":  # seed 003: drop silent filters, keep the n*n strongest
+    if cfg.output.grid == "best_square":  # Keras' upscaling example: drop silent filters, keep the n*n strongest
         live = [f for f in order if final(f) > DEAD_EPS]
         order = live[: int(np.sqrt(len(live))) ** 2] or order[:1]
     shape = next((results[f].tile.shape for f in order if f in results), (cfg.ascent.size, cfg.ascent.size, 3))
