@@ -63,7 +63,6 @@ img.px { image-rendering: pixelated; }
 .tiles img, .tiles .ph { width: 100%; border-radius: 6px; }
 .cap { display: flex; justify-content: space-between; gap: .3rem; font-size: .8rem; padding: 2px 2px 0; }
 .cap span { color: var(--muted); }
-.tiles .dead img { opacity: .45; filter: grayscale(1); }
 .hide-dead .dead { display: none; }
 .badge { font-size: .7rem; font-weight: 600; padding: 1px 7px; border-radius: 999px; color: #fff;
   background: var(--dead); vertical-align: middle; }

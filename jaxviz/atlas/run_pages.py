@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jaxviz.atlas.html import (
+    alt_text,
     data_script,
     esc,
     filter_page,
@@ -92,7 +93,7 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
         link = href(here, filter_page(v.prefix, layer, f))
         tiles.append(
             f'<li data-i="{i}" data-f="{f}" class="{" ".join(flags)}"><a href="{link}">'
-            f"{picture(here, v.pictures[layer].get(f), f'{layer} filter {f}')}"
+            f"{picture(here, v.pictures[layer].get(f), alt_text(f'{layer} filter {f}', r))}"
             f'<span class="cap"><b>{f}</b> <span>{short(r.get("activation"))}</span></span>{badges}</a></li>'
         )
     data = {"fields": fields, "rows": [[r.get(k) if numeric(r.get(k)) else None for k in fields] for r in rows]}
