@@ -59,6 +59,27 @@ def grid(tiles: np.ndarray, columns: int = 0, margin: int = 5) -> np.ndarray:
     return out
 
 
+DEAD_BACKGROUND, DEAD_CROSS = 40, 150  # grey levels: a flat dark tile with a light cross, unlike any ascent image
+
+
+def dead_tile(shape: tuple[int, ...]) -> np.ndarray:
+    """The tile shown for a filter that never fired, in place of its starting noise (which reads as a texture).
+
+    A flat dark tile of `shape` (H, W, 3) with a light diagonal cross in its centred square: one filter's k
+    images side by side get one cross. Made when grids and atlas pictures are made; stored tiles keep the noise.
+    """
+    h, w = shape[0], shape[1]
+    out = np.full((h, w, 3), DEAD_BACKGROUND, np.uint8)
+    side = min(h, w)
+    inset, half = side // 5, max(side / 20, 0.5)  # a cross in a 60% square, lines a tenth of the side thick
+    y, x = np.mgrid[:side, :side].astype(np.float64)
+    inside = (np.minimum(y, x) >= inset) & (np.maximum(y, x) <= side - 1 - inset)
+    cross = inside & ((np.abs(y - x) <= half) | (np.abs(y + x - (side - 1)) <= half))
+    top, left = (h - side) // 2, (w - side) // 2
+    out[top : top + side, left : left + side][cross] = DEAD_CROSS
+    return out
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")

@@ -19,6 +19,7 @@ from jaxviz import config as config_lib
 from jaxviz.atlas import filter_pages, tiles, write_atlas
 from jaxviz.atlas.html import label
 from jaxviz.errors import JaxvizError
+from jaxviz.images import dead_tile
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("block1_conv1", "block2_conv1")
@@ -94,11 +95,14 @@ def test_a_run_atlas_holds_every_page_and_picture(run_dir):
         for f in range(4):
             assert (atlas / "filters" / layer / f"{f:04d}.html").is_file()
             assert Image.open(atlas / "thumb" / layer / f"{f:04d}.webp").format == "WEBP"
-    with np.load(sorted((run_dir / "state" / "block2_conv1").glob("*.npz"))[0]) as z:
-        first = int(z["filters"][0])
-        tile = z["tiles"][0]
-    png = np.asarray(Image.open(atlas / "img" / "block2_conv1" / f"{first:04d}.png"))
-    assert np.array_equal(png, tile)  # the stored tile itself, lossless
+    dead = {r["filter"] for r in metrics["filters"] if r["layer"] == "block2_conv1" and r["dead"]}
+    stored = {}
+    for chunk in sorted((run_dir / "state" / "block2_conv1").glob("*.npz")):
+        with np.load(chunk) as z:
+            stored.update(zip(map(int, z["filters"]), z["tiles"]))
+    live = min(set(stored) - dead)  # a dead filter shows the dead mark instead
+    png = np.asarray(Image.open(atlas / "img" / "block2_conv1" / f"{live:04d}.png"))
+    assert np.array_equal(png, stored[live])  # the stored tile itself, lossless
     assert check_links(atlas) == 1 + 2 + 8
     home = index.read_text()
     assert all(layer in home for layer in LAYERS) and "[ascent]" in home and 'class="strip"' in home
@@ -177,6 +181,48 @@ def test_missing_or_damaged_chunks_show_a_placeholder(run_dir):
     assert 'class="ph"' not in (atlas / "filters" / "block2_conv1" / f"{kept[0]:04d}.html").read_text()
     assert (atlas / "layers" / "block2_conv1.html").read_text().count('class="ph"') == 2
     check_links(atlas)
+
+
+def _rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_a_dead_filter_shows_the_dead_mark_and_the_run_keeps_its_tile(run_dir, real_weights):
+    path = run_dir / "metrics.json"
+    original = path.read_text()
+    metrics = json.loads(original)
+    rows = {r["filter"]: r for r in metrics["filters"] if r["layer"] == "block2_conv1"}
+    assert any(r["dead"] for r in rows.values()) or not real_weights, "no dead filter left to check the grid with"
+    stored = tiles.read_tiles(run_dir, "block2_conv1", set(rows))  # the run's state
+    mark = dead_tile(stored[1].shape)
+    # The run's own grid: a filter that never fired (the real weights leave block2_conv1 filter 0 at 0 for 2 steps)
+    # is the mark there, every other filter its image. 4 tiles of 32 px, 2 columns, 5 px apart.
+    grid = _rgb(run_dir / "block2_conv1.png")
+    for f, r in rows.items():
+        cell = grid[f // 2 * 37 : f // 2 * 37 + 32, f % 2 * 37 : f % 2 * 37 + 32]
+        assert np.array_equal(cell, mark if r["dead"] and not r["nan"] else stored[f]), f
+    rows[1].update(activation=0.0, initial_activation=0.0, max_activation=0.0, dead=True, history=[0.0, 0.0, 0.0])
+    rows[2].update(dead=True, nan=True, nan_step=1)  # a NaN filter keeps its last finite image
+    path.write_text(json.dumps(metrics))
+    atlas = write_atlas(run_dir).parent
+    assert not np.array_equal(stored[1], mark)  # the run's state keeps the starting noise
+    assert np.array_equal(_rgb(atlas / "img" / "block2_conv1" / "0001.png"), mark)
+    assert np.array_equal(_rgb(atlas / "thumb" / "block2_conv1" / "0001.webp"), mark)  # lossless: exactly the mark
+    for f in (2, 3):
+        assert np.array_equal(_rgb(atlas / "img" / "block2_conv1" / f"{f:04d}.png"), stored[f])
+    layer = (atlas / "layers" / "block2_conv1.html").read_text()
+    assert '<li data-i="1" data-f="1" class="dead">' in layer
+    assert 'alt="block2_conv1 filter 1: dead, it never fired"' in layer
+    assert 'alt="block2_conv1 filter 2"' in layer  # NaN: its picture is its image, not the mark
+    page = (atlas / "filters" / "block2_conv1" / "0001.html").read_text()
+    assert '<figure class="hero dead">' in page and filter_pages.DEAD_NOTE in page and 'class="badge dead"' in page
+    assert filter_pages.DEAD_NOTE not in (atlas / "filters" / "block2_conv1" / "0002.html").read_text()
+
+    path.write_text(original)  # alive after all (a rerun): its own image comes back
+    write_atlas(run_dir)
+    assert np.array_equal(_rgb(atlas / "img" / "block2_conv1" / "0001.png"), stored[1])
+    assert "filter 1: dead" not in (atlas / "layers" / "block2_conv1.html").read_text()
 
 
 def test_per_filter_pngs_stand_in_for_deleted_state(run_dir):
@@ -276,6 +322,9 @@ def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
     index = json.loads((out / "index.json").read_text())
     index["points"].append({**index["points"][0], "name": "step-2.0", "status": "pending", "layers": {}})
     (out / "index.json").write_text(json.dumps(index))  # a point not run yet: a row, no pages
+    metrics = json.loads((out / "step-0.5" / "metrics.json").read_text())
+    metrics["filters"][1].update(dead=True, history=[0.0, 0.0, 0.0])  # block1_conv1 filter 1 never fired there
+    (out / "step-0.5" / "metrics.json").write_text(json.dumps(metrics))
     atlas = write_atlas(out).parent
     home = (atlas / "index.html").read_text()
     assert 'href="points/step-0.5/index.html"' in home and 'href="points/step-1.0/index.html"' in home
@@ -285,6 +334,10 @@ def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
     page = (atlas / "points" / "step-1.0" / "filters" / "block1_conv1" / "0001.html").read_text()
     assert "In every point of the sweep" in page and page.count("<img") == 3  # its own image, then both points
     assert 'aria-current="page">' in page and "../../../step-0.5/filters/block1_conv1/0001.html" in page
+    assert '<li class="dead"><a href="../../../step-0.5/' in page and "<b>dead</b>" in page  # its peer, marked
+    assert (
+        compare.count('<td class="dead">') == 1 and 'alt="filter 1 in point step-0.5: dead, it never fired"' in compare
+    )
     assert check_links(atlas) == 1 + 1 + 2 * (1 + 1 + 3)
     shutil.move(out, tmp_path / "moved")  # links are relative: a moved (or copied, or served) sweep still works
     check_links(write_atlas(tmp_path / "moved").parent)

@@ -193,6 +193,53 @@ def test_the_sweep_table_sorts_and_switches_its_numbers(browser, site):
     assert errors(browser) == []
 
 
+# Every element that lays out pictures, on any page: each picture must be wholly in view, never clipped.
+GALLERIES = ".strip, .tiles, .peers, .hero, .compare"
+CLIPPED = """
+const view = document.documentElement.clientWidth, bad = [];
+for (const g of document.querySelectorAll(arguments[0])) {
+  const box = g.getBoundingClientRect();
+  for (const el of g.querySelectorAll("img, .ph")) {
+    const r = el.getBoundingClientRect(), what = el.getAttribute("alt") || el.getAttribute("aria-label");
+    if (!r.width) continue;  // not shown (a hidden dead filter)
+    if (r.left < box.left - .5 || r.right > box.right + .5) bad.push(what + ": outside its " + g.className);
+    if (r.left < -.5 || r.right > view + .5) bad.push(what + ": outside the window");
+    for (let a = el.parentElement; a && a !== document.documentElement; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX === "visible") continue;
+      const c = a.getBoundingClientRect(), left = c.left + a.clientLeft;
+      if (r.left < left - .5 || r.right > left + a.clientWidth + .5) bad.push(what + ": hidden by " + a.className);
+    }
+  }
+}
+return {scroll: document.documentElement.scrollWidth, view: view, inner: window.innerWidth, bad: bad};
+"""
+
+
+@pytest.mark.parametrize("width", [1024, 1400, 1920])
+def test_no_page_scrolls_sideways_and_every_picture_is_in_view(browser, site, width):
+    run, sweep, point = site["run"], site["sweep"], site["sweep"] / "points" / "step-0.5"
+    pages = [
+        run / "index.html",
+        run / "layers" / "block1_conv1.html",
+        run / "filters" / "block2_conv1" / "0001.html",
+        sweep / "index.html",
+        sweep / "compare" / "block1_conv1.html",
+        point / "index.html",
+        point / "layers" / "block1_conv1.html",
+        point / "filters" / "block1_conv1" / "0002.html",
+    ]
+    browser.set_window_size(width, 900)
+    try:
+        for page in pages:
+            open_page(browser, page)
+            got = browser.execute_script(CLIPPED, GALLERIES)
+            assert got["inner"] == width, got  # the window is the size asked for
+            assert got["scroll"] <= got["view"], (page, width, got)  # no sideways scrolling
+            assert got["bad"] == [], (page.relative_to(page.parents[2]), width, got["bad"][:3])
+    finally:
+        browser.set_window_size(1280, 900)
+
+
 def test_a_picture_deleted_after_writing_shows_a_placeholder(browser, site, tmp_path):
     atlas = Path(shutil.copytree(site["run"], tmp_path / "atlas"))
     (atlas / "img" / "block1_conv1" / "0002.png").unlink()

@@ -41,8 +41,14 @@ img.px { image-rendering: pixelated; }
   var(--tile) 0 6px, transparent 6px 12px); }
 .strip { list-style: none; display: flex; flex-wrap: wrap; gap: 4px; margin: 0; padding: 0; }
 .strip img, .strip .ph { width: 56px; height: 56px; object-fit: cover; border-radius: 4px; }
+.layers th, .layers td { padding: .35rem .45rem; }
+.layers thead th { font-size: .85rem; line-height: 1.3; vertical-align: bottom; }
 .layers th[scope=row] { white-space: nowrap; }
-.layers td.best { min-width: 364px; }
+.layers tr.nums > * { border-bottom: 0; }
+.layers td.best { padding-bottom: .7rem; }
+/* Wider numbers than the window scroll inside .scroll; the strip stays in view and wraps to the visible width. */
+.scroll.strips { container-type: inline-size; }
+.layers td.best > * { position: sticky; left: .45rem; max-width: calc(100cqi - .9rem); }
 .pager { display: flex; justify-content: space-between; gap: 1rem; margin: .4rem 0 1rem; }
 .pager .off { visibility: hidden; }
 .controls { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1.25rem; margin: 0 0 1rem;
@@ -57,7 +63,6 @@ img.px { image-rendering: pixelated; }
 .tiles img, .tiles .ph { width: 100%; border-radius: 6px; }
 .cap { display: flex; justify-content: space-between; gap: .3rem; font-size: .8rem; padding: 2px 2px 0; }
 .cap span { color: var(--muted); }
-.tiles .dead img { opacity: .45; filter: grayscale(1); }
 .hide-dead .dead { display: none; }
 .badge { font-size: .7rem; font-weight: 600; padding: 1px 7px; border-radius: 999px; color: #fff;
   background: var(--dead); vertical-align: middle; }
@@ -116,7 +121,9 @@ pre.config { background: var(--card); border: 1px solid var(--line); border-radi
   .cards th[scope=row] { font-size: 1.1rem; }
   .cards td { display: flex; justify-content: space-between; text-align: right; }
   .cards td::before { content: attr(data-label); color: var(--muted); text-align: left; }
-  .cards td.best { display: block; min-width: 0; }
+  .cards td.best { display: block; min-width: 0; text-align: left; }
+  .layers.cards tr.nums { margin-bottom: 0; border-bottom: 0; border-radius: 8px 8px 0 0; }
+  .layers.cards tr.best-row { border-top: 0; border-radius: 0 0 8px 8px; }
   .cards td.best::before { display: block; margin-bottom: .2rem; }
   .compare img, .compare .ph { width: 72px; }
   .curve text { font-size: 18px; }

@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from jaxviz.atlas import assets, filter_pages, html, view
+from jaxviz.atlas import assets, filter_pages, html, tiles, view
 from jaxviz.atlas.output import Output
 from jaxviz.atlas.run_pages import index_html, layer_html
 from jaxviz.atlas.site import Run, Sweep, read
@@ -53,8 +53,8 @@ def _known(path: Path) -> dict:
 
 @functools.cache
 def _code() -> str:
-    """The page-making code itself: a new version of it makes every page again."""
-    modules = (html, assets, filter_pages, view)
+    """The page-making code itself: a new version of it makes every page again (tiles: which filters are dead)."""
+    modules = (html, assets, filter_pages, tiles, view)
     return hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
 
 

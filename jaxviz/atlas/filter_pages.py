@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from jaxviz.atlas.html import curve, esc, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
+from jaxviz.atlas.html import (
+    alt_text,
+    curve,
+    esc,
+    filter_page,
+    fmt,
+    href,
+    label,
+    layer_page,
+    page,
+    pager,
+    picture,
+    scalar,
+)
+from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
 
 HIDDEN = ("layer", "filter", "history")  # record fields shown otherwise (the title, the curve)
+DEAD_NOTE = (
+    "This filter never fired: its activation never rose above zero, so the ascent had nothing to follow "
+    "and its image is only the starting noise. The cross marks it as dead (the run's state keeps the noise)."
+)
 
 
 def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, nxt: tuple | None) -> str:
@@ -27,12 +45,15 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
 
     at = layers.index(layer)
     pic = v.pictures[layer].get(f)
-    hero = picture(here, pic, f"Synthetic image that maximally activates {name}", full=True, lazy=False)
+    what = f"Dead-filter mark: {name} never fired" if dead(r) else f"Synthetic image that maximally activates {name}"
+    hero = picture(here, pic, what, full=True, lazy=False)
     about = (
         f'{pic.size[0]}×{pic.size[1]} px · <a href="{href(here, pic.full)}">PNG</a>'
         if pic
         else "No image is stored for this filter."
     )
+    if dead(r):  # say why there is a cross where an image should be
+        about = f"{DEAD_NOTE} {about}"
     numbers = "".join(
         f'<tr><th scope="row">{esc(label(k))}</th><td>{esc(fmt(x, 6))}</td></tr>'
         for k, x in r.items()
@@ -42,7 +63,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
     body = f"""<h1><span class="pre">{esc(layer)}</span> filter {f}{flags}</h1>
 {pager(here, "Filters", step(prev), step(nxt))}
 <div class="filter">
-<figure class="hero">{hero}<figcaption>{about}</figcaption></figure>
+<figure class="hero{" dead" * dead(r)}">{hero}<figcaption>{about}</figcaption></figure>
 <div class="facts">
 <section aria-labelledby="curve-h"><h2 id="curve-h">Activation</h2>
 {curve(r.get("history") or [], r.get("nan_step"), name)}</section>
@@ -65,14 +86,16 @@ def _peers(v: RunView, here: str, layer: str, f: int) -> str:
     items = []
     for p in v.peers:
         r = p.records.get(layer, {}).get(f)
-        img = picture(here, p.pictures.get(layer, {}).get(f), f"{layer} filter {f} in point {p.name}")
-        inner = (
-            f'{img}<span class="cap">{esc(p.caption)}<br><b>{fmt(r.get("activation")) if r else "not run"}</b></span>'
-        )
+        img = picture(here, p.pictures.get(layer, {}).get(f), alt_text(f"{layer} filter {f} in point {p.name}", r))
+        gone = bool(r) and dead(r)
+        final = "dead" if gone else fmt(r.get("activation")) if r else "not run"
+        inner = f'{img}<span class="cap">{esc(p.caption)}<br><b>{final}</b></span>'
+        classes = " ".join(["here"] * (p.prefix == v.prefix) + ["dead"] * gone)
+        cls = f' class="{classes}"' if classes else ""
         if p.prefix == v.prefix:
-            items.append(f'<li class="here" aria-current="page">{inner}<span class="sr"> (this point)</span></li>')
+            items.append(f'<li{cls} aria-current="page">{inner}<span class="sr"> (this point)</span></li>')
         elif r:
-            items.append(f'<li><a href="{href(here, filter_page(p.prefix, layer, f))}">{inner}</a></li>')
+            items.append(f'<li{cls}><a href="{href(here, filter_page(p.prefix, layer, f))}">{inner}</a></li>')
         else:
             items.append(f"<li>{inner}</li>")
     compare = (

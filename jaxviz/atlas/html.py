@@ -7,7 +7,7 @@ import math
 from html import escape
 from typing import Any
 
-from jaxviz.atlas.tiles import Pictures
+from jaxviz.atlas.tiles import Pictures, dead
 
 CSS, JS = "atlas.css", "atlas.js"  # at the atlas root
 
@@ -116,6 +116,11 @@ def pager(here: str, name: str, prev: tuple[str, str] | None, nxt: tuple[str, st
     if prev is None and nxt is None:
         return ""
     return f'<nav class="pager" aria-label="{esc(name)}">{link(prev, "prev", "← {}")}{link(nxt, "next", "{} →")}</nav>'
+
+
+def alt_text(name: str, record: dict | None) -> str:
+    """A filter picture's alt text: what it shows, and whether that is the mark of a filter that never fired."""
+    return f"{name}: dead, it never fired" if record and dead(record) else name
 
 
 def picture(here: str, pic: Pictures | None, alt: str, *, full: bool = False, lazy: bool = True) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jaxviz.atlas.html import (
+    alt_text,
     data_script,
     esc,
     filter_page,
@@ -36,7 +37,9 @@ def _best(v: RunView, here: str, layer: str) -> str:
         f"{picture(here, v.pictures[layer].get(f), f'{layer} filter {f}')}</a></li>"
         for f in (r["filter"] for r in rows)
     )
-    return f'<ul class="strip" aria-label="Highest final activation">{items}</ul>' if items else "—"
+    if not items:
+        return '<span class="muted">No live filter to show.</span>'
+    return f'<ul class="strip" aria-label="Best filters of {esc(layer)}: highest final activation">{items}</ul>'
 
 
 def index_html(v: RunView) -> str:
@@ -44,15 +47,19 @@ def index_html(v: RunView) -> str:
     here, summaries = f"{v.prefix}index.html", v.run.layers
     fields = list(dict.fromkeys(k for s in summaries.values() for k, x in s.items() if numeric(x)))
     head = "".join(f'<th scope="col">{esc(label(f))}</th>' for f in fields)
+    # Each layer's strip gets a row of its own below its numbers: in a column after them it would be pushed out
+    # of view (behind the table's scrollbar) by the numbers, whose count grows with every field a run records.
     rows = "".join(
-        f'<tr><th scope="row"><a href="{href(here, layer_page(v.prefix, layer))}">{esc(layer)}</a></th>'
+        f'<tr class="nums"><th scope="row"><a href="{href(here, layer_page(v.prefix, layer))}">{esc(layer)}</a></th>'
         + "".join(f'<td data-label="{esc(label(f))}">{fmt(s.get(f))}</td>' for f in fields)
-        + f'<td class="best" data-label="best filters">{_best(v, here, layer)}</td></tr>'
+        + f'</tr><tr class="best-row"><td class="best" colspan="{len(fields) + 1}" data-label="best filters">'
+        f"{_best(v, here, layer)}</td></tr>"
         for layer, s in summaries.items()
     )
     table = (
-        f'<div class="scroll"><table class="layers cards"><thead><tr><th scope="col">layer</th>{head}'
-        f'<th scope="col">best filters</th></tr></thead><tbody>{rows}</tbody></table></div>'
+        f'<p class="muted">Each layer\'s numbers, and below them its {BEST} filters with the highest final '
+        f'activation (dead filters left out).</p><div class="scroll strips"><table class="layers cards"><thead>'
+        f'<tr><th scope="col">layer</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
         if rows
         else '<p class="muted">No layer has finished yet; this page fills in as layers finish.</p>'
     )
@@ -86,7 +93,7 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
         link = href(here, filter_page(v.prefix, layer, f))
         tiles.append(
             f'<li data-i="{i}" data-f="{f}" class="{" ".join(flags)}"><a href="{link}">'
-            f"{picture(here, v.pictures[layer].get(f), f'{layer} filter {f}')}"
+            f"{picture(here, v.pictures[layer].get(f), alt_text(f'{layer} filter {f}', r))}"
             f'<span class="cap"><b>{f}</b> <span>{short(r.get("activation"))}</span></span>{badges}</a></li>'
         )
     data = {"fields": fields, "rows": [[r.get(k) if numeric(r.get(k)) else None for k in fields] for r in rows]}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxviz.atlas.html import esc, filter_page, fmt, href, label, layer_page, numeric, page, picture, short
+from jaxviz.atlas.html import alt_text, esc, filter_page, fmt, href, label, layer_page, numeric, page, picture, short
 from jaxviz.atlas.site import Sweep
+from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import Peer
 
 HOME = "index.html"
@@ -106,9 +107,10 @@ def compare_html(sw: Sweep, layer: str, peers: list[Peer]) -> str:
             if r is None:
                 cells.append('<td class="muted">not run</td>')
                 continue
-            img = picture(here, p.pictures.get(layer, {}).get(f), f"filter {f} in point {p.name}")
+            img = picture(here, p.pictures.get(layer, {}).get(f), alt_text(f"filter {f} in point {p.name}", r))
             link = href(here, filter_page(p.prefix, layer, f))
-            cells.append(f'<td><a href="{link}">{img}<span class="cap">{short(r.get("activation"))}</span></a></td>')
+            shown = ("dead", ' class="dead"') if dead(r) else (short(r.get("activation")), "")
+            cells.append(f'<td{shown[1]}><a href="{link}">{img}<span class="cap">{shown[0]}</span></a></td>')
         rows.append(f'<tr id="f{f}"><th scope="row">{f}</th>{"".join(cells)}</tr>')
     body = f"""<h1>{esc(layer)} across {len(peers)} points</h1>
 <p class="lede">Each row is one filter, each column one point of the sweep, with its final activation. \

@@ -1,11 +1,12 @@
 """Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles.
 
-Only what changed is encoded again: a layer whose chunk files are unchanged is not even read, and a tile whose
-pixels are unchanged is not re-encoded.
+Only what changed is encoded again: a layer whose chunk files (and dead filters) are unchanged is not even read,
+and a tile whose pixels are unchanged is not re-encoded. A dead filter's pictures are `images.dead_tile`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import zipfile
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.atlas.output import Output
-from jaxviz.images import png_bytes
+from jaxviz.images import dead_tile, png_bytes
 
 THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
 THUMB_QUALITY = 75
@@ -31,6 +32,15 @@ class Pictures:
     thumb: str
     size: tuple[int, int]
     thumb_size: tuple[int, int]
+
+
+def dead(record: dict) -> bool:
+    """Whether the atlas shows `record`'s filter as dead: it never fired (metrics.json's `dead`) and had no NaN.
+
+    A NaN filter's tile is its last finite image, worth seeing; a dead one's is the starting noise, which reads
+    as a texture, so its pictures are the dead mark instead.
+    """
+    return bool(record.get("dead")) and not record.get("nan")
 
 
 def _signature(run_dir: Path, layer: str) -> list:
@@ -79,13 +89,23 @@ def _digest(tile: np.ndarray) -> str:
     return hashlib.sha1(repr(tile.shape).encode() + tile.tobytes()).hexdigest()[:16]
 
 
-def _thumb(tile: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+def _webp(tile: np.ndarray, lossless: bool) -> tuple[bytes, tuple[int, int]]:
     im = Image.fromarray(tile)
     if max(im.size) > THUMB:
         im.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
-    im.save(buf, format="WEBP", quality=THUMB_QUALITY)
+    im.save(buf, format="WEBP", quality=THUMB_QUALITY, lossless=lossless)
     return buf.getvalue(), im.size
+
+
+def _thumb(tile: np.ndarray) -> tuple[bytes, tuple[int, int]]:
+    return _webp(tile, lossless=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _dead_thumb(shape: tuple[int, ...]) -> tuple[bytes, tuple[int, int]]:
+    """Every dead tile of a shape is the same: encoded once, losslessly (lossy WebP smudges the flat mark)."""
+    return _webp(dead_tile(shape), lossless=True)
 
 
 def write_pictures(
@@ -102,22 +122,27 @@ def write_pictures(
         known.get("layers") if known.get("encoding") == ENCODING and isinstance(known.get("layers"), dict) else {}
     )
     for layer, rows in records.items():
-        wanted = {r["filter"] for r in rows}
+        wanted, marked = {r["filter"] for r in rows}, {r["filter"] for r in rows if dead(r)}
         signature = _signature(run_dir, layer)
         old = old_layers.get(layer) if isinstance(old_layers.get(layer), dict) else {}
         seen = {  # filter -> [digest, w, h, thumb w, thumb h]
             int(f): v for f, v in dict(old.get("filters") or {}).items() if isinstance(v, list) and len(v) == 5
         }
         entries = {f: seen[f] for f in wanted if f in seen}
-        fresh = old.get("signature") == signature and wanted <= set(old.get("wanted", []))
+        fresh = (
+            old.get("signature") == signature
+            and wanted <= set(old.get("wanted", []))
+            and old.get("dead") == sorted(marked)  # a filter newly found dead (or alive) changes its pictures
+        )
         if not (fresh and all(map(out.exists, (p for f in entries for p in _paths(prefix, layer, f))))):
             entries = {}
             for f, tile in read_tiles(run_dir, layer, wanted).items():
+                tile = dead_tile(tile.shape) if f in marked else tile  # the digest is of what is shown
                 digest, (full, thumb) = _digest(tile), _paths(prefix, layer, f)
                 if f in seen and seen[f][0] == digest and out.exists(full) and out.exists(thumb):
                     entries[f] = seen[f]
                     continue
-                data, thumb_size = _thumb(tile)
+                data, thumb_size = _dead_thumb(tile.shape) if f in marked else _thumb(tile)
                 out.put(full, png_bytes(tile))
                 out.put(thumb, data)
                 entries[f] = [digest, tile.shape[1], tile.shape[0], *thumb_size]
@@ -132,6 +157,7 @@ def write_pictures(
         now["layers"][layer] = {
             "signature": signature,
             "wanted": sorted(wanted),
+            "dead": sorted(marked),
             "filters": {str(f): entries[f] for f in sorted(entries)},
         }
     return result, now

@@ -46,12 +46,24 @@ def tile(result_images: np.ndarray, cfg: Config) -> np.ndarray:
 
 
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
-    """The layer's grid: a tile per filter (black where none is stored yet), optionally by activation."""
+    """The layer's grid: a tile per filter (black where none is stored yet), optionally by activation.
+
+    A filter that never fired shows `images.dead_tile` instead of its starting noise; its stored tile is kept.
+    """
+    from jaxviz.images import dead_tile
+
     order = list(filters)
 
     def final(f: int) -> float:
         known = f in results and results[f].history is not None
         return float(np.nan_to_num(results[f].history[-1], nan=-np.inf)) if known else -np.inf
+
+    def dead(f: int) -> bool:  # metrics.json's `dead`, less NaN filters: those keep their last finite image
+        r = results.get(f)
+        if r is None or r.history is None or r.nan_step >= 0:
+            return False  # a live snapshot's history is None: still ascending, not judged yet
+        history = np.asarray(r.history, np.float64)
+        return not (history[np.isfinite(history)] > DEAD_EPS).any()
 
     if cfg.output.sort or cfg.output.grid == "best_square":
         order.sort(key=lambda f: -final(f))
@@ -59,8 +71,8 @@ def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]
         live = [f for f in order if final(f) > DEAD_EPS]
         order = live[: int(np.sqrt(len(live))) ** 2] or order[:1]
     shape = next((results[f].tile.shape for f in order if f in results), (cfg.ascent.size, cfg.ascent.size, 3))
-    blank = np.zeros(shape, np.uint8)
-    tiles = np.stack([results[f].tile if f in results else blank for f in order])
+    blank, mark = np.zeros(shape, np.uint8), dead_tile(shape)
+    tiles = np.stack([(mark if dead(f) else results[f].tile) if f in results else blank for f in order])
     return grid(tiles, cfg.output.columns, cfg.output.margin)
 
 
