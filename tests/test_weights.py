@@ -99,6 +99,18 @@ def test_rejects_missing_file(tmp_path):
         load_params(tmp_path / "nope.h5")
 
 
+@pytest.mark.parametrize("read", [load_params, read_keras_h5])
+@pytest.mark.parametrize("unzipped_model", [False, True])
+def test_directory_says_it_is_a_directory(tmp_path, read, unzipped_model):
+    folder = tmp_path / "saved.model"
+    folder.mkdir()
+    if unzipped_model:  # what Keras' model.save(dir, zipped=False) leaves: point at the weights inside
+        (folder / "model.weights.h5").write_bytes(b"")
+    with pytest.raises(JaxvizError, match="is a directory, not a weights file") as e:
+        read(folder)
+    assert ("model.weights.h5" in str(e.value)) == unzipped_model and "\n" not in str(e.value)
+
+
 def test_notop_file_has_no_top(weights_path):
     with pytest.raises(JaxvizError, match="no classifier top"):
         load_params(weights_path, include_top=True)
