@@ -1,4 +1,4 @@
-"""Where VGG16's weights sit in the files Keras writes: every h5 layout, VGG16 alone or as a sub-model.
+"""Where VGG16's weights sit in the files Keras writes: h5 layouts, nested sub-models, `.keras` zips.
 
 A file may hold VGG16 as the whole model or as a sub-model of a bigger one (`vgg16` inside a
 fine-tuned classifier). Each layout reader finds every VGG16 layer and the "place" it sits in (the
@@ -7,7 +7,10 @@ model it belongs to); the conv layers must all sit in one place, else it is not 
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import h5py
@@ -21,6 +24,7 @@ Params = dict[str, dict[str, np.ndarray]]
 Found = dict[str, dict[str, list[h5py.Dataset]]]  # place -> VGG16 layer -> its datasets (read only when chosen)
 
 VGG_LAYERS = frozenset(CONV_LAYERS + TOP_LAYERS)
+KERAS_ZIP_MEMBER = "model.weights.h5"  # where a Keras 3 `.keras` archive keeps its weights
 # Keras 3 keeps a model's layers in `layers/`; tf.keras 2.13-2.15's `.weights.h5` named it this instead.
 _CONTAINERS = ("layers", "_layer_checkpoint_dependencies")
 _CONV_KERNELS = [(3, 3, cin, CONV_WIDTHS[layer]) for cin, layer in zip((3, *CONV_WIDTHS.values()), CONV_LAYERS)]
@@ -164,26 +168,51 @@ def read_h5(f: h5py.File, source: str) -> Params:
     )
 
 
+def _is_zip(path: Path) -> bool:
+    # A damaged archive may have lost its directory (at the end) yet still start like a zip.
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04" or zipfile.is_zipfile(path)
+
+
+def _zip_member(path: Path) -> io.BytesIO:
+    """The `model.weights.h5` of a Keras 3 `.keras` archive, in memory (seeking inside a zip is slow)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if KERAS_ZIP_MEMBER not in zf.namelist():
+                held = ", ".join(zf.namelist()[:8]) or "nothing"
+                raise JaxvizError(
+                    f"{str(path)!r} is a zip archive without {KERAS_ZIP_MEMBER} (it holds: {held}); expected {FORMATS}"
+                )
+            return io.BytesIO(zf.read(KERAS_ZIP_MEMBER))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise JaxvizError(f"cannot read {str(path)!r}: damaged zip archive ({reason}); expected {FORMATS}") from None
+
+
 def is_keras_file(path: Path) -> bool:
-    """True when `path` is HDF5, i.e. not a candidate for msgpack."""
-    return h5py.is_hdf5(path)
+    """True when `path` is HDF5 or a zip (a `.keras` archive), i.e. not a candidate for msgpack."""
+    return h5py.is_hdf5(path) or _is_zip(path)
 
 
 def read_keras_file(path: str | Path) -> Params:
-    """VGG16's layers, by their Keras names, from a Keras h5 file of any layout .
+    """VGG16's layers, by their Keras names, from a Keras h5 file of any layout or a `.keras` archive.
 
     Returns {layer: {"kernel": array, "bias": array}} for every VGG16 layer found (conv layers, and
     fc1/fc2/predictions when present), unchecked. Raises JaxvizError (one line) for a missing path, a
-    directory, a file that is not HDF5, a damaged one, a foreign one, or one holding
+    directory, a file that is neither HDF5 nor a zip, a damaged one, a foreign one, or one holding
     VGG16 layers in more than one place.
     """
     path = Path(path)
     check_is_file(path, f"weights file {str(path)!r}")
     label = repr(str(path))
-    if not h5py.is_hdf5(path):
-        raise JaxvizError(f"{label} is not HDF5; expected {FORMATS}")
+    if h5py.is_hdf5(path):
+        data: Path | io.BytesIO = path
+    elif _is_zip(path):
+        data, label = _zip_member(path), f"{label} ({KERAS_ZIP_MEMBER} inside)"
+    else:
+        raise JaxvizError(f"{label} is neither HDF5 nor a zip archive; expected {FORMATS}")
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(data, "r") as f:
             return read_h5(f, label)
     except (OSError, KeyError, ValueError, TypeError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__

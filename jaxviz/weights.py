@@ -1,4 +1,4 @@
-"""Keras VGG16 weight files (h5; see keras_files) and converted params (msgpack) -> Flax params, validated."""
+"""Keras VGG16 weight files (h5, .keras; see keras_files) and converted params (msgpack) -> Flax params, validated."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ Params = dict[str, dict[str, np.ndarray]]
 
 
 def read_keras_h5(path: str | Path) -> Params:
-    """VGG16's layers from a Keras weights file: any h5 layout, VGG16 alone or nested of any layout.
+    """VGG16's layers from a Keras weights file: any h5 layout, VGG16 alone or nested, or a `.keras` archive.
 
     Named as Keras names them ({"block1_conv1": {"kernel": (3, 3, 3, 64), "bias": (64,)}, ...}), unchecked
     (see `check_params`). Raises JaxvizError (one line) for a missing path, a directory, a damaged or
@@ -61,7 +61,9 @@ def load_params(path: str | Path, include_top: bool = False) -> Params:
         try:
             raw = serialization.msgpack_restore(path.read_bytes())
         except Exception:  # msgpack raises many types; any of them means "not ours"
-            raise JaxvizError(f"{str(path)!r} is neither HDF5 nor a jaxviz params file; expected {FORMATS}") from None
+            raise JaxvizError(
+                f"{str(path)!r} is neither HDF5, a .keras zip, nor a jaxviz params file; expected {FORMATS}"
+            ) from None
         if not isinstance(raw, dict):
             raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")
         return check_params(raw, include_top, str(path))

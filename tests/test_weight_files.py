@@ -1,10 +1,13 @@
-"""Weights files as users have them: VGG16 nested in a bigger model, every h5 layout.
+"""Weights files as users have them: VGG16 nested in a bigger model, every h5 layout, `.keras` archives.
 
 Small files are made here with h5py from the session's weights (the real ones when present), so the
 loaded params must equal them exactly; where Keras is installed, files Keras 3 itself writes are read too.
 """
 
 from __future__ import annotations
+
+import io
+import zipfile
 
 import h5py
 import numpy as np
@@ -13,7 +16,7 @@ from conftest import assert_one_line_error
 
 from jaxviz.errors import JaxvizError
 from jaxviz.vgg import CONV_LAYERS, TOP_LAYERS
-from jaxviz.weights import load_params, read_keras_h5
+from jaxviz.weights import fingerprint, load_params, read_keras_h5
 
 HEAD = {"dense/kernel:0": np.ones((512, 2), "f4"), "dense/bias:0": np.zeros(2, "f4")}
 BN = {f"bn/{k}:0": np.ones(2, "f4") for k in ("gamma", "beta", "moving_mean", "moving_variance")}  # not 2 arrays
@@ -203,6 +206,58 @@ def test_keras3_top_level_and_nested_is_refused(tmp_path, params):
         read_keras_h5(path)
 
 
+def _keras_zip(path, weights: bytes | None, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        zf.writestr("metadata.json", '{"keras_version": "3.15.1"}')
+        zf.writestr("config.json", "{}")
+        if weights is not None:
+            zf.writestr("model.weights.h5", weights)
+    return path
+
+
+def test_keras_archive_loads(tmp_path, params):
+    inner = write_keras3_wrapper(tmp_path / "inner.h5", params).read_bytes()
+    _assert_same(load_params(_keras_zip(tmp_path / "m.keras", inner)), params)
+
+
+def _small_keras3(path, params):
+    """A Keras 3 file with VGG16's first 4 layers only: few bytes, and reading needs no complete VGG16."""
+    with h5py.File(path, "w") as f:
+        write_keras3_model(f, params, layers=CONV_LAYERS[:4])
+    return path.read_bytes()
+
+
+def test_compressed_keras_archive_reads(tmp_path, params):
+    # Keras stores model.weights.h5 uncompressed, but a re-zipped archive may deflate it.
+    inner = _small_keras3(tmp_path / "inner.h5", params)
+    got = read_keras_h5(_keras_zip(tmp_path / "m.keras", inner, zipfile.ZIP_DEFLATED))
+    _assert_same(got, {layer: params[layer] for layer in CONV_LAYERS[:4]})
+
+
+def _damaged_zip(path, inner):
+    data = bytearray(_keras_zip(path, inner).read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zeroed bytes inside model.weights.h5: a CRC error
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p, inner: p.write_bytes(_keras_zip(p, inner).read_bytes()[:-5000]), "damaged zip archive"),
+        (_damaged_zip, "damaged zip archive"),
+        (lambda p, inner: _keras_zip(p, None), "zip archive without model.weights.h5 (it holds: metadata.json"),
+        (lambda p, inner: _keras_zip(p, b"not hdf5" * 100), "model.weights.h5 inside): damaged or truncated HDF5"),
+        (lambda p, inner: _keras_zip(p, b""), "model.weights.h5 inside): damaged or truncated HDF5"),
+    ],
+    ids=["truncated", "corrupted", "no-weights-member", "member-not-hdf5", "member-empty"],
+)
+def test_bad_keras_archives_say_so_in_one_line(tmp_path, params, make, message):
+    make(tmp_path / "m.keras", _small_keras3(tmp_path / "inner.h5", params))
+    with pytest.raises(JaxvizError) as e:
+        load_params(tmp_path / "m.keras")
+    assert message in str(e.value) and "\n" not in str(e.value), e.value
+
+
 def test_cli_refuses_two_vgg16s_in_one_line(tmp_path, params, capsys):
     from jaxviz.cli import convert_main
 
@@ -210,6 +265,16 @@ def test_cli_refuses_two_vgg16s_in_one_line(tmp_path, params, capsys):
     with pytest.raises(SystemExit) as e:
         convert_main(["--weights", str(path), "--output", str(tmp_path / "p.msgpack")])
     assert_one_line_error(e.value.code, capsys.readouterr().err, "2 places", "/vgg16:", "/vgg16_1:")
+
+
+def test_cli_converts_a_nested_keras_archive(tmp_path, params, capsys):
+    from jaxviz.cli import convert_main
+
+    inner = write_keras3_wrapper(tmp_path / "inner.h5", params, "none").read_bytes()
+    with pytest.raises(SystemExit) as e:
+        convert_main(["--weights", str(_keras_zip(tmp_path / "m.keras", inner)), "--output", str(tmp_path / "p.mp")])
+    assert e.value.code == 0, capsys.readouterr().err
+    assert fingerprint(load_params(tmp_path / "p.mp")) == fingerprint(params)
 
 
 # --- files real Keras 3 writes (skipped without keras) ---
@@ -226,6 +291,7 @@ def keras_wrapped(tmp_path_factory):
     seq_vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
     seq = keras.Sequential([keras.Input((32, 32, 3)), seq_vgg, keras.layers.Flatten(), keras.layers.Dense(2)])
     for name, m in (("m", model), ("seq", seq)):
+        m.save(out / f"{name}.keras")
         m.save(out / f"{name}.h5")  # Keras 3's legacy h5
         m.save_weights(out / f"{name}.weights.h5")
     want = {name: {layer: dict(zip(("kernel", "bias"), v.get_layer(layer).get_weights())) for layer in CONV_LAYERS}
@@ -233,7 +299,7 @@ def keras_wrapped(tmp_path_factory):
     return out, want
 
 
-@pytest.mark.parametrize("name", ["m.h5", "m.weights.h5", "seq.h5", "seq.weights.h5"])
+@pytest.mark.parametrize("name", ["m.keras", "m.h5", "m.weights.h5", "seq.keras", "seq.h5", "seq.weights.h5"])
 def test_real_keras3_nested_files_load(keras_wrapped, name):
     folder, want = keras_wrapped
     _assert_same(load_params(folder / name), want[name.split(".")[0]])
@@ -248,6 +314,9 @@ def test_real_keras3_layouts_are_what_the_readers_expect(keras_wrapped):
     with h5py.File(folder / "m.h5") as f:
         assert "vgg16" in list(f["model_weights"].attrs["layer_names"])
         assert "block1_conv1/kernel" in list(f["model_weights/vgg16"].attrs["weight_names"])
+    with zipfile.ZipFile(folder / "m.keras") as zf:
+        with h5py.File(io.BytesIO(zf.read("model.weights.h5"))) as f:
+            assert "layers/functional/layers/conv2d_12/vars/0" in f
 
 
 def test_real_keras3_two_vgg16s_are_refused(tmp_path):
