@@ -29,6 +29,8 @@ class KerasFile:
         return _BASE + self.name
 
 
+# What a weights path may be, for the errors that refuse one.
+FORMATS = "a Keras VGG16 .h5, .weights.h5 or .keras file, or a .msgpack written by jaxviz-convert-weights"
 NOTOP = KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "6d6bbae143d832006294945121d1f1fc", 58889256)
 TOP = KerasFile("vgg16_weights_tf_dim_ordering_tf_kernels.h5", "64373286793e3c8b2b4e3219cbf3544b", 553467096)
 
@@ -49,18 +51,30 @@ def download_allowed() -> bool:
     return os.environ.get("JAXVIZ_NO_DOWNLOAD", "") in ("", "0")
 
 
+def check_is_file(path: Path, what: str) -> None:
+    """Raise a one-line JaxvizError unless `path` is an existing file; `what` says where the path came from."""
+    if path.is_dir():
+        inside = path / "model.weights.h5"  # what `model.save(dir, zipped=False)` writes
+        hint = f" (an unzipped Keras model? pass {str(inside)!r})" if inside.is_file() else ""
+        raise JaxvizError(f"{what} is a directory, not a weights file{hint}; expected {FORMATS}")
+    if not path.is_file():
+        raise JaxvizError(f"{what} does not exist")
+
+
 def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
-    """The weights file to use, in the documented order; downloads only as the last resort."""
+    """The weights file to use, in the documented order; downloads only as the last resort.
+
+    Raises JaxvizError (one line) when the explicit path or $JAXVIZ_WEIGHTS is missing or a directory,
+    or when nothing is found and downloading is off or fails.
+    """
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise JaxvizError(f"weights file {explicit!r} does not exist")
+        check_is_file(path, f"weights file {explicit!r}")
         return path
     env = os.environ.get("JAXVIZ_WEIGHTS", "")
     if env:
         path = Path(env).expanduser()
-        if not path.is_file():
-            raise JaxvizError(f"JAXVIZ_WEIGHTS={env!r} does not exist")
+        check_is_file(path, f"JAXVIZ_WEIGHTS={env!r}")
         return path
     wanted = [TOP] if include_top else [NOTOP, TOP]
     for spec in wanted:

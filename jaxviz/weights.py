@@ -1,84 +1,31 @@
-"""Keras VGG16 weight files (HDF5) and converted params (msgpack) -> Flax params, validated."""
+"""Keras VGG16 weight files (h5, .keras; see keras_files) and converted params (msgpack) -> Flax params, validated."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-import h5py
 import jax
 import numpy as np
 from flax import serialization
 
 from jaxviz.errors import JaxvizError
+from jaxviz.fetch import FORMATS, check_is_file
 from jaxviz.files import atomic_write
+from jaxviz.keras_files import is_keras_file, read_keras_file
 from jaxviz.vgg import CONV_LAYERS, TOP_LAYERS, param_shapes
 
 Params = dict[str, dict[str, np.ndarray]]
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _as_kernel_bias(layer: str, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
-    # Identify kernel/bias by rank, not by name: Keras 1, 2 and 3 all name them differently.
-    kernels = [a for a in arrays if a.ndim >= 2]
-    biases = [a for a in arrays if a.ndim == 1]
-    if len(arrays) != 2 or len(kernels) != 1 or len(biases) != 1:
-        shapes = ", ".join(str(a.shape) for a in arrays)
-        raise JaxvizError(f"layer {layer!r} holds weights of shapes [{shapes}], expected a kernel and a bias")
-    return {"kernel": kernels[0], "bias": biases[0]}
-
-
-def _read_legacy(root: h5py.Group) -> Params:
-    """Keras 1/2 `save_weights` layout (also `model_weights` of a `model.save` file)."""
-    out = {}
-    for layer in map(_text, root.attrs["layer_names"]):
-        if layer not in root:
-            raise JaxvizError(f"layer {layer!r} is listed in layer_names but has no group")
-        group = root[layer]
-        names = [_text(n) for n in group.attrs.get("weight_names", [])]
-        if names:
-            out[layer] = _as_kernel_bias(layer, [np.asarray(group[n]) for n in names])
-    return out
-
-
-def _read_keras3(root: h5py.Group) -> Params:
-    """Keras 3 `.weights.h5` layout: layers/<auto name>/vars/{0,1}, the real name in vars' attrs."""
-    out = {}
-
-    def visit(_: str, obj: object) -> None:
-        if isinstance(obj, h5py.Group) and obj.name.endswith("/vars") and len(obj) and "name" in obj.attrs:
-            arrays = [np.asarray(obj[k]) for k in sorted(obj, key=int)]
-            out[_text(obj.attrs["name"])] = _as_kernel_bias(_text(obj.attrs["name"]), arrays)
-
-    root["layers"].visititems(visit)
-    return out
-
-
 def read_keras_h5(path: str | Path) -> Params:
-    """Every layer with weights in a Keras h5 file, named as the file names them."""
-    path = Path(path)
-    if not path.is_file():
-        raise JaxvizError(f"weights file {str(path)!r} does not exist")
-    if not h5py.is_hdf5(path):
-        raise JaxvizError(f"{str(path)!r} is not an HDF5 file (expected a Keras VGG16 .h5 weights file)")
-    try:
-        with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
-            if "layer_names" in root.attrs:
-                return _read_legacy(root)
-            if "layers" in root:
-                return _read_keras3(root)
-            found = ", ".join(sorted(root.keys())[:8]) or "nothing"
-            raise JaxvizError(
-                f"{str(path)!r} is HDF5 but not a Keras weights file (no layer_names attribute, no "
-                f"model_weights or layers group; it holds: {found})"
-            )
-    except (OSError, KeyError, ValueError, TypeError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise JaxvizError(f"cannot read {str(path)!r}: damaged or truncated HDF5 ({reason})") from None
+    """VGG16's layers from a Keras weights file: any h5 layout, VGG16 alone or nested, or a `.keras` archive.
+
+    Named as Keras names them ({"block1_conv1": {"kernel": (3, 3, 3, 64), "bias": (64,)}, ...}), unchecked
+    (see `check_params`). Raises JaxvizError (one line) for a missing path, a directory, a damaged or
+    foreign file, or a file holding VGG16 layers in more than one place (two VGG16 sub-models).
+    """
+    return read_keras_file(path)
 
 
 def check_params(params: Params, include_top: bool = False, source: str = "weights") -> Params:
@@ -104,14 +51,18 @@ def check_params(params: Params, include_top: bool = False, source: str = "weigh
 
 
 def load_params(path: str | Path, include_top: bool = False) -> Params:
-    """Params from a Keras h5 file or from a msgpack file written by `save_params`."""
+    """Checked params (see `check_params`) from a Keras file (see `read_keras_h5`) or a `save_params` msgpack.
+
+    Raises JaxvizError (one line) for a missing path, a directory, or a file that is none of these.
+    """
     path = Path(path)
-    if path.is_file() and not h5py.is_hdf5(path):
+    check_is_file(path, f"weights file {str(path)!r}")
+    if not is_keras_file(path):
         try:
             raw = serialization.msgpack_restore(path.read_bytes())
         except Exception:  # msgpack raises many types; any of them means "not ours"
             raise JaxvizError(
-                f"{str(path)!r} is neither HDF5 nor a jaxviz params file (expected a Keras VGG16 .h5)"
+                f"{str(path)!r} is neither HDF5, a .keras zip, nor a jaxviz params file; expected {FORMATS}"
             ) from None
         if not isinstance(raw, dict):
             raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")

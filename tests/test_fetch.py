@@ -32,6 +32,24 @@ def test_order_explicit_env_keras_cache(tmp_path, monkeypatch, clean_env):
         fetch.resolve_weights(str(tmp_path / "nope.h5"))
 
 
+def test_directory_given_says_it_is_a_directory(tmp_path, monkeypatch, clean_env):
+    with pytest.raises(JaxvizError, match="weights file .* is a directory, not a weights file"):
+        fetch.resolve_weights(str(tmp_path))
+    monkeypatch.setenv("JAXVIZ_WEIGHTS", str(tmp_path))
+    with pytest.raises(JaxvizError, match="JAXVIZ_WEIGHTS=.* is a directory, not a weights file"):
+        fetch.resolve_weights()
+
+
+def test_cli_directory_as_weights_is_one_line(tmp_path, capsys, clean_env):
+    from conftest import assert_one_line_error
+
+    from jaxviz.cli import convert_main
+
+    with pytest.raises(SystemExit) as e:
+        convert_main(["--weights", str(tmp_path), "--output", str(tmp_path / "p.msgpack")])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, "is a directory", ".keras")
+
+
 def test_nothing_found_offline_lists_the_options(clean_env):
     with pytest.raises(JaxvizError) as e:
         fetch.resolve_weights()

@@ -72,7 +72,7 @@ def test_msgpack_roundtrip(tmp_path, params):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda p: p.write_bytes(b"not hdf5 at all" * 100), "neither HDF5 nor a jaxviz params file"),
+        (lambda p: p.write_bytes(b"not hdf5 at all" * 100), "neither HDF5, a .keras zip, nor a jaxviz params file"),
         (lambda p: h5py.File(p, "w").create_dataset("x", data=[1, 2]), "not a Keras weights file"),
         (lambda p: write_keras2_h5(p, skip="block4_conv2"), "lacks VGG16 layer(s) block4_conv2"),
         (lambda p: write_keras2_h5(p, bad_shape="block2_conv1"), "block2_conv1 bias has shape (129,), expected (128,)"),
@@ -97,6 +97,18 @@ def test_rejects_truncated_file(tmp_path, weights_path):
 def test_rejects_missing_file(tmp_path):
     with pytest.raises(JaxvizError, match="does not exist"):
         load_params(tmp_path / "nope.h5")
+
+
+@pytest.mark.parametrize("read", [load_params, read_keras_h5])
+@pytest.mark.parametrize("unzipped_model", [False, True])
+def test_directory_says_it_is_a_directory(tmp_path, read, unzipped_model):
+    folder = tmp_path / "saved.model"
+    folder.mkdir()
+    if unzipped_model:  # what Keras' model.save(dir, zipped=False) leaves: point at the weights inside
+        (folder / "model.weights.h5").write_bytes(b"")
+    with pytest.raises(JaxvizError, match="is a directory, not a weights file") as e:
+        read(folder)
+    assert ("model.weights.h5" in str(e.value)) == unzipped_model and "\n" not in str(e.value)
 
 
 def test_notop_file_has_no_top(weights_path):
