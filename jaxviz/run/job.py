@@ -55,7 +55,7 @@ def _up_to_date(out: Path, text: str, targets: dict, done: dict, cfg: Config) ->
         return None
     layers = found.get("layers", {}) if isinstance(found, dict) else {}
     for layer, filters in targets.items():
-        if any(f not in done[layer] for f in filters) or layers.get(layer, {}).get("partial", True):
+        if any(f not in done[layer] for f in filters) or layers.get(layer, {"partial": True}).get("partial"):
             return None
         if not (out / f"{layer}.png").is_file():
             return None
@@ -77,11 +77,14 @@ def run(cfg: Config, hparams: Sequence[str] | None = None, metric_layers: Sequen
     from jaxviz.weights import fingerprint, load_params
 
     targets = plan(cfg)
+    index, count = distributed.process()
+    primary = index == 0
+    if primary:
+        for line in describe(config_lib.apply(cfg, {"output.dir": os.path.abspath(cfg.output.dir)}), targets):
+            _say(cfg, line)  # before the weights load: a whole-network run by mistake is stopped at once
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
     params = load_params(weights)
     cfg = resolve(cfg, weights, fingerprint(params))
-    index, count = distributed.process()
-    primary = index == 0
     out = Path(cfg.output.dir)
     check_writable(out)
     store = Store(out, settings(cfg, cfg.model.fingerprint))
@@ -92,8 +95,6 @@ def run(cfg: Config, hparams: Sequence[str] | None = None, metric_layers: Sequen
         _say(cfg, f"{out} is already complete with this config; nothing to do")
         return found
     if primary:
-        for line in describe(cfg, targets):
-            _say(cfg, line)
         atomic_write(out / "config.toml", resolved.encode())
     logged = logged_steps(out) if primary and cfg.output.tensorboard else {}
     step = max(logged.values(), default=-1) + 1  # past everything TensorBoard already shows
@@ -183,8 +184,7 @@ def run(cfg: Config, hparams: Sequence[str] | None = None, metric_layers: Sequen
 
 
 def _say(cfg: Config, text: str) -> None:
-    if cfg.output.progress:
-        print(f"jaxviz: {text}", flush=True)
+    print(f"jaxviz: {text}", flush=True)
 
 
 def refresh_atlas(directory: Path) -> None:

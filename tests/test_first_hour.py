@@ -1,0 +1,97 @@
+"""The first hour: the API and the command line say what they do (plan, estimate, what to open, Ctrl-C)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from jaxviz import ascent, cli
+from jaxviz import config as config_lib
+from jaxviz.errors import JaxvizError
+from jaxviz.progress import Progress
+from jaxviz.run.plan import describe, plan
+
+ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:4", "--size", "32", "--steps", "2"]
+
+
+def _main(*args: str) -> int:
+    with pytest.raises(SystemExit) as e:
+        cli.visualize_main(list(args))
+    return e.value.code
+
+
+@pytest.mark.parametrize("layers", ["block2_conv1,block1_conv1", "all", ("block1_conv1", "block2_conv1")])
+def test_the_api_refuses_several_layers_instead_of_dropping_them(layers, weights_path):
+    import jaxviz
+
+    with pytest.raises(JaxvizError, match="visualize takes one layer") as e:
+        jaxviz.visualize(layers, [0], weights=str(weights_path))
+    assert "\n" not in str(e.value) and "block1_conv1" in str(e.value)
+
+
+def test_the_whole_network_is_said_on_the_first_line():
+    lines = describe(config_lib.Config(), plan(config_lib.Config()))
+    assert "4,224 filters" in lines[0] and "13 layers" in lines[0]
+    some = config_lib.apply(config_lib.Config(), {"target.layers": "block1_conv1", "target.filters": "0:4"})
+    lines = describe(some, plan(some))
+    assert len(lines) == 1 and "plan: 4 filter(s) of 1 layer(s) (block1_conv1), 150 px x 40 steps" in lines[0]
+
+
+def test_the_whole_network_warning_comes_before_anything_loads(tmp_path, capsys):
+    assert _main("--weights", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "r")) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert "4,224 filters" in out[0], out
+
+
+def test_a_run_prints_its_plan_an_estimate_and_what_to_open(tmp_path, weights_path, capsys):
+    out = tmp_path / "r"
+    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("jaxviz: plan: 8 filter(s) of 2 layer(s)") and str(out) in lines[0], lines
+    assert any("first chunk of block1_conv1 took" in ln and "the rest should take about" in ln for ln in lines)
+    assert lines[-1].startswith("jaxviz: open ") and f"{out}/atlas/index.html" in lines[-1], lines[-1]
+    assert f"--logdir {out}" in lines[-1]
+    layers = json.loads((out / "metrics.json").read_text())["layers"]
+    assert all(s["quality_seconds"] >= 0 and s["seconds"] > 0 for s in layers.values())  # phases timed apart
+
+
+def test_ctrl_c_exits_130_and_leaves_something_to_look_at(tmp_path, weights_path, monkeypatch, capsys):
+    original, calls = ascent.LayerAscent.__call__, []
+
+    def stopped(self, filters, chunk=None, on_step=None):
+        calls.append(filters)
+        if len(calls) == 4:  # block2_conv1's second chunk: block1_conv1 finished, block2_conv1 half done
+            raise KeyboardInterrupt
+        return original(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
+    out = tmp_path / "r"
+    code = _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2")
+    assert code == 130
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err[-1].startswith("jaxviz: interrupted: ") and "error" not in err[-1] and "resume" in err[-1], err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["partial"] is True
+    assert metrics["layers"]["block2_conv1"]["partial"] is True and metrics["layers"]["block2_conv1"]["filters"] == 2
+    assert "partial" not in metrics["layers"]["block1_conv1"]
+    assert (out / "block2_conv1.png").is_file() and (out / "atlas" / "layers" / "block2_conv1.html").is_file()
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", original)
+    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2") == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "partial" not in metrics and metrics["layers"]["block2_conv1"]["filters"] == 4
+
+
+def test_progress_counts_whole_filters_shows_phases_and_ends_full():
+    stream = io.StringIO()
+    bar = Progress(total=8, total_cost=8.0, stream=stream, every=0)
+    bar.update("block1_conv1", done=2.6, layer_done=2.6, layer_total=4, cost_done=2.6, force=True)
+    assert "2/4 | 2/8 filters" in stream.getvalue() and "left ?" in stream.getvalue()
+    with bar.phase("quality numbers"):
+        assert stream.getvalue().splitlines()[-1].startswith("quality numbers")
+    bar.chunk_measured()
+    bar.update("block2_conv1", done=8, layer_done=4, layer_total=4, cost_done=8.0, force=True)
+    bar.close()
+    last = stream.getvalue().splitlines()[-1]
+    assert "8/8 filters" in last and "━" * 24 in last and "left 0:00" in last, last

@@ -1,0 +1,117 @@
+"""When the machine, not the user, fails: an OS error while writing is one line, leaves no part-file, and resumes."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from jaxviz import cli
+
+FAULTS = {
+    errno.ENOSPC: "No space left on device",
+    errno.EDQUOT: "Disk quota exceeded",
+    errno.EACCES: "Permission denied",
+    errno.EROFS: "Read-only file system",
+}
+
+
+class _Failing:
+    """A file whose writes fail with `code` (as a full disk fails them: partway, after some bytes)."""
+
+    def __init__(self, real, code: int):
+        self.real, self.code = real, code
+
+    def write(self, data):
+        self.real.write(data[: len(data) // 2])  # half of it reached the disk
+        raise OSError(self.code, os.strerror(self.code))
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.real.close()
+
+
+def _inject(monkeypatch, where: str, code: int) -> None:
+    """Fail every write to a path containing `where` (atomic writes and TensorBoard's event files alike)."""
+    import tensorboardX.record_writer as records
+
+    import jaxviz.files as files
+
+    real_fdopen, real_open_file = os.fdopen, records.open_file
+
+    def fdopen(fd, *args, **kwargs):
+        path = os.readlink(f"/proc/self/fd/{fd}")  # the temporary file, named after its target
+        f = real_fdopen(fd, *args, **kwargs)
+        return _Failing(f, code) if where in path else f
+
+    def open_file(path):
+        f = real_open_file(path)
+        return _Failing(f, code) if where in path else f
+
+    monkeypatch.setattr(files.os, "fdopen", fdopen)
+    monkeypatch.setattr(records, "open_file", open_file)
+
+
+def _visualize(out, weights, *extra) -> int:
+    args = ["--layers", "block1_conv1", "--filters", "0:4", "--size", "32", "--steps", "2", "--weights", str(weights)]
+    args += [
+        "--out",
+        str(out),
+        "--set",
+        "ascent.chunk=2",
+        "--set",
+        "output.quality=false",
+        "--set",
+        "output.progress=false",
+    ]
+    args += extra
+    with pytest.raises(SystemExit) as e:
+        cli.visualize_main(args)
+    return e.value.code
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, weights_path):
+    out = tmp_path_factory.mktemp("reference") / "r"
+    assert _visualize(out, weights_path, "--set", "output.atlas=false") == 0
+    return (out / "block1_conv1.png").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "atlas"),
+    [
+        ("0002-0003.npz", errno.ENOSPC, False),  # the second chunk
+        ("block1_conv1.png", errno.EDQUOT, False),  # the grid
+        ("metrics.json", errno.EROFS, False),
+        ("tfevents", errno.ENOSPC, False),  # TensorBoard's event file
+        ("atlas/layers", errno.EACCES, True),  # a page of the atlas
+    ],
+    ids=["chunk", "grid", "metrics", "events", "atlas"],
+)
+def test_a_failed_write_is_one_line_and_a_rerun_resumes(
+    tmp_path, weights_path, monkeypatch, capsys, reference, where, code, atlas
+):
+    out = tmp_path / "r"
+    flags = ["--set", f"output.atlas={'true' if atlas else 'false'}"]
+    _inject(monkeypatch, where, code)
+    assert _visualize(out, weights_path, *flags) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("jaxviz: error: cannot write "), err
+    assert where.split("/")[-1] in err[0] and FAULTS[code] in err[0] and "Traceback" not in err[0], err
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # no part-file left behind
+    for events in out.glob("*tfevents*"):  # cut back to whole records: TensorBoard reads every one of them
+        size, at = events.stat().st_size, 0
+        data = events.read_bytes()
+        while at < size:
+            at += 12 + int.from_bytes(data[at : at + 8], "little") + 4
+        assert at == size, (events.name, at, size)
+    monkeypatch.undo()
+    assert _visualize(out, weights_path, *flags) == 0  # the rerun resumes and finishes
+    assert (out / "block1_conv1.png").read_bytes() == reference
+    assert len(list((out / "state" / "block1_conv1").glob("*.npz"))) == 2
