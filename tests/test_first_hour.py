@@ -77,6 +77,7 @@ def test_ctrl_c_exits_130_and_leaves_something_to_look_at(tmp_path, weights_path
     assert metrics["layers"]["block2_conv1"]["partial"] is True and metrics["layers"]["block2_conv1"]["filters"] == 2
     assert "partial" not in metrics["layers"]["block1_conv1"]
     assert (out / "block2_conv1.png").is_file() and (out / "atlas" / "layers" / "block2_conv1.html").is_file()
+    assert "partial: 2 of 4 filters" in (out / "atlas" / "index.html").read_text()
     monkeypatch.setattr(ascent.LayerAscent, "__call__", original)
     assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2") == 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -67,6 +67,7 @@ img.px { image-rendering: pixelated; }
 .badge { font-size: .7rem; font-weight: 600; padding: 1px 7px; border-radius: 999px; color: #fff;
   background: var(--dead); vertical-align: middle; }
 .badge.nan { background: var(--bad); }
+.badge.partial { background: var(--bad); white-space: normal; }
 .tiles .badge { position: absolute; top: 4px; left: 4px; }
 .filter { display: grid; gap: 1.5rem; grid-template-columns: minmax(0, 1fr); }
 @media (min-width: 860px) { .filter { grid-template-columns: minmax(0, 5fr) minmax(0, 6fr); } }

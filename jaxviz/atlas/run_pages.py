@@ -42,15 +42,24 @@ def _best(v: RunView, here: str, layer: str) -> str:
     return f'<ul class="strip" aria-label="Best filters of {esc(layer)}: highest final activation">{items}</ul>'
 
 
+def _partial(summary: dict) -> str:
+    """A mark for a layer an interruption left unfinished (metrics.json's "partial")."""
+    if not summary.get("partial"):
+        return ""
+    text = f"partial: {summary.get('filters')} of {summary.get('planned')} filters, rerun to resume"
+    return f' <span class="badge partial">{esc(text)}</span>'
+
+
 def index_html(v: RunView) -> str:
     """The run's home: each layer with its numbers and a strip of its best filters, then the resolved config."""
     here, summaries = f"{v.prefix}index.html", v.run.layers
-    fields = list(dict.fromkeys(k for s in summaries.values() for k, x in s.items() if numeric(x)))
+    fields = list(dict.fromkeys(k for s in summaries.values() for k, x in s.items() if numeric(x) and k != "planned"))
     head = "".join(f'<th scope="col">{esc(label(f))}</th>' for f in fields)
     # Each layer's strip gets a row of its own below its numbers: in a column after them it would be pushed out
     # of view (behind the table's scrollbar) by the numbers, whose count grows with every field a run records.
     rows = "".join(
-        f'<tr class="nums"><th scope="row"><a href="{href(here, layer_page(v.prefix, layer))}">{esc(layer)}</a></th>'
+        f'<tr class="nums"><th scope="row"><a href="{href(here, layer_page(v.prefix, layer))}">{esc(layer)}</a>'
+        f"{_partial(s)}</th>"
         + "".join(f'<td data-label="{esc(label(f))}">{fmt(s.get(f))}</td>' for f in fields)
         + f'</tr><tr class="best-row"><td class="best" colspan="{len(fields) + 1}" data-label="best filters">'
         f"{_best(v, here, layer)}</td></tr>"
