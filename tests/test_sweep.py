@@ -17,7 +17,7 @@ from jaxviz import config as config_lib
 from jaxviz.errors import Interrupted, JaxvizError
 from jaxviz.run import job
 from jaxviz.run.index import LAYER_FIELDS, point_names
-from jaxviz.run.sweep import load_sweep, sweep
+from jaxviz.run.sweep import load_sweep, resolved_points, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = """
@@ -61,7 +61,7 @@ def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
 def fake_run(calls: list, nan: bool = False):
     """A stand-in for job.run that records its configs and returns a well-formed result."""
 
-    def run(cfg, hparams=None):
+    def run(cfg, hparams=None, metric_layers=None):
         calls.append((cfg, hparams))
         layer = job.plan(cfg)
         filters = [{"layer": la, "filter": f, "nan": nan} for la, fs in layer.items() for f in fs]
@@ -112,7 +112,8 @@ def test_index_json_and_csv(product):
     assert [p["name"] for p in index["points"]] == PRODUCT_NAMES
     for point in index["points"]:
         assert set(point) == POINT_KEYS
-        assert (point["status"], point["error"], point["dir"]) == ("done", None, str(out / point["name"]))
+        # Relative to the sweep directory, so a moved sweep's index stays right.
+        assert (point["status"], point["error"], point["dir"]) == ("done", None, point["name"])
         assert point["seconds"] > 0
         metrics = json.loads((out / point["name"] / "metrics.json").read_text())
         assert list(point["layers"]) == ["block1_conv1", "block2_conv1"]
@@ -132,10 +133,11 @@ def test_index_json_and_csv(product):
         assert (int(cells["ascent.steps"]), float(cells["ascent.step"])) == tuple(point["values"].values())
         mean = point["layers"]["block2_conv1"]["activation_mean"]
         assert float(cells["block2_conv1/activation_mean"]) == pytest.approx(mean)
-    resolved = load_sweep(out / "sweep.toml", out)  # the directory describes itself
-    assert [config_lib.to_toml(p.cfg) for p in resolved.points] == [
-        config_lib.to_toml(p.cfg) for p in load_sweep(path, out).points
-    ]
+    # The directory describes itself: its sweep.toml gives every point's config as its run recorded it.
+    recorded = [(out / p["name"] / "config.toml").read_text() for p in index["points"]]
+    for source in (out / "sweep.toml", path):
+        configs = resolved_points(load_sweep(source, out))
+        assert [config_lib.to_toml(configs[p["name"]]) for p in index["points"]] == recorded
 
 
 def test_events_carry_the_swept_hparams(product):
@@ -230,7 +232,7 @@ def test_failed_point_is_recorded_and_the_others_run(tmp_path, weights_path, mon
 def test_interrupt_stops_the_sweep(tmp_path, weights_path, monkeypatch, interrupt):
     calls, done = [], fake_run([])
 
-    def run(cfg, hparams=None):
+    def run(cfg, hparams=None, metric_layers=None):
         calls.append(cfg)
         if len(calls) == 2:
             if interrupt is KeyboardInterrupt:
@@ -325,7 +327,7 @@ def test_compile_is_reused_across_step_sizes(tmp_path, weights_path):
 
 def test_sweep_directory_is_out_then_the_files_output_dir_then_runs_stem(tmp_path, weights_path):
     plain = write_sweep(tmp_path / "plain.toml", weights_path, PRODUCT)
-    assert load_sweep(plain).out == Path("runs") / "plain"
+    assert load_sweep(plain).out == (Path("runs") / "plain").absolute()  # absolute: sweep.toml reruns from anywhere
     assert load_sweep(plain, tmp_path / "o").out == tmp_path / "o"
     assert load_sweep(plain, overrides=[f"output.dir={tmp_path / 's'}"]).out == tmp_path / "s"
     text = plain.read_text().replace("[output]\n", f"[output]\ndir = {json.dumps(str(tmp_path / 'f'))}\n")

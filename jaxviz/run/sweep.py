@@ -141,7 +141,7 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
     from jaxviz.run.state import check_writable
 
     sw = load_sweep(path, out, overrides)
-    resolved = _resolved(sw)  # every point's config as its run directory records it; weights found first
+    resolved = resolved_points(sw)  # every point's config as its run directory records it; weights found first
     keys = list(sw.axes)
     layers = index_lib.layer_columns(p.layers for p in sw.points)
     kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(resolved[p.name]) for p in sw.points})
@@ -198,7 +198,7 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
     return index
 
 
-def _resolved(sw: Sweep) -> dict[str | None, Config]:
+def resolved_points(sw: Sweep) -> dict[str | None, Config]:
     """Point name -> its config with the weights it will use and absolute paths (None: the base config).
 
     Each distinct weights setting is found and fingerprinted once; a missing file fails before any point runs.
