@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
 from jaxviz.config import PRECISIONS, AscentConfig
 from jaxviz.errors import JaxvizError
-from jaxviz.targets import min_size
 from jaxviz.timing import matmul_peak_gflops, select_devices, time_layer
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, param_shapes
+from jaxviz.vgg import param_shapes
 
 
 def _params(weights: str) -> tuple[dict, str]:

@@ -16,9 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, TOP_LAYERS
 from jaxviz.errors import JaxvizError
 from jaxviz.fetch import FORMATS, check_is_file
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS, TOP_LAYERS
 
 Params = dict[str, dict[str, np.ndarray]]
 Found = dict[str, dict[str, list[h5py.Dataset]]]  # place -> VGG16 layer -> its datasets (read only when chosen)

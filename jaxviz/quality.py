@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxviz.architecture import CONV_WIDTHS
 from jaxviz.ascent.engine import layer_params
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.vgg import CONV_WIDTHS, VGG16
+from jaxviz.vgg import VGG16
 
 EPS = 1e-7  # an unperturbed activation at or below this never fired: its robustness is 0
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
+from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.errors import JaxvizError
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS
-
-
-def min_size(layer: str) -> int:
-    """Smallest image side for which `layer`'s map is at least 1x1 (one 2x2 pool per earlier block)."""
-    return 2 ** (int(layer[len("block")]) - 1)
 
 
 def resolve_layers(spec: str | tuple[str, ...]) -> list[str]:

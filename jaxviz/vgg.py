@@ -7,31 +7,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-# Keras' VGG16 "caffe" preprocessing: RGB -> BGR, then this per-channel mean is subtracted.
-MEAN_BGR = (103.939, 116.779, 123.68)
-BLOCK_WIDTHS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-CONV_LAYERS = tuple(f"block{b}_conv{c}" for b, widths in enumerate(BLOCK_WIDTHS, 1) for c in range(1, len(widths) + 1))
-CONV_WIDTHS = dict(zip(CONV_LAYERS, (w for widths in BLOCK_WIDTHS for w in widths)))
-TOP_LAYERS = ("fc1", "fc2", "predictions")
-TOP_INPUT_SIZE = 224
+from jaxviz.architecture import BLOCK_WIDTHS, CONV_LAYERS, MEAN_BGR, TOP_INPUT_SIZE, TOP_LAYERS
+
 PATCH_MATMUL_MAX_PIXELS = 256  # maps this small (or with <= 4 channels) convolve as one patch matmul
-
-
-def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
-    """(name, map side, in channels, out channels) of every conv layer up to `upto` for `size` px input."""
-    out, side, cin = [], size, 3
-    for name in CONV_LAYERS[: CONV_LAYERS.index(upto) + 1]:
-        if name.endswith("conv1") and name != CONV_LAYERS[0]:
-            side //= 2  # a 2x2 pool ends every block
-        out.append((name, side, cin, CONV_WIDTHS[name]))
-        cin = CONV_WIDTHS[name]
-    return out
-
-
-def gflop_per_step(layer: str, size: int) -> float:
-    """GFLOP of one ascent step of one image: forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
-    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
-    return 2 * 2 * macs / 1e9
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:

@@ -9,11 +9,12 @@ import jax
 import numpy as np
 from flax import serialization
 
+from jaxviz.architecture import CONV_LAYERS, TOP_LAYERS
 from jaxviz.errors import JaxvizError
 from jaxviz.fetch import FORMATS, check_is_file
 from jaxviz.files import atomic_write
 from jaxviz.keras_files import is_keras_file, read_keras_file
-from jaxviz.vgg import CONV_LAYERS, TOP_LAYERS, param_shapes
+from jaxviz.vgg import param_shapes
 
 Params = dict[str, dict[str, np.ndarray]]
 

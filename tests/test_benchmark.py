@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 import pytest
 
-from jaxviz.vgg import CONV_LAYERS
+from jaxviz.architecture import CONV_LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_FIELDS = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jaxviz import config
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.errors import JaxvizError
 from jaxviz.targets import resolve_filters, resolve_layers
-from jaxviz.vgg import CONV_LAYERS
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 

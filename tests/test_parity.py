@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxviz.vgg import CONV_LAYERS, VGG16
+from jaxviz.architecture import CONV_LAYERS
+from jaxviz.vgg import VGG16
 from jaxviz.weights import load_params
 
 keras = pytest.importorskip("keras")

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from jaxviz import quality
+from jaxviz.architecture import CONV_WIDTHS
 from jaxviz.ascent import ascend, layer_params
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.config import AscentConfig
 from jaxviz.images import deprocess
-from jaxviz.vgg import CONV_WIDTHS, VGG16
+from jaxviz.vgg import VGG16
 
 LAYER = "block2_conv1"
 IDENTITY = {"max_shift": 0, "scales": (1.0, 1.0), "degrees": 0.0}

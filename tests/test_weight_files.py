@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
+from jaxviz.architecture import CONV_LAYERS, TOP_LAYERS
 from jaxviz.errors import JaxvizError
-from jaxviz.vgg import CONV_LAYERS, TOP_LAYERS
 from jaxviz.weights import fingerprint, load_params, read_keras_h5
 
 HEAD = {"dense/kernel:0": np.ones((512, 2), "f4"), "dense/bias:0": np.zeros(2, "f4")}

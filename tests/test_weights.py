@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from conftest import write_keras2_h5
 
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.errors import JaxvizError
-from jaxviz.vgg import CONV_LAYERS, param_shapes
+from jaxviz.vgg import param_shapes
 from jaxviz.weights import fingerprint, load_params, read_keras_h5, save_params
 
 

@@ -18,12 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxviz.architecture import CONV_LAYERS, conv_geometry
 from jaxviz.ascent import objectives, optim
 from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
 from jaxviz.config import AscentConfig
-from jaxviz.vgg import CONV_LAYERS, VGG16, conv_geometry
+from jaxviz.vgg import VGG16
 
 # (layer, chunk, side, side, 3) -> times the step was traced; a retrace means a recompile.
 TRACES: collections.Counter = collections.Counter()

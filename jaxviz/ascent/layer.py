@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.ascent import engine
 from jaxviz.ascent.engine import AscentResult, compiled_step, filter_mesh, layer_params, round_up
 from jaxviz.ascent.method import Method, stage_sizes
 from jaxviz.config import NORMALIZERS, AscentConfig
-from jaxviz.vgg import CONV_LAYERS
 
 
 class LayerAscent:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from jaxviz import config as config_lib
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
 from jaxviz.files import atomic_write, write_json
-from jaxviz.vgg import CONV_LAYERS
 
 LAYER_FIELDS = ("activation_mean", "activation_median", "dead", "nan")
 POINT_FIELDS = ("name", "dir", "status", "error", "seconds")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxviz import config as config_lib
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted, JaxvizError, WriteError
 from jaxviz.files import atomic_write, write_json
@@ -17,7 +18,6 @@ from jaxviz.run import distributed, measure, report
 from jaxviz.run.plan import describe, plan
 from jaxviz.run.session import Session, filter_cost
 from jaxviz.run.state import Store, check_writable, settings
-from jaxviz.vgg import CONV_LAYERS
 from jaxviz.writers import NullWriter, TensorBoardWriter, logged_steps
 
 __all__ = ["plan", "resolve", "run", "refresh_atlas"]

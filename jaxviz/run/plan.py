@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, min_size
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.targets import min_size, resolve_filters, resolve_layers
-from jaxviz.vgg import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.targets import resolve_filters, resolve_layers
 
 
 def fed_sizes(cfg: Config) -> list[tuple[int, int]]:

@@ -8,13 +8,13 @@ import time
 import numpy as np
 from PIL import Image
 
+from jaxviz.architecture import gflop_per_step
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.images import display as show
 from jaxviz.images import grid, strip
 from jaxviz.progress import Progress, clock
 from jaxviz.run.state import FilterResult, Store
-from jaxviz.vgg import gflop_per_step
 
 DEAD_EPS = 1e-7  # a filter whose activation never exceeds this never fired (the upscaling seed's test)
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode

@@ -1,0 +1,52 @@
+"""VGG16's architecture as plain facts: layer names, widths, geometry, minimum sizes, cost. No JAX here.
+
+The engine, the config checks, the progress bar and the atlas all need these; the atlas and the config
+must not pay for importing JAX to learn the layer order. Source: Simonyan & Zisserman, "Very Deep
+Convolutional Networks for Large-Scale Image Recognition" (arXiv:1409.1556), configuration D, with
+Keras' layer names (keras.applications.vgg16).
+"""
+
+from __future__ import annotations
+
+# Keras' VGG16 "caffe" preprocessing: RGB -> BGR, then this per-channel mean is subtracted.
+MEAN_BGR = (103.939, 116.779, 123.68)
+BLOCK_WIDTHS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
+CONV_LAYERS = tuple(f"block{b}_conv{c}" for b, widths in enumerate(BLOCK_WIDTHS, 1) for c in range(1, len(widths) + 1))
+CONV_WIDTHS = dict(zip(CONV_LAYERS, (w for widths in BLOCK_WIDTHS for w in widths)))
+TOP_LAYERS = ("fc1", "fc2", "predictions")
+TOP_INPUT_SIZE = 224  # the classifier top's Flatten expects a 7x7x512 map
+
+
+def block(layer: str) -> int:
+    """The block (1-5) of a conv layer name; ValueError for a name that is not one."""
+    if layer not in CONV_WIDTHS:
+        raise ValueError(f"unknown layer {layer!r}; valid: {', '.join(CONV_LAYERS)}")
+    return int(layer[len("block")])
+
+
+def min_size(layer: str) -> int:
+    """Smallest image side (px) for which `layer`'s map is at least 1x1: one 2x2 pool ends each earlier block."""
+    return 2 ** (block(layer) - 1)
+
+
+def network_order(layers) -> list[str]:
+    """`layers` (conv layer names) in network order; names that are not conv layers go last, sorted."""
+    known = [la for la in CONV_LAYERS if la in set(layers)]
+    return known + sorted(set(layers) - set(CONV_LAYERS))
+
+
+def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
+    """(name, map side, in channels, out channels) of every conv layer up to `upto` for `size` px input."""
+    out, side, cin = [], size, 3
+    for name in CONV_LAYERS[: CONV_LAYERS.index(upto) + 1]:
+        if name.endswith("conv1") and name != CONV_LAYERS[0]:
+            side //= 2  # a 2x2 'valid' pool ends every block
+        out.append((name, side, cin, CONV_WIDTHS[name]))
+        cin = CONV_WIDTHS[name]
+    return out
+
+
+def gflop_per_step(layer: str, size: int) -> float:
+    """GFLOP of one ascent step of one image: forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
+    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
+    return 2 * 2 * macs / 1e9
