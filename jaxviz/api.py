@@ -1,7 +1,8 @@
 """The notebook API: `jaxviz.visualize(layer, filters, preset=..., **settings)` -> images and numbers.
 
-Built on the same pieces as the command line (config, Method, LayerAscent, quality); nothing is
-written to disk. The lower level is `jaxviz.ascent.LayerAscent(params, layer, AscentConfig, mesh, Method)`.
+Built on the same pieces as the command line (config, the chunk runner, display, metrics, quality);
+nothing is written to disk. The lower level is the ascent library: `jaxviz.ascent.ascend(params, Spec, filters,
+Knobs)` or `jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)`.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def _filters(filters: Iterable[int] | int) -> list[int]:
     return [int(f) for f in items]
 
 
-@functools.cache
+@functools.cache  # a notebook calls visualize many times: the weights load once
 def _params(weights: str, download: bool) -> dict:
     from jaxviz.fetch import resolve_weights
     from jaxviz.weights import load_params
@@ -99,12 +100,10 @@ def visualize(
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
     `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights.
     """
-    from jaxviz import ascent
+    from jaxviz import ascent, display
     from jaxviz import quality as quality_lib
-    from jaxviz.run.plan import plan
-    from jaxviz.run.report import filter_record
-    from jaxviz.run.session import tile
-    from jaxviz.run.state import FilterResult
+    from jaxviz.metrics import filter_record
+    from jaxviz.run.plan import prepare
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
@@ -112,27 +111,24 @@ def visualize(
     if weights:
         updates["model.weights"] = weights
     cfg = config_lib.apply(cfg, updates)
-    targets = plan(cfg)
-    if len(targets) != 1:
+    p = prepare(cfg)
+    if len(p.targets) != 1:
         raise JaxvizError(
-            f"visualize takes one layer, got {len(targets)} ({', '.join(targets)}) from {layer!r}; call it once "
+            f"visualize takes one layer, got {len(p.targets)} ({', '.join(p.targets)}) from {layer!r}; call it once "
             f"per layer, or use the command line (scripts/visualize.py --layers ...) for several"
         )
-    (layer_name, wanted), *_ = targets.items()
+    (layer_name, wanted), *_ = p.targets.items()
     params = _params(cfg.model.weights, cfg.model.download)
-    engine = ascent.LayerAscent(params, layer_name, cfg.ascent, ascent.filter_mesh(), ascent.method_of(cfg))
-    a = cfg.ascent
-    chunk = a.chunk or ascent.auto_chunk(layer_name, a.size, len(wanted), engine.n_devices, a.precision)
+    engine = ascent.LayerAscent(params, p.specs[layer_name], p.knobs, ascent.filter_mesh())
+    o = cfg.output
     rows, tiles, firsts = [], [], []
-    for start in range(0, len(wanted), chunk):
-        part = wanted[start : start + chunk]
-        r = engine(part, chunk)
+    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk):
         shown = r.all_images if r.all_images is not None else r.images
         for i, f in enumerate(part):
-            t = tile(shown[i], cfg)
+            t = display.tile(shown[i], o.display, o.deprocess_std)
             tiles.append(t)
             firsts.append(t[:, : cfg.ascent.size])
-            rows.append(filter_record(layer_name, f, FilterResult(t, r.history[i], int(r.nan_step[i]))))
+            rows.append(filter_record(layer_name, f, r.history[i], int(r.nan_step[i])))
     if quality:
         for row, extra in zip(rows, quality_lib.evaluate(params, layer_name, np.stack(firsts), wanted)):
             row.update(extra)

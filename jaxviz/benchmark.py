@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
-from jaxviz.config import PRECISIONS, AscentConfig
+from jaxviz.ascent import PRECISIONS, Knobs, Spec
 from jaxviz.errors import JaxvizError
 from jaxviz.timing import matmul_peak_gflops, select_devices, time_layer
 from jaxviz.vgg import param_shapes
@@ -63,13 +63,13 @@ def _rates(filters: int, image_steps: int, gflop: float, seconds: float, peak: f
     }
 
 
-def _header(cfg: AscentConfig, devices: Sequence[jax.Device], source: str, peak: float) -> dict:
+def _header(size: int, steps: int, precision: str, devices: Sequence[jax.Device], source: str, peak: float) -> dict:
     return {
         "device": f"{devices[0].platform}:{devices[0].device_kind}",
         "devices": len(devices),
-        "precision": cfg.precision,
-        "size": cfg.size,
-        "steps": cfg.steps,
+        "precision": precision,
+        "size": size,
+        "steps": steps,
         "weights": source,
         "matmul_peak_gflops": round(peak, 1),
     }
@@ -90,13 +90,13 @@ def benchmark(
     check_args([layer], size, filters, steps, chunk, precision)
     devs = select_devices(devices)
     params, source = _params(weights)
-    cfg = AscentConfig(size=size, steps=steps, precision=precision)
+    spec, knobs = Spec(layer, size, precision=precision), Knobs(steps=steps)
     peak = matmul_peak_gflops(precision, devs[0])
     width = CONV_WIDTHS[layer]
-    t = time_layer(params, layer, [i % width for i in range(filters)], cfg, chunk, devs)
+    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], chunk, devs)
     gflop = gflop_per_step(layer, size)
     report = {
-        **_header(cfg, devs, source, peak),
+        **_header(size, steps, precision, devs, source, peak),
         "layer": layer,
         "filters": filters,
         "chunk": t["chunk"],
@@ -108,7 +108,7 @@ def benchmark(
     }
     if per_filter:
         n = min(filters, 4)
-        one = time_layer(params, layer, list(range(n)), cfg, 1, devs[:1])
+        one = time_layer(params, spec, knobs, list(range(n)), 1, devs[:1])
         rate1 = n * steps / one["seconds"]
         report["per_filter_image_steps_per_s"] = round(rate1, 2)
         report["per_filter_compile_s"] = round(one["compile_s"], 2)
@@ -129,12 +129,12 @@ def network(
     check_args(CONV_LAYERS, size, 1 if filters is None else filters, steps, chunk, precision)
     devs = select_devices(devices)
     params, source = _params(weights)
-    cfg = AscentConfig(size=size, steps=steps, precision=precision)
+    knobs = Knobs(steps=steps)
     peak = matmul_peak_gflops(precision, devs[0])
     rows, timed = [], []  # timed: (GFLOP of useful work, seconds, compile seconds) per layer
     for layer in CONV_LAYERS:
         n = min(filters or CONV_WIDTHS[layer], CONV_WIDTHS[layer])
-        t = time_layer(params, layer, list(range(n)), cfg, chunk, devs)
+        t = time_layer(params, Spec(layer, size, precision=precision), knobs, list(range(n)), chunk, devs)
         gflop = gflop_per_step(layer, size)
         timed.append((n * steps * gflop, t["seconds"], t["compile_s"]))
         rows.append(
@@ -148,7 +148,7 @@ def network(
         n_all, n_all * steps, work, seconds, peak * len(devs)
     )
     total["compile_s"] = round(compile_s, 2)
-    return {**_header(cfg, devs, source, peak), "mode": "network", "layers": rows, "total": total}
+    return {**_header(size, steps, precision, devs, source, peak), "mode": "network", "layers": rows, "total": total}
 
 
 def format_report(r: dict) -> str:

@@ -107,13 +107,22 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     join_processes(args, cfg)
     from jaxviz.run import distributed, run
 
-    result = run(cfg)
+    result = run(cfg, after_layer=atlas_hook(cfg))
     index, count = distributed.process()
     if index:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
         return 0
     print_outcome(cfg, result)
     return 0
+
+
+def atlas_hook(cfg: config_lib.Config) -> Callable[[object], None] | None:
+    """The atlas' refresh, run after each layer (or sweep point), when output.atlas asks for it."""
+    if not cfg.output.atlas:
+        return None
+    from jaxviz.atlas import refresh
+
+    return refresh
 
 
 def tensorboard_command() -> str:
@@ -210,9 +219,10 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     from jaxviz.run import distributed
     from jaxviz.run.sweep import load_sweep, sweep
 
-    join_processes(args, load_sweep(args.config, args.out, args.overrides).base)  # every point checked first
+    base = load_sweep(args.config, args.out, args.overrides).base  # every point checked first
+    join_processes(args, base)
 
-    index = sweep(args.config, args.out, args.overrides)
+    index = sweep(args.config, args.out, args.overrides, after_point=atlas_hook(base))
     if distributed.process()[0]:
         return 0  # process 0 reports for all
     done = sum(e["status"] == "done" for e in index["points"])

@@ -17,13 +17,14 @@ from PIL import Image
 
 from jaxviz.files import atomic_write
 from jaxviz.images import grid, save_png
+from jaxviz.metrics import DEAD_EPS
 
 
 def _score(params: dict, layer: str, images: np.ndarray, filters: list[int]) -> dict:
     from jaxviz import quality
 
     rows = quality.evaluate(params, layer, images, filters)
-    return {**quality.summarize(rows), "live": sum(r["display_activation"] > 1e-7 for r in rows) / len(rows)}
+    return {**quality.summarize(rows), "live": sum(r["display_activation"] > DEAD_EPS for r in rows) / len(rows)}
 
 
 def run_preset(preset: str, layer: str, filters: list[int], size: int, weights: str) -> tuple[np.ndarray, float]:
@@ -137,8 +138,7 @@ def method_costs(params: dict, layer: str = "block3_conv1", size: int = 128, ste
     import dataclasses as dc
 
     from jaxviz import ascent
-    from jaxviz.ascent.objectives import layer_l2
-    from jaxviz.config import AscentConfig
+    from jaxviz.ascent import objectives
 
     lucid = ("pad:12", "jitter:8", "scale:0.9:0.95:1.0:1.05:1.1", "rotate:-10:-5:0:5:10", "jitter:4")
     base = ascent.Method()
@@ -148,15 +148,21 @@ def method_costs(params: dict, layer: str = "block3_conv1", size: int = 128, ste
         "transforms (pad, jitter, scale, rotate, jitter)": dc.replace(base, transforms=lucid),
         "fourier + decorrelate + sigmoid": dc.replace(base, param="fourier", decorrelate=True, squash="sigmoid"),
         "adam": dc.replace(base, optimizer="adam"),
-        "objective layer_l2 (whole layer)": dc.replace(base, objective=layer_l2()),
-        "tv + l2 + blur": dc.replace(base, tv=1.0, l2=1.0, blur=1.0),
-        "2 images + diversity (per filter)": dc.replace(base, images=2, diversity=1.0),
+        "objective layer_l2 (whole layer)": dc.replace(base, objective=objectives.layer_l2()),
+        "tv + l2 + blur": dc.replace(
+            base, objective=base.objective - objectives.tv() - objectives.l2() - objectives.blur()
+        ),
+        "2 images + diversity (per filter)": dc.replace(
+            base, images=2, objective=base.objective - objectives.diversity()
+        ),
         "quality preset (all of fourier, transforms, adam)": dc.replace(
             base, param="fourier", decorrelate=True, squash="sigmoid", transforms=lucid, optimizer="adam"
         ),
     }
-    cfg = AscentConfig(size=size, steps=steps)
-    engines = {name: ascent.LayerAscent(params, layer, cfg, method=m) for name, m in variants.items()}
+    knobs = ascent.Knobs(steps=steps)
+    engines = {
+        name: ascent.LayerAscent(params, ascent.Spec(layer, size, method=m), knobs) for name, m in variants.items()
+    }
     for engine in engines.values():
         engine([0])  # compile and warm up
     best = dict.fromkeys(engines, 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 import types
 import typing
@@ -101,18 +102,24 @@ class Config:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
-NORMALIZERS = ("rms", "l2", "max", "signed_max")
-PRECISIONS = ("float32", "bfloat16")
-CHOICES = {
-    "ascent.normalize": NORMALIZERS,
-    "ascent.precision": PRECISIONS,
-    "ascent.optimizer": ("normalized", "sgd", "momentum", "adam", "rmsprop"),
-    "ascent.schedule": ("constant", "cosine", "warmup_cosine", "linear"),
-    "param.kind": ("pixels", "fourier"),
-    "param.squash": ("none", "sigmoid"),
-    "output.display": ("std", "minmax", "clip"),
-    "output.grid": ("all", "best_square"),
-}
+@functools.cache
+def choices() -> dict[str, tuple[str, ...]]:
+    """Config key -> its valid values, read from the tables that define them (a new entry there is valid here)."""
+    from jaxviz import display
+    from jaxviz.ascent import PRECISIONS, optim, params
+
+    return {
+        "ascent.normalize": tuple(optim.NORMALIZERS),
+        "ascent.precision": PRECISIONS,
+        "ascent.optimizer": tuple(optim.OPTIMIZERS),
+        "ascent.schedule": tuple(optim.SCHEDULES),
+        "param.kind": tuple(params.PARAMS),
+        "param.squash": params.SQUASHES,
+        "output.display": tuple(display.DISPLAYS),
+        "output.grid": tuple(display.GRIDS),
+    }
+
+
 _POSITIVE = {
     "ascent.size",
     "ascent.steps",
@@ -182,8 +189,9 @@ def _check(key: str, value: Any) -> None:
         raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
         raise JaxvizError(f"{key} must be 0 or more, got {value!r}")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise JaxvizError(f"{key} must be one of {', '.join(CHOICES[key])}; got {value!r}")
+    valid = choices().get(key)
+    if valid is not None and value not in valid:
+        raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
     if key == "ascent.upscale" and value < 1:
         raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -10,7 +9,6 @@ import jax
 import jax.numpy as jnp
 
 from jaxviz import ascent
-from jaxviz.config import AscentConfig
 from jaxviz.errors import JaxvizError
 
 
@@ -64,19 +62,18 @@ def _compile(la: ascent.LayerAscent, chunk: int) -> tuple[float, float | None]:
 
 
 def time_layer(
-    params: dict, layer: str, filters: list[int], cfg: AscentConfig, chunk: int, devices: Sequence[jax.Device]
+    params: dict, spec: ascent.Spec, knobs: ascent.Knobs, filters: list[int], chunk: int, devices: Sequence[jax.Device]
 ) -> dict:
-    """Run `filters` through LayerAscent in chunks as run.session does; compile and warm-up timed apart.
+    """Run `filters` through the chunk runner as a run does; compile and warm-up timed apart.
 
     Returns {"chunk", "seconds" (the chunks alone), "compile_s", "xla_gflop" (per image-step, or None)}.
     """
-    la = ascent.LayerAscent(params, layer, cfg, ascent.filter_mesh(devices))
-    chunk = chunk or ascent.auto_chunk(layer, cfg.size, len(filters), la.n_devices, cfg.precision)
-    chunk = ascent.round_up(chunk, la.n_devices)  # as run.session does
+    la = ascent.LayerAscent(params, spec, knobs, ascent.filter_mesh(devices))
+    chunk = ascent.chunk_size(la, len(filters), chunk)
     compile_s, xla_gflop = _compile(la, chunk)
-    warm = ascent.LayerAscent(params, layer, dataclasses.replace(cfg, steps=1), la.mesh)
+    warm = ascent.LayerAscent(params, spec, knobs._replace(steps=1), la.mesh)
     warm(filters[:chunk], chunk)
     t = time.perf_counter()
-    for start in range(0, len(filters), chunk):
-        la(filters[start : start + chunk], chunk)  # returns host arrays: the device is done
+    for _ in ascent.chunks(la, filters, chunk):
+        pass  # each chunk returns host arrays: the device is done
     return {"chunk": chunk, "seconds": time.perf_counter() - t, "compile_s": compile_s, "xla_gflop": xla_gflop}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -71,6 +74,28 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.delenv("JAXVIZ_CACHE", raising=False)
+
+
+TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"  # JAX's monitoring event for each trace of a jitted function
+
+
+@contextlib.contextmanager
+def traces() -> Iterator[collections.Counter]:
+    """Count traces (what a recompile starts with) by function name while inside, from JAX's own monitoring
+    events: the compiled ascent step is named `ascent.step_name(layer, side)`."""
+    import jax.monitoring
+
+    seen: collections.Counter = collections.Counter()
+
+    def listen(event: str, duration: float, fun_name: str = "", **_) -> None:
+        if event == TRACE_EVENT:
+            seen[fun_name] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:

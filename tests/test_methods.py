@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import traces
 
 from jaxviz import ascent
 from jaxviz import config as config_lib
-from jaxviz.ascent import objectives, optim, transforms
+from jaxviz.ascent import Knobs, Method, Spec, objectives, optim, stage_sizes, transforms
 from jaxviz.ascent import params as params_lib
-from jaxviz.ascent.method import Method, method_of, stage_sizes
-from jaxviz.config import AscentConfig
 from jaxviz.errors import JaxvizError
+from jaxviz.run.plan import prepare
 
-CFG = AscentConfig(size=40, steps=6)
+KNOBS = Knobs(steps=6)
 LUCID = Method(
     param="fourier",
     decorrelate=True,
@@ -25,7 +23,12 @@ LUCID = Method(
     transforms=("pad:4", "jitter:4", "scale:0.9:1.0:1.1", "rotate:-10:0:10", "jitter:2"),
     optimizer="adam",
 )
-LUCID_CFG = dataclasses.replace(CFG, size=32, step=0.05, steps=5)
+LUCID_KNOBS = Knobs(step=0.05, steps=5)
+
+
+def _ascend(params, layer, filters, knobs=KNOBS, method=None, size=40, **kw):
+    spec = Spec(layer, size, method=method or Method(), **kw.pop("spec", {}))
+    return ascent.ascend(params, spec, filters, knobs, **kw)
 
 
 @pytest.mark.parametrize("kind", ["pixels", "fourier"])
@@ -50,9 +53,9 @@ def test_pixels_without_colour_transform_is_the_image_itself():
 
 
 def test_lucid_method_is_chunking_independent_and_rises(params):
-    whole = ascent.ascend(params, "block3_conv1", [1, 2, 5], LUCID_CFG, method=LUCID)
+    whole = _ascend(params, "block3_conv1", [1, 2, 5], LUCID_KNOBS, LUCID, size=32)
     for i, f in enumerate([1, 2, 5]):
-        alone = ascent.ascend(params, "block3_conv1", [f], LUCID_CFG, method=LUCID, chunk=2)
+        alone = _ascend(params, "block3_conv1", [f], LUCID_KNOBS, LUCID, size=32, chunk=2)
         np.testing.assert_allclose(whole.images[i], alone.images[0], rtol=1e-4, atol=1e-2)
     live = whole.history[:, -1] > 0
     assert live.any() and (whole.history[live, -1] > whole.history[live, 0]).all()
@@ -79,8 +82,7 @@ def test_warp_is_a_rotation_and_identity():
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])
 def test_optax_optimisers_raise_the_activation(params, optimizer):
     step = {"sgd": 0.5, "momentum": 0.2}.get(optimizer, 2.0)
-    cfg = dataclasses.replace(CFG, step=step)
-    r = ascent.ascend(params, "block3_conv1", [0, 1, 2], cfg, method=Method(optimizer=optimizer))
+    r = _ascend(params, "block3_conv1", [0, 1, 2], KNOBS._replace(step=step), Method(optimizer=optimizer))
     live = r.history[:, -1] > 0
     assert live.any() and (r.history[live, -1] > r.history[live, 0]).all()
 
@@ -98,6 +100,9 @@ def test_objective_algebra_and_parsing():
     parsed = objectives.parse("channel + 0.5*neuron - 0.1*layer_l2")
     built = objectives.channel() + 0.5 * objectives.neuron() - 0.1 * objectives.layer_l2()
     assert parsed == built and built.needs_layer and not objectives.parse("2*channel").needs_layer
+    penalised = objectives.parse("channel - 0.1*tv - 2*diversity")  # regularisers are terms of the same algebra
+    assert penalised == objectives.channel() - 0.1 * objectives.tv() - 2 * objectives.diversity()
+    assert penalised.needs_layer and penalised.uses("diversity") and not penalised.uses("blur")
     for bad in ("", "chanel", "channel +", "channel neuron", "0.5*"):
         with pytest.raises(JaxvizError):
             objectives.parse(bad)
@@ -105,40 +110,58 @@ def test_objective_algebra_and_parsing():
 
 def test_objective_terms_on_a_known_map():
     z = jnp.zeros((1, 5, 5, 2)).at[0, 2, 2, 1].set(10.0).at[0, 0, 0, 1].set(-5.0)
-    value = lambda expr, pre=False: float(objectives.value(objectives.parse(expr), z, 1, pre, False))  # noqa: E731
+    images = jnp.full((1, 6, 6, 3), 127.5)  # mid-grey: flat, so no penalty
+
+    def value(expr, pre=False):
+        return float(objectives.value(objectives.parse(expr), objectives.Seen(images, z, 1, pre, False)))
+
     assert value("channel") == pytest.approx(10 / 25)
     assert value("channel", pre=True) == pytest.approx(5 / 25)
     assert value("neuron") == pytest.approx(10.0)
     assert value("layer_l2") == pytest.approx(100 / 50)
     assert value("channel + 2*neuron") == pytest.approx(10 / 25 + 20)
+    assert value("channel - 5*tv - 5*l2 - 5*blur") == pytest.approx(10 / 25)
 
 
 def test_revive_gives_a_silent_filter_a_gradient():
     z0 = -jnp.ones((1, 4, 4, 1))
     obj = objectives.channel()
-    g_plain = jax.grad(lambda z: objectives.value(obj, z, 0, False, False))(z0)
-    g_revive = jax.grad(lambda z: objectives.value(obj, z, 0, False, True))(z0)
+    images = jnp.zeros((1, 8, 8, 3))
+
+    def value(z, revive):
+        return objectives.value(obj, objectives.Seen(images, z, 0, False, revive))
+
+    g_plain = jax.grad(lambda z: value(z, False))(z0)
+    g_revive = jax.grad(lambda z: value(z, True))(z0)
     assert float(jnp.abs(g_plain).sum()) == 0 and float(g_revive.sum()) > 0
-    assert float(objectives.value(obj, z0, 0, False, True)) == 0  # the value is still the post-ReLU one
+    assert float(value(z0, True)) == 0  # the value is still the post-ReLU one
 
 
 def test_revive_makes_deep_filters_fire_from_grey(params, real_weights):
     if not real_weights:
         pytest.skip("needs the real ImageNet weights: random ones fire from grey")
-    cfg = AscentConfig(size=32, steps=8)
-    plain = ascent.ascend(params, "block5_conv3", [0, 1], cfg, method=Method(revive=False))
-    revived = ascent.ascend(params, "block5_conv3", [0, 1], cfg)
+    knobs = Knobs(steps=8)
+    plain = _ascend(params, "block5_conv3", [0, 1], knobs, Method(revive=False), size=32)
+    revived = _ascend(params, "block5_conv3", [0, 1], knobs, size=32)
     assert (plain.history == 0).all()  # grey + noise: every block5_conv3 ReLU is shut, no gradient
     assert (revived.history[:, -1] > 0).all()
 
 
 def test_regularisers_and_diversity(params):
-    cfg = dataclasses.replace(CFG, steps=8)
-    free = ascent.ascend(params, "block2_conv1", [3], cfg)
-    smooth = ascent.ascend(params, "block2_conv1", [3], cfg, method=Method(tv=3000.0))
+    knobs = Knobs(steps=8)
+    free = _ascend(params, "block2_conv1", [3], knobs)
+    smooth = _ascend(
+        params, "block2_conv1", [3], knobs, Method(objective=objectives.channel() - 3000.0 * objectives.tv())
+    )
     tv = lambda im: float(objectives.total_variation(jnp.asarray(im)[None]))  # noqa: E731
     assert tv(smooth.images[0]) < tv(free.images[0])
-    two = ascent.ascend(params, "block2_conv1", [3, 4], cfg, method=Method(images=2, diversity=50.0))
+    two = _ascend(
+        params,
+        "block2_conv1",
+        [3, 4],
+        knobs,
+        Method(images=2, objective=objectives.channel() - 50.0 * objectives.diversity()),
+    )
     assert two.all_images.shape == (2, 2, 40, 40, 3)
     assert not np.allclose(two.all_images[0, 0], two.all_images[0, 1])
 
@@ -146,18 +169,18 @@ def test_regularisers_and_diversity(params):
 def test_upscaling_stages(params):
     assert stage_sizes(412, 9, 1.2)[0] == 79 and stage_sizes(412, 9, 1.2)[-1] == 343
     assert stage_sizes(40, 3, 1.0) == [40, 40, 40]
-    cfg = AscentConfig(size=48, steps=3, stages=3, upscale=1.2)
-    ascent.TRACES.clear()
-    r = ascent.ascend(params, "block2_conv1", [0, 1], cfg)
+    with traces() as seen:
+        r = _ascend(params, "block2_conv1", [0, 1], Knobs(steps=3), size=48, spec={"stages": 3, "upscale": 1.2})
     assert r.images.shape == (2, 48, 48, 3) and r.history.shape == (2, 10)
-    assert sorted(k[2] for k in ascent.TRACES if k[0] == "block2_conv1") == stage_sizes(48, 3, 1.2)
+    compiled = sorted(int(n.rsplit("_", 1)[1][:-2]) for n in seen if n.startswith("ascent_step_block2_conv1_"))
+    assert compiled == stage_sizes(48, 3, 1.2)  # one program per stage size, each traced once
 
 
 def test_one_compile_per_shape_with_transforms_and_optimiser(params):
-    ascent.TRACES.clear()
-    for step in (0.05, 0.1):
-        ascent.ascend(params, "block2_conv2", [0, 1], dataclasses.replace(LUCID_CFG, step=step), method=LUCID)
-    assert ascent.TRACES[("block2_conv2", 2, 32, 32, 3)] == 1
+    with traces() as seen:
+        for step in (0.05, 0.1):
+            _ascend(params, "block2_conv2", [0, 1], LUCID_KNOBS._replace(step=step), LUCID, size=32)
+    assert seen[ascent.step_name("block2_conv2", 32)] == 1
 
 
 def _cfg(**updates):
@@ -195,4 +218,4 @@ def test_bad_names_fail_in_config(updates, needle):
 )
 def test_bad_methods_fail_before_any_compile(updates, needle):
     with pytest.raises(JaxvizError, match=needle):
-        method_of(_cfg(**updates))
+        prepare(_cfg(**updates))

@@ -1,39 +1,48 @@
-"""The ascent: parameterisations, transforms, objectives and optimisers composed into one compiled step."""
+"""The ascent as a library: what every filter of a VGG16 layer responds to, by gradient ascent in input space.
 
+Inputs are explicit: a static `Spec` (layer, size, stages, upscale, precision, `Method`) keys the compile,
+traced `Knobs` (step size, normaliser, seed, steps) do not. Nothing here reads a config file or writes
+outputs: `jaxviz.run` translates configs into these and owns the run directory.
+"""
+
+from jaxviz.ascent.chunks import chunk_size, chunks, out_of_memory
 from jaxviz.ascent.engine import (
     DTYPES,
-    TRACES,
     AscentResult,
     auto_chunk,
     bytes_per_image,
     compiled_step,
+    device_budget,
     filter_mesh,
-    init_images,
     layer_params,
-    normalize_gradient,
-    objective,
     round_up,
-    total_steps,
+    step_name,
 )
 from jaxviz.ascent.layer import LayerAscent, ascend
-from jaxviz.ascent.method import Method, method_of
+from jaxviz.ascent.method import Method
+from jaxviz.ascent.optim import normalize_gradient
+from jaxviz.ascent.spec import PRECISIONS, Knobs, Spec, stage_sizes
 
 __all__ = [
     "DTYPES",
-    "TRACES",
+    "PRECISIONS",
     "AscentResult",
+    "Knobs",
     "LayerAscent",
+    "Method",
+    "Spec",
     "ascend",
     "auto_chunk",
     "bytes_per_image",
+    "chunk_size",
+    "chunks",
     "compiled_step",
+    "device_budget",
     "filter_mesh",
-    "init_images",
     "layer_params",
     "normalize_gradient",
-    "objective",
+    "out_of_memory",
     "round_up",
-    "total_steps",
-    "Method",
-    "method_of",
+    "stage_sizes",
+    "step_name",
 ]

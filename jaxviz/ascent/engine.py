@@ -6,7 +6,6 @@ scores them on the layer (objectives.py) and moves the latent along one optax ch
 
 from __future__ import annotations
 
-import collections
 import functools
 import math
 import os
@@ -23,16 +22,12 @@ from jaxviz.ascent import objectives, optim
 from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
-from jaxviz.config import AscentConfig
 from jaxviz.vgg import VGG16
 
-# (layer, chunk, side, side, 3) -> times the step was traced; a retrace means a recompile.
-TRACES: collections.Counter = collections.Counter()
-_CPU_CHUNK_CAP = 1  # measured: on XLA:CPU one image at a time is fastest (cache); batching pays on GPUs
+CPU_CHUNK_CAP = 1  # measured: on XLA:CPU one image at a time is fastest (cache); batching pays on GPUs
 # Steps dispatched ahead of the one whose activations the host reads: the device never waits for the host.
 IN_FLIGHT = 4
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
-normalize_gradient = optim.normalize_gradient
 
 
 class AscentResult(NamedTuple):
@@ -48,22 +43,22 @@ def layer_activation(params: dict, images: jax.Array, layer: str, channel, preci
     return model.apply({"params": params}, images, channel)
 
 
-def objective(params: dict, image: jax.Array, filt: jax.Array, layer: str, precision: str = "float32") -> jax.Array:
-    """Mean (post-ReLU) activation of filter `filt` of `layer` for one (H, W, 3) RGB image."""
-    return jax.nn.relu(layer_activation(params, image[None], layer, filt, precision)).mean()
+def step_name(layer: str, side: int) -> str:
+    """The compiled step's function name, as JAX's compile logs and monitoring events report it."""
+    return f"ascent_step_{layer}_{side}px"
 
 
 @functools.cache
-def compiled_step(layer: str, method: Method, precision: str, size: int) -> Callable:
-    """jit(vmap(one filter's step)): (params, (latents, opt states), filters, knobs) -> (state, act, finite).
+def compiled_step(layer: str, method: Method, precision: str, side: int) -> Callable:
+    """jit(vmap(one filter's step)): (params, (latents, opt states), filters, knobs, t) -> (state, act, finite).
 
-    knobs = (step size, normaliser index, step number, total steps, seed): traced, so sweeping them
-    never recompiles. `size` is the stage's image side (part of the latent's shape).
+    knobs = (step size, normaliser index, total steps, seed) and the step number t are traced, so
+    sweeping them never recompiles. `side` is the stage's image side (part of the latent's shape).
     """
     layer_index = CONV_LAYERS.index(layer)
     transform = transforms_lib.compose(transforms_lib.build(method.transforms))
     single = method.single_channel
-    render = _render_one(method, size)
+    render = _render_one(method, side)
 
     def score(latent, params, filt, t, seed):
         images = render(latent)
@@ -73,17 +68,11 @@ def compiled_step(layer: str, method: Method, precision: str, size: int) -> Call
             seen = jax.vmap(transform)(keys, images)
         z = layer_activation(params, seen, layer, filt if single else None, precision)
         c = 0 if single else filt
-        value = objectives.value(method.objective, z, c, method.preactivation, method.revive)
-        post = jax.nn.relu(z)
-        for weight, penalty in ((method.tv, objectives.total_variation), (method.l2, objectives.l2)):
-            value = value - weight * penalty(images) if weight else value
-        if method.blur:
-            value = value - method.blur * objectives.blur(images)
-        if method.diversity:
-            value = value - method.diversity * objectives.diversity(post)
-        return value, jnp.take(post, c, axis=-1).mean()
+        value = objectives.value(method.objective, objectives.Seen(images, z, c, method.preactivation, method.revive))
+        return value, jnp.take(jax.nn.relu(z), c, axis=-1).mean()
 
-    def one(params, state, filt, step, how, t, total, seed):
+    def one(params, state, filt, knobs, t):
+        step, how, total, seed = knobs
         latent, opt_state = state
         (_, act), g = jax.value_and_grad(score, has_aux=True)(latent, params, filt, t, seed)
         direction, new_opt = optim.direction(method.optimizer, how).update(g, opt_state, latent)
@@ -92,17 +81,19 @@ def compiled_step(layer: str, method: Method, precision: str, size: int) -> Call
         keep = functools.partial(jnp.where, finite)
         return (keep(new, latent), jax.tree.map(keep, new_opt, opt_state)), act, finite
 
-    def batched(params, state, filters, step, how, t, total, seed):
-        TRACES[(layer, filters.shape[0], size, size, 3)] += 1  # runs at trace time only
-        knobs = (step, how, t, total, seed)
-        return jax.vmap(one, in_axes=(None, 0, 0) + (None,) * 5)(params, state, filters, *knobs)
+    def batched(params, state, filters, knobs, t):
+        return jax.vmap(one, in_axes=(None, 0, 0, None, None))(params, state, filters, knobs, t)
 
+    batched.__name__ = batched.__qualname__ = step_name(layer, side)  # names the compile in JAX's logs
     return jax.jit(batched)
 
 
 @functools.cache
-def _init_state(method: Method, size: int, mean: float, noise: float) -> Callable:
-    param = params_lib.build(method.param, size, mean, noise, method.decorrelate, method.squash, method.decay)
+def init_state(method: Method, side: int) -> Callable:
+    """jit((seed, layer index, filters (N,)) -> (latents, optimiser states)): each filter's start from its key."""
+    param = params_lib.build(
+        method.param, side, method.init_mean, method.init_noise, method.decorrelate, method.squash, method.decay
+    )
 
     def init(seed, layer_index, filters):
         base = jax.random.fold_in(jax.random.key(seed), layer_index)
@@ -116,21 +107,21 @@ def _init_state(method: Method, size: int, mean: float, noise: float) -> Callabl
     return jax.jit(init)
 
 
-def _render_one(method: Method, size: int) -> Callable:
+def _render_one(method: Method, side: int) -> Callable:
     """One filter's latent -> its k RGB 0-255 images (the init values do not matter for rendering)."""
-    return params_lib.build(method.param, size, 0.0, 0.0, method.decorrelate, method.squash, method.decay).render
+    return params_lib.build(method.param, side, 0.0, 0.0, method.decorrelate, method.squash, method.decay).render
 
 
 @functools.cache
-def render_batch(method: Method, size: int) -> Callable:
-    """A chunk's latents -> (N, k, size, size, 3) images."""
-    return jax.jit(jax.vmap(_render_one(method, size)))
+def render_batch(method: Method, side: int) -> Callable:
+    """A chunk's latents -> (N, k, side, side, 3) images."""
+    return jax.jit(jax.vmap(_render_one(method, side)))
 
 
 @functools.partial(jax.jit, static_argnames=("size",))
 def upscale_images(images: jax.Array, size: int) -> jax.Array:
-    """Seed 003's round trip between stages, per image: deprocess (std 0.25) to 8 bits, bicubic resize,
-    back to the former mean and spread."""
+    """Keras' upscaling example's round trip between stages, per image: deprocess (std 0.25) to 8 bits,
+    bicubic resize, back to the former mean and spread."""
 
     def one(x):
         m, s = x.mean(), x.std()
@@ -139,12 +130,6 @@ def upscale_images(images: jax.Array, size: int) -> jax.Array:
         return (big / 255 - 0.5) * 4 * s + m
 
     return jax.vmap(jax.vmap(one))(images)
-
-
-def init_images(seed: int, layer_index: int, filters: jax.Array, size: int, mean: float, noise: float):
-    """Initial pixel images (N, size, size, 3), one per filter from its (seed, layer, filter) key."""
-    latents, _ = _init_state(Method(), size, float(mean), float(noise))(seed, layer_index, filters)
-    return latents[:, 0]
 
 
 def layer_params(params: dict, layer: str) -> dict:
@@ -158,29 +143,42 @@ def filter_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
 
 def bytes_per_image(layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
-    """Rough peak memory of one filter's forward + backward up to `layer`."""
+    """Rough peak memory (bytes) of one filter's forward + backward up to `layer` for `images` images of `size` px."""
     width = 2 if precision == "bfloat16" else 4
     total = sum(side * side * cout * width for _, side, _, cout in conv_geometry(layer, size))
     return images * (5 * total + 4 * size * size * 3 * 4)  # conv, ReLU, pool, cotangents; image, optimiser
 
 
-def auto_chunk(layer: str, size: int, n_filters: int, n_devices: int = 1, precision: str = "float32") -> int:
-    """Filters per chunk: what fits half of each device's memory, times the devices, split evenly."""
+def device_budget(n_devices: int = 1) -> tuple[int, int]:
+    """(bytes one chunk may use per device, most filters per device) for this process's devices.
+
+    Accelerators: half of what XLA may allocate, up to 4096 filters. CPU: a third of the free memory shared
+    by the devices, one filter per device (measured fastest there).
+    """
     device = jax.local_devices()[0]
     stats = device.memory_stats() if device.platform != "cpu" else None
     if stats and stats.get("bytes_limit"):
-        budget, cap = stats["bytes_limit"] // 2, 4096
-    else:
-        budget = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // (3 * n_devices)
-        cap = _CPU_CHUNK_CAP
-    per_device = max(1, min(cap, budget // bytes_per_image(layer, size, precision)))
+        return stats["bytes_limit"] // 2, 4096
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // (3 * n_devices), CPU_CHUNK_CAP
+
+
+def auto_chunk(
+    layer: str,
+    size: int,
+    n_filters: int,
+    n_devices: int = 1,
+    precision: str = "float32",
+    images: int = 1,
+    budget: tuple[int, int] | None = None,
+) -> int:
+    """Filters per chunk: what fits `budget` = (bytes per device, most filters per device), default
+    `device_budget`, times the devices, split evenly, a multiple of `n_devices`."""
+    per_bytes, cap = budget or device_budget(n_devices)
+    per_device = max(1, min(cap, per_bytes // bytes_per_image(layer, size, precision, images)))
     fit = min(per_device * n_devices, round_up(n_filters, n_devices))
     return round_up(math.ceil(n_filters / math.ceil(n_filters / fit)), n_devices)
 
 
 def round_up(n: int, multiple: int) -> int:
+    """The least multiple of `multiple` that is >= n."""
     return -(-n // multiple) * multiple
-
-
-def total_steps(cfg: AscentConfig) -> int:
-    return cfg.steps * cfg.stages

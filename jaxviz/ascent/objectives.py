@@ -1,24 +1,46 @@
-"""What the ascent maximises: weighted sums of terms on a layer, minus regularisers, as in Lucid's algebra.
+"""What the ascent maximises: weighted sums of terms, as in Lucid's (and Lucent's) objective algebra.
 
-Terms (for the filter being visualised, `f`): `channel` (mean of f's map), `neuron` (f at the centre),
-`layer_l2` (mean square of the whole layer: DeepDream). Objectives add, subtract and scale:
-`channel() + 0.5 * neuron()`, or in a config, `"channel + 0.5*neuron"`. Each term reads the layer
-after its ReLU, or before it with `preactivation`. After the ReLU, `revive` lets a filter that is
-silent everywhere follow its pre-activation's gradient until it fires (its value is still the
-post-ReLU one): without it, a silent filter gets no gradient and stays a grey tile.
+Every term maps what one filter's step sees (`Seen`: its k images and the layer's pre-activation) to a
+number; an objective is a weighted sum of terms, and the engine's score is one call to `value`. Terms
+on the filter `f`: `channel` (mean of f's map), `neuron` (f at the centre), `layer_l2` (mean square of
+the whole layer: DeepDream). Regularisers are terms too, entered with negative weights: `tv` (total
+variation), `l2` (distance from grey), `blur` (difference from a 3x3 blur), `diversity` (similarity
+of a filter's k images' Gram matrices). Objectives add, subtract and scale: `channel() - 0.1 * tv()`,
+or in a config `"channel + 0.5*neuron - 0.1*tv"`. The filter's terms read the layer after its ReLU,
+or before it with `preactivation`; after the ReLU, `revive` lets a filter that is silent everywhere
+follow its pre-activation's gradient until it fires (its value is still the post-ReLU one): without
+it, a silent filter gets no gradient and stays a grey tile. Adding a term is one function and one
+entry in TERMS.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxviz.errors import JaxvizError
 
-TERMS = ("channel", "neuron", "layer_l2")
+
+class Seen(NamedTuple):
+    """What one filter's step scores: its images and the layer's response to them (after transforms)."""
+
+    images: jax.Array  # (k, H, W, 3) RGB 0-255 as rendered, before the random transforms
+    z: jax.Array  # (k, h, w, C) the layer's pre-activation; C = 1 when only the filter's channel is computed
+    channel: jax.Array | int  # the filter's channel in z
+    preactivation: bool = False
+    revive: bool = True
+
+
+class Term(NamedTuple):
+    """A term's value (a scalar, averaged over the k images) and whether it reads the whole layer."""
+
+    fn: Callable[[Seen], jax.Array]
+    needs_layer: bool
 
 
 @dataclass(frozen=True)
@@ -44,22 +66,49 @@ class Objective:
     @property
     def needs_layer(self) -> bool:
         """Whether a term reads channels other than the filter's own (so the whole layer is computed)."""
-        return any(name == "layer_l2" for _, name in self.terms)
+        return any(TERMS[name].needs_layer for _, name in self.terms)
+
+    def uses(self, name: str) -> bool:
+        """Whether term `name` enters with a non-zero weight."""
+        return any(w and n == name for w, n in self.terms)
 
     def __str__(self) -> str:
         return " + ".join(f"{w:g}*{name}" for w, name in self.terms).replace("+ -", "- ")
 
 
+def term(name: str) -> Objective:
+    """The objective made of term `name` alone, weight 1 (JaxvizError for an unknown name)."""
+    if name not in TERMS:
+        raise JaxvizError(f"unknown objective term {name!r}; valid: {', '.join(TERMS)}")
+    return Objective(((1.0, name),))
+
+
 def channel() -> Objective:
-    return Objective(((1.0, "channel"),))
+    return term("channel")
 
 
 def neuron() -> Objective:
-    return Objective(((1.0, "neuron"),))
+    return term("neuron")
 
 
 def layer_l2() -> Objective:
-    return Objective(((1.0, "layer_l2"),))
+    return term("layer_l2")
+
+
+def tv() -> Objective:
+    return term("tv")
+
+
+def l2() -> Objective:
+    return term("l2")
+
+
+def blur() -> Objective:
+    return term("blur")
+
+
+def diversity() -> Objective:
+    return term("diversity")
 
 
 _TERM = re.compile(r"\s*([+-]?)\s*(?:(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)\s*\*\s*)?([a-z_0-9]+)\s*")
@@ -88,24 +137,26 @@ def _revived(post: jax.Array, pre: jax.Array) -> jax.Array:
     return post + silent * (pre - jax.lax.stop_gradient(pre))
 
 
-def value(obj: Objective, z: jax.Array, c: jax.Array, preactivation: bool, revive: bool) -> jax.Array:
-    """The objective for k images' pre-activations `z` (k, H, W, C) and channel index `c`, averaged over k."""
-    act = z if preactivation else jax.nn.relu(z)
-    zc = jnp.take(z, c, axis=-1)
-    ac = jnp.take(act, c, axis=-1)
-    h, w = z.shape[1] // 2, z.shape[2] // 2
-    total = jnp.zeros(z.shape[0], jnp.float32)
-    for weight, name in obj.terms:
-        if name == "channel":
-            term = ac.mean(axis=(1, 2))
-            term = _revived(term, zc.mean(axis=(1, 2))) if revive and not preactivation else term
-        elif name == "neuron":
-            term = ac[:, h, w]
-            term = _revived(term, zc[:, h, w]) if revive and not preactivation else term
-        else:
-            term = jnp.mean(act * act, axis=(1, 2, 3))
-        total = total + weight * term
-    return total.mean()
+def _filter_term(reduce: Callable[[jax.Array], jax.Array]) -> Callable[[Seen], jax.Array]:
+    """A term on the filter's own map, (k, h, w) -> (k,) by `reduce`, after (or before) its ReLU, revived."""
+
+    def fn(s: Seen) -> jax.Array:
+        zc = jnp.take(s.z, s.channel, axis=-1)
+        value = reduce(zc if s.preactivation else jax.nn.relu(zc))
+        if s.revive and not s.preactivation:
+            value = _revived(value, reduce(zc))
+        return value.mean()
+
+    return fn
+
+
+def _centre(x: jax.Array) -> jax.Array:
+    return x[:, x.shape[1] // 2, x.shape[2] // 2]
+
+
+def _layer_l2(s: Seen) -> jax.Array:
+    act = s.z if s.preactivation else jax.nn.relu(s.z)
+    return jnp.mean(act * act, axis=(1, 2, 3)).mean()
 
 
 def total_variation(images: jax.Array) -> jax.Array:
@@ -114,12 +165,12 @@ def total_variation(images: jax.Array) -> jax.Array:
     return jnp.abs(jnp.diff(x, axis=-3)).mean() + jnp.abs(jnp.diff(x, axis=-2)).mean()
 
 
-def l2(images: jax.Array) -> jax.Array:
+def l2_from_grey(images: jax.Array) -> jax.Array:
     """Mean square distance from mid-grey, in [0, 1] units."""
     return jnp.mean((images / 255.0 - 0.5) ** 2)
 
 
-def blur(images: jax.Array) -> jax.Array:
+def blur_difference(images: jax.Array) -> jax.Array:
     """Mean square difference between the images and a 3x3 box blur of them, in [0, 1] units."""
     x = images / 255.0
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
@@ -128,7 +179,7 @@ def blur(images: jax.Array) -> jax.Array:
     return jnp.mean((x - smooth) ** 2)
 
 
-def diversity(act: jax.Array) -> jax.Array:
+def gram_similarity(act: jax.Array) -> jax.Array:
     """Mean cosine similarity of the k images' Gram matrices (of post-ReLU activations); 0 for one image."""
     k = act.shape[0]
     if k < 2:
@@ -138,3 +189,25 @@ def diversity(act: jax.Array) -> jax.Array:
     grams = grams / (jnp.linalg.norm(grams, axis=1, keepdims=True) + 1e-12)
     sim = grams @ grams.T
     return (sim.sum() - jnp.trace(sim)) / (k * (k - 1))
+
+
+# Name -> term. Sources: channel, neuron and the regularisers follow Lucid's objectives and
+# regularizers (tensorflow/lucid, optvis/objectives.py); layer_l2 is DeepDream's L2 of a whole layer.
+TERMS: dict[str, Term] = {
+    "channel": Term(_filter_term(lambda m: m.mean(axis=(1, 2))), False),
+    "neuron": Term(_filter_term(_centre), False),
+    "layer_l2": Term(_layer_l2, True),
+    "tv": Term(lambda s: total_variation(s.images), False),
+    "l2": Term(lambda s: l2_from_grey(s.images), False),
+    "blur": Term(lambda s: blur_difference(s.images), False),
+    "diversity": Term(lambda s: gram_similarity(jax.nn.relu(s.z)), True),  # Gram matrices need every channel
+}
+
+
+def value(obj: Objective, seen: Seen) -> jax.Array:
+    """The objective's value for one filter: the weighted sum of its terms on `seen` (a scalar)."""
+    total = None
+    for weight, name in obj.terms:
+        part = weight * TERMS[name].fn(seen)
+        total = part if total is None else total + part
+    return total if total is not None else jnp.zeros((), jnp.float32)

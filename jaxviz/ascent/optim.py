@@ -1,39 +1,42 @@
-"""Update rules as one optax chain (state vmapped with the images), scaled by a traced step size schedule.
+"""Update rules as one optax chain (state vmapped with the images), scaled by a traced step-size schedule.
 
 The chain turns the ascent gradient into a direction; the engine adds `lr(t) * direction` to the
-latent. `normalized` is the seeds' rule (the gradient divided by its RMS, L2 norm or max, per image);
-the others are optax's own. Step size and normaliser are traced, so sweeping them never recompiles.
+latent. `normalized` is the tutorials' rule (the gradient divided by its RMS, L2 norm or max, per
+image); the others are optax's own. Step size and normaliser are traced, so sweeping them never
+recompiles. Three tables map names to factories: NORMALIZERS, OPTIMIZERS, SCHEDULES.
+
+The schedules are written here rather than taken from optax: optax's schedules need the step count
+as a Python number when built, and jaxviz's total step count is traced (sweeping `steps` reuses a compile).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
-OPTIMIZERS = ("normalized", "sgd", "momentum", "adam", "rmsprop")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear")
-NORMALIZERS = ("rms", "l2", "max", "signed_max")
+# Name -> g / norm(g). Sources: RMS + 1e-5 from Chollet's Deep Learning with Python 5.4; L2 from the TF2
+# GradientTape tutorial (tf.math.l2_normalize); max |g| and the signed max (g / max g) from the TF1 tutorial.
+NORMALIZERS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "rms": lambda g: g / (jnp.sqrt(jnp.mean(g * g)) + 1e-5),
+    "l2": lambda g: g / (jnp.sqrt(jnp.sum(g * g)) + 1e-12),
+    "max": lambda g: g / (jnp.max(jnp.abs(g)) + 1e-12),
+    "signed_max": lambda g: g / (jnp.max(g) + 1e-8),
+}
 
 
 def normalize_gradient(g: jax.Array, how: str | jax.Array) -> jax.Array:
-    """The tutorials' gradient normalisations: by RMS (+1e-5), L2 norm, max magnitude, or signed max (the TF1 one's).
-
-    `how` is a name or its index in NORMALIZERS; an index may be traced (one compile serves all).
-    """
-    branches = (
-        lambda g: g / (jnp.sqrt(jnp.mean(g * g)) + 1e-5),
-        lambda g: g / (jnp.sqrt(jnp.sum(g * g)) + 1e-12),
-        lambda g: g / (jnp.max(jnp.abs(g)) + 1e-12),
-        lambda g: g / (jnp.max(g) + 1e-8),
-    )
+    """`g` divided by one of NORMALIZERS' norms; `how` is a name or its index in NORMALIZERS (may be traced:
+    one compile serves all four)."""
     if isinstance(how, str):
-        return branches[NORMALIZERS.index(how)](g)
-    return jax.lax.switch(how, branches, g)
+        return NORMALIZERS[how](g)
+    return jax.lax.switch(how, list(NORMALIZERS.values()), g)
 
 
 def normalize_per_image(how: jax.Array) -> optax.GradientTransformation:
-    """Each image's gradient (leading axis) divided by its own norm: the seeds' normalised step."""
+    """Each image's gradient (leading axis) divided by its own norm: the tutorials' normalised step."""
 
     def update(updates, state, params=None):
         return jax.tree.map(lambda g: jax.vmap(lambda x: normalize_gradient(x, how))(g), updates), state
@@ -41,32 +44,38 @@ def normalize_per_image(how: jax.Array) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+# Name -> factory of the chain that turns the ascent gradient into a direction (the step size comes after).
+OPTIMIZERS: dict[str, Callable[[jax.Array], optax.GradientTransformation]] = {
+    "normalized": normalize_per_image,
+    "sgd": lambda how: optax.identity(),
+    "momentum": lambda how: optax.trace(decay=0.9),
+    "adam": lambda how: optax.scale_by_adam(),
+    "rmsprop": lambda how: optax.scale_by_rms(),
+}
+
+
 def direction(name: str, how: jax.Array) -> optax.GradientTransformation:
-    """The chain that turns the ascent gradient into an update direction (the step size comes after)."""
-    if name == "normalized":
-        return normalize_per_image(how)
-    if name == "sgd":
-        return optax.identity()
-    if name == "momentum":
-        return optax.trace(decay=0.9)
-    if name == "adam":
-        return optax.scale_by_adam()
-    return optax.scale_by_rms()
+    """OPTIMIZERS[name] with normaliser index `how` (used by `normalized` only). KeyError for an unknown name."""
+    return OPTIMIZERS[name](how)
 
 
-def learning_rate(schedule: str, base: jax.Array, t: jax.Array, total: jax.Array) -> jax.Array:
-    """Step size at step `t` of `total` (both may be traced): constant, cosine decay, 10% linear warm-up
-    then cosine, or linear decay."""
-    total = jnp.maximum(total, 1)
-    frac = t / total
-    if schedule == "constant":
-        return base
-    if schedule == "linear":
-        return base * (1.0 - frac)
-    cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
-    if schedule == "cosine":
-        return base * cosine
-    warm = 0.1
+def _warmup_cosine(base: jax.Array, t: jax.Array, frac: jax.Array, total: jax.Array) -> jax.Array:
+    warm = 0.1  # the first 10% of the steps ramp up linearly
     ramp = jnp.minimum(1.0, (t + 1) / jnp.maximum(warm * total, 1.0))
     after = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.clip((frac - warm) / (1 - warm), 0.0, 1.0)))
     return base * jnp.where(frac < warm, ramp, after)
+
+
+# Name -> lr(base, t, t / total, total), every argument possibly traced.
+SCHEDULES: dict[str, Callable[..., jax.Array]] = {
+    "constant": lambda base, t, frac, total: base,
+    "cosine": lambda base, t, frac, total: base * 0.5 * (1.0 + jnp.cos(jnp.pi * frac)),
+    "warmup_cosine": _warmup_cosine,
+    "linear": lambda base, t, frac, total: base * (1.0 - frac),
+}
+
+
+def learning_rate(schedule: str, base: jax.Array, t: jax.Array, total: jax.Array) -> jax.Array:
+    """Step size at step `t` of `total` (both may be traced) by SCHEDULES[schedule]."""
+    total = jnp.maximum(total, 1)
+    return SCHEDULES[schedule](base, t, t / total, total)

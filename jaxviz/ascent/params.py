@@ -1,6 +1,6 @@
 """Image parameterisations: what the optimiser changes (a latent), and how it renders to RGB 0-255.
 
-`pixels` with no colour transform is the seeds' method: the latent is the image itself. A Fourier
+`pixels` with no colour transform is the tutorials' method: the latent is the image itself. A Fourier
 latent scaled by 1/frequency (Lucid's spectrum trick) makes low frequencies as easy to change as
 high ones; decorrelated colour works in ImageNet's whitened colour space; a sigmoid keeps pixels valid.
 Every function here handles one filter's k images, so it can be vmapped over a chunk of filters.
@@ -15,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PARAMS = ("pixels", "fourier")
 SQUASHES = ("none", "sigmoid")
 # Square root of ImageNet's RGB colour correlation (the matrix Lucid publishes), columns scaled to norm <= 1.
 _COLOR_SQRT = np.asarray([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], np.float32)
@@ -27,7 +26,7 @@ class Param(NamedTuple):
 
     init: Callable[[jax.Array, int], jax.Array]
     render: Callable[[jax.Array], jax.Array]
-    identity: bool  # the latent is the image (pixel units): step sizes mean pixels, as in the seeds
+    identity: bool  # the latent is the image (pixel units): step sizes mean pixels, as in the tutorials
 
 
 def image_keys(key: jax.Array, k: int) -> jax.Array:
@@ -50,7 +49,7 @@ def _from_rgb(rgb: jax.Array, decorrelate: bool, squash: str) -> jax.Array:
 
 
 def pixels(size: int, mean: float, noise: float, decorrelate: bool = False, squash: str = "none") -> Param:
-    """The image's own pixels; starts at mean + noise * U[0, 1) (grey plus noise, as in the seeds)."""
+    """The image's own pixels; starts at mean + noise * U[0, 1) (grey plus noise, as in the tutorials)."""
     identity = not decorrelate and squash == "none"
 
     def init(key: jax.Array, k: int) -> jax.Array:
@@ -89,8 +88,15 @@ def fourier(
     return Param(init, render, False)
 
 
+# Name -> factory(size, mean, noise, decorrelate, squash, decay); each ignores what it does not use.
+PARAMS: dict[str, Callable[..., Param]] = {
+    "pixels": lambda size, mean, noise, decorrelate, squash, decay: pixels(size, mean, noise, decorrelate, squash),
+    "fourier": lambda size, mean, noise, decorrelate, squash, decay: fourier(
+        size, decay, decorrelate=decorrelate, squash=squash
+    ),
+}
+
+
 def build(kind: str, size: int, mean: float, noise: float, decorrelate: bool, squash: str, decay: float) -> Param:
-    """The parameterisation named `kind` ('pixels' or 'fourier')."""
-    if kind == "fourier":
-        return fourier(size, decay, decorrelate=decorrelate, squash=squash)
-    return pixels(size, mean, noise, decorrelate, squash)
+    """PARAMS[kind] for `size` px images (KeyError for an unknown name; configs are checked before)."""
+    return PARAMS[kind](size, mean, noise, decorrelate, squash, decay)

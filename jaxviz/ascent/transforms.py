@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -75,50 +76,65 @@ def _numbers(name: str, args: list[str], spec: str) -> list[float]:
     try:
         return [float(a) for a in args]
     except ValueError:
-        raise JaxvizError(f"transform {spec!r}: {name} takes numbers, e.g. {EXAMPLES[name]!r}") from None
+        raise JaxvizError(f"transform {spec!r}: {name} takes numbers, e.g. {TRANSFORMS[name].example!r}") from None
 
 
-EXAMPLES = {"pad": "pad:12", "jitter": "jitter:8", "scale": "scale:0.9:1.0:1.1", "rotate": "rotate:-10:0:10"}
+def _pixels(name: str, values: list[float], spec: str) -> None:
+    if len(values) != 1 or values[0] < 0 or values[0] != int(values[0]):
+        raise JaxvizError(
+            f"transform {spec!r}: {name} takes one whole number of pixels >= 0, e.g. {TRANSFORMS[name].example!r}"
+        )
+
+
+def _in_range(low: float, high: float, what: str) -> Callable[[str, list[float], str], None]:
+    def check(name: str, values: list[float], spec: str) -> None:
+        if not all(low <= v <= high for v in values):
+            raise JaxvizError(f"transform {spec!r}: {what} must lie in {low:g}..{high:g}")
+
+    return check
+
+
+class Kind(NamedTuple):
+    """One transform by name: an example, a check of its values, a factory, and its effect on the image side."""
+
+    example: str
+    check: Callable[[str, list[float], str], None]
+    make: Callable[[list[float]], Transform]
+    side: Callable[[int, list[float]], int]  # output side for an input side
+
+
+TRANSFORMS: dict[str, Kind] = {
+    "pad": Kind("pad:12", _pixels, lambda v: pad(int(v[0])), lambda n, v: n + 2 * int(v[0])),
+    "jitter": Kind("jitter:8", _pixels, lambda v: jitter(int(v[0])), lambda n, v: n - int(v[0])),
+    "scale": Kind("scale:0.9:1.0:1.1", _in_range(0.25, 4, "scale factors"), lambda v: affine(scales=v), lambda n, v: n),
+    "rotate": Kind(
+        "rotate:-10:0:10", _in_range(-180, 180, "rotate angles (degrees)"), lambda v: affine(degrees=v), lambda n, v: n
+    ),
+}
 
 
 def parse(spec: str) -> tuple[str, list[float]]:
     """'jitter:8' -> ('jitter', [8.0]); checks the name and the ranges, or a one-line error."""
     name, *args = spec.strip().split(":")
-    if name not in EXAMPLES:
-        raise JaxvizError(f"unknown transform {name!r} in {spec!r}; valid: {', '.join(EXAMPLES.values())}")
+    if name not in TRANSFORMS:
+        examples = ", ".join(k.example for k in TRANSFORMS.values())
+        raise JaxvizError(f"unknown transform {name!r} in {spec!r}; valid: {examples}")
     values = _numbers(name, args, spec)
     if not values:
-        raise JaxvizError(f"transform {spec!r} needs a value, e.g. {EXAMPLES[name]!r}")
-    if name in ("pad", "jitter") and (len(values) != 1 or values[0] < 0 or values[0] != int(values[0])):
-        raise JaxvizError(f"transform {spec!r}: {name} takes one whole number of pixels >= 0, e.g. {EXAMPLES[name]!r}")
-    if name == "scale" and not all(0.25 <= v <= 4 for v in values):
-        raise JaxvizError(f"transform {spec!r}: scale factors must lie in 0.25..4")
-    if name == "rotate" and not all(-180 <= v <= 180 for v in values):
-        raise JaxvizError(f"transform {spec!r}: rotate angles must lie in -180..180 degrees")
+        raise JaxvizError(f"transform {spec!r} needs a value, e.g. {TRANSFORMS[name].example!r}")
+    TRANSFORMS[name].check(name, values, spec)
     return name, values
 
 
 def build(specs: Sequence[str]) -> list[Transform]:
     """The transforms named by `specs` ('pad:12', 'jitter:8', 'scale:0.9:1.1', 'rotate:-5:5'), in order."""
-    out = []
-    for spec in specs:
-        name, values = parse(spec)
-        if name == "pad":
-            out.append(pad(int(values[0])))
-        elif name == "jitter":
-            out.append(jitter(int(values[0])))
-        elif name == "scale":
-            out.append(affine(scales=values))
-        else:
-            out.append(affine(degrees=values))
-    return out
+    return [TRANSFORMS[name].make(values) for name, values in map(parse, specs)]
 
 
 def output_side(specs: Sequence[str], size: int) -> int:
-    """The side of the image the model sees after `specs` (pads add, jitters crop)."""
-    for spec in specs:
-        name, values = parse(spec)
-        size += 2 * int(values[0]) if name == "pad" else -int(values[0]) if name == "jitter" else 0
+    """The side of the image the model sees after `specs` (pads add, jitters crop, the others keep it)."""
+    for name, values in map(parse, specs):
+        size = TRANSFORMS[name].side(size, values)
     return size
 
 

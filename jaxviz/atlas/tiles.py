@@ -1,7 +1,7 @@
 """Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles.
 
 Only what changed is encoded again: a layer whose chunk files (and dead filters) are unchanged is not even read,
-and a tile whose pixels are unchanged is not re-encoded. A dead filter's pictures are `images.dead_tile`.
+and a tile whose pixels are unchanged is not re-encoded. A dead filter's pictures are `display.dead_tile`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.atlas.output import Output
-from jaxviz.images import dead_tile, png_bytes
+from jaxviz.display import dead_tile
+from jaxviz.images import png_bytes
 
 THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
 THUMB_QUALITY = 75

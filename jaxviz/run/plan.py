@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, min_size
+from jaxviz.ascent import Knobs, Method, Spec
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.targets import resolve_filters, resolve_layers
@@ -14,7 +17,7 @@ def fed_sizes(cfg: Config) -> list[tuple[int, int]]:
     The fed side is the stage's image after `ascent.transforms` (pads add 2*width, jitters crop d; scale
     and rotate keep the side). Stages start smaller than `ascent.size` when `ascent.upscale` > 1.
     """
-    from jaxviz.ascent.method import stage_sizes
+    from jaxviz.ascent import stage_sizes
     from jaxviz.ascent.transforms import output_side
 
     a = cfg.ascent
@@ -47,18 +50,34 @@ def check_sizes(cfg: Config, layers: list[str]) -> None:
             )
 
 
-def plan(cfg: Config) -> dict[str, list[int]]:
-    """Layer -> filter indices, every name, index and size checked before any work starts.
+class Plan(NamedTuple):
+    """A checked config in the ascent's terms: layer -> filters, the Method (built once), each layer's Spec, Knobs."""
+
+    targets: dict[str, list[int]]
+    method: Method
+    specs: dict[str, Spec]
+    knobs: Knobs
+
+
+def prepare(cfg: Config) -> Plan:
+    """Everything a run needs from `cfg`, every name, index, combination and size checked before any work.
 
     Raises JaxvizError (one line) for an unknown layer or filter, a method that cannot work, or an image
     too small for a layer at any stage after its transforms.
     """
-    from jaxviz.ascent.method import method_of
+    from jaxviz.run.translate import knobs_of, method_of, spec_of
 
-    method_of(cfg)  # objective, transforms and their combinations, checked before any compile
+    method = method_of(cfg)  # objective, transforms and their combinations, checked before any compile
     layers = resolve_layers(cfg.target.layers)
+    specs = {layer: spec_of(cfg, layer, method) for layer in layers}
     check_sizes(cfg, layers)
-    return {layer: resolve_filters(cfg.target.filters, layer) for layer in layers}
+    targets = {layer: resolve_filters(cfg.target.filters, layer) for layer in layers}
+    return Plan(targets, method, specs, knobs_of(cfg))
+
+
+def plan(cfg: Config) -> dict[str, list[int]]:
+    """Layer -> filter indices, checked as `prepare` checks them."""
+    return prepare(cfg).targets
 
 
 def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:

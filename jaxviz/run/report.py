@@ -1,98 +1,98 @@
-"""What a run reports: per-filter records, per-layer summaries, metrics.json, a layer's grid and TensorBoard."""
+"""What a run reports: one record per layer, metrics.json, a layer's grid and its TensorBoard summary."""
 
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from jaxviz.config import Config
 from jaxviz.images import save_png
-from jaxviz.run.session import DEAD_EPS, layer_grid
+from jaxviz.metrics import filter_record, layer_summary
+from jaxviz.run.session import layer_grid
 from jaxviz.run.state import FilterResult
 
 
-def filter_record(layer: str, f: int, r: FilterResult) -> dict:
-    """One filter's row of metrics.json: final, first and best mean activation, dead, NaN step, history."""
-    final = float(r.history[-1])
-    finite = [float(v) for v in r.history if math.isfinite(v)]
-    return {
-        "layer": layer,
-        "filter": f,
-        "activation": final if math.isfinite(final) else None,
-        "initial_activation": finite[0] if finite else None,
-        "max_activation": max(finite) if finite else None,
-        "dead": bool(max(finite, default=0.0) <= DEAD_EPS),
-        "nan": r.nan_step >= 0,
-        "nan_step": r.nan_step if r.nan_step >= 0 else None,
-        "history": [round(v, 6) if math.isfinite(v) else None for v in map(float, r.history)],
-    }
+@dataclass
+class LayerRecord:
+    """Everything a run knows about one layer (`name`) its directory holds.
+
+    `filters`: the filters this run shows (its targets, or every stored one for a layer it only holds);
+    `share`: this process's part of them; `done`: stored results; `summary`: set once finished this run;
+    `scores`: quality numbers by filter; `times`: seconds by phase (kept across invocations).
+    """
+
+    name: str
+    filters: list[int]
+    target: bool
+    share: list[int] = field(default_factory=list)
+    done: dict[int, FilterResult] = field(default_factory=dict)
+    cost: float = 0.0  # of one filter, for the progress bar
+    summary: dict | None = None
+    scores: dict[int, dict] = field(default_factory=dict)
+    times: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def todo(self) -> list[int]:
+        """This process's filters not stored yet."""
+        return [f for f in self.share if f not in self.done]
+
+    def records(self) -> list[dict]:
+        """metrics.json rows of the filters shown that are stored, with their quality numbers."""
+        rows = []
+        for f in self.filters:
+            if f in self.done:
+                r = self.done[f]
+                rows.append({**filter_record(self.name, f, r.history, r.nan_step), **self.scores.get(f, {})})
+        return rows
 
 
-def layer_summary(layer: str, records: list[dict]) -> dict:
-    """A layer's numbers from its filters' records (means over the finite final activations)."""
-    finals = [r["activation"] for r in records if r["activation"] is not None]
-    return {
-        "filters": len(records),
-        "dead": sum(r["dead"] for r in records),
-        "nan": sum(r["nan"] for r in records),
-        "activation_mean": float(np.mean(finals)) if finals else 0.0,
-        "activation_median": float(np.median(finals)) if finals else 0.0,
-        "activation_max": float(np.max(finals)) if finals else 0.0,
-        "grid": f"{layer}.png",
-    }
-
-
-def previous_layers(out: Path) -> dict[str, dict]:
-    """metrics.json's per-layer entries from an earlier invocation (empty when there is none, or it is damaged)."""
+def previous_times(out: Path) -> dict[str, dict[str, float]]:
+    """metrics.json's per-layer seconds from an earlier invocation (empty when there is none, or it is damaged)."""
     try:
         layers = json.loads((out / "metrics.json").read_text())["layers"]
-        return layers if isinstance(layers, dict) else {}
-    except (OSError, ValueError, KeyError, TypeError):
+        return {la: {k: float(v) for k, v in s.items() if k.endswith("seconds")} for la, s in layers.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
 
-def metrics(held: list[str], targets: dict, finished: dict, done: dict, extra: dict, scores: dict) -> dict:
-    """metrics.json: the layers finished so far and every other layer the run directory holds.
+def metrics(layers: dict[str, LayerRecord]) -> dict:
+    """metrics.json: the target layers finished so far and every other layer the run directory holds.
 
-    `finished`: layer -> summary of the layers this invocation finished (with "partial": true where an
-    interruption left filters undone); `extra`: layer -> fields carried into its summary (seconds);
-    `scores`: layer -> filter -> quality numbers. The document is partial when any layer is.
+    A layer an interruption left unfinished says "partial": true with its `planned` filter count; the
+    document is partial when any layer is.
     """
     from jaxviz import quality
 
-    records, layers = [], {}
-    for layer in held:
-        if layer in targets and layer not in finished:
+    records, summaries = [], {}
+    for name, layer in layers.items():
+        if layer.target and layer.summary is None:
             continue
-        filters = targets.get(layer) or sorted(done[layer])
-        rows = [filter_record(layer, f, done[layer][f]) for f in filters if f in done[layer]]
-        measured = scores.get(layer, {})
-        for row in rows:
-            row.update(measured.get(row["filter"], {}))
+        rows = layer.records()
         records += rows
-        layers[layer] = layer_summary(layer, rows)
+        summary = layer_summary(name, rows)
+        measured = [layer.scores[r["filter"]] for r in rows if r["filter"] in layer.scores]
         if measured:
-            layers[layer].update(quality.summarize([measured[r["filter"]] for r in rows if r["filter"] in measured]))
-        layers[layer].update(extra.get(layer, {}))
-        if finished.get(layer, {}).get("partial"):
-            layers[layer].update(partial=True, planned=len(filters))
-    doc = {"filters": records, "layers": layers}
-    if any(s.get("partial") for s in layers.values()):
+            summary.update(quality.summarize(measured))
+        summary.update(layer.times)
+        if layer.summary and layer.summary.get("partial"):
+            summary.update(partial=True, planned=len(layer.filters))
+        summaries[name] = summary
+    doc = {"filters": records, "layers": summaries}
+    if any(s.get("partial") for s in summaries.values()):
         doc["partial"] = True
     return doc
 
 
-def finish_layer(
-    cfg: Config, out: Path, writer, layer: str, filters: list[int], results: dict[int, FilterResult], step: int, curve
-) -> dict:
+def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord, step: int, curve: int) -> dict:
     """Write `layer`'s grid (black tiles where a filter is not done) and its TensorBoard summary; its summary.
 
     `step`: the TensorBoard step for the grid and counts; `curve`: the first step of the per-ascent-step
     activation curve (0 the first time, after what the event files hold on later passes).
     """
+    filters, results = record.filters, record.done
     image = layer_grid(cfg, filters, results)
     save_png(out / f"{layer}.png", image)
     present = [f for f in filters if f in results]
@@ -106,7 +106,7 @@ def finish_layer(
             if column.size:
                 scalars = {f"{layer}/activation_mean": column.mean(), f"{layer}/activation_max": column.max()}
                 writer.write_scalars(curve + s, scalars)
-    summary = layer_summary(layer, [filter_record(layer, f, results[f]) for f in present])
+    summary = layer_summary(layer, [filter_record(layer, f, results[f].history, results[f].nan_step) for f in present])
     writer.write_scalars(step, {f"{layer}/dead_filters": summary["dead"], f"{layer}/nan_filters": summary["nan"]})
     writer.write_images(step, {f"{layer}/grid": image})
     writer.flush()

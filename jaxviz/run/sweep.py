@@ -9,7 +9,7 @@ import os
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,11 +131,17 @@ def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Seque
     return Sweep(sweep_dir, mode, axes, base, points)
 
 
-def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[str] = ()) -> dict:
+def sweep(
+    path: str | Path,
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    after_point: Callable[[Path], None] | None = None,
+) -> dict:
     """Run every point of sweep file `path` as OUT/<name>, skipping finished ones; returns the index.
 
     OUT defaults to runs/<file stem>. Each point that fails is recorded and the rest still run; then a
-    JaxvizError names the failed points. Only process 0 writes OUT/index.json, index.csv and sweep.toml.
+    JaxvizError names the failed points. Only process 0 writes OUT/index.json, index.csv and sweep.toml,
+    and calls `after_point(OUT)` whenever the index changes (the command line refreshes the sweep's atlas).
     """
     from jaxviz.run import distributed, job
     from jaxviz.run.state import check_writable
@@ -156,8 +162,8 @@ def sweep(path: str | Path, out: str | Path | None = None, overrides: Sequence[s
         index = index_lib.document(sw.mode, sw.axes, sw.base, entries)
         if writer:
             index_lib.write(sw.out, index, layers)
-            if sw.base.output.atlas and any(e["status"] != "pending" for e in entries):
-                job.refresh_atlas(sw.out)
+            if after_point is not None and any(e["status"] != "pending" for e in entries):
+                after_point(sw.out)
         return index
 
     if writer:

@@ -1,0 +1,80 @@
+"""The ascent's inputs: a static `Spec` (what is compiled) and traced `Knobs` (what can change for free).
+
+A Spec is hashable and keys the compiled step: the layer, the image side, the stages and their
+upscaling, the precision and the Method. Knobs are values the compiled step takes as arguments, so a
+sweep over step sizes, normalisers, seeds or step counts compiles once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from jaxviz.architecture import CONV_LAYERS
+from jaxviz.ascent import transforms
+from jaxviz.ascent.method import Method
+from jaxviz.ascent.optim import NORMALIZERS
+from jaxviz.errors import JaxvizError
+
+PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
+MIN_SEEN = 8  # px: the smallest image the transforms may hand the model (a 3x3 conv and a pool still fit)
+
+
+class Knobs(NamedTuple):
+    """Traced values: `step` (step size, pixel units for pixels with `normalized`), `normalizer` (a name
+    of optim.NORMALIZERS), `seed` (each filter's start and transforms come from (seed, layer, filter)),
+    `steps` (per stage; the schedules see steps * stages in all)."""
+
+    step: float = 1.0
+    normalizer: str = "rms"
+    seed: int = 0
+    steps: int = 40
+
+    def normalizer_index(self) -> int:
+        """`normalizer`'s position in optim.NORMALIZERS (what the compiled step receives)."""
+        return list(NORMALIZERS).index(self.normalizer)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one layer's compiled ascent is: `layer`, the final image side `size` (px), `stages` of steps
+    each followed by a bicubic resize by `upscale` (the last ending at `size`), `precision`, `method`.
+
+    Raises JaxvizError for combinations that cannot work (an upscaled Fourier latent, a crop below
+    MIN_SEEN px, diversity with one image).
+    """
+
+    layer: str
+    size: int
+    stages: int = 1
+    upscale: float = 1.0
+    precision: str = "float32"
+    method: Method = field(default_factory=Method)
+
+    def __post_init__(self) -> None:
+        if self.layer not in CONV_LAYERS:
+            raise JaxvizError(f"unknown layer {self.layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
+        if self.precision not in PRECISIONS:
+            raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        m = self.method
+        if self.upscale != 1.0 and self.stages > 1 and not m.pixel_latent:
+            raise JaxvizError(
+                "ascent.stages with ascent.upscale resize the image between stages, which needs param.kind = "
+                '"pixels" with no decorrelate or squash (a Fourier or squashed latent has no pixels to resize)'
+            )
+        if transforms.output_side(m.transforms, self.sizes[0]) < MIN_SEEN:
+            raise JaxvizError(
+                f"ascent.transforms crop the {self.size} px image below {MIN_SEEN} px; use smaller jitter or pad more"
+            )
+
+    @property
+    def sizes(self) -> list[int]:
+        """Each stage's image side: with upscale 1 every stage runs at `size` (stages then only split steps)."""
+        return stage_sizes(self.size, self.stages, self.upscale)
+
+
+def stage_sizes(size: int, stages: int, upscale: float) -> list[int]:
+    """The side of each ascent stage: the last stage's image is resized by `upscale` up to `size`."""
+    if upscale == 1.0:
+        return [size] * stages
+    return [int(size / upscale ** (stages - i)) for i in range(stages)]

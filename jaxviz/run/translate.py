@@ -1,0 +1,48 @@
+"""A config in the ascent's own terms: its Method (built once per run), each layer's Spec, the Knobs."""
+
+from __future__ import annotations
+
+from jaxviz.ascent import Knobs, Method, Spec, objectives, transforms
+from jaxviz.config import Config
+
+
+def method_of(cfg: Config) -> Method:
+    """The Method a config asks for: the objective expression with the penalties and diversity as terms.
+
+    Raises JaxvizError (one line) for an unknown name anywhere or a combination that cannot work.
+    """
+    a, p, o = cfg.ascent, cfg.param, cfg.objective
+    for spec in a.transforms:
+        transforms.parse(spec)
+    objective = objectives.parse(o.expr)
+    for name in ("tv", "l2", "blur", "diversity"):  # config weights are penalties: subtracted
+        weight = getattr(o, name)
+        if weight:
+            objective = objective - weight * objectives.term(name)
+    return Method(
+        param=p.kind,
+        decorrelate=p.decorrelate,
+        squash=p.squash,
+        decay=p.decay,
+        init_mean=float(a.init_mean),
+        init_noise=float(a.init_noise),
+        transforms=tuple(a.transforms),
+        objective=objective,
+        preactivation=o.preactivation,
+        revive=o.revive,
+        images=o.images,
+        optimizer=a.optimizer,
+        schedule=a.schedule,
+    )
+
+
+def spec_of(cfg: Config, layer: str, method: Method | None = None) -> Spec:
+    """`layer`'s Spec under `cfg` (`method`: the run's, to avoid building it again). JaxvizError if it cannot work."""
+    a = cfg.ascent
+    return Spec(layer, a.size, a.stages, a.upscale, a.precision, method or method_of(cfg))
+
+
+def knobs_of(cfg: Config) -> Knobs:
+    """The traced values of `cfg`: step size, normaliser, seed, steps per stage."""
+    a = cfg.ascent
+    return Knobs(step=a.step, normalizer=a.normalize, seed=a.seed, steps=a.steps)
