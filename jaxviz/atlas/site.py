@@ -19,6 +19,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 @dataclass
 class Run:
+    """One run directory, as its pages show it."""
+
     path: Path
     name: str
     config: str  # the resolved config.toml ("" when absent)
@@ -29,6 +31,8 @@ class Run:
 
 @dataclass
 class Point:
+    """One point of a sweep: its swept values, its index.json entry and its run, once it has one."""
+
     name: str
     values: dict[str, Any]  # swept key -> value
     status: str
@@ -45,6 +49,8 @@ class Point:
 
 @dataclass
 class Sweep:
+    """A sweep directory: its axes, its resolved sweep.toml and its points."""
+
     path: Path
     name: str
     mode: str
