@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from jaxviz.atlas import assets, filter_pages, html, tiles, view
+from jaxviz.atlas import assets, curve, filter_pages, html, tiles, view
 from jaxviz.atlas.output import Output
 from jaxviz.atlas.run_pages import index_html, layer_html
 from jaxviz.atlas.site import Run, Sweep, read
@@ -30,8 +30,8 @@ def write_atlas(directory: str | Path) -> Path:
     site = read(directory)
     out = Output(Path(directory) / FOLDER)
     known = _known(out.root / STATE)
-    out.put(html.CSS, assets.CSS)
-    out.put(html.JS, assets.JS)
+    for name in assets.STATIC:
+        out.put(name, assets.static(name))  # replaced only when the package's copy differs
     if isinstance(site, Run):
         was = known.get("") or {}
         pictures, seen = write_pictures(site.path, site.records, out, "", was.get("pictures") or {})
@@ -53,9 +53,11 @@ def _known(path: Path) -> dict:
 
 @functools.cache
 def _code() -> str:
-    """The page-making code itself: a new version of it makes every page again (tiles: which filters are dead)."""
-    modules = (html, assets, filter_pages, tiles, view)
-    return hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()
+    """The page-making code itself, its templates and static files: a new version of any makes every page again
+    (tiles: which filters are dead)."""
+    modules = (html, assets, curve, filter_pages, tiles, view)
+    code = [Path(m.__file__).read_bytes() for m in modules]
+    return hashlib.sha1(b"".join(code + assets.sources())).hexdigest()
 
 
 def _shown(p: Pictures) -> tuple:

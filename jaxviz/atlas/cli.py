@@ -10,6 +10,7 @@ from jaxviz.cli import guarded
 
 @guarded
 def atlas_main(argv: Sequence[str] | None = None) -> int:
+    """The jaxviz-atlas command: 0 once DIR/atlas is up to date (bad input: a one-line error, 2)."""
     p = argparse.ArgumentParser(
         description="Write DIR/atlas/: a static site of every filter of a run or sweep directory (opens from file://)."
     )

@@ -31,6 +31,7 @@ class Output:
         self.produced.add(rel)
 
     def put(self, rel: str, data: bytes | str) -> None:
+        """Write `data` (str: as UTF-8) to `rel`, unless the file already holds exactly these bytes."""
         data = data.encode() if isinstance(data, str) else data
         self.produced.add(rel)
         path = self.root / rel

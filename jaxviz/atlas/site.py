@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jaxviz.architecture import network_order  # no JAX: seconds the atlas does not need
 from jaxviz.errors import JaxvizError
 
 # Layer and point names become file names: anything else in a metrics or index file means it is damaged.
@@ -18,6 +19,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 @dataclass
 class Run:
+    """One run directory, as its pages show it."""
+
     path: Path
     name: str
     config: str  # the resolved config.toml ("" when absent)
@@ -28,6 +31,8 @@ class Run:
 
 @dataclass
 class Point:
+    """One point of a sweep: its swept values, its index.json entry and its run, once it has one."""
+
     name: str
     values: dict[str, Any]  # swept key -> value
     status: str
@@ -44,6 +49,8 @@ class Point:
 
 @dataclass
 class Sweep:
+    """A sweep directory: its axes, its resolved sweep.toml and its points."""
+
     path: Path
     name: str
     mode: str
@@ -53,18 +60,7 @@ class Sweep:
 
     def layers(self) -> list[str]:
         """Every layer any point's run holds, in network order."""
-        return _ordered({la for p in self.points if p.run for la in p.run.layers})
-
-
-def _ordered(layers) -> list[str]:
-    """Network order (block1_conv1, block1_conv2, block2_conv1, ...), read from the names: importing the model
-    would import JAX, seconds the atlas does not need."""
-
-    def rank(name: str) -> tuple:
-        m = re.fullmatch(r"block(\d+)_conv(\d+)", name)
-        return (int(m[1]), int(m[2]), name) if m else (1 << 30, 0, name)
-
-    return sorted(layers, key=rank)
+        return network_order({la for p in self.points if p.run for la in p.run.layers})
 
 
 def _damaged(path: Path, why: str) -> JaxvizError:
@@ -119,7 +115,7 @@ def read_run(path: Path) -> Run:
     for raw in metrics["filters"]:
         r = _check_record(metrics_path, raw)
         records.setdefault(r["layer"], {})[r["filter"]] = r
-    rows = {layer: [records[layer][f] for f in sorted(records[layer])] for layer in _ordered(records)}
+    rows = {layer: [records[layer][f] for f in sorted(records[layer])] for layer in network_order(records)}
     layers = {layer: summaries.get(layer) or _summary(rows[layer]) for layer in rows}
     config = _text(path / "config.toml")
     try:

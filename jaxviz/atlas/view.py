@@ -22,6 +22,8 @@ class Peer:
 
 @dataclass
 class RunView:
+    """One run's pages: what they show and where they go (a run's own atlas, or one point of a sweep's)."""
+
     run: Run
     prefix: str  # "" for a run's own atlas, "points/<name>/" inside a sweep's
     pictures: dict[str, dict[int, Pictures]]
