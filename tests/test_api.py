@@ -26,11 +26,10 @@ def test_visualize_returns_images_activations_and_metrics(weights_path):
 
 def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
     from jaxviz import ascent
-    from jaxviz.config import AscentConfig
-    from jaxviz.images import deprocess
+    from jaxviz.display import deprocess
 
     r = jaxviz.visualize("block1_conv2", [5, 2], size=24, steps=3, weights=str(weights_path), quality=False)
-    direct = ascent.ascend(params, "block1_conv2", [5, 2], AscentConfig(size=24, steps=3, init_mean=128.0))
+    direct = ascent.ascend(params, ascent.Spec("block1_conv2", 24), [5, 2], ascent.Knobs(steps=3))
     np.testing.assert_array_equal(r.images, np.stack([deprocess(im) for im in direct.images]))
     assert "robustness" not in r.metrics[0]
 

@@ -18,8 +18,8 @@ from PIL import Image
 from jaxviz import config as config_lib
 from jaxviz.atlas import filter_pages, tiles, write_atlas
 from jaxviz.atlas.html import label
+from jaxviz.display import dead_tile
 from jaxviz.errors import JaxvizError
-from jaxviz.images import dead_tile
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("block1_conv1", "block2_conv1")

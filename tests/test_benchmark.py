@@ -91,19 +91,18 @@ def test_several_devices_split_the_filters(weights_path):
 
 
 def test_the_timed_loop_never_compiles(params):
-    from jaxviz import timing
-    from jaxviz.config import AscentConfig
+    from jaxviz import ascent, timing
 
     compiled: list[str] = []
 
     def listen(event: str, duration: float, **kw) -> None:
-        if event.endswith("backend_compile_duration") and kw.get("fun_name") == "jit(batched)":
+        if event.endswith("backend_compile_duration") and kw.get("fun_name") == ascent.step_name("block1_conv2", 22):
             compiled.append(event)
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        cfg = AscentConfig(size=22, steps=2)  # a shape no other test compiles
-        t = timing.time_layer(params, "block1_conv2", [0, 1, 2], cfg, 2, jax.local_devices()[:1])
+        spec, knobs = ascent.Spec("block1_conv2", 22), ascent.Knobs(steps=2)  # a shape no other test compiles
+        t = timing.time_layer(params, spec, knobs, [0, 1, 2], 2, jax.local_devices()[:1])
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
     assert len(compiled) == 1  # the timed compile, reused by the warm-up and the timed chunks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -10,30 +9,29 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import traces
 
 from jaxviz import ascent
-from jaxviz.config import AscentConfig
+from jaxviz.ascent import Knobs, Spec
 
 ROOT = Path(__file__).resolve().parents[1]
-CFG = AscentConfig(size=32, steps=4)
+KNOBS = Knobs(steps=4)
 
 # Runs in a fresh interpreter: the forced host device count must be set before JAX starts.
 _SHARDED = """
 import json, sys
 import jax, numpy as np
 from jaxviz import ascent
-from jaxviz.config import AscentConfig
 from jaxviz.weights import load_params
 params = load_params(sys.argv[1])
-cfg = AscentConfig(size=32, steps=4)
 out = {"devices": len(jax.local_devices())}
 for layer, filters in (("block1_conv2", [0, 5, 9, 13, 21]), ("block3_conv1", [2, 7, 11])):
     for n in (1, 2, 4):
         mesh = ascent.filter_mesh(jax.local_devices()[:n])
-        engine = ascent.LayerAscent(params, layer, cfg, mesh)
+        engine = ascent.LayerAscent(params, ascent.Spec(layer, 32), ascent.Knobs(steps=4), mesh)
         r = engine(filters)
         out[f"{layer}/{n}"] = {"images": r.images.tolist(), "history": r.history.tolist(),
-                               "sharding": str(engine._batch.spec), "mesh": int(engine.mesh.devices.size)}
+                               "sharding": str(engine.sharding.spec), "mesh": int(engine.mesh.devices.size)}
 print(json.dumps(out))
 """
 
@@ -63,11 +61,11 @@ def test_chunk_is_padded_to_a_multiple_of_the_devices():
 
 
 def test_step_size_normaliser_and_seed_do_not_recompile(params):
-    ascent.TRACES.clear()
-    for step, normalize, seed in ((1.0, "rms", 0), (0.5, "rms", 1), (2.0, "l2", 2), (3.0, "max", 0)):
-        cfg = dataclasses.replace(CFG, size=36, step=step, normalize=normalize, seed=seed)
-        ascent.ascend(params, "block2_conv1", [1, 2], cfg)
-    assert ascent.TRACES[("block2_conv1", 2, 36, 36, 3)] == 1
+    with traces() as seen:
+        for step, normalize, seed in ((1.0, "rms", 0), (0.5, "rms", 1), (2.0, "l2", 2), (3.0, "max", 0)):
+            knobs = Knobs(step=step, normalizer=normalize, seed=seed, steps=4)
+            ascent.ascend(params, Spec("block2_conv1", 36), [1, 2], knobs)
+    assert seen[ascent.step_name("block2_conv1", 36)] == 1
 
 
 def test_traced_normaliser_matches_the_named_one():
@@ -80,8 +78,8 @@ def test_traced_normaliser_matches_the_named_one():
 
 def test_bfloat16_activations_rise_and_stay_close_to_float32(params):
     filters = [0, 1, 2, 3]
-    f32 = ascent.ascend(params, "block3_conv1", filters, CFG)
-    bf16 = ascent.ascend(params, "block3_conv1", filters, dataclasses.replace(CFG, precision="bfloat16"))
+    f32 = ascent.ascend(params, Spec("block3_conv1", 32), filters, KNOBS)
+    bf16 = ascent.ascend(params, Spec("block3_conv1", 32, precision="bfloat16"), filters, KNOBS)
     assert bf16.images.dtype == np.float32  # the image and its update stay float32
     assert (bf16.nan_step == -1).all()
     live = f32.history[:, -1] > 0

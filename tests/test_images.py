@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxviz.images import DEAD_BACKGROUND, DEAD_CROSS, dead_tile, deprocess, grid, grid_shape
+from jaxviz.display import DEAD_BACKGROUND, DEAD_CROSS, dead_tile, deprocess
+from jaxviz.images import grid, grid_shape
 
 
 def test_deprocess_centres_and_scales_each_tile():

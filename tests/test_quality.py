@@ -9,10 +9,9 @@ import pytest
 
 from jaxviz import quality
 from jaxviz.architecture import CONV_WIDTHS
-from jaxviz.ascent import ascend, layer_params
+from jaxviz.ascent import Knobs, Spec, ascend, layer_params
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.config import AscentConfig
-from jaxviz.images import deprocess
+from jaxviz.display import deprocess
 from jaxviz.vgg import VGG16
 
 LAYER = "block2_conv1"
@@ -138,7 +137,7 @@ def test_summarize():
 
 def test_real_ascent_images_are_mostly_selective(params, real_weights):
     filters = [0, 1, 2, 3]
-    result = ascend(params, "block3_conv1", filters, AscentConfig(size=48, steps=10))
+    result = ascend(params, Spec("block3_conv1", 48), filters, Knobs(steps=10))
     tiles = np.stack([deprocess(image) for image in result.images])
     rows = quality.evaluate(params, "block3_conv1", tiles, filters, copies=2)
     summary = quality.summarize(rows)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, traces
 
 from jaxviz import cli
 from jaxviz import config as config_lib
@@ -317,12 +317,12 @@ def test_compile_is_reused_across_step_sizes(tmp_path, weights_path):
 
     if hasattr(ascent.compiled_step, "cache_clear"):
         ascent.compiled_step.cache_clear()  # a step compiled by another test must not hide a trace
-    ascent.TRACES.clear()
     sweep_text = '[sweep.axes]\n"ascent.step" = [0.5, 1.0, 2.0]\n'
     path = write_sweep(tmp_path / "c.toml", weights_path, sweep_text)
-    index = sweep(path, tmp_path / "out", ["ascent.size=36"])  # a size no other test compiles
+    with traces() as seen:
+        index = sweep(path, tmp_path / "out", ["ascent.size=36"])  # a size no other test compiles
     assert [p["status"] for p in index["points"]] == ["done"] * 3
-    assert sum(n for key, n in ascent.TRACES.items() if key[0] == "block1_conv1") == 1, dict(ascent.TRACES)
+    assert seen[ascent.step_name("block1_conv1", 36)] == 1, dict(seen)
 
 
 def test_sweep_directory_is_out_then_the_files_output_dir_then_runs_stem(tmp_path, weights_path):

@@ -35,6 +35,11 @@ class LayerAscent:
         values = (jnp.float32(knobs.step), jnp.int32(knobs.normalizer_index()), jnp.float32(self.total))
         self._knobs = jax.device_put((*values, jnp.int32(knobs.seed)), self._whole)
 
+    @property
+    def sharding(self) -> NamedSharding:
+        """How a chunk's filter axis is laid over the mesh's devices."""
+        return self._batch
+
     def lower(self, chunk: int, stage: int = 0):
         """The step for `chunk` filters at `stage`, lowered (for XLA's cost analysis and compile timing)."""
         chunk = round_up(chunk, self.n_devices)
