@@ -40,7 +40,7 @@ class Result:
 
 
 def _keys() -> dict[str, list[str]]:
-    """Short name -> dotted keys that end in it ("steps" -> ["ascent.steps"])."""
+    """Short name -> dotted keys that end in it ("steps" -> ["ascent.steps"]; an ambiguous one lists several)."""
     out: dict[str, list[str]] = {}
     for key in config_lib.as_flat_dict(Config()):
         out.setdefault(key.rsplit(".", 1)[1], []).append(key)

@@ -6,9 +6,12 @@ import contextlib
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from jaxviz.errors import WriteError
 
@@ -57,3 +60,13 @@ def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Atomically write `obj` as indented JSON."""
     atomic_write(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The arrays `keys` of an .npz file written by `atomic_write`, or None when it is missing or damaged
+    (truncated, not a zip, a key missing): every reader of stored arrays treats damage the same way."""
+    try:
+        with np.load(path) as z:
+            return {key: z[key] for key in keys}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return None

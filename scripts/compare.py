@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from jaxviz.cli import guarded
+from jaxviz.arguments import guarded
 from jaxviz.errors import JaxvizError
 
 

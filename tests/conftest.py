@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,6 +98,23 @@ def traces() -> Iterator[collections.Counter]:
         yield seen
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def script(
+    name: str, *args: str, env: dict | None = None, cwd: Path = ROOT, drop: tuple[str, ...] = (), timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """Run scripts/NAME.py as a user would, in a new interpreter: never downloading; `env` added to this
+    process's environment and `drop` removed from it (a new shell); output captured as text."""
+    full = {k: v for k, v in os.environ.items() if k not in drop}
+    full.update({"JAXVIZ_NO_DOWNLOAD": "1", **(env or {})})
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import script
 from PIL import Image
 
 from jaxviz import config as config_lib
@@ -242,14 +241,7 @@ def test_a_run_before_its_first_layer_finishes(tmp_path):
 
 
 def atlas_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "atlas.py"), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"},
-        cwd=ROOT,
-        timeout=120,
-    )
+    return script("atlas", *args, timeout=120)
 
 
 @pytest.mark.parametrize(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jax
 import pytest
+from conftest import script
 
 from jaxviz.architecture import CONV_LAYERS
 
@@ -29,14 +28,7 @@ LAYER_FIELDS = {
 
 
 def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "benchmark.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1", **(env or {})},
-        timeout=300,
-    )
+    return script("benchmark", *args, env=env)
 
 
 def one_json_line(p: subprocess.CompletedProcess) -> dict:
@@ -96,7 +88,10 @@ def test_the_timed_loop_never_compiles(params):
     compiled: list[str] = []
 
     def listen(event: str, duration: float, **kw) -> None:
-        if event.endswith("backend_compile_duration") and kw.get("fun_name") == ascent.step_name("block1_conv2", 22):
+        if (
+            event.endswith("backend_compile_duration")
+            and kw.get("fun_name") == f"jit({ascent.step_name('block1_conv2', 22)})"
+        ):
             compiled.append(event)
 
     jax.monitoring.register_event_duration_secs_listener(listen)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, script
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +31,7 @@ LEAN = ["--set", "output.quality=false", "--set", "output.atlas=false"]
 
 
 def visualize(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1", **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "visualize.py"), *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=ROOT,
-        timeout=300,
-    )
+    return script("visualize", *args, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -196,19 +186,7 @@ def test_nan_is_reported_per_filter_and_the_run_continues(tmp_path, weights_path
 
 def test_convert_weights_then_use_them(tmp_path, weights_path):
     target = tmp_path / "vgg16.msgpack"
-    p = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "convert_weights.py"),
-            "--weights",
-            str(weights_path),
-            "--output",
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    p = script("convert_weights", "--weights", str(weights_path), "--output", str(target))
     assert p.returncode == 0, p.stderr
     from jaxviz.weights import fingerprint, load_params
 

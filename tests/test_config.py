@@ -33,9 +33,12 @@ def test_resolved_config_roundtrips(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
+    from jaxviz.run.plan import prepare
+
     cfg = config.load(path)
-    for layer in resolve_layers(cfg.target.layers):
-        resolve_filters(cfg.target.filters, layer)
+    p = prepare(cfg)  # every layer, filter, method and size checked, as a run checks them first
+    assert list(p.targets) == resolve_layers(cfg.target.layers) and all(p.targets.values())
+    assert all(p.targets[la] == resolve_filters(cfg.target.filters, la) for la in p.targets)
 
 
 @pytest.mark.parametrize(
@@ -100,8 +103,8 @@ def test_every_shipped_preset_and_config_loads_and_plans():
     from pathlib import Path
 
     from jaxviz import presets
-    from jaxviz.ascent.method import method_of
     from jaxviz.run.job import plan
+    from jaxviz.run.translate import method_of
 
     root = Path(__file__).resolve().parents[1] / "configs"
     assert presets.names()

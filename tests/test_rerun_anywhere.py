@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-from conftest import assert_one_line_error, write_keras2_h5
+from conftest import assert_one_line_error, script, write_keras2_h5
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAN = ["--set", "output.quality=false", "--set", "output.atlas=false", "--set", "output.progress=false"]
 
 
 def _visualize(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k != "JAXVIZ_WEIGHTS"}  # a new shell: no weights variable
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "visualize.py"), *args],
-        capture_output=True,
-        text=True,
-        env={**base, "JAXVIZ_NO_DOWNLOAD": "1", **(env or {})},
-        cwd=cwd,
-        timeout=300,
-    )
+    return script("visualize", *args, env=env, cwd=cwd, drop=("JAXVIZ_WEIGHTS",))  # a new shell: no variable
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -77,34 +67,13 @@ def test_a_sweep_names_its_points_relative_to_itself(tmp_path, weights_path):
         "[ascent]\nsize = 32\nsteps = 1\n[output]\nprogress = false\nquality = false\natlas = false\n"
         '[sweep]\n[sweep.axes]\n"ascent.step" = [0.5, 1.0]\n'
     )
-    p = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sweep.py"), "--config", str(sweep_file), "--out", "sw"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"},
-    )
+    p = script("sweep", "--config", str(sweep_file), "--out", "sw", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     index = json.loads((tmp_path / "sw" / "index.json").read_text())
     assert [e["dir"] for e in index["points"]] == [e["name"] for e in index["points"]]
     assert "sw/" not in (tmp_path / "sw" / "index.csv").read_text()
     moved = tmp_path / "moved"
     (tmp_path / "sw").rename(moved)  # the sweep.toml still runs from anywhere, here into its new place
-    p = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "sweep.py"),
-            "--config",
-            str(moved / "sweep.toml"),
-            "--out",
-            str(moved),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"},
-    )
+    p = script("sweep", "--config", str(moved / "sweep.toml"), "--out", str(moved))
     assert p.returncode == 0, p.stderr
     assert "2 points done" in p.stdout

@@ -93,8 +93,11 @@ def test_time_left_is_weighted_by_cost():
 
 
 def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
-    run(_cfg(tmp_path, weights_path))
-    second = run(_cfg(tmp_path, weights_path, **{"target.layers": "block2_conv1", "target.filters": "0:3"}))
+    from jaxviz import atlas
+
+    run(_cfg(tmp_path, weights_path), after_layer=atlas.refresh)  # the command line's hook: the atlas kept current
+    second_cfg = _cfg(tmp_path, weights_path, **{"target.layers": "block2_conv1", "target.filters": "0:3"})
+    second = run(second_cfg, after_layer=atlas.refresh)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(second))
     assert list(metrics["layers"]) == ["block1_conv1", "block2_conv1"]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, traces
+from conftest import assert_one_line_error, script, traces
 
 from jaxviz import cli
 from jaxviz import config as config_lib
@@ -44,14 +42,7 @@ def write_sweep(path: Path, weights: Path, sweep_text: str, layers: str = "block
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "sweep.py"), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"},
-        cwd=ROOT,
-        timeout=300,
-    )
+    return script("sweep", *args)
 
 
 def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.cli import guarded
+from jaxviz.arguments import guarded
 
 
 @guarded

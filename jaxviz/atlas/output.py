@@ -17,7 +17,6 @@ class Output:
     def __init__(self, root: Path):
         self.root = root
         self.produced: set[str] = set()
-        self.changed = 0
 
     def exists(self, rel: str) -> bool:
         """A non-empty file (an empty one is what a crash may leave of an unsynced write)."""
@@ -41,7 +40,6 @@ class Output:
         # No fsync (4 ms a file here, 50 s for the ~13,000 files of a whole network): after a crash an empty
         # file counts as missing (`exists`) and is redone.
         atomic_write(path, data, sync=False)
-        self.changed += 1
 
     def prune(self) -> int:
         """Delete the atlas files this pass did not produce (a filter or layer no longer in the run); count them."""

@@ -9,6 +9,7 @@ from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, layer_pag
 from jaxviz.atlas.site import Sweep
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import Peer
+from jaxviz.config import short_keys
 
 HOME = "index.html"
 FIRST = ("activation_mean", "activation_median", "activation_max", "dead", "nan")  # the per-layer numbers offered first
@@ -30,10 +31,8 @@ def swept(value: Any) -> str:
 
 def caption(values: dict[str, Any]) -> str:
     """Swept values for people: `steps 20 · step 0.5` (keys shortened to their last dotted part when unique)."""
-    shorts = [k.rsplit(".", 1)[-1] for k in values]
-    return " · ".join(
-        f"{s if shorts.count(s) == 1 else k} {swept(v)}" for k, s, v in zip(values, shorts, values.values())
-    )
+    labels = short_keys(values)
+    return " · ".join(f"{labels[k]} {swept(v)}" for k, v in values.items())
 
 
 def _cell(value: Any, text: str | None = None, field: str | None = None) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image
 
 from jaxviz.atlas.output import Output
 from jaxviz.display import dead_tile
+from jaxviz.files import read_npz
 from jaxviz.images import png_bytes
 
 THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
@@ -68,11 +68,10 @@ def read_tiles(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, np.ndar
     tiles: dict[int, np.ndarray] = {}
     folder = run_dir / "state" / layer
     for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-        try:
-            with np.load(path) as z:
-                filters, stack = z["filters"].tolist(), z["tiles"]
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        chunk = read_npz(path, ("filters", "tiles"))
+        if chunk is None:
             continue
+        filters, stack = chunk["filters"].tolist(), chunk["tiles"]
         for i, f in enumerate(filters):
             if f in wanted and i < len(stack) and _tile(stack[i]) is not None:
                 tiles[f] = stack[i]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from jaxviz.config import DistributedConfig
 from jaxviz.errors import JaxvizError
+from jaxviz.jax_internals import cluster_detected, wait_at_barrier
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,6 @@ def check_launch(launch: Launch) -> None:
             f"--process-id {launch.process_id} is out of range for --num-processes {launch.num_processes} "
             f"(valid: 0..{launch.num_processes - 1})"
         )
-
-
-def _cluster_detected() -> bool:
-    """SLURM, Open MPI, TPU pods, ... as JAX itself detects them (its auto-detection list)."""
-    from jax._src import clusters  # JAX's own list; no public API names it
-
-    return any(c.is_env_present() for c in clusters.ClusterEnv._cluster_types if c.opt_in_only_method is False)
 
 
 def _wait_for_coordinator(address: str, timeout: float) -> None:
@@ -101,7 +95,7 @@ def initialize(launch: Launch, cfg: DistributedConfig) -> None:
             _wait_for_coordinator(launch.coordinator, cfg.initialization_timeout)
         args = {"coordinator_address": launch.coordinator, "num_processes": launch.num_processes}
         args["process_id"] = launch.process_id
-    elif os.environ.get("JAXVIZ_NO_AUTO_DISTRIBUTED") != "1" and _cluster_detected():
+    elif os.environ.get("JAXVIZ_NO_AUTO_DISTRIBUTED") != "1" and cluster_detected():
         args = {}
     else:
         return
@@ -134,12 +128,10 @@ def barrier(name: str, timeout_s: int) -> None:
 
     if jax.process_count() == 1:
         return
-    from jax._src import distributed  # the runtime's barrier with a timeout (multihost_utils has none)
-
     # Every process passes the same barriers in the same order, so a counter keeps names unique.
     unique = f"{name}#{next(_BARRIERS)}"
     try:
-        distributed.global_state.client.wait_at_barrier(unique, timeout_s * 1000)
+        wait_at_barrier(unique, timeout_s)
     except Exception as e:  # the runtime raises its own status types
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise JaxvizError(f"waiting for the other processes at {name!r} failed: {first}") from None

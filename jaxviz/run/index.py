@@ -43,9 +43,9 @@ def point_names(points: Sequence[dict[str, Any]]) -> list[str]:
     become `_`; a name that collides (ignoring case, for case-insensitive filesystems) or is longer than
     MAX_NAME is cut to fit and gets `_<8 hex digits>` (a hash of its values) appended.
     """
-    keys = list(points[0]) if points else []
-    shorts = [key.rsplit(".", 1)[-1] for key in keys]
-    labels = [key if shorts.count(short) > 1 else short for key, short in zip(keys, shorts)]
+    labels = config_lib.short_keys(points[0] if points else [])
+    keys = list(labels)
+    labels = [labels[key] for key in keys]
     names = [
         re.sub(r"[^A-Za-z0-9._-]", "_", "_".join(f"{label}-{_label(p[key])}" for label, key in zip(labels, keys)))
         for p in points
@@ -124,20 +124,10 @@ def write(out: Path, index: dict, layers: Sequence[str]) -> None:
     atomic_write(out / "index.csv", to_csv(index, layers).encode())
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a TOML basic string
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_toml, value)) + "]"
-    return repr(value)
-
-
 def sweep_toml(base: Config, mode: str, axes: Mapping[str, Sequence[Any]]) -> str:
     """The resolved sweep as a sweep file: the base config and the [sweep] table."""
-    lines = ["", "[sweep]", f"mode = {_toml(mode)}", "", "[sweep.axes]"]
-    lines += [f"{json.dumps(key)} = {_toml(list(values))}" for key, values in axes.items()]
+    lines = ["", "[sweep]", f"mode = {config_lib.toml_value(mode)}", "", "[sweep.axes]"]
+    lines += [f"{json.dumps(key)} = {config_lib.toml_value(list(values))}" for key, values in axes.items()]
     return config_lib.to_toml(base) + "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -11,11 +10,12 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
-from jaxviz.errors import Interrupted, JaxvizError
+from jaxviz.errors import Interrupted
 from jaxviz.files import atomic_write, write_json
 from jaxviz.progress import Progress
 from jaxviz.run import distributed, measure, report
 from jaxviz.run.plan import Plan, describe, plan, prepare
+from jaxviz.run.recorded import resolve, up_to_date
 from jaxviz.run.report import LayerRecord
 from jaxviz.run.session import Session, filter_cost
 from jaxviz.run.state import Store, check_writable, settings
@@ -23,44 +23,6 @@ from jaxviz.writers import NullWriter, TensorBoardWriter, logged_steps
 
 __all__ = ["plan", "resolve", "run"]
 AfterLayer = Callable[[Path], None]  # e.g. the atlas' refresh: the run layer does not import the atlas
-
-
-def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
-    """`cfg` as a run directory records it: absolute paths, the weights actually used and their fingerprint,
-    so `--config DIR/config.toml` reruns the same run from any working directory.
-
-    Raises JaxvizError when `cfg` names a fingerprint the weights do not have (the file changed since).
-    """
-    if cfg.model.fingerprint and cfg.model.fingerprint != fingerprint:
-        raise JaxvizError(
-            f"the weights {str(weights)!r} have fingerprint {fingerprint}, but model.fingerprint is "
-            f"{cfg.model.fingerprint} (the weights this run used); pass the same weights, or set "
-            f'model.fingerprint = "" to accept these'
-        )
-    updates = {"model.weights": os.path.abspath(weights), "model.fingerprint": fingerprint}
-    return config_lib.apply(cfg, {**updates, "output.dir": os.path.abspath(os.path.expanduser(cfg.output.dir))})
-
-
-def _up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> dict | None:
-    """The metrics of a run that is already complete with this very config (so a rerun writes nothing);
-    `atlas`: whether its atlas belongs to it (an after-layer hook writes one)."""
-    try:
-        if (out / "config.toml").read_text() != text:
-            return None
-        found = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    summaries = found.get("layers", {}) if isinstance(found, dict) else {}
-    for name, layer in layers.items():
-        if not layer.target:
-            continue
-        if any(f not in layer.done for f in layer.filters) or summaries.get(name, {"partial": True}).get("partial"):
-            return None
-        if not (out / f"{name}.png").is_file():
-            return None
-    if atlas and not (out / "atlas" / "index.html").is_file():
-        return None
-    return found
 
 
 class _Run:
@@ -177,7 +139,7 @@ def run(
     params = load_params(weights)
     cfg = resolve(cfg, weights, fingerprint(params))
     r = _Run(cfg, p, params, after_layer)
-    if r.count == 1 and (found := _up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
+    if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
         _say(f"{r.out} is already complete with this config; nothing to do")
         return found
     r.start()

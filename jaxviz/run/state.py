@@ -7,7 +7,6 @@ import dataclasses
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,9 +14,10 @@ import numpy as np
 
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.files import atomic_write, write_json
+from jaxviz.files import atomic_write, read_npz, write_json
 
 FORMAT = 1
+CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays of a chunk file
 # Settings that change the images; anything else (layers, filters, chunking, grid layout) may change on resume.
 RESULT_KEYS = (
     "size",
@@ -97,7 +97,7 @@ class Store:
         found: dict[int, FilterResult] = {}
         folder = self.root / layer
         for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-            chunk = _read_chunk(path)
+            chunk = read_npz(path, CHUNK_KEYS)
             if chunk is None:
                 with contextlib.suppress(OSError):  # another process may have set it aside first
                     os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection
@@ -121,12 +121,3 @@ class Store:
         """The layers with stored chunks."""
         folders = self.root.iterdir() if self.root.is_dir() else []
         return sorted(p.name for p in folders if p.is_dir() and any(p.glob("*.npz")))
-
-
-def _read_chunk(path: Path) -> dict[str, np.ndarray] | None:
-    """A chunk file's arrays, or None when it is damaged (truncated, not a zip, a key missing)."""
-    try:
-        with np.load(path) as z:
-            return {key: z[key] for key in ("filters", "tiles", "history", "nan_step")}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-        return None

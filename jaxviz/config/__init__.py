@@ -1,0 +1,35 @@
+"""Configuration: typed defaults (schema), TOML files and overrides (parse), the resolved config as text (text)."""
+
+from jaxviz.config.parse import apply, choices, flatten, load, parse_overrides, sections
+from jaxviz.config.schema import (
+    AscentConfig,
+    Config,
+    DistributedConfig,
+    ModelConfig,
+    ObjectiveConfig,
+    OutputConfig,
+    ParamConfig,
+    TargetConfig,
+)
+from jaxviz.config.text import as_flat_dict, short_keys, to_toml, toml_value
+
+__all__ = [
+    "AscentConfig",
+    "Config",
+    "DistributedConfig",
+    "ModelConfig",
+    "ObjectiveConfig",
+    "OutputConfig",
+    "ParamConfig",
+    "TargetConfig",
+    "apply",
+    "as_flat_dict",
+    "choices",
+    "flatten",
+    "load",
+    "parse_overrides",
+    "sections",
+    "short_keys",
+    "to_toml",
+    "toml_value",
+]

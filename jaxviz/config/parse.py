@@ -1,0 +1,173 @@
+"""Configs from TOML files and `key=value` overrides, every key, type, range and name checked (one line each)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+from jaxviz.config.schema import Config
+from jaxviz.errors import JaxvizError
+
+
+@functools.cache
+def choices() -> dict[str, tuple[str, ...]]:
+    """Config key -> its valid values, read from the tables that define them (a new entry there is valid here)."""
+    from jaxviz import display
+    from jaxviz.ascent import PRECISIONS, optim, params
+
+    return {
+        "ascent.normalize": tuple(optim.NORMALIZERS),
+        "ascent.precision": PRECISIONS,
+        "ascent.optimizer": tuple(optim.OPTIMIZERS),
+        "ascent.schedule": tuple(optim.SCHEDULES),
+        "param.kind": tuple(params.PARAMS),
+        "param.squash": params.SQUASHES,
+        "output.display": tuple(display.DISPLAYS),
+        "output.grid": tuple(display.GRIDS),
+    }
+
+
+_POSITIVE = {
+    "ascent.size",
+    "ascent.steps",
+    "ascent.step",
+    "output.deprocess_std",
+    "distributed.initialization_timeout",
+    "distributed.heartbeat_timeout",
+    "distributed.barrier_timeout",
+    "ascent.stages",
+    "ascent.upscale",
+    "param.decay",
+    "objective.images",
+}
+_NON_NEGATIVE = {
+    "ascent.chunk",
+    "output.columns",
+    "output.margin",
+    "output.snapshot_every",
+    "ascent.init_noise",
+    "objective.tv",
+    "objective.l2",
+    "objective.blur",
+    "objective.diversity",
+}
+
+
+def sections() -> dict[str, type]:
+    """Section name -> its dataclass, in the order a config file lists them."""
+    return {f.name: f.default_factory for f in dataclasses.fields(Config)}
+
+
+def _fields(section: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(section)
+    return {f.name: hints[f.name] for f in dataclasses.fields(section)}
+
+
+def _describe(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_describe(t) for t in typing.get_args(tp))
+    if typing.get_origin(tp) is tuple:
+        return f"a list of {_describe(typing.get_args(tp)[0]).split(' ', 1)[-1]}s"
+    return names[tp]
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """`value` as type `tp`, or a JaxvizError naming the key and the expected type."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(key, value, option)
+            except JaxvizError:
+                pass
+    elif typing.get_origin(tp) is tuple and isinstance(value, (list, tuple)):
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(key, v, item) for v in value)
+    elif tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif tp in (bool, str) and isinstance(value, tp):
+        return value
+    raise JaxvizError(f"{key}: expected {_describe(tp)}, got {value!r}")
+
+
+def _check(key: str, value: Any) -> None:
+    if key in _POSITIVE and not value > 0:
+        raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
+    if key in _NON_NEGATIVE and value < 0:
+        raise JaxvizError(f"{key} must be 0 or more, got {value!r}")
+    valid = choices().get(key)
+    if valid is not None and value not in valid:
+        raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
+    if key == "ascent.upscale" and value < 1:
+        raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
+
+
+def apply(cfg: Config, updates: dict[str, Any]) -> Config:
+    """A copy of `cfg` with dotted-key `updates` ({"ascent.steps": 10}) validated and applied."""
+    known = sections()
+    changed: dict[str, dict[str, Any]] = {}
+    for key, value in updates.items():
+        name, _, attr = key.partition(".")
+        if name not in known:
+            raise JaxvizError(f"unknown config section {name!r} in {key!r}; valid sections: {', '.join(known)}")
+        fields = _fields(known[name])
+        if attr not in fields:
+            raise JaxvizError(f"unknown config key {key!r}; valid keys in [{name}]: {', '.join(fields)}")
+        value = _coerce(key, value, fields[attr])
+        _check(key, value)
+        changed.setdefault(name, {})[attr] = value
+    return dataclasses.replace(
+        cfg, **{name: dataclasses.replace(getattr(cfg, name), **kv) for name, kv in changed.items()}
+    )
+
+
+def flatten(tree: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """{"ascent": {"steps": 3}} -> {"ascent.steps": 3}; a non-table at the top is an error."""
+    out = {}
+    for name, value in tree.items():
+        if not where and not isinstance(value, dict):
+            raise JaxvizError(f"config key {name!r} must be inside a section: {', '.join(sections())}")
+        if isinstance(value, dict) and not where:
+            out.update(flatten(value, name))
+        else:
+            out[f"{where}.{name}"] = value
+    return out
+
+
+def load(path: str | Path | None = None, overrides: list[str] = (), base: Config | None = None) -> Config:
+    """Defaults <- TOML file <- `section.key=value` overrides (values in TOML syntax, or bare strings)."""
+    cfg = base or Config()
+    if path:
+        try:
+            tree = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise JaxvizError(f"config file {str(path)!r} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise JaxvizError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+        if "preset" in tree:  # `preset = "quality"` at the top: the file holds what differs from it
+            from jaxviz import presets
+
+            name = tree.pop("preset")
+            cfg = load(presets.path(name), base=cfg)
+        cfg = apply(cfg, flatten(tree))
+    return apply(cfg, parse_overrides(overrides))
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or "." not in key:
+            raise JaxvizError(f"override {item!r} is not of the form section.key=value")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw  # a bare string such as runs/x or block1_conv1
+    return out

@@ -1,0 +1,93 @@
+"""Every setting's default, as frozen dataclasses: one per config section. A TOML file holds only what differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    weights: str = ""  # a Keras .h5 or converted .msgpack; "" searches (see README) and may download
+    download: bool = True  # allow downloading Keras' file when nothing is found locally
+    fingerprint: str = ""  # the weights' value hash a run used (its config.toml); set, other weights are refused
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    layers: str | tuple[str, ...] = "all"  # "all", "block1_conv1,block3_conv1" or a list
+    filters: str | tuple[int, ...] = "all"  # "all", "0:64" (a range), "3,5,9" or a list
+
+
+@dataclass(frozen=True)
+class AscentConfig:
+    size: int = 150  # image side in pixels
+    steps: int = 40
+    step: float = 1.0  # step size (learning rate); in pixel units for pixels with the normalized optimizer
+    normalize: str = "rms"  # normalized optimizer: g/(sqrt(mean g^2)+1e-5), g/|g|, g/max|g|, g/max(g)
+    optimizer: str = "normalized"  # normalized (the seeds'), sgd, momentum, adam, rmsprop (optax)
+    schedule: str = "constant"  # step size over the steps: constant, cosine, warmup_cosine, linear
+    init_mean: float = 128.0  # initial image = init_mean + init_noise * U[0, 1)
+    init_noise: float = 20.0
+    seed: int = 0
+    chunk: int = 0  # filters per compiled batch; 0 picks one that fits device memory
+    precision: str = "float32"  # convolutions in float32 or bfloat16 (image and update stay float32)
+    transforms: tuple[str, ...] = ()  # random per filter and step, e.g. ["pad:12", "jitter:8", "scale:0.9:1.1"]
+    stages: int = 1  # ascent stages of `steps` steps each
+    upscale: float = 1.0  # after each stage, resize the image by this (bicubic); the last ends at `size`
+
+
+@dataclass(frozen=True)
+class ParamConfig:
+    kind: str = "pixels"  # pixels, or fourier (a 1/f-scaled spectrum)
+    decorrelate: bool = False  # optimise in ImageNet's decorrelated colour space
+    squash: str = "none"  # none, or sigmoid (pixels always valid)
+    decay: float = 1.0  # fourier: spectrum scaled by 1/frequency^decay
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    expr: str = "channel"  # a weighted sum of channel, neuron (centre), layer_l2, e.g. "channel + 0.5*neuron"
+    preactivation: bool = False  # score the layer before its ReLU
+    revive: bool = True  # a silent filter follows its pre-activation's gradient until it fires
+    tv: float = 0.0  # penalty weights: total variation, distance from grey, difference from a blur
+    l2: float = 0.0
+    blur: float = 0.0
+    diversity: float = 0.0  # penalty on the similarity of a filter's images (needs images >= 2)
+    images: int = 1  # images per filter
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = "runs/latest"
+    columns: int = 0  # grid columns; 0 = ceil(sqrt(filters))
+    margin: int = 5  # black pixels between tiles
+    sort: bool = False  # order the grid by final activation, highest first
+    deprocess_std: float = 0.1  # each tile is centred, scaled to this std, shifted by 0.5, clipped
+    display: str = "std"  # std: centred, scaled to deprocess_std (the seeds'); minmax; clip (0-255 as is)
+    grid: str = "all"  # all, or best_square: the n*n live filters with the highest activation (the Keras example)
+    quality: bool = True  # measure displayed activation, robustness, selectivity (metrics.json)
+    atlas: bool = True  # write DIR/atlas/ (a browsable site), refreshed as layers or sweep points finish
+    filter_pngs: bool = False  # also write one PNG per filter
+    tensorboard: bool = True
+    snapshot_every: int = 10  # grid image to TensorBoard every N steps (0: only the final grid)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class DistributedConfig:
+    """Multi-process settings (which process this is comes from --coordinator/--num-processes/--process-id)."""
+
+    initialization_timeout: int = 300  # seconds to wait for every process to join
+    heartbeat_timeout: int = 100  # seconds without a heartbeat before a process counts as dead
+    barrier_timeout: int = 86400  # seconds process 0 waits for the others to finish a layer
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    ascent: AscentConfig = field(default_factory=AscentConfig)
+    param: ParamConfig = field(default_factory=ParamConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)

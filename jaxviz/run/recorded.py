@@ -1,0 +1,51 @@
+"""What a run directory records of itself: the resolved config (rerunnable from anywhere), and whether a run
+with a given config is already complete there (so rerunning it writes nothing)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from jaxviz import config as config_lib
+from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.run.report import LayerRecord
+
+
+def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
+    """`cfg` as a run directory records it: absolute paths, the weights actually used and their fingerprint,
+    so `--config DIR/config.toml` reruns the same run from any working directory.
+
+    Raises JaxvizError when `cfg` names a fingerprint the weights do not have (the file changed since).
+    """
+    if cfg.model.fingerprint and cfg.model.fingerprint != fingerprint:
+        raise JaxvizError(
+            f"the weights {str(weights)!r} have fingerprint {fingerprint}, but model.fingerprint is "
+            f"{cfg.model.fingerprint} (the weights this run used); pass the same weights, or set "
+            f'model.fingerprint = "" to accept these'
+        )
+    updates = {"model.weights": os.path.abspath(weights), "model.fingerprint": fingerprint}
+    return config_lib.apply(cfg, {**updates, "output.dir": os.path.abspath(os.path.expanduser(cfg.output.dir))})
+
+
+def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> dict | None:
+    """The metrics of a run that is already complete with this very config (so a rerun writes nothing);
+    `atlas`: whether its atlas belongs to it (an after-layer hook writes one)."""
+    try:
+        if (out / "config.toml").read_text() != text:
+            return None
+        found = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    summaries = found.get("layers", {}) if isinstance(found, dict) else {}
+    for name, layer in layers.items():
+        if not layer.target:
+            continue
+        if any(f not in layer.done for f in layer.filters) or summaries.get(name, {"partial": True}).get("partial"):
+            return None
+        if not (out / f"{name}.png").is_file():
+            return None
+    if atlas and not (out / "atlas" / "index.html").is_file():
+        return None
+    return found
