@@ -8,7 +8,6 @@ Knobs)` or `jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -75,14 +74,6 @@ def _filters(filters: Iterable[int] | int) -> list[int]:
     return [int(f) for f in items]
 
 
-@functools.cache  # a notebook calls visualize many times: the weights load once
-def _params(weights: str, download: bool) -> dict:
-    from jaxviz.fetch import resolve_weights
-    from jaxviz.weights import load_params
-
-    return load_params(resolve_weights(weights, download=download))
-
-
 def visualize(
     layer: str,
     filters: Iterable[int] | int = range(16),
@@ -104,6 +95,7 @@ def visualize(
     from jaxviz import quality as quality_lib
     from jaxviz.metrics import filter_record
     from jaxviz.run.plan import prepare
+    from jaxviz.weights import find_and_load
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
@@ -118,7 +110,7 @@ def visualize(
             f"per layer, or use the command line (scripts/visualize.py --layers ...) for several"
         )
     (layer_name, wanted), *_ = p.targets.items()
-    params = _params(cfg.model.weights, cfg.model.download)
+    params = find_and_load(cfg.model.weights, cfg.model.download)
     engine = ascent.LayerAscent(params, p.specs[layer_name], p.knobs, ascent.filter_mesh())
     o = cfg.output
     rows, tiles, firsts = [], [], []

@@ -78,9 +78,9 @@ def compare(
     peer_steps: int = 512,
 ) -> list[dict]:
     """Run every preset on every layer; write OUT/compare.json, OUT/compare.md and OUT/<layer>.png."""
-    from jaxviz.api import _params
+    from jaxviz.weights import find_and_load
 
-    params = _params(weights, True)
+    params = find_and_load(weights, True)
     rows, strips = [], {}
     for layer in layers:
         sets = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -84,3 +85,14 @@ def fingerprint(params: Params) -> str:
             h.update(f"{layer}/{kind}".encode())
             h.update(np.ascontiguousarray(params[layer][kind]).tobytes())
     return h.hexdigest()[:16]
+
+
+@functools.cache  # a notebook or a comparison asks many times: the weights load once per process
+def find_and_load(weights: str = "", download: bool = True) -> Params:
+    """Params of the weights `fetch.resolve_weights` finds for `weights` (a path, or "" to search), loaded once.
+
+    Raises JaxvizError as resolve_weights and load_params do.
+    """
+    from jaxviz.fetch import resolve_weights
+
+    return load_params(resolve_weights(weights, download=download))
