@@ -151,14 +151,17 @@ def network(
     return {**_header(size, steps, precision, devs, source, peak), "mode": "network", "layers": rows, "total": total}
 
 
+def _title(r: dict, what: str, extra: str) -> str:
+    return f"{r['device']} x{r['devices']}  {what} {r['size']}px {extra}  {r['precision']}, {r['weights']} weights"
+
+
 def format_report(r: dict) -> str:
     """The single-layer report, human-readable."""
-    lines = [
-        f"{r['device']} x{r['devices']}  {r['layer']} {r['size']}px  {r['filters']} filters x {r['steps']} steps "
-        f"(chunk {r['chunk']}, {r['precision']}, {r['weights']} weights)",
+    lines = [_title(r, r["layer"], f"{r['filters']} filters x {r['steps']} steps, chunk {r['chunk']},")]
+    lines.append(
         f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
-        f"compile {r['compile_s']} s",
-    ]
+        f"compile {r['compile_s']} s"
+    )
     if "per_filter_image_steps_per_s" in r:
         lines.append(
             f"  per-filter: {r['per_filter_image_steps_per_s']:8.2f} image-steps/s  "
@@ -174,12 +177,12 @@ def format_report(r: dict) -> str:
 
 def format_network(r: dict) -> str:
     """The network report, human-readable: one row per layer, then the totals."""
-    lines = [
-        f"{r['device']} x{r['devices']}  all 13 layers {r['size']}px x {r['steps']} steps  {r['precision']}, "
-        f"{r['weights']} weights, matmul peak {r['matmul_peak_gflops']} GFLOP/s per device",
+    lines = [_title(r, "all 13 layers", f"x {r['steps']} steps,")]
+    lines[0] += f", matmul peak {r['matmul_peak_gflops']} GFLOP/s per device"
+    lines.append(
         f"  {'layer':<13} {'filters':>7} {'chunk':>5} {'seconds':>9} {'filters/s':>10} {'img-steps/s':>11} "
-        f"{'GFLOP/s':>8} {'peak':>5} {'compile s':>9}",
-    ]
+        f"{'GFLOP/s':>8} {'peak':>5} {'compile s':>9}"
+    )
     for row in [*r["layers"], {"layer": "total", "chunk": "", **r["total"]}]:
         lines.append(
             f"  {row['layer']:<13} {row['filters']:>7} {row['chunk']:>5} {row['seconds']:>9.3f} "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -97,23 +96,20 @@ def resolve_weights(explicit: str = "", include_top: bool = False, download: boo
 
 
 def download_file(url: str, target: Path, md5: str, size: int) -> Path:
-    """Download `url` to `target`, checking size and md5 before an atomic rename into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    """Download `url` to `target`, checking size and md5 before the atomic rename into place (files.atomic_file);
+    a corrupt or interrupted download leaves nothing behind."""
+    from jaxviz.files import atomic_file
+
     digest, got = hashlib.md5(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            print(f"jaxviz: downloading {url}", file=sys.stderr)
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                got += len(chunk)
+    with atomic_file(target) as out, urllib.request.urlopen(url, timeout=60) as response:
+        print(f"jaxviz: downloading {url}", file=sys.stderr)
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            digest.update(chunk)
+            got += len(chunk)
         if got != size or digest.hexdigest() != md5:
             raise JaxvizError(
                 f"download of {url} is corrupt: {got} bytes, md5 {digest.hexdigest()} "
                 f"(expected {size} bytes, md5 {md5}); nothing was kept"
             )
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target

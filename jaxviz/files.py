@@ -9,7 +9,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -30,31 +30,52 @@ def writing(path: str | Path) -> Iterator[None]:
         raise WriteError(f"cannot write {path}: {reason(e)}") from None
 
 
-def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
-    """Write `data` to `path` via a temporary file in the same directory and a rename.
+@contextlib.contextmanager
+def atomic_file(path: str | Path, sync: bool = True) -> Iterator[GuardedFile]:
+    """A binary file that becomes `path` only when the block ends without an exception (a temporary file in
+    the same directory, then a rename); on any exception the temporary file is removed and `path` is untouched.
 
     `sync=False` skips the fsync (4 ms a file here: the atlas writes thousands); a crash may then leave an
-    empty file, which readers treat as missing. Raises WriteError (the path and the OS's reason) after
-    removing the temporary file: `path` is either the old file or the whole new one, never a part.
+    empty file, which readers treat as missing. An OS failure of the file itself (creating, writing, syncing,
+    renaming) raises WriteError naming `path` and the reason; the block's own exceptions pass unchanged.
     """
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield GuardedFile(f, path)
+            with writing(path):
                 f.flush()
                 if sync:
                     os.fsync(f.fileno())
+        with writing(path):
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private to this user
             os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class GuardedFile:
+    """A file whose write() turns an OSError into WriteError (what a full disk raises mid-write)."""
+
+    def __init__(self, f: BinaryIO, path: Path):
+        self._f, self._path = f, path
+
+    def write(self, data: bytes) -> int:
+        with writing(self._path):
+            return self._f.write(data)
+
+
+def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
+    """Write `data` to `path` through `atomic_file`: `path` is either the old file or the whole new one."""
+    with atomic_file(path, sync) as f:
+        f.write(data)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
