@@ -112,3 +112,26 @@ def test_every_shipped_preset_and_config_loads_and_plans():
         cfg = config.load(path)
         method_of(cfg)
         assert plan(cfg), path
+
+
+def test_valid_choices_and_the_readme_come_from_the_librarys_tables():
+    from pathlib import Path
+
+    from jaxviz import display
+    from jaxviz.ascent import objectives, optim, params, transforms
+
+    tables = {
+        "ascent.optimizer": optim.OPTIMIZERS,
+        "ascent.schedule": optim.SCHEDULES,
+        "ascent.normalize": optim.NORMALIZERS,
+        "param.kind": params.PARAMS,
+        "output.display": display.DISPLAYS,
+        "output.grid": display.GRIDS,
+    }
+    for key, table in tables.items():
+        assert config.choices()[key] == tuple(table)  # a new entry is a valid config value at once
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    names = [*optim.OPTIMIZERS, *optim.SCHEDULES, *optim.NORMALIZERS, *params.PARAMS, *display.DISPLAYS]
+    names += [*display.GRIDS, *objectives.TERMS, *(k.example for k in transforms.TRANSFORMS.values())]
+    missing = [n for n in names if f"`{n}`" not in readme and f'"{n}"' not in readme]
+    assert not missing, f"README does not list {missing}"
