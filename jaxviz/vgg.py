@@ -23,7 +23,10 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
-def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+CONVS = ("xla", "patches")  # how a 3x3 convolution is computed (see conv3x3)
+
+
+def conv3x3(x: jax.Array, kernel: jax.Array, form: str = "patches") -> jax.Array:
     """3x3 'SAME' convolution, NHWC x HWIO.
 
     With few input channels (the RGB layer) or a small map (block4-5 at 128 px, everything deep at
@@ -31,7 +34,7 @@ def conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
     input gradient (block5_conv3 at 32 px: 4.3 -> 37 steps/s; at 128 px: 3.9 -> 4.6).
     """
     n, h, w, c = x.shape
-    if c > 4 and h * w > PATCH_MATMUL_MAX_PIXELS:
+    if form == "xla" or (c > 4 and h * w > PATCH_MATMUL_MAX_PIXELS):
         return lax.conv_general_dilated(x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     patches = jnp.concatenate([xp[:, i : i + h, j : j + w, :] for i in range(3) for j in range(3)], axis=-1)
@@ -43,6 +46,7 @@ class Conv3x3(nn.Module):
 
     features: int
     dtype: jnp.dtype = jnp.float32  # compute dtype; params stay float32
+    conv: str = "patches"  # "xla": always XLA's convolution; "patches": a patch matmul where XLA:CPU is slow
 
     @nn.compact
     def __call__(self, x: jax.Array, channel: jax.Array | None = None) -> jax.Array:
@@ -51,7 +55,7 @@ class Conv3x3(nn.Module):
         if channel is not None:
             kernel = lax.dynamic_slice_in_dim(kernel, channel, 1, axis=3)
             bias = lax.dynamic_slice_in_dim(bias, channel, 1)
-        return conv3x3(x.astype(self.dtype), kernel.astype(self.dtype)) + bias.astype(self.dtype)
+        return conv3x3(x.astype(self.dtype), kernel.astype(self.dtype), self.conv) + bias.astype(self.dtype)
 
 
 def preprocess(rgb: jax.Array) -> jax.Array:
@@ -70,6 +74,7 @@ class VGG16(nn.Module):
     include_top: bool = False
     dtype: jnp.dtype = jnp.float32  # convolutions in this dtype (bfloat16 on accelerators); output float32
     preact: bool = False  # return `upto` before its ReLU (objectives that must see below zero)
+    conv: str = "patches"  # how convolutions are computed: CONVS (the same numbers either way)
 
     @nn.compact
     def __call__(self, rgb: jax.Array, channel: jax.Array | None = None) -> jax.Array:
@@ -79,7 +84,7 @@ class VGG16(nn.Module):
             for c, width in enumerate(widths, 1):
                 name = f"block{b}_conv{c}"
                 last = name == self.upto
-                x = Conv3x3(width, dtype=self.dtype, name=name)(x, channel if last else None)
+                x = Conv3x3(width, dtype=self.dtype, conv=self.conv, name=name)(x, channel if last else None)
                 if last:
                     return (x if self.preact else nn.relu(x)).astype(jnp.float32)
                 x = nn.relu(x)

@@ -6,21 +6,11 @@ outputs: `jaxviz.run` translates configs into these and owns the run directory.
 """
 
 from jaxviz.ascent.chunks import chunk_size, chunks, out_of_memory
-from jaxviz.ascent.engine import (
-    DTYPES,
-    AscentResult,
-    auto_chunk,
-    bytes_per_image,
-    compiled_step,
-    device_budget,
-    filter_mesh,
-    layer_params,
-    round_up,
-    step_name,
-)
+from jaxviz.ascent.engine import DTYPES, AscentResult, StepKey, compiled_step, filter_mesh, layer_params, step_name
 from jaxviz.ascent.layer import LayerAscent, ascend
 from jaxviz.ascent.method import Method
 from jaxviz.ascent.optim import normalize_gradient
+from jaxviz.ascent.sizing import auto_chunk, bytes_per_image, device_budget, round_up
 from jaxviz.ascent.spec import PRECISIONS, Knobs, Spec, stage_sizes
 
 __all__ = [
@@ -31,6 +21,7 @@ __all__ = [
     "LayerAscent",
     "Method",
     "Spec",
+    "StepKey",
     "ascend",
     "auto_chunk",
     "bytes_per_image",

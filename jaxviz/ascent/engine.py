@@ -7,8 +7,6 @@ scores them on the layer (objectives.py) and moves the latent along one optax ch
 from __future__ import annotations
 
 import functools
-import math
-import os
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -17,14 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxviz.architecture import CONV_LAYERS, conv_geometry
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.ascent import objectives, optim
 from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
 from jaxviz.vgg import VGG16
 
-CPU_CHUNK_CAP = 1  # measured: on XLA:CPU one image at a time is fastest (cache); batching pays on GPUs
 # Steps dispatched ahead of the one whose activations the host reads: the device never waits for the host.
 IN_FLIGHT = 4
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -37,28 +34,37 @@ class AscentResult(NamedTuple):
     all_images: np.ndarray | None = None  # (N, k, size, size, 3) when a filter has k > 1 images
 
 
-def layer_activation(params: dict, images: jax.Array, layer: str, channel, precision: str) -> jax.Array:
+def layer_activation(
+    params: dict, images: jax.Array, layer: str, channel, precision: str, conv: str = "patches"
+) -> jax.Array:
     """`layer`'s pre-activation (k, h, w, C) for RGB 0-255 images, or (k, h, w, 1) for one `channel`."""
-    model = VGG16(upto=layer, dtype=DTYPES[precision], preact=True)
+    model = VGG16(upto=layer, dtype=DTYPES[precision], preact=True, conv=conv)
     return model.apply({"params": params}, images, channel)
 
 
-def step_name(layer: str, side: int) -> str:
-    """The compiled step's function name, as JAX's compile logs and monitoring events report it."""
-    return f"ascent_step_{layer}_{side}px"
+class StepKey(NamedTuple):
+    """What one compiled program is: the made choices of a Spec (see spec.py) and the stage's image side."""
+
+    layer: str
+    method: Method
+    precision: str
+    conv: str  # "xla" or "patches"
+    single: bool  # only the filter's own channel of the target layer (else the whole layer)
+    side: int
 
 
-@functools.cache
-def compiled_step(layer: str, method: Method, precision: str, side: int) -> Callable:
-    """jit(vmap(one filter's step)): (params, (latents, opt states), filters, knobs, t) -> (state, act, finite).
+def step_name(layer: str, side: int, kind: str = "step") -> str:
+    """A compiled program's function name, as JAX's compile logs and monitoring events report it:
+    kind "step" (one step), "segment" (a device loop of steps) or "measure" (forward only)."""
+    return f"ascent_{kind}_{layer}_{side}px"
 
-    knobs = (step size, normaliser index, total steps, seed) and the step number t are traced, so
-    sweeping them never recompiles. `side` is the stage's image side (part of the latent's shape).
-    """
-    layer_index = CONV_LAYERS.index(layer)
+
+def _score(key: StepKey) -> Callable:
+    """(latent, params, filt, t, seed) -> (objective value, the filter's mean post-ReLU activation)."""
+    layer_index = CONV_LAYERS.index(key.layer)
+    method = key.method
     transform = transforms_lib.compose(transforms_lib.build(method.transforms))
-    single = method.single_channel
-    render = _render_one(method, side)
+    render = _render_one(method, key.side)
 
     def score(latent, params, filt, t, seed):
         images = render(latent)
@@ -66,10 +72,17 @@ def compiled_step(layer: str, method: Method, precision: str, side: int) -> Call
         if method.transforms:
             keys = params_lib.image_keys(transforms_lib.step_key(seed, layer_index, filt, t), images.shape[0])
             seen = jax.vmap(transform)(keys, images)
-        z = layer_activation(params, seen, layer, filt if single else None, precision)
-        c = 0 if single else filt
+        z = layer_activation(params, seen, key.layer, filt if key.single else None, key.precision, key.conv)
+        c = 0 if key.single else filt
         value = objectives.value(method.objective, objectives.Seen(images, z, c, method.preactivation, method.revive))
         return value, jnp.take(jax.nn.relu(z), c, axis=-1).mean()
+
+    return score
+
+
+def _batched_step(key: StepKey) -> Callable:
+    """vmap(one filter's step): (params, (latents, opt states), filters, knobs, t) -> (state, act, finite)."""
+    score, method = _score(key), key.method
 
     def one(params, state, filt, knobs, t):
         step, how, total, seed = knobs
@@ -81,11 +94,60 @@ def compiled_step(layer: str, method: Method, precision: str, side: int) -> Call
         keep = functools.partial(jnp.where, finite)
         return (keep(new, latent), jax.tree.map(keep, new_opt, opt_state)), act, finite
 
-    def batched(params, state, filters, knobs, t):
-        return jax.vmap(one, in_axes=(None, 0, 0, None, None))(params, state, filters, knobs, t)
+    return jax.vmap(one, in_axes=(None, 0, 0, None, None))
 
-    batched.__name__ = batched.__qualname__ = step_name(layer, side)  # names the compile in JAX's logs
-    return jax.jit(batched)
+
+def _named(fn: Callable, name: str) -> Callable:
+    fn.__name__ = fn.__qualname__ = name  # names the compile in JAX's logs and monitoring events
+    return jax.jit(fn)
+
+
+@functools.cache
+def compiled_step(key: StepKey) -> Callable:
+    """jit(vmap(one filter's step)): (params, (latents, opt states), filters, knobs, t) -> (state, act, finite).
+
+    knobs = (step size, normaliser index, total steps, seed) and the step number t are traced, so
+    sweeping them never recompiles.
+    """
+    step = _batched_step(key)
+
+    def batched(params, state, filters, knobs, t):
+        return step(params, state, filters, knobs, t)
+
+    return _named(batched, step_name(key.layer, key.side))
+
+
+@functools.cache
+def compiled_segment(key: StepKey, length: int) -> Callable:
+    """`length` steps in one compiled lax.fori_loop (the device loop: one dispatch per segment):
+    (params, state, filters, knobs, t) -> (state, acts (length, N), finite (length, N), t + length)."""
+    step = _batched_step(key)
+
+    def segment(params, state, filters, knobs, t):
+        def body(i, carry):
+            state, acts, fins = carry
+            state, act, finite = step(params, state, filters, knobs, t + i)
+            return state, acts.at[i].set(act), fins.at[i].set(finite)
+
+        n = filters.shape[0]
+        carry = (state, jnp.zeros((length, n), jnp.float32), jnp.zeros((length, n), bool))
+        state, acts, fins = jax.lax.fori_loop(0, length, body, carry)
+        return state, acts, fins, t + length
+
+    return _named(segment, step_name(key.layer, key.side, "segment"))
+
+
+@functools.cache
+def compiled_measure(key: StepKey) -> Callable:
+    """Forward only: (params, latents, filters, knobs, t) -> each filter's mean activation (N,) as step t sees it
+    (the final images' activations need no gradient)."""
+    score = _score(key)
+
+    def measure(params, latents, filters, knobs, t):
+        seed = knobs[3]
+        return jax.vmap(lambda latent, filt: score(latent, params, filt, t, seed)[1])(latents, filters)
+
+    return _named(measure, step_name(key.layer, key.side, "measure"))
 
 
 @functools.cache
@@ -140,45 +202,3 @@ def layer_params(params: dict, layer: str) -> dict:
 def filter_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A one-axis mesh ("filters") over `devices` (default: this process's devices)."""
     return Mesh(np.asarray(devices if devices is not None else jax.local_devices()), ("filters",))
-
-
-def bytes_per_image(layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
-    """Rough peak memory (bytes) of one filter's forward + backward up to `layer` for `images` images of `size` px."""
-    width = 2 if precision == "bfloat16" else 4
-    total = sum(side * side * cout * width for _, side, _, cout in conv_geometry(layer, size))
-    return images * (5 * total + 4 * size * size * 3 * 4)  # conv, ReLU, pool, cotangents; image, optimiser
-
-
-def device_budget(n_devices: int = 1) -> tuple[int, int]:
-    """(bytes one chunk may use per device, most filters per device) for this process's devices.
-
-    Accelerators: half of what XLA may allocate, up to 4096 filters. CPU: a third of the free memory shared
-    by the devices, one filter per device (measured fastest there).
-    """
-    device = jax.local_devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and stats.get("bytes_limit"):
-        return stats["bytes_limit"] // 2, 4096
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // (3 * n_devices), CPU_CHUNK_CAP
-
-
-def auto_chunk(
-    layer: str,
-    size: int,
-    n_filters: int,
-    n_devices: int = 1,
-    precision: str = "float32",
-    images: int = 1,
-    budget: tuple[int, int] | None = None,
-) -> int:
-    """Filters per chunk: what fits `budget` = (bytes per device, most filters per device), default
-    `device_budget`, times the devices, split evenly, a multiple of `n_devices`."""
-    per_bytes, cap = budget or device_budget(n_devices)
-    per_device = max(1, min(cap, per_bytes // bytes_per_image(layer, size, precision, images)))
-    fit = min(per_device * n_devices, round_up(n_filters, n_devices))
-    return round_up(math.ceil(n_filters / math.ceil(n_filters / fit)), n_devices)
-
-
-def round_up(n: int, multiple: int) -> int:
-    """The least multiple of `multiple` that is >= n."""
-    return -(-n // multiple) * multiple

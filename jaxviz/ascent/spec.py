@@ -7,6 +7,7 @@ sweep over step sizes, normalisers, seeds or step counts compiles once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -17,6 +18,18 @@ from jaxviz.ascent.optim import NORMALIZERS
 from jaxviz.errors import JaxvizError
 
 PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
+# How the step runs, each "auto" by backend (`for_backend`); every choice gives the same images (within float
+# rounding), so "auto" is only about speed:
+# loop: "host" dispatches one step at a time from Python (fastest measured on XLA:CPU), "device" runs a
+#   segment of steps in one compiled lax.fori_loop (one dispatch per segment: accelerators);
+# target: "channel" computes only the maximised filter's channel of the target layer (under vmap a grouped
+#   convolution, cheap on XLA:CPU), "layer" computes the whole layer and takes the channel (no grouped
+#   convolution: cuDNN's kernels and sharding want this);
+# conv: "patches" computes small maps and the RGB layer as a patch matmul (XLA:CPU's convolution gradient is
+#   slow there), "xla" always uses XLA's convolution (accelerators: no 9x copy of the activations).
+LOOPS, TARGETS, CONVS = ("auto", "host", "device"), ("auto", "channel", "layer"), ("auto", "xla", "patches")
+CPU_CHOICES = {"loop": "host", "target": "channel", "conv": "patches"}
+ACCELERATOR_CHOICES = {"loop": "device", "target": "layer", "conv": "xla"}
 MIN_SEEN = 8  # px: the smallest image the transforms may hand the model (a 3x3 conv and a pool still fit)
 
 
@@ -50,12 +63,18 @@ class Spec:
     upscale: float = 1.0
     precision: str = "float32"
     method: Method = field(default_factory=Method)
+    loop: str = "auto"
+    target: str = "auto"
+    conv: str = "auto"
 
     def __post_init__(self) -> None:
         if self.layer not in CONV_LAYERS:
             raise JaxvizError(f"unknown layer {self.layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        for name, valid in (("loop", LOOPS), ("target", TARGETS), ("conv", CONVS)):
+            if getattr(self, name) not in valid:
+                raise JaxvizError(f"ascent.{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")
         m = self.method
         if self.upscale != 1.0 and self.stages > 1 and not m.pixel_latent:
             raise JaxvizError(
@@ -66,6 +85,18 @@ class Spec:
             raise JaxvizError(
                 f"ascent.transforms crop the {self.size} px image below {MIN_SEEN} px; use smaller jitter or pad more"
             )
+
+    def for_backend(self, backend: str) -> Spec:
+        """This spec with every "auto" choice made for `backend` ("cpu", "gpu", "tpu"): CPU_CHOICES on CPU,
+        ACCELERATOR_CHOICES elsewhere (reasoned from XLA:GPU's rules; to be confirmed on a lent device)."""
+        table = CPU_CHOICES if backend == "cpu" else ACCELERATOR_CHOICES
+        chosen = {k: table[k] for k in ("loop", "target", "conv") if getattr(self, k) == "auto"}
+        return dataclasses.replace(self, **chosen) if chosen else self
+
+    @property
+    def single_channel(self) -> bool:
+        """Whether the step computes only the filter's own channel of the target layer (made choices only)."""
+        return self.target == "channel" and self.method.single_channel
 
     @property
     def sizes(self) -> list[int]:

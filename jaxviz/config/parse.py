@@ -18,9 +18,12 @@ from jaxviz.errors import JaxvizError
 def choices() -> dict[str, tuple[str, ...]]:
     """Config key -> its valid values, read from the tables that define them (a new entry there is valid here)."""
     from jaxviz import display
-    from jaxviz.ascent import PRECISIONS, optim, params
+    from jaxviz.ascent import PRECISIONS, optim, params, spec
 
     return {
+        "ascent.loop": spec.LOOPS,
+        "ascent.target": spec.TARGETS,
+        "ascent.conv": spec.CONVS,
         "ascent.normalize": tuple(optim.NORMALIZERS),
         "ascent.precision": PRECISIONS,
         "ascent.optimizer": tuple(optim.OPTIMIZERS),

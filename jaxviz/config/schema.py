@@ -34,6 +34,9 @@ class AscentConfig:
     transforms: tuple[str, ...] = ()  # random per filter and step, e.g. ["pad:12", "jitter:8", "scale:0.9:1.1"]
     stages: int = 1  # ascent stages of `steps` steps each
     upscale: float = 1.0  # after each stage, resize the image by this (bicubic); the last ends at `size`
+    loop: str = "auto"  # host: one dispatch per step (CPU); device: segments of steps in one compiled loop
+    target: str = "auto"  # channel: only the filter's channel of the layer (CPU); layer: the whole layer
+    conv: str = "auto"  # patches: small maps as a patch matmul (CPU); xla: XLA's convolution everywhere
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def method_of(cfg: Config) -> Method:
 def spec_of(cfg: Config, layer: str, method: Method | None = None) -> Spec:
     """`layer`'s Spec under `cfg` (`method`: the run's, to avoid building it again). JaxvizError if it cannot work."""
     a = cfg.ascent
-    return Spec(layer, a.size, a.stages, a.upscale, a.precision, method or method_of(cfg))
+    return Spec(layer, a.size, a.stages, a.upscale, a.precision, method or method_of(cfg), a.loop, a.target, a.conv)
 
 
 def knobs_of(cfg: Config) -> Knobs:
