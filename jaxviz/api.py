@@ -104,6 +104,9 @@ def visualize(
         updates["model.weights"] = weights
     cfg = config_lib.apply(cfg, updates)
     p = prepare(cfg)
+    from jaxviz import compile_cache
+
+    compile_cache.enable(cfg.ascent.compile_cache)
     if len(p.targets) != 1:
         raise JaxvizError(
             f"visualize takes one layer, got {len(p.targets)} ({', '.join(p.targets)}) from {layer!r}; call it once "

@@ -75,13 +75,20 @@ class Progress:
             TextColumn("{task.fields[filters]}"),
             TextColumn("{task.fields[rate]}"),
             TextColumn("elapsed {task.fields[elapsed]}"),
+            TextColumn("(compiling {task.fields[compiling]})"),
             _Left(),
             console=self.console,
             auto_refresh=self.live,
             disable=not enabled,
         )
         self._task = self._bar.add_task(
-            "starting", total=max(self.total_cost, 1e-12), filters="", rate="", elapsed="0:00", left=None
+            "starting",
+            total=max(self.total_cost, 1e-12),
+            filters="",
+            rate="",
+            elapsed="0:00",
+            compiling="0.0 s",
+            left=None,
         )
         if self.live:
             self._bar.start()
@@ -132,6 +139,7 @@ class Progress:
             filters=f"{int(layer_done)}/{layer_total} | {int(done)}/{self.total} filters",
             rate=f"{rate:.2f} filters/s",
             elapsed=clock(elapsed),
+            compiling=f"{compile_clock.seconds() - self.compile0:.1f} s",
             left=self.estimate(cost_done),
         )
         self._emit(force)

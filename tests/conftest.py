@@ -7,11 +7,15 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ["JAXVIZ_NO_DOWNLOAD"] = "1"  # tests never download anything
+# One persistent compilation cache for this test session and the scripts it starts: each program compiles once
+# (a test that wants another cache, or none, sets the variable for its own process).
+os.environ.setdefault("JAXVIZ_COMPILE_CACHE", tempfile.mkdtemp(prefix="jaxviz-test-xla-"))
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402

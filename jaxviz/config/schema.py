@@ -37,6 +37,7 @@ class AscentConfig:
     loop: str = "auto"  # host: one dispatch per step (CPU); device: segments of steps in one compiled loop
     target: str = "auto"  # channel: only the filter's channel of the layer (CPU); layer: the whole layer
     conv: str = "auto"  # patches: small maps as a patch matmul (CPU); xla: XLA's convolution everywhere
+    compile_cache: str = "auto"  # JAX's persistent compilation cache: auto (see compile_cache.py), off, or a dir
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from jaxviz import compile_cache, compile_clock
 from jaxviz import config as config_lib
 from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
@@ -75,10 +76,16 @@ class _Run:
         """The layer's ascent (this process's share), then, on process 0, its outputs."""
         from jaxviz import ascent
 
-        layer, t0 = self.layers[name], time.perf_counter()
+        layer, t0, c0 = self.layers[name], time.perf_counter(), compile_clock.seconds()
+        misses = compile_clock.cache_counts()["cache_misses"]
         if layer.todo:
-            engine = ascent.LayerAscent(self.params, self.plan.specs[name], self.plan.knobs, ascent.filter_mesh())
+            segment = self.cfg.output.snapshot_every  # a device loop reports (and can snapshot) this often
+            mesh = ascent.filter_mesh()
+            engine = ascent.LayerAscent(self.params, self.plan.specs[name], self.plan.knobs, mesh, segment)
             self.session.run_layer(engine, layer.share, layer.done, layer.filters)
+            layer.times["compile_seconds"] = round(compile_clock.seconds() - c0, 3)
+            # Programs the persistent cache did not hold (0: nothing compiled; not counted with the cache off).
+            layer.times["compile_cache_misses"] = compile_clock.cache_counts()["cache_misses"] - misses
         distributed.barrier(f"jaxviz:{self.cfg.output.dir}:{name}", self.cfg.distributed.barrier_timeout)
         if self.primary:
             if self.count > 1:
@@ -132,6 +139,7 @@ def run(
     from jaxviz.weights import fingerprint, load_params
 
     p = prepare(cfg)
+    compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
     if distributed.process()[0] == 0:
         for line in describe(config_lib.apply(cfg, {"output.dir": os.path.abspath(cfg.output.dir)}), p.targets):
             _say(line)  # before the weights load: a whole-network run by mistake is stopped at once
