@@ -1,9 +1,10 @@
 """Metric writers with one small interface (as CommonLoopUtils): TensorBoard event files, or nothing.
 
-Events are written synchronously by the caller's thread (tensorboardX's summaries and record framing, no
-background thread): an OS failure (disk full, quota, read-only) then surfaces here as one WriteError, and
-the event file is cut back to its last complete flush, instead of a traceback in a worker thread and a
-writer that blocks forever on its full queue.
+Events are written by the calling thread, under a lock (the live grids come from a thread of their own),
+with tensorboardX's summaries and record framing and no writer thread of tensorboardX's: an OS failure (disk
+full, quota, read-only) then surfaces as one WriteError in the thread that wrote, and the event file is cut
+back to its last complete flush, instead of a traceback in a worker thread and a writer that blocks forever
+on its full queue.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,6 +85,7 @@ class TensorBoardWriter(NullWriter):
                 break
             n += 1
         self._good = 0  # bytes of the file known to be on disk, complete
+        self._lock = threading.RLock()
         self._flush_secs, self._last_flush = flush_secs, time.monotonic()
         with self._guard():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +114,9 @@ class TensorBoardWriter(NullWriter):
             pass  # the folder itself vanished or turned read-only: nothing more to undo
 
     def _emit(self, event: Any) -> None:
-        with self._guard():
-            self._records.write(event.SerializeToString())
+        data = event.SerializeToString()
+        with self._lock, self._guard():  # the live-grid thread writes too: one record at a time
+            self._records.write(data)
         if time.monotonic() - self._last_flush >= self._flush_secs:
             self.flush()
 
@@ -150,10 +154,10 @@ class TensorBoardWriter(NullWriter):
         self.write_scalars(step, {tag: v for tag, v in metrics.items() if v == v})
 
     def flush(self) -> None:
-        with self._guard():
+        with self._lock, self._guard():
             self._records.flush()
             self._good = self.path.stat().st_size
-        self._last_flush = time.monotonic()
+            self._last_flush = time.monotonic()
 
     def close(self) -> None:
         self.flush()

@@ -132,3 +132,31 @@ def test_every_sweep_point_declares_the_same_hparams_metrics(tmp_path, weights_p
         assert {m.name.tag for m in experiment.metric_infos} == wanted, point["name"]
         own = f"hparams/{point['values']['target.layers']}/activation_mean"
         assert own in acc.Tags()["scalars"]  # its own layer has a value; the other is declared, left empty
+
+
+def test_a_slow_tensorboard_writer_never_stalls_the_ascent(tmp_path, weights_path, monkeypatch):
+    import time
+
+    from jaxviz.writers import TensorBoardWriter
+
+    delay, original = 1.5, TensorBoardWriter.write_images
+    written = []
+
+    def slow(self, step, images):
+        time.sleep(delay)  # a grid of 512 tiles, PNG-encoded, on a busy CPU
+        written.append(step)
+        return original(self, step, images)
+
+    monkeypatch.setattr(TensorBoardWriter, "write_images", slow)
+    monkeypatch.setattr(session, "SNAPSHOT_SECONDS", 0.0)  # a live grid wanted at every step
+    cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:2", "ascent.steps": 8, "ascent.chunk": 1})
+    run(cfg)  # compile first, so the timing below is the ascent's
+    cfg = config_lib.apply(cfg, {"output.dir": str(tmp_path / "timed")})
+    written.clear()
+    t = time.perf_counter()
+    run(cfg)
+    seconds = time.perf_counter() - t
+    steps = 2 * 8  # two chunks of one filter, 8 steps each: 16 snapshots wanted
+    assert seconds < steps * delay / 2, seconds  # inline, the snapshots alone would take 24 s
+    assert 2 <= len(written) < steps + 2  # some live grids (and the final one) made, the rest skipped
+    assert_every_tag_increases(tmp_path / "timed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,6 +99,7 @@ class _Run:
         `interrupted`: after Ctrl-C; the layer is marked partial and its quality numbers wait for the rerun.
         """
         cfg, layer, tag = self.cfg, self.layers[name], f"{name}/activation_mean"
+        self.session.live.drain()  # a live grid still being made must not land after the final one
         with self.bar.phase("grid"):
             curve = self.logged[tag] + 1 if tag in self.logged else 0  # each pass's curve after the last one's
             step = self.session.global_step
@@ -166,6 +168,7 @@ def run(
         raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
     finally:
         r.bar.close()
+        r.session.live.close(raise_error=sys.exc_info()[0] is None)
     if not r.primary:
         return {"filters": [], "layers": {}}
     flat = config_lib.as_flat_dict(cfg)

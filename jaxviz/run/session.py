@@ -11,6 +11,7 @@ from jaxviz import display
 from jaxviz.architecture import gflop_per_step
 from jaxviz.config import Config
 from jaxviz.progress import Progress, clock
+from jaxviz.run.live import LiveGrids, copies
 from jaxviz.run.state import FilterResult, Store
 
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
@@ -54,6 +55,7 @@ class Session:
         self.last_snapshot = -float("inf")
         self.started = time.perf_counter()
         self.estimated = False  # the measured estimate is printed once, after the first chunk
+        self.live = LiveGrids()
 
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         """Progress, live scalars and (rate-limited) live grids after step `s` of the chunk `part`."""
@@ -73,10 +75,15 @@ class Session:
         due = every and s % every == 0 and s < a.steps * a.stages
         if due and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
             self.last_snapshot = time.monotonic()
-            live = dict(results)
-            for f, image in zip(part, images()):
-                live[f] = FilterResult(self._live_tile(image), None, -1)
-            self.writer.write_images(self.global_step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+            done, newest, step = dict(results), copies(images()), self.global_step
+
+            def snapshot() -> None:  # in the live-grid thread: tiles, grid, PNG, event
+                live = dict(done)
+                for f, image in zip(part, newest):
+                    live[f] = FilterResult(self._live_tile(image), None, -1)
+                self.writer.write_images(step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+
+            self.live.submit(snapshot)
 
     def _live_tile(self, images: np.ndarray) -> np.ndarray:
         """A filter's k images (k, side, side, 3) mid-ascent as a tile the shape of a finished one: an
@@ -130,5 +137,6 @@ class Session:
                         f"kept its last finite image",
                         flush=True,
                     )
+        self.live.drain()  # the layer's final grid comes after its live ones
         layer_done = sum(f in results for f in shown)
         self.bar.update(layer, self.finished, layer_done, len(shown), self.cost, force=True)
