@@ -78,16 +78,32 @@ def test_dead_filter_never_activates(params):
     assert (r.history <= 0).all()
 
 
-def test_auto_chunk_splits_evenly_within_the_budget():
+def test_auto_chunk_is_a_power_of_two_within_the_budget():
     per = ascent.bytes_per_image("block3_conv1", 64)
     for n in (1, 7, 64, 512):
         c = ascent.auto_chunk("block3_conv1", 64, n, budget=(10 * per, 4096))
-        assert 1 <= c <= min(n, 10)  # at most what the budget holds
-        assert -(-n // c) * c - n < -(-n // c)  # padding below one filter per chunk
-    assert ascent.auto_chunk("block3_conv1", 64, 512, budget=(100 * per, 4096)) == 512 // 6 + 1  # 6 even chunks
+        assert c & (c - 1) == 0 and c <= 10  # a power of two that the budget holds
+        assert c < 2 * n  # no bigger than the filters need
+    assert ascent.auto_chunk("block3_conv1", 64, 512, budget=(100 * per, 4096)) == 64
     assert ascent.auto_chunk("block3_conv1", 64, 512, budget=(100 * per, 8)) == 8  # the cap
     assert ascent.auto_chunk("block3_conv1", 64, 6, n_devices=4, budget=(per, 4096)) == 4  # a multiple of devices
     assert ascent.auto_chunk("block3_conv1", 64, 8, images=2, budget=(4 * per, 4096)) == 2  # k images cost k times
+
+
+def test_a_run_compiles_few_chunk_shapes(params, monkeypatch):
+    engine = ascent.LayerAscent(params, spec("block1_conv2", 20), Knobs(steps=1))
+    shapes, original = [], ascent.LayerAscent.__call__
+
+    def spy(self, filters, chunk=None, on_step=None):
+        shapes.append(chunk)
+        return original(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", spy)
+    done = [f for part, _ in ascent.chunks(engine, list(range(11)), budget=(10**12, 4)) for f in part]
+    assert done == list(range(11)) and shapes == [4, 4, 4]  # 11 = 4 + 4 + 3, the last padded to 4
+    shapes.clear()
+    list(ascent.chunks(engine, list(range(9)), budget=(10**12, 4)))
+    assert shapes == [4, 4, 1]  # the last, single filter in the one-filter shape: powers of two only
 
 
 def test_spec_refuses_what_cannot_work():

@@ -16,7 +16,7 @@ import numpy as np
 
 from jaxviz.ascent.engine import AscentResult
 from jaxviz.ascent.layer import LayerAscent
-from jaxviz.ascent.sizing import auto_chunk, round_up
+from jaxviz.ascent.sizing import auto_chunk, round_up, shape_of
 from jaxviz.errors import JaxvizError
 
 # on_step(part, s, activations, images): as LayerAscent's, with the chunk's filters first.
@@ -55,9 +55,11 @@ def chunks(
     todo = list(filters)
     while todo:
         part = todo[:size]
+        # An automatic chunk's last, partial batch runs in the smallest power-of-two shape that holds it.
+        shape = size if chunk else min(size, shape_of(len(part), n_dev))
         step = functools.partial(on_step, part) if on_step is not None else None
         try:
-            result = engine(part, size, step)
+            result = engine(part, shape, step)
         except Exception as e:
             if not out_of_memory(e):
                 raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 
 import jax
@@ -41,12 +40,22 @@ def auto_chunk(
     images: int = 1,
     budget: tuple[int, int] | None = None,
 ) -> int:
-    """Filters per chunk: what fits `budget` = (bytes per device, most filters per device), default
-    `device_budget`, times the devices, split evenly, a multiple of `n_devices`."""
+    """Filters per chunk: a power of two per device (`shape_of`) within `budget` = (bytes per device, most
+    filters per device), default `device_budget`, and no larger than `n_filters` needs.
+
+    Powers of two keep the set of chunk shapes, so of compiled programs, small: a whole-network run compiles
+    at most log2(chunk) + 1 shapes per layer and stage, and their compiles are reused from the cache.
+    """
     per_bytes, cap = budget or device_budget(n_devices)
     per_device = max(1, min(cap, per_bytes // bytes_per_image(layer, size, precision, images)))
-    fit = min(per_device * n_devices, round_up(n_filters, n_devices))
-    return round_up(math.ceil(n_filters / math.ceil(n_filters / fit)), n_devices)
+    per_device = 1 << (per_device.bit_length() - 1)  # the largest power of two that fits
+    return min(per_device * n_devices, shape_of(n_filters, n_devices))
+
+
+def shape_of(n_filters: int, n_devices: int = 1) -> int:
+    """The batch shape `n_filters` filters run in: the next power of two per device, times the devices."""
+    per_device = -(-n_filters // n_devices)
+    return (1 << (per_device - 1).bit_length()) * n_devices
 
 
 def round_up(n: int, multiple: int) -> int:
