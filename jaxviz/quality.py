@@ -42,15 +42,19 @@ _KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filt
 _COMPILED: dict[tuple, jax.stages.Compiled] = {}
 
 
+def _on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
 def _jit(fn: Callable) -> Callable:
-    return jax.jit(fn, compiler_options=CPU_OPTIONS if jax.default_backend() == "cpu" else None)
+    return jax.jit(fn, compiler_options=CPU_OPTIONS if _on_cpu() else None)
 
 
 def chunk_size(layer: str, size: int, n: int) -> int:
     """Filters per compiled call for `n` images of `size` px: CPU_CHUNK on XLA:CPU (fastest there, as
     for the ascent); elsewhere the power of two >= n in [MIN_CHUNK, MAX_CHUNK] that fits half the
     device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
-    if jax.default_backend() == "cpu":
+    if _on_cpu():
         return CPU_CHUNK
     stats = jax.local_devices()[0].memory_stats() or {}
     fits = stats.get("bytes_limit", 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
@@ -115,8 +119,8 @@ def _checked(images: np.ndarray) -> np.ndarray:
 
 
 def _placed(params: dict, layer: str) -> dict:
-    # float32 whatever was loaded: the cached executables were compiled for it
-    return jax.device_put(jax.tree.map(lambda a: np.asarray(a, np.float32), layer_params(params, layer)))
+    # float32 on the device whatever was loaded (the cached executables take it); no copy if it is already
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), layer_params(params, layer))
 
 
 def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales: tuple, degrees: float) -> dict:
@@ -176,6 +180,7 @@ def measure(
     if copies < 0:
         raise ValueError(f"copies must be >= 0, got {copies}")
     if not n:
+        spent["seconds"] = 0.0
         return np.zeros((0, CONV_WIDTHS[layer]), np.float32), np.zeros(0, np.float32)
     chunk = chunk_size(layer, images.shape[1], n)
     pad = -n % chunk  # repeats of the last image: one shape per chunk size, so one compile

@@ -109,6 +109,17 @@ def test_batched_measure_equals_the_per_image_reference(params, images, means, l
         assert robust[i] == pytest.approx(np.mean(per_copy) / float(full(image)[f]), rel=1e-4)
 
 
+def test_accelerator_chunks_are_padded_powers_of_two(params, images, live, monkeypatch):
+    expected = quality.measure(params, LAYER, images[:3], live[:3], copies=2)
+    monkeypatch.setattr(quality, "_on_cpu", lambda: False)  # the accelerators' chunking, run here
+    assert [quality.chunk_size(LAYER, 40, n) for n in (1, 3, 8, 9)] == [8, 8, 8, 16]
+    big = quality.chunk_size(LAYER, 40, 1000)  # also bounded by the device's memory
+    assert big <= quality.MAX_CHUNK and big & (big - 1) == 0
+    got = quality.measure(params, LAYER, images[:3], live[:3], copies=2)  # 3 filters padded to 8
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4)
+
+
 def test_evaluate_reports_the_displayed_activation(params, images, means, live):
     rows = quality.evaluate(params, LAYER, images, live, copies=2)
     assert [r["display_activation"] for r in rows] == pytest.approx(means[np.arange(4), live].tolist(), rel=1e-6)
