@@ -129,15 +129,14 @@ def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales:
     return keys | {"copies": ("copies", chunk, *shape, shift, scales, degrees)} if copies else keys
 
 
-def _call(key: tuple, jitted: Callable, spent: dict, *args) -> jax.Array:
+def _call(key: tuple, jitted: Callable, took: dict, *args) -> jax.Array:
     """jitted(*args) by the executable cached under `key`, compiled on first use and its seconds added
-    to spent[key[0] + "_compile_s"] and spent["compile_s"]: compiles are timed apart from runs."""
+    to took[key[0] + "_compile_s"] and took["compile_s"]: compiles are timed apart from runs."""
     if key not in _COMPILED:
         t = time.perf_counter()
         _COMPILED[key] = jitted.lower(*args).compile()
-        seconds = time.perf_counter() - t
         for name in (f"{key[0]}_compile_s", "compile_s"):
-            spent[name] = spent.get(name, 0.0) + seconds
+            took[name] += time.perf_counter() - t
     return _COMPILED[key](*args)
 
 
@@ -168,11 +167,16 @@ def measure(
     """Channel means (N, C) and robustness (N,) of uint8 (N, H, W, 3) images, image i shown for filters[i].
 
     One pass for both (see the module docstring and `robustness`); copies=0 measures the means alone
-    (robustness then 0). `spent`, if given, receives "seconds" (wall, this call) and "compile_s" (of
+    (robustness then 0). `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
     them; apart: "measure_compile_s", "copies_compile_s"). ValueError: bad image shape, a filter count
     unlike the image count, copies < 0.
     """
-    t0, spent = time.perf_counter(), {} if spent is None else spent
+    t0, took = (
+        time.perf_counter(),
+        dict.fromkeys(("seconds", "compile_s", "measure_compile_s", "copies_compile_s"), 0.0),
+    )
+    spent = {} if spent is None else spent
+    spent.update(took)  # zeros unless this call gets to the end
     images, filt = _checked(images), np.asarray(filters, np.int32).reshape(-1)
     n = len(images)
     if len(filt) != n:
@@ -180,7 +184,6 @@ def measure(
     if copies < 0:
         raise ValueError(f"copies must be >= 0, got {copies}")
     if not n:
-        spent["seconds"] = 0.0
         return np.zeros((0, CONV_WIDTHS[layer]), np.float32), np.zeros(0, np.float32)
     chunk = chunk_size(layer, images.shape[1], n)
     pad = -n % chunk  # repeats of the last image: one shape per chunk size, so one compile
@@ -190,17 +193,16 @@ def measure(
     keys = _keys(layer, chunk, images.shape[1:], copies, shift, scales, degrees)
     make, fn = _copies_fn(shift, scales, degrees), _measure_fn(layer, copies > 0)
     placed, none = _placed(params, layer), np.zeros((chunk, 0, *images.shape[1:]), np.float32)
-    out = []  # every call dispatched before any result is read
+    groups, out = [np.int32(g) for g in range(0, copies, COPIES)], []  # all dispatched before any is read
     for s in range(0, len(images), chunk):
         part, fs = images[s : s + chunk], filt[s : s + chunk]
-        groups = [np.int32(g) for g in range(0, copies, COPIES)]
-        made = [_call(keys["copies"], make, spent, part, fs, np.int32(seed), g) for g in groups] or [none]
-        out.append([_call(keys["measure"], fn, spent, placed, part, m, fs) for m in made])
+        made = [_call(keys["copies"], make, took, part, fs, np.int32(seed), g) for g in groups] or [none]
+        out.append([_call(keys["measure"], fn, took, placed, part, m, fs) for m in made])
     means = np.concatenate([np.asarray(row[0][0]) for row in out])[:n]
     per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
     own = means[np.arange(n), filt[:n]]
     robust = _ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
-    spent["seconds"] = time.perf_counter() - t0
+    spent.update(took, seconds=time.perf_counter() - t0)
     return means, robust
 
 

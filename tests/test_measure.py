@@ -33,11 +33,12 @@ def test_measure_layer_equals_quality_evaluate_and_reports_its_seconds(params, r
 
 
 def test_nothing_left_to_measure_costs_nothing(params, results, tmp_path):
-    measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE)
-    assert measure.estimate_seconds(tmp_path, LAYER, [0, 1], results, SIZE) == 0.0
-    assert measure.estimate_seconds(tmp_path, LAYER, [0, 1, 9], results, SIZE) == 0.0  # 9: no result yet
     spent: dict = {}
     measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE, spent=spent)
+    assert spent["seconds"] > 0
+    assert measure.estimate_seconds(tmp_path, LAYER, [0, 1], results, SIZE) == 0.0
+    assert measure.estimate_seconds(tmp_path, LAYER, [0, 1, 9], results, SIZE) == 0.0  # 9: no result yet
+    measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE, spent=spent)  # the same dict again
     assert spent == {"seconds": 0.0, "compile_s": 0.0}
 
 

@@ -55,29 +55,31 @@ def measure_layer(
 ) -> dict[int, dict]:
     """{filter: {display_activation, robustness, selective}} for `filters` (those with results).
 
-    `spent`, if given, receives "seconds" (wall, 0.0 when all were cached) and "compile_s" (of them).
+    `spent`, if given, is set to this call's "seconds" (wall, 0.0 when all were cached) and "compile_s"
+    (of them).
     """
     from jaxviz import quality
 
-    spent = {} if spent is None else spent
-    spent.update(seconds=0.0, compile_s=0.0)
+    took = {"seconds": 0.0, "compile_s": 0.0}
     path = state_dir / f"{layer}.quality.npz"  # beside, not among, the chunks
     cache = _read(path)
     todo = [f for f in filters if f in results and f not in cache]
     if todo:
         images = np.stack([first_image(results[f].tile, size) for f in todo])
-        means, robust = quality.measure(params, layer, images, todo, spent=spent)
-        _learn(layer, size, len(todo), spent)
+        means, robust = quality.measure(params, layer, images, todo, spent=took)
+        _learn(layer, size, len(todo), took)
         cache.update({f: (means[i], float(robust[i])) for i, f in enumerate(todo)})
         _write(path, cache)
+    if spent is not None:
+        spent.update(seconds=took["seconds"], compile_s=took["compile_s"])
     return _rows(cache, filters)
 
 
 # What `estimate_seconds` starts from, each replaced by what this process's latest measure_layer took.
 # Measured on XLA:CPU (2 busy cores, quality.CPU_OPTIONS): compiles of 0.1 s per conv layer up to the
-# measured one at 32 px (0.05 at 128 px) and 0.2 s for the copies (once per image shape), forward passes
-# at 60-100 GFLOP/s. Other backends: a guess of 10 TFLOP/s until a layer has been measured.
-_FIGURES = {"compile_s_per_layer": 0.1, "copies_compile_s": 0.2, "gflops": {"cpu": 60.0}}
+# measured one at 32 px (0.05 at 128 px) and 0.4 s for the copies (once per image shape), forward passes
+# at 60-150 GFLOP/s. Other backends: a guess of 10 TFLOP/s until a layer has been measured.
+_FIGURES = {"compile_s_per_layer": 0.1, "copies_compile_s": 0.4, "gflops": {"cpu": 60.0}}
 _GUESS_GFLOPS = 1e4
 
 
@@ -89,9 +91,9 @@ def _learn(layer: str, size: int, n: int, spent: dict) -> None:
     """Replace _FIGURES by what a measure_layer call took (the compiles it made, its forward rate)."""
     from jaxviz import quality
 
-    if "measure_compile_s" in spent:
+    if spent["measure_compile_s"]:
         _FIGURES["compile_s_per_layer"] = spent["measure_compile_s"] / (CONV_LAYERS.index(layer) + 1)
-    if "copies_compile_s" in spent:
+    if spent["copies_compile_s"]:
         _FIGURES["copies_compile_s"] = spent["copies_compile_s"]
     run = spent["seconds"] - spent["compile_s"]
     if run > 0.05:  # shorter is mostly dispatch, no measure of the rate
