@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
-from jaxviz.ascent.engine import bytes_per_image, layer_params
+from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
 
