@@ -1,55 +1,114 @@
 """Measured image quality of finished visualisations: activation as displayed, robustness, selectivity.
 
 Everything here takes the uint8 RGB tiles as saved (after deprocessing), not the float ascent images,
-so the numbers describe what a reader actually sees. Work goes in fixed batches of BATCH images (or
-perturbed copies of one image) per compiled call, so one compile serves each (layer, image shape).
+so the numbers describe what a reader actually sees. The work is one pass per chunk of filters: a call
+shared by every layer makes COPIES perturbed copies of each image, then one call per (layer, chunk,
+image shape) runs the images and their copies through the layers below `layer` as one batch, and
+`layer` itself for all channels of the images (channel means) but only the filter's own channel for
+its copies (robustness). Chunk sizes come from a small fixed set (`chunk_size`), so a layer compiles
+once whatever the number of filters.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxviz.architecture import CONV_WIDTHS
-from jaxviz.ascent.engine import layer_params
+from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.vgg import VGG16
+from jaxviz.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
 
 EPS = 1e-7  # an unperturbed activation at or below this never fired: its robustness is 0
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)
 DEGREES = 10.0  # rotation range of the robustness copies: uniform in [-DEGREES, DEGREES]
 SHIFT_FRACTION = 16  # default max shift: 1/16 of the image side (8 px at 128 px)
-# Measured on XLA:CPU (2 cores, 128 px, forward only): 1 is at most ~20% faster than 2 at block3 but
-# 1.5-2x slower at block5; 4 and 8 are no faster than 2 anywhere and hold more activations in memory.
-BATCH = 2
+# Copies per filter per call: the default count, so one call; more take several calls, fewer are padded,
+# so `copies` never changes a shape (one compile for the tests' 1-3 copies and the runs' 8).
+COPIES = 8
+# Filters per call on XLA:CPU, measured (2 cores, 4 filters, compile apart): 1 is fastest or level at every
+# depth (block1_conv2 at 128 px: 0.4 s against 2.0 s for 2, whose per-filter channel is a grouped conv).
+CPU_CHUNK = 1
+MIN_CHUNK, MAX_CHUNK = 8, 256  # elsewhere: a power of two in this range, so at most 6 compiles per layer
+# XLA:CPU at LLVM -O0: the work is in library convolutions and matmuls, so runs are as fast (up to 1.5x
+# slower in block1 at 128 px), while compiles take a third of -O2's (block5_conv3 at 32 px: 1.0 s, not 3.2).
+CPU_OPTIONS = {"xla_backend_optimization_level": 0}
 _KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filter) keys
+_COMPILED: dict[tuple, jax.stages.Compiled] = {}
+
+
+def _on_cpu() -> bool:
+    return jax.default_backend() == "cpu"
+
+
+def _jit(fn: Callable) -> Callable:
+    return jax.jit(fn, compiler_options=CPU_OPTIONS if _on_cpu() else None)
+
+
+def chunk_size(layer: str, size: int, n: int) -> int:
+    """Filters per compiled call for `n` images of `size` px: CPU_CHUNK on XLA:CPU (fastest there, as
+    for the ascent); elsewhere the power of two >= n in [MIN_CHUNK, MAX_CHUNK] that fits half the
+    device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
+    if _on_cpu():
+        return CPU_CHUNK
+    stats = jax.local_devices()[0].memory_stats() or {}
+    fits = stats.get("bytes_limit", 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
+    want = 1 << max(0, n - 1).bit_length()
+    return max(1, min(max(want, MIN_CHUNK), MAX_CHUNK, 1 << max(0, int(fits).bit_length() - 1)))
 
 
 @functools.cache
-def _means_fn(layer: str) -> Callable:
-    def fn(params: dict, images: jax.Array) -> jax.Array:
-        return VGG16(upto=layer).apply({"params": params}, images.astype(jnp.float32)).mean(axis=(1, 2))
+def _copies_fn(max_shift: int, scales: tuple, degrees: float) -> Callable:
+    """(images (F, H, W, 3) uint8, filters (F,), seed, first) -> (F, COPIES, H, W, 3) float32: copies
+    first..first + COPIES - 1 of each image. Nothing in it depends on the layer: every layer shares it."""
 
-    return jax.jit(fn)
-
-
-@functools.cache
-def _perturbed_fn(layer: str, max_shift: int, scales: tuple, degrees: float) -> Callable:
-    """(params, image, filter, seed, first) -> filter's mean activation on copies first..first + BATCH - 1."""
-
-    def fn(params: dict, image: jax.Array, filt: jax.Array, seed: jax.Array, first: jax.Array) -> jax.Array:
+    def one(image: jax.Array, filt: jax.Array, seed: jax.Array, first: jax.Array) -> jax.Array:
         image = image.astype(jnp.float32)
         key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _KEY_TAG), filt)
         # fold_in per copy (not split): copy c is the same whatever `copies` or the batching is.
-        keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(first + jnp.arange(BATCH))
-        batch = jax.vmap(lambda k: random_affine(k, image, max_shift, scales, degrees))(keys)
-        return VGG16(upto=layer).apply({"params": params}, batch, filt).mean(axis=(1, 2, 3))
+        keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(first + jnp.arange(COPIES))
+        return jax.vmap(lambda k: random_affine(k, image, max_shift, scales, degrees))(keys)
 
-    return jax.jit(fn)
+    return _jit(jax.vmap(one, in_axes=(0, 0, None, None)))
+
+
+def _below(params: dict, rgb: jax.Array, layer: str) -> jax.Array:
+    """What `layer`'s convolution reads: the network below it (pooled when `layer` opens a block)."""
+    i = CONV_LAYERS.index(layer)
+    if i == 0:
+        return preprocess(rgb)
+    x = VGG16(upto=CONV_LAYERS[i - 1]).apply({"params": params}, rgb)
+    return max_pool_2x2(x) if layer.endswith("_conv1") else x
+
+
+@functools.cache
+def _measure_fn(layer: str, with_copies: bool) -> Callable:
+    """(params, images (F, H, W, 3) uint8, copies (F, K, H, W, 3) float32, filters (F,)) ->
+    (channel means (F, C), filter filters[i]'s mean activation on each copy of image i (F, K))."""
+    conv = Conv3x3(CONV_WIDTHS[layer])
+
+    def fn(params: dict, images: jax.Array, copies: jax.Array, filters: jax.Array) -> tuple[jax.Array, jax.Array]:
+        f, k = copies.shape[:2]
+        batch = images.astype(jnp.float32)
+        if with_copies:  # one batch through the shared layers; the images come first
+            batch = jnp.concatenate([batch, copies.reshape(f * k, *copies.shape[2:])])
+        x = _below(params, batch, layer)
+        apply = functools.partial(conv.apply, {"params": params[layer]})
+        means = jax.nn.relu(apply(x[:f])).mean(axis=(1, 2))
+        if not with_copies:
+            return means, jnp.zeros((f, 0), jnp.float32)
+
+        def own(xs: jax.Array, filt: jax.Array) -> jax.Array:  # only the filter's channel of its copies
+            return jax.nn.relu(apply(xs, filt)).mean(axis=(1, 2, 3))
+
+        return means, jax.vmap(own)(x[f:].reshape(f, k, *x.shape[1:]), filters)
+
+    return _jit(fn)
 
 
 def _checked(images: np.ndarray) -> np.ndarray:
@@ -60,45 +119,97 @@ def _checked(images: np.ndarray) -> np.ndarray:
 
 
 def _placed(params: dict, layer: str) -> dict:
-    return jax.device_put(layer_params(params, layer))
+    # float32 on the device whatever was loaded (the cached executables take it); no copy if it is already
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), layer_params(params, layer))
+
+
+def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales: tuple, degrees: float) -> dict:
+    """The cache keys of the executables `measure` runs: static settings and argument shapes."""
+    keys = {"measure": ("measure", layer, copies > 0, chunk, *shape)}
+    return keys | {"copies": ("copies", chunk, *shape, shift, scales, degrees)} if copies else keys
+
+
+def _call(key: tuple, jitted: Callable, took: dict, *args) -> jax.Array:
+    """jitted(*args) by the executable cached under `key`, compiled on first use and its seconds added
+    to took[key[0] + "_compile_s"] and took["compile_s"]: compiles are timed apart from runs."""
+    if key not in _COMPILED:
+        t = time.perf_counter()
+        _COMPILED[key] = jitted.lower(*args).compile()
+        for name in (f"{key[0]}_compile_s", "compile_s"):
+            took[name] += time.perf_counter() - t
+    return _COMPILED[key](*args)
+
+
+def plan(layer: str, size: int, n: int, copies: int = COPIES) -> tuple[int, list[str]]:
+    """For `measure` on n square `size` px images with default settings: (forward passes it runs, padding
+    and whole groups of COPIES included; which of its executables, "measure" and "copies", this process
+    has yet to compile). Nothing is compiled or run."""
+    if n <= 0:
+        return 0, []
+    chunk = chunk_size(layer, size, n)
+    keys = _keys(layer, chunk, (size, size, 3), copies, size // SHIFT_FRACTION, SCALES, DEGREES)
+    passes = -(-n // chunk) * chunk * (1 + -(-copies // COPIES) * COPIES)
+    return passes, [name for name, key in keys.items() if key not in _COMPILED]
+
+
+def measure(
+    params: dict,
+    layer: str,
+    images: np.ndarray,
+    filters: Sequence[int],
+    copies: int = COPIES,
+    seed: int = 0,
+    max_shift: int | None = None,
+    scales: tuple[float, float] = SCALES,
+    degrees: float = DEGREES,
+    spent: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Channel means (N, C) and robustness (N,) of uint8 (N, H, W, 3) images, image i shown for filters[i].
+
+    One pass for both (see the module docstring and `robustness`); copies=0 measures the means alone
+    (robustness then 0). `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
+    them; apart: "measure_compile_s", "copies_compile_s"). ValueError: bad image shape, a filter count
+    unlike the image count, copies < 0.
+    """
+    t0, took = (
+        time.perf_counter(),
+        dict.fromkeys(("seconds", "compile_s", "measure_compile_s", "copies_compile_s"), 0.0),
+    )
+    spent = {} if spent is None else spent
+    spent.update(took)  # zeros unless this call gets to the end
+    images, filt = _checked(images), np.asarray(filters, np.int32).reshape(-1)
+    n = len(images)
+    if len(filt) != n:
+        raise ValueError(f"{n} images but {len(filt)} filters")
+    if copies < 0:
+        raise ValueError(f"copies must be >= 0, got {copies}")
+    if not n:
+        return np.zeros((0, CONV_WIDTHS[layer]), np.float32), np.zeros(0, np.float32)
+    chunk = chunk_size(layer, images.shape[1], n)
+    pad = -n % chunk  # repeats of the last image: one shape per chunk size, so one compile
+    images, filt = np.concatenate([images, images[-1:].repeat(pad, 0)]), np.concatenate([filt, filt[-1:].repeat(pad)])
+    shift = images.shape[1] // SHIFT_FRACTION if max_shift is None else int(max_shift)
+    scales, degrees = tuple(map(float, scales)), float(degrees)
+    keys = _keys(layer, chunk, images.shape[1:], copies, shift, scales, degrees)
+    make, fn = _copies_fn(shift, scales, degrees), _measure_fn(layer, copies > 0)
+    placed, none = _placed(params, layer), np.zeros((chunk, 0, *images.shape[1:]), np.float32)
+    groups, out = [np.int32(g) for g in range(0, copies, COPIES)], []  # all dispatched before any is read
+    for s in range(0, len(images), chunk):
+        part, fs = images[s : s + chunk], filt[s : s + chunk]
+        made = [_call(keys["copies"], make, took, part, fs, np.int32(seed), g) for g in groups] or [none]
+        out.append([_call(keys["measure"], fn, took, placed, part, m, fs) for m in made])
+    means = np.concatenate([np.asarray(row[0][0]) for row in out])[:n]
+    per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
+    own = means[np.arange(n), filt[:n]]
+    robust = _ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
+    spent.update(took, seconds=time.perf_counter() - t0)
+    return means, robust
 
 
 def channel_means(params: dict, layer: str, images: np.ndarray) -> np.ndarray:
     """(N, C) post-ReLU mean activation of every channel of `layer` for uint8 (N, H, W, 3) RGB images."""
     images = _checked(images)
-    n = len(images)
-    if not n:
-        return np.zeros((0, CONV_WIDTHS[layer]), np.float32)
-    padded = np.concatenate([images, images[-1:].repeat(-n % BATCH, axis=0)])  # one shape, one compile
-    fn, placed = _means_fn(layer), _placed(params, layer)
-    out = [fn(placed, padded[i : i + BATCH]) for i in range(0, n, BATCH)]  # all dispatched before any is read
-    return np.concatenate([np.asarray(o) for o in out])[:n]
-
-
-def _perturbed_means(
-    params: dict,
-    layer: str,
-    images: np.ndarray,
-    filters: Sequence[int],
-    copies: int,
-    seed: int,
-    max_shift: int | None,
-    scales: tuple[float, float],
-    degrees: float,
-) -> np.ndarray:
-    images = _checked(images)
-    if len(images) != len(filters):
-        raise ValueError(f"{len(images)} images but {len(filters)} filters")
-    if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
-    shift = images.shape[1] // SHIFT_FRACTION if max_shift is None else int(max_shift)
-    fn = _perturbed_fn(layer, shift, tuple(map(float, scales)), float(degrees))
-    placed, seed_arr = _placed(params, layer), jnp.int32(seed)
-    out = [
-        [fn(placed, image, jnp.int32(f), seed_arr, jnp.int32(c)) for c in range(0, copies, BATCH)]
-        for image, f in zip(images, filters)
-    ]
-    return np.asarray([np.concatenate([np.asarray(o) for o in row])[:copies].mean() for row in out], np.float32)
+    return measure(params, layer, images, np.zeros(len(images), np.int32), copies=0)[0]
 
 
 def _ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
@@ -112,7 +223,7 @@ def robustness(
     layer: str,
     images: np.ndarray,
     filters: Sequence[int],
-    copies: int = 8,
+    copies: int = COPIES,
     seed: int = 0,
     max_shift: int | None = None,
     scales: tuple[float, float] = SCALES,
@@ -124,11 +235,11 @@ def robustness(
     by U(scales) and rotated by U(-degrees, degrees) about the centre, grey outside (`random_affine`).
     Copy c of filter f draws from fold_in(fold_in(fold_in(key(seed), tag), f), c): the same whatever the
     batching, order or `copies`. 0 where the unperturbed activation is <= EPS; 1 is fully robust; above 1
-    is possible.
+    is possible. Raises ValueError for copies < 1 (and as `measure`).
     """
-    perturbed = _perturbed_means(params, layer, images, filters, copies, seed, max_shift, scales, degrees)
-    means = channel_means(params, layer, images)
-    return _ratio(perturbed, means[np.arange(len(filters)), np.asarray(filters, np.int64)])
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    return measure(params, layer, images, filters, copies, seed, max_shift, scales, degrees)[1]
 
 
 def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
@@ -148,13 +259,20 @@ def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
 
 
 def evaluate(
-    params: dict, layer: str, images: np.ndarray, filters: Sequence[int], copies: int = 8, seed: int = 0
+    params: dict,
+    layer: str,
+    images: np.ndarray,
+    filters: Sequence[int],
+    copies: int = COPIES,
+    seed: int = 0,
+    spent: dict | None = None,
 ) -> list[dict]:
     """One dict per image: display_activation, robustness (see `robustness`; relative to display_activation),
-    selective (see `selectivity`; None when there is only one image)."""
-    means = channel_means(params, layer, images)
+    selective (see `selectivity`; None when there is only one image). `spent`: as for `measure`."""
+    if copies < 1:
+        raise ValueError(f"copies must be >= 1, got {copies}")
+    means, robust = measure(params, layer, images, filters, copies, seed, spent=spent)
     own = means[np.arange(len(filters)), np.asarray(filters, np.int64)]
-    robust = _ratio(_perturbed_means(params, layer, images, filters, copies, seed, None, SCALES, DEGREES), own)
     selective = selectivity(means, filters)
     return [
         {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,20 +43,80 @@ def test_channel_means_equal_the_model_output(params, images, means):
     np.testing.assert_allclose(means, np.asarray(direct).mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
 
 
+@contextlib.contextmanager
+def compiles() -> Iterator[list[str]]:
+    """The XLA compiles made inside the block (jax's own compile events: whatever in jaxviz compiles)."""
+    seen: list[str] = []
+
+    def listener(event: str, seconds: float, **kwargs) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            seen.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
 def test_one_compile_per_layer_and_shape(params, images, means, live):
     # Other tests may have compiled other image sizes already: count what these calls add.
-    means_fn = quality._means_fn(LAYER)
-    before = means_fn._cache_size()
-    quality.channel_means(params, LAYER, images[:1])
-    quality.channel_means(params, LAYER, images[1:])
-    assert means_fn._cache_size() - before <= 1
-    perturbed_fn = quality._perturbed_fn(LAYER, 40 // 16, quality.SCALES, quality.DEGREES)
+    with compiles() as means_compiles:
+        quality.channel_means(params, LAYER, images[:1])
+        quality.channel_means(params, LAYER, images[1:])
+    assert len(means_compiles) <= 1
     quality.robustness(params, LAYER, images[:1], live[:1], copies=1)
-    before = perturbed_fn._cache_size()
-    for copies in (1, 2, 3):
-        quality.robustness(params, LAYER, images[:copies], live[:copies], copies=copies)
-    assert perturbed_fn._cache_size() == before
+    with compiles() as robustness_compiles:
+        for copies in (1, 2, 3):
+            quality.robustness(params, LAYER, images[:copies], live[:copies], copies=copies)
+    assert robustness_compiles == []
     assert quality.channel_means(params, LAYER, images[:0]).shape == (0, CONV_WIDTHS[LAYER])
+
+
+def test_compiles_stay_bounded_across_layers_and_filter_counts(params):
+    # A size no other test uses: every compile these calls need is counted here.
+    rng = np.random.default_rng(1)
+    tiles = rng.integers(0, 256, (5, 44, 44, 3), dtype=np.uint8)
+    with compiles() as first:
+        quality.measure(params, "block1_conv2", tiles[:3], [0, 1, 2], copies=2)
+        quality.measure(params, "block2_conv1", tiles, [0, 1, 2, 3, 4], copies=2)
+    # The copies (shared by the layers) and one pass per layer; not one per filter, copy or dispatch.
+    assert len(first) <= 3, first
+    with compiles() as again:
+        quality.measure(params, "block1_conv2", tiles, [5, 6, 7, 8, 9], copies=2)
+        quality.measure(params, "block2_conv1", tiles[:2], [5, 6], copies=8)
+    assert again == []
+
+
+def test_batched_measure_equals_the_per_image_reference(params, images, means, live, monkeypatch):
+    """The one-pass batches (chunks padded, copies in several groups) against the former formula, one
+    image at a time: means at rtol 1e-5 and robustness at rtol 1e-4 (float32; batches of other sizes
+    may sum in another order)."""
+    monkeypatch.setattr(quality, "CPU_CHUNK", 2)  # 3 filters: a padded chunk even on XLA:CPU
+    filters = live[:2] + [int(np.argsort(means[2])[-2])]  # live, and not all the same filter
+    copies, seed, shift = quality.COPIES + 2, 5, 40 // 16
+    got, robust = quality.measure(params, LAYER, images[:3], filters, copies=copies, seed=seed)
+    lp = layer_params(params, LAYER)
+    forward = jax.jit(lambda x, c: VGG16(upto=LAYER).apply({"params": lp}, x[None], c).mean())
+    full = jax.jit(lambda x: VGG16(upto=LAYER).apply({"params": lp}, x[None])[0].mean(axis=(0, 1)))
+    perturb = jax.jit(lambda key, image: random_affine(key, image, shift, quality.SCALES, quality.DEGREES))
+    for i, f in enumerate(filters):
+        image = jnp.asarray(images[i], jnp.float32)
+        np.testing.assert_allclose(got[i], full(image), rtol=1e-5, atol=1e-5)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality._KEY_TAG), f)
+        per_copy = [forward(perturb(jax.random.fold_in(key, c), image), f) for c in range(copies)]
+        assert robust[i] == pytest.approx(np.mean(per_copy) / float(full(image)[f]), rel=1e-4)
+
+
+def test_accelerator_chunks_are_padded_powers_of_two(params, images, live, monkeypatch):
+    expected = quality.measure(params, LAYER, images[:3], live[:3], copies=2)
+    monkeypatch.setattr(quality, "_on_cpu", lambda: False)  # the accelerators' chunking, run here
+    assert [quality.chunk_size(LAYER, 40, n) for n in (1, 3, 8, 9)] == [8, 8, 8, 16]
+    big = quality.chunk_size(LAYER, 40, 1000)  # also bounded by the device's memory
+    assert big <= quality.MAX_CHUNK and big & (big - 1) == 0
+    got = quality.measure(params, LAYER, images[:3], live[:3], copies=2)  # 3 filters padded to 8
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-4)
 
 
 def test_evaluate_reports_the_displayed_activation(params, images, means, live):
