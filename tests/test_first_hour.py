@@ -13,6 +13,7 @@ from jaxviz.errors import JaxvizError
 from jaxviz.progress import Progress
 from jaxviz.run.plan import describe, plan
 
+QUALITY_ON = ["--set", 'output.quality="on"']
 ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:4", "--size", "32", "--steps", "2"]
 
 
@@ -47,7 +48,7 @@ def test_the_whole_network_warning_comes_before_anything_loads(tmp_path, capsys)
 
 def test_a_run_prints_its_plan_an_estimate_and_what_to_open(tmp_path, weights_path, capsys):
     out = tmp_path / "r"
-    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2") == 0
+    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2", *QUALITY_ON) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("jaxviz: plan: 8 filter(s) of 2 layer(s)") and str(out) in lines[0], lines
     assert any("first chunk of block1_conv1 took" in ln and "the rest should take about" in ln for ln in lines)
@@ -96,3 +97,20 @@ def test_progress_counts_whole_filters_shows_phases_and_ends_full():
     bar.close()
     last = stream.getvalue().splitlines()[-1]
     assert "8/8 filters" in last and "━" * 24 in last and "left 0:00" in last, last
+
+
+def test_quality_numbers_are_skipped_where_they_would_dominate(tmp_path, weights_path, monkeypatch, capsys):
+    from jaxviz.run import measure
+
+    monkeypatch.setattr(measure, "estimate_seconds", lambda *args: 1e4)  # far more than the ascent takes
+    out = tmp_path / "r"
+    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "output.atlas=false") == 0
+    said = capsys.readouterr().out
+    assert "quality numbers of block1_conv1 skipped: about 10000 s" in said and 'output.quality = "on"' in said
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert all("robustness" not in r for r in metrics["filters"])
+    assert all(s["quality_skipped_estimate_seconds"] == 1e4 for s in metrics["layers"].values())
+    monkeypatch.setattr(measure, "estimate_seconds", lambda *args: 0.1)  # cheap: measured
+    out2 = tmp_path / "r2"
+    assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out2), "--set", "output.atlas=false") == 0
+    assert all("robustness" in r for r in json.loads((out2 / "metrics.json").read_text())["filters"])

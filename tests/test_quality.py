@@ -15,6 +15,7 @@ from jaxviz.architecture import CONV_WIDTHS
 from jaxviz.ascent import Knobs, Spec, ascend, layer_params
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.display import deprocess
+from jaxviz.metrics import DEAD_EPS
 from jaxviz.vgg import VGG16
 
 LAYER = "block2_conv1"
@@ -92,7 +93,7 @@ def test_batched_measure_equals_the_per_image_reference(params, images, means, l
     """The one-pass batches (chunks padded, copies in several groups) against the former formula, one
     image at a time: means at rtol 1e-5 and robustness at rtol 1e-4 (float32; batches of other sizes
     may sum in another order)."""
-    monkeypatch.setattr(quality, "CPU_CHUNK", 2)  # 3 filters: a padded chunk even on XLA:CPU
+    monkeypatch.setattr(quality.passes, "CPU_CHUNK", 2)  # 3 filters: a padded chunk even on XLA:CPU
     filters = live[:2] + [int(np.argsort(means[2])[-2])]  # live, and not all the same filter
     copies, seed, shift = quality.COPIES + 2, 5, 40 // 16
     got, robust = quality.measure(params, LAYER, images[:3], filters, copies=copies, seed=seed)
@@ -103,14 +104,14 @@ def test_batched_measure_equals_the_per_image_reference(params, images, means, l
     for i, f in enumerate(filters):
         image = jnp.asarray(images[i], jnp.float32)
         np.testing.assert_allclose(got[i], full(image), rtol=1e-5, atol=1e-5)
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality._KEY_TAG), f)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality.KEY_TAG), f)
         per_copy = [forward(perturb(jax.random.fold_in(key, c), image), f) for c in range(copies)]
         assert robust[i] == pytest.approx(np.mean(per_copy) / float(full(image)[f]), rel=1e-4)
 
 
 def test_accelerator_chunks_are_padded_powers_of_two(params, images, live, monkeypatch):
     expected = quality.measure(params, LAYER, images[:3], live[:3], copies=2)
-    monkeypatch.setattr(quality, "_on_cpu", lambda: False)  # the accelerators' chunking, run here
+    monkeypatch.setattr(quality.passes, "on_cpu", lambda: False)  # the accelerators' chunking, run here
     assert [quality.chunk_size(LAYER, 40, n) for n in (1, 3, 8, 9)] == [8, 8, 8, 16]
     big = quality.chunk_size(LAYER, 40, 1000)  # also bounded by the device's memory
     assert big <= quality.MAX_CHUNK and big & (big - 1) == 0
@@ -138,7 +139,7 @@ def test_robustness_matches_a_direct_computation(params, images, live):
     forward = jax.jit(lambda x: VGG16(upto=LAYER).apply({"params": lp}, x))
     perturb = jax.jit(lambda key, image: random_affine(key, image, shift, (0.9, 1.1), 10.0))
     for i in range(2):
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality._KEY_TAG), live[i])
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), quality.KEY_TAG), live[i])
         image = jnp.asarray(images[i], jnp.float32)
         copies_ = jnp.stack([perturb(jax.random.fold_in(key, c), image) for c in range(copies)])
         perturbed = np.asarray(forward(copies_))[..., live[i]].mean()
@@ -160,7 +161,7 @@ def test_robustness_is_deterministic_and_independent_of_batching(params, images,
 
 def test_robustness_of_a_filter_that_never_fires_is_zero(params):
     black = np.zeros((1, 40, 40, 3), np.uint8)
-    dead = np.flatnonzero(quality.channel_means(params, LAYER, black)[0] <= quality.EPS)
+    dead = np.flatnonzero(quality.channel_means(params, LAYER, black)[0] <= DEAD_EPS)
     if not dead.size:
         pytest.skip("every filter fires on a black image with these weights")
     assert quality.robustness(params, LAYER, black, [int(dead[0])], copies=2).tolist() == [0.0]

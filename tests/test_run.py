@@ -126,7 +126,7 @@ def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, mon
 
 
 def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_path):
-    cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:3", "output.tensorboard": True})
+    cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:3", "output.tensorboard": True, "output.quality": "on"})
     first = run(cfg)
     rows = first["filters"]
     assert all({"display_activation", "robustness", "selective"} <= set(r) for r in rows)

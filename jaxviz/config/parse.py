@@ -32,6 +32,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "param.squash": params.SQUASHES,
         "output.display": tuple(display.DISPLAYS),
         "output.grid": tuple(display.GRIDS),
+        "output.quality": ("auto", "on", "off"),  # or true (on) / false (off)
     }
 
 
@@ -106,7 +107,7 @@ def _check(key: str, value: Any) -> None:
     if key in _NON_NEGATIVE and value < 0:
         raise JaxvizError(f"{key} must be 0 or more, got {value!r}")
     valid = choices().get(key)
-    if valid is not None and value not in valid:
+    if valid is not None and value not in valid and not isinstance(value, bool):
         raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
     if key == "ascent.upscale" and value < 1:
         raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")

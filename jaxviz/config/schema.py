@@ -69,7 +69,7 @@ class OutputConfig:
     deprocess_std: float = 0.1  # each tile is centred, scaled to this std, shifted by 0.5, clipped
     display: str = "std"  # std: centred, scaled to deprocess_std (the seeds'); minmax; clip (0-255 as is)
     grid: str = "all"  # all, or best_square: the n*n live filters with the highest activation (the Keras example)
-    quality: bool = True  # measure displayed activation, robustness, selectivity (metrics.json)
+    quality: bool | str = "auto"  # displayed activation, robustness, selectivity: auto (when cheap), on, off
     atlas: bool = True  # write DIR/atlas/ (a browsable site), refreshed as layers or sweep points finish
     filter_pngs: bool = False  # also write one PNG per filter
     tensorboard: bool = True

@@ -27,6 +27,13 @@ __all__ = ["plan", "resolve", "run"]
 AfterLayer = Callable[[Path], None]  # e.g. the atlas' refresh: the run layer does not import the atlas
 
 
+QUALITY_SHARE, QUALITY_FLOOR_S = 0.25, 2.0  # "auto" measures when that costs <= a quarter of the ascent, or 2 s
+
+
+def _quality_mode(setting: bool | str) -> str:
+    return {True: "on", False: "off"}.get(setting, setting) if isinstance(setting, bool) else setting
+
+
 class _Run:
     """One invocation's state: the plan, the per-layer records, the writer, the progress bar."""
 
@@ -109,7 +116,7 @@ class _Run:
             layer.times["seconds"] = round(seconds, 3)
         if interrupted:
             layer.summary["partial"] = True
-        elif cfg.output.quality:
+        elif self._quality_wanted(name, layer):
             t0 = time.perf_counter()
             with self.bar.phase("quality numbers"):
                 layer.scores = measure.measure_layer(
@@ -121,6 +128,23 @@ class _Run:
         if self.after_layer is not None:
             with self.bar.phase("atlas"):
                 self.after_layer(self.out)
+
+    def _quality_wanted(self, name: str, layer: LayerRecord) -> bool:
+        """output.quality: on, off, or auto: measured unless the estimate says it would cost more than a
+        QUALITY_SHARE of the layer's ascent (and more than QUALITY_FLOOR_S); a skip is said once and recorded."""
+        mode = _quality_mode(self.cfg.output.quality)
+        if mode != "auto":
+            return mode == "on"
+        size, ascent_s = self.cfg.ascent.size, layer.times.get("seconds", 0.0)
+        estimate = measure.estimate_seconds(self.store.root, name, layer.filters, layer.done, size)
+        if estimate <= max(QUALITY_SHARE * ascent_s, QUALITY_FLOOR_S):
+            return True
+        layer.times["quality_skipped_estimate_seconds"] = round(estimate, 1)
+        _say(
+            f"quality numbers of {name} skipped: about {estimate:.0f} s against {ascent_s:.0f} s of ascent "
+            f'(output.quality = "on" measures them anyway)'
+        )
+        return False
 
 
 def run(

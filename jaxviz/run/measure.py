@@ -9,22 +9,20 @@ beforehand what measuring a layer will cost, so a run can skip it where it would
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from jaxviz.architecture import CONV_LAYERS, gflop_per_step
-from jaxviz.files import atomic_write
+from jaxviz.files import atomic_write, read_npz
 from jaxviz.run.state import FilterResult
 
 
 def _read(path: Path) -> dict[int, tuple[np.ndarray, float]]:
-    try:
-        with np.load(path) as z:
-            return {int(f): (m, float(r)) for f, m, r in zip(z["filters"], z["means"], z["robustness"])}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+    z = read_npz(path, ("filters", "means", "robustness"))
+    if z is None:
         return {}  # missing or damaged: measured again
+    return {int(f): (m, float(r)) for f, m, r in zip(z["filters"], z["means"], z["robustness"])}
 
 
 def _write(path: Path, cache: dict[int, tuple[np.ndarray, float]]) -> None:

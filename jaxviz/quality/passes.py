@@ -1,13 +1,5 @@
-"""Measured image quality of finished visualisations: activation as displayed, robustness, selectivity.
-
-Everything here takes the uint8 RGB tiles as saved (after deprocessing), not the float ascent images,
-so the numbers describe what a reader actually sees. The work is one pass per chunk of filters: a call
-shared by every layer makes COPIES perturbed copies of each image, then one call per (layer, chunk,
-image shape) runs the images and their copies through the layers below `layer` as one batch, and
-`layer` itself for all channels of the images (channel means) but only the filter's own channel for
-its copies (robustness). Chunk sizes come from a small fixed set (`chunk_size`), so a layer compiles
-once whatever the number of filters.
-"""
+"""The quality numbers' compiled passes: each image and its COPIES perturbed copies through the network up to
+`layer` in one batch per chunk of filters, shared across calls (see the package's docstring)."""
 
 from __future__ import annotations
 
@@ -22,9 +14,9 @@ import numpy as np
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.transforms import random_affine
+from jaxviz.metrics import DEAD_EPS
 from jaxviz.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
 
-EPS = 1e-7  # an unperturbed activation at or below this never fired: its robustness is 0
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)
 DEGREES = 10.0  # rotation range of the robustness copies: uniform in [-DEGREES, DEGREES]
 SHIFT_FRACTION = 16  # default max shift: 1/16 of the image side (8 px at 128 px)
@@ -38,23 +30,24 @@ MIN_CHUNK, MAX_CHUNK = 8, 256  # elsewhere: a power of two in this range, so at 
 # XLA:CPU at LLVM -O0: the work is in library convolutions and matmuls, so runs are as fast (up to 1.5x
 # slower in block1 at 128 px), while compiles take a third of -O2's (block5_conv3 at 32 px: 1.0 s, not 3.2).
 CPU_OPTIONS = {"xla_backend_optimization_level": 0}
-_KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filter) keys
+KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filter) keys
 _COMPILED: dict[tuple, jax.stages.Compiled] = {}
 
 
-def _on_cpu() -> bool:
+def on_cpu() -> bool:
+    """Whether the default backend is XLA:CPU (one filter per call is fastest there)."""
     return jax.default_backend() == "cpu"
 
 
 def _jit(fn: Callable) -> Callable:
-    return jax.jit(fn, compiler_options=CPU_OPTIONS if _on_cpu() else None)
+    return jax.jit(fn, compiler_options=CPU_OPTIONS if on_cpu() else None)
 
 
 def chunk_size(layer: str, size: int, n: int) -> int:
     """Filters per compiled call for `n` images of `size` px: CPU_CHUNK on XLA:CPU (fastest there, as
     for the ascent); elsewhere the power of two >= n in [MIN_CHUNK, MAX_CHUNK] that fits half the
     device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
-    if _on_cpu():
+    if on_cpu():
         return CPU_CHUNK
     stats = jax.local_devices()[0].memory_stats() or {}
     fits = stats.get("bytes_limit", 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
@@ -69,7 +62,7 @@ def _copies_fn(max_shift: int, scales: tuple, degrees: float) -> Callable:
 
     def one(image: jax.Array, filt: jax.Array, seed: jax.Array, first: jax.Array) -> jax.Array:
         image = image.astype(jnp.float32)
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), _KEY_TAG), filt)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), KEY_TAG), filt)
         # fold_in per copy (not split): copy c is the same whatever `copies` or the batching is.
         keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(first + jnp.arange(COPIES))
         return jax.vmap(lambda k: random_affine(k, image, max_shift, scales, degrees))(keys)
@@ -152,6 +145,13 @@ def plan(layer: str, size: int, n: int, copies: int = COPIES) -> tuple[int, list
     return passes, [name for name, key in keys.items() if key not in _COMPILED]
 
 
+def ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
+    """perturbed / unperturbed where the unperturbed activation fired (> DEAD_EPS), else 0 (float32)."""
+    unperturbed = np.asarray(unperturbed, np.float32)
+    live = unperturbed > DEAD_EPS
+    return np.where(live, perturbed / np.where(live, unperturbed, 1.0), 0.0).astype(np.float32)
+
+
 def measure(
     params: dict,
     layer: str,
@@ -201,7 +201,7 @@ def measure(
     means = np.concatenate([np.asarray(row[0][0]) for row in out])[:n]
     per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
     own = means[np.arange(n), filt[:n]]
-    robust = _ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
+    robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
     spent.update(took, seconds=time.perf_counter() - t0)
     return means, robust
 
@@ -210,85 +210,3 @@ def channel_means(params: dict, layer: str, images: np.ndarray) -> np.ndarray:
     """(N, C) post-ReLU mean activation of every channel of `layer` for uint8 (N, H, W, 3) RGB images."""
     images = _checked(images)
     return measure(params, layer, images, np.zeros(len(images), np.int32), copies=0)[0]
-
-
-def _ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
-    unperturbed = np.asarray(unperturbed, np.float32)
-    live = unperturbed > EPS
-    return np.where(live, perturbed / np.where(live, unperturbed, 1.0), 0.0).astype(np.float32)
-
-
-def robustness(
-    params: dict,
-    layer: str,
-    images: np.ndarray,
-    filters: Sequence[int],
-    copies: int = COPIES,
-    seed: int = 0,
-    max_shift: int | None = None,
-    scales: tuple[float, float] = SCALES,
-    degrees: float = DEGREES,
-) -> np.ndarray:
-    """(N,) mean activation of filter filters[i] over `copies` perturbed copies of image i, over its unperturbed one.
-
-    Each copy is rolled (wrapping round) by up to `max_shift` px in y and x (default: side // 16), zoomed
-    by U(scales) and rotated by U(-degrees, degrees) about the centre, grey outside (`random_affine`).
-    Copy c of filter f draws from fold_in(fold_in(fold_in(key(seed), tag), f), c): the same whatever the
-    batching, order or `copies`. 0 where the unperturbed activation is <= EPS; 1 is fully robust; above 1
-    is possible. Raises ValueError for copies < 1 (and as `measure`).
-    """
-    if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
-    return measure(params, layer, images, filters, copies, seed, max_shift, scales, degrees)[1]
-
-
-def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
-    """(N,) bool: image i activates filters[i] strictly more than every other image of the set does.
-
-    `means` is channel_means of the set's images (row j: image j). Ties, and a set of one image (no
-    rival to beat, so no evidence), count as not selective; `evaluate` reports the latter as None.
-    """
-    means, filters = np.asarray(means), np.asarray(filters, np.int64)
-    n = len(filters)
-    if n < 2:
-        return np.zeros(n, bool)
-    columns = means[:n, filters]  # columns[j, i]: image j's activation of filter filters[i]
-    own = np.diagonal(columns).copy()
-    np.fill_diagonal(columns, -np.inf)
-    return own > columns.max(axis=0)
-
-
-def evaluate(
-    params: dict,
-    layer: str,
-    images: np.ndarray,
-    filters: Sequence[int],
-    copies: int = COPIES,
-    seed: int = 0,
-    spent: dict | None = None,
-) -> list[dict]:
-    """One dict per image: display_activation, robustness (see `robustness`; relative to display_activation),
-    selective (see `selectivity`; None when there is only one image). `spent`: as for `measure`."""
-    if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
-    means, robust = measure(params, layer, images, filters, copies, seed, spent=spent)
-    own = means[np.arange(len(filters)), np.asarray(filters, np.int64)]
-    selective = selectivity(means, filters)
-    return [
-        {
-            "display_activation": float(own[i]),
-            "robustness": float(robust[i]),
-            "selective": bool(selective[i]) if len(filters) > 1 else None,
-        }
-        for i in range(len(filters))
-    ]
-
-
-def summarize(rows: Sequence[dict]) -> dict:
-    """Layer summary of `evaluate` rows: means of the two numbers, fraction selective (None if undefined)."""
-    judged = [r["selective"] for r in rows if r["selective"] is not None]
-    return {
-        "display_activation_mean": float(np.mean([r["display_activation"] for r in rows])) if rows else 0.0,
-        "robustness_mean": float(np.mean([r["robustness"] for r in rows])) if rows else 0.0,
-        "selectivity": float(np.mean(judged)) if judged else None,
-    }

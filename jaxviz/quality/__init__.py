@@ -1,0 +1,41 @@
+"""Measured image quality of finished visualisations: activation as displayed, robustness, selectivity.
+
+Everything here takes the uint8 RGB tiles as saved (after deprocessing), not the float ascent images,
+so the numbers describe what a reader actually sees. The work is one pass per chunk of filters: a call
+shared by every layer makes COPIES perturbed copies of each image, then one call per (layer, chunk,
+image shape) runs the images and their copies through the layers below `layer` as one batch, and
+`layer` itself for all channels of the images (channel means) but only the filter's own channel for
+its copies (robustness). Chunk sizes come from a small fixed set (`chunk_size`), so a layer compiles
+once whatever the number of filters.
+"""
+
+from jaxviz.quality.passes import (
+    COPIES,
+    CPU_OPTIONS,
+    DEGREES,
+    KEY_TAG,
+    MAX_CHUNK,
+    SCALES,
+    channel_means,
+    chunk_size,
+    measure,
+    plan,
+)
+from jaxviz.quality.scores import evaluate, robustness, selectivity, summarize
+
+__all__ = [
+    "COPIES",
+    "CPU_OPTIONS",
+    "DEGREES",
+    "KEY_TAG",
+    "MAX_CHUNK",
+    "SCALES",
+    "channel_means",
+    "chunk_size",
+    "evaluate",
+    "measure",
+    "plan",
+    "robustness",
+    "selectivity",
+    "summarize",
+]
