@@ -9,6 +9,7 @@ invocation started: a block5 filter costs far more than a block1 one, so filters
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -20,6 +21,17 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from jaxviz import compile_clock
+
+# GFLOP/s an ascent step reaches when it is not dispatch-bound, before one has been measured. CPU: measured here,
+# block3_conv1 at 96 px on 2 cores, 67 GFLOP/s (so ~30 per core, kept low); accelerators: a tenth of an H100's
+# dense bf16 peak, cautious.
+PRIOR_GFLOPS = {"cpu": 30.0 * (os.cpu_count() or 1), "gpu": 1e5, "tpu": 1e5}
+
+
+def _backend() -> str:
+    import jax
+
+    return jax.default_backend()
 
 
 def clock(seconds: float) -> str:
@@ -54,6 +66,7 @@ class Progress:
         done: int = 0,
         done_cost: float = 0.0,
         layers: int = 1,
+        heaviest: float = 0.0,
     ):
         self.total, self.enabled, self.every, self.layers = total, enabled, every, layers
         self.total_cost = float(total if total_cost is None else total_cost)
@@ -64,6 +77,7 @@ class Progress:
         self.start = time.perf_counter()
         self.compile0 = compile_clock.seconds()
         self.measured = False  # estimates start once a chunk has finished
+        self.heaviest, self.heavy_measured = heaviest, heaviest <= 0  # the costliest filter of the run
         self.seen: set[str] = set()  # layers whose ascent started
         self.finished_layers = 0
         self.phase_seconds = self.phase_compile = 0.0  # grids, quality numbers, atlas (their compiles within)
@@ -93,9 +107,15 @@ class Progress:
         if self.live:
             self._bar.start()
 
-    def chunk_measured(self) -> None:
-        """A chunk finished: time left can be estimated from here on."""
+    def chunk_measured(self, filter_cost: float = 0.0) -> None:
+        """A chunk finished (its filters cost `filter_cost` each): time left can be estimated from here on.
+
+        Until a layer at least a tenth as costly per filter as the heaviest has been measured, the rate is at
+        least the backend's PRIOR_GFLOPS: a light layer's steps are mostly dispatch, and its rate in GFLOP/s
+        says nothing of a heavy layer's (block1_conv1 first made a 40 s run's estimate almost 3 minutes).
+        """
         self.measured = True
+        self.heavy_measured |= filter_cost >= 0.1 * self.heaviest
 
     def estimate(self, cost_done: float) -> float | None:
         """Seconds left, or None before a chunk was measured.
@@ -109,6 +129,8 @@ class Progress:
         compiled = compile_clock.seconds() - self.compile0 - self.phase_compile
         work = time.perf_counter() - self.start - self.phase_seconds - compiled
         rate = (cost_done - self.base_cost) / work if work > 0 else 0.0
+        if not self.heavy_measured:
+            rate = max(rate, PRIOR_GFLOPS.get(_backend(), PRIOR_GFLOPS["gpu"]))
         if rate <= 0:
             return None
         per_layer = (compiled + self.phase_seconds) / max(self.finished_layers, 1)

@@ -114,3 +114,19 @@ def test_quality_numbers_are_skipped_where_they_would_dominate(tmp_path, weights
     out2 = tmp_path / "r2"
     assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out2), "--set", "output.atlas=false") == 0
     assert all("robustness" in r for r in json.loads((out2 / "metrics.json").read_text())["filters"])
+
+
+def test_a_light_first_layer_does_not_make_an_absurd_estimate(monkeypatch):
+    from jaxviz import progress
+
+    monkeypatch.setattr(progress, "PRIOR_GFLOPS", {"cpu": 60.0, "gpu": 60.0, "tpu": 60.0})
+    stream = io.StringIO()
+    bar = Progress(total=20, total_cost=10 * 1.0 + 10 * 500.0, stream=stream, every=0, heaviest=500.0)
+    bar.start -= 10.0  # a dispatch-bound first layer: 10 cheap filters in 10 s, "1 GFLOP/s"
+    bar.chunk_measured(1.0)
+    bar.update("block1_conv1", done=10, layer_done=10, layer_total=10, cost_done=10.0, force=True)
+    line = stream.getvalue().splitlines()[-1]
+    assert "left 1:23" in line, line  # 5000 left at the prior 60/s, not 1:23:20 at the light layer's rate
+    bar.chunk_measured(500.0)  # a heavy layer measured: its own rate from now on
+    bar.update("block3_conv1", done=10, layer_done=0, layer_total=10, cost_done=10.0, force=True)
+    assert "left 1:23:" in stream.getvalue().splitlines()[-1]  # 4990 left at 1 per second

@@ -74,6 +74,7 @@ class _Run:
             done=sum(len(la.share) - len(la.todo) for la in targets),
             done_cost=sum(la.cost * (len(la.share) - len(la.todo)) for la in targets),
             layers=sum(bool(la.todo) for la in targets),
+            heaviest=max((la.cost for la in targets if la.todo), default=0.0),
         )
         self.session = Session(self.cfg, self.store, self.writer, self.bar, step)
         for name, times in report.previous_times(self.out).items():

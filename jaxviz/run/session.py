@@ -97,7 +97,7 @@ class Session:
 
     def _first_estimate(self, layer: str) -> None:
         """After the first chunk: one line with its measured time and the time the rest should take."""
-        self.bar.chunk_measured()
+        self.bar.chunk_measured(filter_cost(self.cfg, layer))
         if self.estimated:
             return
         self.estimated = True
