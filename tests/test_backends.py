@@ -22,10 +22,13 @@ def test_every_choice_gives_the_same_images(params, layer):
     base = ascent.ascend(params, Spec(layer, size, **CPU), [0, 3], KNOBS)
     for choice in ({"loop": "device"}, {"target": "layer"}, {"conv": "xla"}, ascent.spec.ACCELERATOR_CHOICES):
         r = ascent.ascend(params, Spec(layer, size, **{**CPU, **choice}), [0, 3], KNOBS)
-        # Tolerance stated: float rounding differs with the program's shape, and the normalised step carries
-        # it on: measured at most 0.05 of 255 after 6 steps, activations within 2e-6 relative.
-        np.testing.assert_allclose(r.images, base.images, atol=0.2)
-        np.testing.assert_allclose(r.history, base.history, rtol=1e-4, atol=1e-4 * np.abs(base.history).max())
+        # Tolerance stated: float rounding differs with the program's shape, and six normalised steps carry it
+        # on (a ReLU near zero may flip): measured with the ImageNet weights at most 0.05 of 255 per pixel, with
+        # random weights up to 1.6 at a few pixels; so: every pixel within 3 of 255, the mean within 0.1, the
+        # activations within 2% (random weights: 0.65% after 6 steps).
+        diff = np.abs(r.images - base.images)
+        assert diff.max() < 3.0 and diff.mean() < 0.1, (choice, diff.max(), diff.mean())
+        np.testing.assert_allclose(r.history, base.history, rtol=2e-2, atol=1e-3 * np.abs(base.history).max())
 
 
 def test_auto_is_chosen_by_backend():
