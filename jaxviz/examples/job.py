@@ -153,7 +153,10 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
                 valid = np.arange(batch) < len(good)
                 state, out = step(params, state, rgb, index, valid)
                 for layer, (mean, fires) in out.items():  # pulling the sums waits for the device
-                    sums[layer] = (sums[layer][0] + np.asarray(mean, np.float64), sums[layer][1] + np.asarray(fires))
+                    total = sums[layer][0]
+                    for row in np.asarray(mean, np.float64)[: len(good)]:  # image by image: any batching, same sum
+                        total = total + row
+                    sums[layer] = (total, sums[layer][1] + np.asarray(fires))
                 counters.images += [{"path": g.path, "width": g.width, "height": g.height} for g in good]
                 if first is None:  # the first batch compiles: the rate starts after it
                     first = (time.perf_counter(), len(counters.images))
@@ -178,8 +181,9 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     deepest = max(job.layers, key=CONV_LAYERS.index)
     sides = {name: side for name, side, _, _ in conv_geometry(deepest, job.size)}
     layers = {
-        layer: finish_layer(layer, host[layer], sums[layer], job.filters[layer], len(counters.images),
-                            sides[layer], job.size)  # fmt: skip
+        layer: finish_layer(
+            layer, host[layer], sums[layer], job.filters[layer], len(counters.images), sides[layer], job.size
+        )  # fmt: skip
         for layer in job.layers
     }
     complete = counters.cursor >= len(files)

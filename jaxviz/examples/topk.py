@@ -72,8 +72,8 @@ def merge(prev: Mapping[str, jax.Array], scores: jax.Array, image: jax.Array, po
 
 def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
     """A jitted `step(params, state, rgb (B, S, S, 3) uint8, index (B,) int32, valid (B,) bool)` ->
-    (state, sums) where sums[layer] = (sum over valid images of each filter's spatial mean (C,) f32,
-    count of valid images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
+    (state, sums) where sums[layer] = (each image's spatial mean per filter (B, C) f32, count of valid
+    images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
     top-K. The state's buffers are donated: updated in place on devices that support it."""
     chosen = {layer: np.asarray(filters[layer], np.int32) for layer in layers}
 
@@ -89,7 +89,7 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
             owner = jnp.where(valid, index, NO_IMAGE)
             owner = jnp.broadcast_to(owner[None, :], (best.shape[1], best.shape[0]))
             new[layer] = merge(state[layer], score.T, owner, where.T)
-            mean = jnp.where(valid[:, None], flat.mean(axis=1), 0.0).sum(axis=0)
+            mean = flat.mean(axis=1)  # (B, C), summed on the host: a sum here would depend on the batching
             fires = ((best > 0) & valid[:, None]).sum(axis=0, dtype=jnp.int32)
             sums[layer] = (mean, fires)
         return new, sums
