@@ -137,7 +137,7 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     step = topk.make_step(job.layers, job.filters)
     todo = files[counters.cursor :][:stop_after]
     bar = Bar(len(files), counters.cursor, enabled=progress)
-    saved_at, first, t0 = len(counters.images), None, time.perf_counter()
+    saved_at, first = len(counters.images), None
     try:
         for group in loader.batches(root, todo, job.size, batch):
             good = [g for g in group if g.pixels is not None]

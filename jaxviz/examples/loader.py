@@ -68,8 +68,9 @@ class Loaded:
 
 
 def load(root: Path, path: str, size: int) -> Loaded:
-    """Decode, orient (EXIF; `width`/`height` stay the stored file's), convert to RGB, shorter side to round(size * 256/224) (bilinear; an image smaller
-    than the crop is enlarged), centre crop size x size. Never raises: a bad file becomes `error`."""
+    """Decode, orient (EXIF; `width`/`height` stay the stored file's), convert to RGB, shorter side to
+    round(size * 256/224) (bilinear; an image smaller than the crop is enlarged), centre crop size x size.
+    Never raises: a bad file becomes `error`."""
     try:
         with Image.open(root / path) as im:
             width, height = im.size
