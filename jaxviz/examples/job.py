@@ -144,23 +144,27 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
             for g in group:
                 if g.pixels is None:
                     say(f"skipped {g.path}: {g.error}")
-            counters.skipped += len(group) - len(good)
             if good:
                 rgb = np.zeros((batch, job.size, job.size, 3), np.uint8)
                 rgb[: len(good)] = [g.pixels for g in good]
                 base = len(counters.images)
                 index = np.arange(base, base + batch, dtype=np.int32)
                 valid = np.arange(batch) < len(good)
-                state, out = step(params, state, rgb, index, valid)
+                new, out = step(params, state, rgb, index, valid)
+                added = {}
                 for layer, (mean, fires) in out.items():  # pulling the sums waits for the device
                     total = sums[layer][0]
                     for row in np.asarray(mean, np.float64)[: len(good)]:  # image by image: any batching, same sum
                         total = total + row
-                    sums[layer] = (total, sums[layer][1] + np.asarray(fires))
+                    added[layer] = (total, sums[layer][1] + np.asarray(fires))
+                # Committed together once the batch is complete: a Ctrl-C before this saves the previous batch's
+                # state, whose cursor makes the rerun redo this batch (never count it twice).
+                state, sums = new, added
                 counters.images += [{"path": g.path, "width": g.width, "height": g.height} for g in good]
                 if first is None:  # the first batch compiles: the rate starts after it
                     first = (time.perf_counter(), len(counters.images))
             counters.cursor += len(group)
+            counters.skipped += len(group) - len(good)
             bar.update(counters.cursor, len(counters.images))
             if path is not None and len(counters.images) - saved_at >= job.save_every:
                 save(path, state, sums, counters, meta)
@@ -168,7 +172,8 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     except KeyboardInterrupt:
         if path is not None:
             save(path, state, sums, counters, meta)
-        raise Interrupted(f"saved after {counters.cursor} of {len(files)} files; rerun to continue") from None
+        done = f"{counters.cursor} of {len(files)} files"
+        raise Interrupted(f"saved after {done}; rerun to continue" if path else f"after {done}") from None
     finally:
         bar.close()
     if path is not None:
@@ -183,7 +188,7 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     layers = {
         layer: finish_layer(
             layer, host[layer], sums[layer], job.filters[layer], len(counters.images), sides[layer], job.size
-        )  # fmt: skip
+        )
         for layer in job.layers
     }
     complete = counters.cursor >= len(files)

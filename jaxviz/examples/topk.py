@@ -74,7 +74,7 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
     """A jitted `step(params, state, rgb (B, S, S, 3) uint8, index (B,) int32, valid (B,) bool)` ->
     (state, sums) where sums[layer] = (each image's spatial mean per filter (B, C) f32, count of valid
     images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
-    top-K. The state's buffers are donated: updated in place on devices that support it."""
+    top-K. The state is not donated: it is small, and after a Ctrl-C the previous one must still be there to save."""
     chosen = {layer: np.asarray(filters[layer], np.int32) for layer in layers}
 
     def step(params, state, rgb, index, valid):
@@ -94,4 +94,4 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
             sums[layer] = (mean, fires)
         return new, sums
 
-    return jax.jit(step, donate_argnums=(1,))
+    return jax.jit(step)
