@@ -1,0 +1,66 @@
+"""Dataset examples: the real images of a folder that drive every VGG16 filter hardest, in one pass.
+
+    import jaxviz.examples as ex
+    result = ex.examples("photos/", layers="block3_conv1,block5_conv3", top=9)
+    result.layers["block3_conv1"].image  # (256, 9) indices into result.images, best first
+    ex.crops(result, "block3_conv1", 17)  # the receptive-field crops of filter 17's top images
+
+The command line (scripts/examples.py) does the same and writes RUN/examples/ (see output.py), resumably.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from jaxviz.architecture import CONV_LAYERS, min_size
+from jaxviz.errors import JaxvizError
+from jaxviz.examples.output import Examples, LayerExamples, crops
+from jaxviz.targets import resolve_filters, resolve_layers
+
+__all__ = ["Examples", "LayerExamples", "crops", "examples", "make_job"]
+
+
+def make_job(
+    images: str | Path,
+    layers: str | Iterable[str] = "all",
+    filters: str | Iterable[int] = "all",
+    top: int = 16,
+    size: int = 224,
+    batch: int = 0,
+    weights: str = "",
+    out: str | Path | None = None,
+    save_every: int = 1024,
+):
+    """A checked jaxviz.examples.job.Job (layers in network order); JaxvizError (one line) for a bad value."""
+    from jaxviz.examples.job import Job
+
+    names = resolve_layers(layers if isinstance(layers, str) else tuple(layers))
+    names = sorted(names, key=CONV_LAYERS.index)
+    spec = filters if isinstance(filters, str) else tuple(filters)
+    chosen = {layer: resolve_filters(spec, layer) for layer in names}
+    for name, value, low in (("top", top, 1), ("size", size, 1), ("batch", batch, 0), ("save_every", save_every, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise JaxvizError(f"{name} must be a whole number >= {low}, got {value!r}")
+    need = min_size(names[-1])
+    if size < need:
+        raise JaxvizError(f"size {size} is too small for {names[-1]}: its map needs at least {need} px")
+    return Job(Path(images), names, chosen, top, size, batch, weights, None if out is None else Path(out), save_every)
+
+
+def examples(
+    images: str | Path,
+    layers: str | Iterable[str] = "all",
+    top: int = 16,
+    size: int = 224,
+    weights: str = "",
+    filters: str | Iterable[int] = "all",
+    batch: int = 0,
+    progress: bool = False,
+) -> Examples:
+    """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
+    `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
+    folder with no readable image, bad settings or weights."""
+    from jaxviz.examples.job import run
+
+    return run(make_job(images, layers, filters, top, size, batch, weights), progress=progress)

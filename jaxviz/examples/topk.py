@@ -1,0 +1,97 @@
+"""On the device: one forward pass through VGG16 to every requested layer, and a running, stable top-K per filter.
+
+The running state is (C, K) per layer, whatever the data set's size: each batch's per-filter maxima are
+concatenated to it and sorted again (jitted), so memory does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from jaxviz.architecture import BLOCK_WIDTHS, CONV_LAYERS
+from jaxviz.vgg import conv3x3, max_pool_2x2, preprocess
+
+NO_IMAGE = np.iinfo(np.int32).max  # the image index of an empty slot: it sorts after every real image
+
+State = dict[str, dict[str, jax.Array]]  # layer -> scores (C, K) f32, image (C, K) i32, position (C, K) i32 flat
+
+
+def forward(params: Mapping, rgb: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+    """Post-ReLU maps (N, h, w, C) of every layer in `layers`, from one pass that stops at the deepest.
+
+    `rgb`: (N, H, W, 3) RGB 0-255. The same arithmetic as jaxviz.vgg.VGG16 (its public conv3x3, max_pool_2x2 and
+    preprocess, the same params tree), but collecting several layers on the way instead of returning one.
+    """
+    wanted, last = set(layers), max(CONV_LAYERS.index(name) for name in layers)
+    out, x = {}, preprocess(rgb.astype(jnp.float32))
+    names = iter(CONV_LAYERS[: last + 1])
+    for b, widths in enumerate(BLOCK_WIDTHS):
+        if b:
+            x = max_pool_2x2(x)
+        for _ in widths:
+            name = next(names, None)
+            if name is None:
+                return out
+            x = jax.nn.relu(conv3x3(x, params[name]["kernel"]) + params[name]["bias"])
+            if name in wanted:
+                out[name] = x
+    return out
+
+
+def empty_state(widths: Mapping[str, int], top: int) -> State:
+    """The state before any image: every slot scores -inf and belongs to NO_IMAGE."""
+    return {
+        layer: {
+            "scores": np.full((c, top), -np.inf, np.float32),
+            "image": np.full((c, top), NO_IMAGE, np.int32),
+            "position": np.zeros((c, top), np.int32),
+        }
+        for layer, c in widths.items()
+    }
+
+
+def merge(prev: Mapping[str, jax.Array], scores: jax.Array, image: jax.Array, position: jax.Array) -> dict:
+    """The best K of the previous top-K (C, K) and a batch's (C, B) candidates, best first.
+
+    Stable: sorted by (-score, image index), so of equal scores the earlier image wins; this equals a
+    brute-force lexicographic sort over all images. lax.sort with two keys rather than lax.top_k, whose
+    order among ties is not specified.
+    """
+    k = prev["scores"].shape[1]
+    s = jnp.concatenate([prev["scores"], scores], axis=1)
+    i = jnp.concatenate([prev["image"], image], axis=1)
+    p = jnp.concatenate([prev["position"], position], axis=1)
+    neg, i, p = lax.sort((-s, i, p), dimension=1, num_keys=2)
+    return {"scores": -neg[:, :k], "image": i[:, :k], "position": p[:, :k]}
+
+
+def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
+    """A jitted `step(params, state, rgb (B, S, S, 3) uint8, index (B,) int32, valid (B,) bool)` ->
+    (state, sums) where sums[layer] = (each image's spatial mean per filter (B, C) f32, count of valid
+    images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
+    top-K. The state is not donated: it is small, and after a Ctrl-C the previous one must still be there to save."""
+    chosen = {layer: np.asarray(filters[layer], np.int32) for layer in layers}
+
+    def step(params, state, rgb, index, valid):
+        maps = forward(params, rgb, layers)
+        new, sums = {}, {}
+        for layer in layers:
+            m = maps[layer][..., chosen[layer]]  # (B, h, w, C)
+            flat = m.reshape(m.shape[0], -1, m.shape[-1])  # (B, h*w, C)
+            best = flat.max(axis=1)  # (B, C)
+            where = jnp.argmax(flat, axis=1).astype(jnp.int32)  # first maximum in row-major order, as NumPy
+            score = jnp.where(valid[:, None], best, -jnp.inf)
+            owner = jnp.where(valid, index, NO_IMAGE)
+            owner = jnp.broadcast_to(owner[None, :], (best.shape[1], best.shape[0]))
+            new[layer] = merge(state[layer], score.T, owner, where.T)
+            mean = flat.mean(axis=1)  # (B, C), summed on the host: a sum here would depend on the batching
+            fires = ((best > 0) & valid[:, None]).sum(axis=0, dtype=jnp.int32)
+            sums[layer] = (mean, fires)
+        return new, sums
+
+    return jax.jit(step)

@@ -1,0 +1,6 @@
+"""Dataset examples: python scripts/examples.py --images DIR [--layers ...] [--top K] [--out RUN]..."""
+
+from jaxviz.examples.cli import examples_main
+
+if __name__ == "__main__":
+    examples_main()
