@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from jaxviz.quality.passes import COPIES, DEGREES, SCALES, measure
+from jaxviz.quality.passes import COPIES, measure
 
 
-def robustness(
-    params: dict,
-    layer: str,
-    images: np.ndarray,
-    filters: Sequence[int],
-    copies: int = COPIES,
-    seed: int = 0,
-    max_shift: int | None = None,
-    scales: tuple[float, float] = SCALES,
-    degrees: float = DEGREES,
-) -> np.ndarray:
+def robustness(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **perturbation: Any) -> np.ndarray:
     """(N,) mean activation of filter filters[i] over `copies` perturbed copies of image i, over its unperturbed one.
 
+    `perturbation`: `measure`'s copies (default COPIES), seed, max_shift, scales (SCALES), degrees (DEGREES).
     Each copy is rolled (wrapping round) by up to `max_shift` px in y and x (default: side // 16), zoomed
     by U(scales) and rotated by U(-degrees, degrees) about the centre, grey outside (`random_affine`).
     Copy c of filter f draws from fold_in(fold_in(fold_in(key(seed), tag), f), c): the same whatever the
     batching, order or `copies`. 0 where the unperturbed activation is <= DEAD_EPS; 1 is fully robust; above 1
     is possible. Raises ValueError for copies < 1 (and as `measure`).
     """
-    if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
-    return measure(params, layer, images, filters, copies, seed, max_shift, scales, degrees)[1]
+    if perturbation.get("copies", COPIES) < 1:
+        raise ValueError(f"copies must be >= 1, got {perturbation['copies']}")
+    return measure(params, layer, images, filters, **perturbation)[1]
 
 
 def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
@@ -49,20 +41,13 @@ def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
     return own > columns.max(axis=0)
 
 
-def evaluate(
-    params: dict,
-    layer: str,
-    images: np.ndarray,
-    filters: Sequence[int],
-    copies: int = COPIES,
-    seed: int = 0,
-    spent: dict | None = None,
-) -> list[dict]:
+def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **options: Any) -> list[dict]:
     """One dict per image: display_activation, robustness (see `robustness`; relative to display_activation),
-    selective (see `selectivity`; None when there is only one image). `spent`: as for `measure`."""
-    if copies < 1:
-        raise ValueError(f"copies must be >= 1, got {copies}")
-    means, robust = measure(params, layer, images, filters, copies, seed, spent=spent)
+    selective (see `selectivity`; None when there is only one image). `options`: `measure`'s (copies, seed,
+    spent, ...). Raises ValueError for copies < 1."""
+    if options.get("copies", COPIES) < 1:
+        raise ValueError(f"copies must be >= 1, got {options['copies']}")
+    means, robust = measure(params, layer, images, filters, **options)
     own = means[np.arange(len(filters)), np.asarray(filters, np.int64)]
     selective = selectivity(means, filters)
     return [
