@@ -134,7 +134,9 @@ def time_program(la: ascent.LayerAscent, chunk: int, calls: int = 10) -> dict:
     info, tree = jax.tree.flatten(lowered.args_info[0])
     shardings = tree.flatten_up_to(compiled.input_shardings[0])
     zeros = [jnp.zeros(i.shape, i.dtype) for i in info]
-    args = jax.tree.unflatten(tree, [z if s is None else jax.device_put(z, s) for z, s in zip(zeros, shardings)])
+    # Arguments the program does not read have no sharding (None): they stay where jnp put them.
+    placed = [jax.device_put(z, s) if isinstance(s, jax.sharding.Sharding) else z for z, s in zip(zeros, shardings)]
+    args = jax.tree.unflatten(tree, placed)
     args = (la.params, *args[1:])
     jax.block_until_ready(compiled(*args))
     t = time.perf_counter()

@@ -29,7 +29,7 @@ class Stage:
 
 
 STAGES = (
-    Stage("versions", 0.03, 5),
+    Stage("versions", 0.06, 5),  # a first CUDA start can take 10 s or more
     Stage("tests", 0.18, 20),
     Stage("layer_float32", 0.08, 15),
     Stage("layer_bfloat16", 0.08, 15),
