@@ -25,9 +25,7 @@ def read_lines(path: Path) -> list[dict]:
 
 def test_smoke_runs_every_stage_and_writes_the_grids(tmp_path, weights_path):
     out = tmp_path / "check"
-    t = time.monotonic()
     p = script("device_check", "--out", str(out), "--smoke", env={"JAX_PLATFORMS": "cpu"}, timeout=280)
-    seconds = time.monotonic() - t
     assert p.returncode == 0, p.stdout + p.stderr
     lines = read_lines(out / "results.jsonl")
     finals = {line["stage"]: line for line in lines if "status" in line}
@@ -36,7 +34,7 @@ def test_smoke_runs_every_stage_and_writes_the_grids(tmp_path, weights_path):
     assert all(line["device"] == "cpu:cpu" and line["devices"] == 1 for line in lines[1:])  # after versions
     for name in plan_lib.STAGE_NAMES:
         assert finals[name]["seconds"] > 0 and finals[name]["cap_s"] > finals[name]["seconds"]
-    assert finals["summary"]["seconds"] < 480 and seconds < 180, seconds
+    assert finals["summary"]["seconds"] < 480  # the budget (68-76 s measured on a 2-core CPU: BENCHMARKS.md)
 
     versions = finals["versions"]["result"]
     assert versions["backend"] == "cpu" and versions["jax"] and versions["weights"] == f"file {weights_path}"

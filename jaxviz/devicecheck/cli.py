@@ -34,7 +34,8 @@ def find_weights(explicit: str) -> tuple[str, str]:
 def run(out: Path, budget: float, plan: Plan, weights: str, described: str, only: Sequence[str]) -> dict:
     """Every stage named in `only` (in STAGES' order) within `budget` seconds; returns the summary line."""
     t0 = time.monotonic()
-    results = runner.Results(out, {"device": "unknown", "devices": None})
+    with writing(out / "results.jsonl"):
+        results = runner.Results(out, {"device": "unknown", "devices": None})
     todo = [s for s in STAGES if s.name in only]
     statuses: dict[str, str] = {}
     try:
