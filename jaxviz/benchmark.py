@@ -1,17 +1,40 @@
-"""Throughput through the engine (ascent.LayerAscent): one layer or all 13, vs the device's matmul peak."""
+"""Throughput through the engine (ascent.LayerAscent): one layer or all 13, against the device's measured matmul
+peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart from executed ones (XLA's)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
 
+from jaxviz import peaks
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
+from jaxviz.arguments import guarded
 from jaxviz.ascent import PRECISIONS, Knobs, Spec
+from jaxviz.ascent.spec import CONVS, LOOPS, TARGETS
 from jaxviz.errors import JaxvizError
 from jaxviz.timing import matmul_peak_gflops, select_devices, time_layer
 from jaxviz.vgg import param_shapes
+
+CHOICES = {"loop": LOOPS, "target": TARGETS, "conv": CONVS}  # --loop/--target/--conv, each "auto" by default
+OnLayer = Callable[[dict, dict], None]  # (the report's header, one layer's row), as each layer finishes
+
+
+def random_params(seed: int = 0) -> dict:
+    """VGG16 params of the right shapes, He-normal (std sqrt(2 / fan_in)), zero-mean biases scaled alike: the
+    same speed as ImageNet weights (dense convolutions), for machines without the weights file."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: {
+            k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
+            for k, s in leaves.items()
+        }
+        for name, leaves in param_shapes().items()
+    }
 
 
 def _params(weights: str) -> tuple[dict, str]:
@@ -23,19 +46,19 @@ def _params(weights: str) -> tuple[dict, str]:
     except JaxvizError:
         if weights:
             raise
-    rng = np.random.default_rng(0)
-    shapes = param_shapes()
-    return {
-        name: {
-            k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
-            for k, s in leaves.items()
-        }
-        for name, leaves in shapes.items()
-    }, "random"
+    return random_params(), "random"
 
 
-def check_args(layers: Sequence[str], size: int, filters: int, steps: int, chunk: int, precision: str) -> None:
-    """Raise JaxvizError naming the first bad argument."""
+def check_args(
+    layers: Sequence[str],
+    size: int,
+    filters: int,
+    steps: int,
+    chunk: int,
+    precision: str,
+    choices: Mapping[str, str] | None = None,
+) -> None:
+    """Raise JaxvizError naming the first bad argument (as its command-line flag)."""
     for flag, value, least in (
         ("--size", size, 1),
         ("--filters", filters, 1),
@@ -46,6 +69,10 @@ def check_args(layers: Sequence[str], size: int, filters: int, steps: int, chunk
             raise JaxvizError(f"{flag} must be {least} or more, got {value}")
     if precision not in PRECISIONS:
         raise JaxvizError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    for name, value in (choices or {}).items():
+        if name not in CHOICES or value not in CHOICES[name]:
+            valid = ", ".join(CHOICES.get(name, ()))
+            raise JaxvizError(f"--{name} must be one of {valid}; got {value!r}")
     for layer in layers:
         if layer not in CONV_LAYERS:
             raise JaxvizError(f"unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
@@ -53,26 +80,56 @@ def check_args(layers: Sequence[str], size: int, filters: int, steps: int, chunk
             raise JaxvizError(f"--size {size} is too small for {layer}, which needs {min_size(layer)} px or more")
 
 
-def _rates(filters: int, image_steps: int, gflop: float, seconds: float, peak: float) -> dict:
-    """Useful work per second (the engine's extra evaluation of the final images is not counted as work)."""
+def _fractions(useful: float, executed: float | None, header: dict) -> dict:
+    """Useful and executed GFLOP/s as fractions of the measured matmul peak and of the datasheet's dense peak,
+    each times the devices (None where a figure is missing)."""
+    n, out = header["devices"], {}
+    for name, peak in (("peak", header["matmul_peak_gflops"]), ("datasheet_peak", header["datasheet_peak_gflops"])):
+        out[f"fraction_of_{name}"] = round(useful / (peak * n), 4) if peak else None
+        out[f"executed_fraction_of_{name}"] = round(executed / (peak * n), 4) if peak and executed else None
+    return out
+
+
+def _rates(filters: int, image_steps: int, gflop: float, executed: float, seconds: float, header: dict) -> dict:
+    """Per second: useful work (`gflop`: the analytic count, see BENCHMARKS.md; the engine's extra evaluation of
+    the final images is not work) and `executed` work (XLA's count, padding in), against both peaks."""
+    useful, done = gflop / seconds, (executed / seconds if executed else None)
     return {
         "filters_per_s": round(filters / seconds, 3),
         "image_steps_per_s": round(image_steps / seconds, 2),
-        "achieved_gflops": round(gflop / seconds, 1),
-        "fraction_of_peak": round(gflop / seconds / peak, 4),
-    }
+        "achieved_gflops": round(useful, 1),
+        "executed_gflops": done and round(done, 1),
+    } | _fractions(useful, done, header)
 
 
-def _header(size: int, steps: int, precision: str, devices: Sequence[jax.Device], source: str, peak: float) -> dict:
+def _header(size: int, steps: int, precision: str, devices: Sequence[jax.Device], source: str) -> dict:
+    kind = devices[0].device_kind
+    documented = peaks.dense_peak(kind, precision)
     return {
-        "device": f"{devices[0].platform}:{devices[0].device_kind}",
+        "device": f"{devices[0].platform}:{kind}",
         "devices": len(devices),
         "precision": precision,
         "size": size,
         "steps": steps,
         "weights": source,
-        "matmul_peak_gflops": round(peak, 1),
+        "matmul_peak_gflops": round(matmul_peak_gflops(precision, devices[0]), 1),
+        "datasheet_peak_gflops": documented and round(documented[0], 1),
+        "datasheet_peak": documented and documented[1],
     }
+
+
+def _layer_row(layer: str, filters: int, steps: int, t: dict, header: dict) -> dict:
+    """One layer's figures from a `time_layer` result."""
+    gflop, xla = gflop_per_step(layer, header["size"]), t["xla_gflop"]
+    executed = t["executed_images"] * steps * xla if xla else 0.0
+    return (
+        {"layer": layer, "filters": filters, "chunk": t["chunk"], "retries": t["retries"], "choices": t["choices"]}
+        | {"seconds": round(t["seconds"], 6)}
+        | _rates(filters, filters * steps, filters * steps * gflop, executed, t["seconds"], header)
+        | {"compile_s": round(t["compile_s"], 3), "gflop_per_image_step": round(gflop, 4)}
+        | {"xla_gflop_per_image_step": xla and round(xla, 4)}
+        | {"xla_gbytes_per_image_step": t["xla_gbytes"] and round(t["xla_gbytes"], 5)}
+    )
 
 
 def benchmark(
@@ -85,27 +142,20 @@ def benchmark(
     per_filter: bool = True,
     precision: str = "float32",
     devices: int | None = None,
+    choices: Mapping[str, str] | None = None,
+    keep: int = 0,
 ) -> dict:
-    """One layer's figures as a dict (see scripts/benchmark.py); `chunk` 0 picks it as a run would."""
-    check_args([layer], size, filters, steps, chunk, precision)
+    """One layer's figures as a dict (see scripts/benchmark.py); `chunk` 0 picks it as a run would; `choices`
+    {"loop"|"target"|"conv": value} go into the Spec. With `keep`, "images" holds the first `keep` filters'
+    (keep, size, size, 3) float32 images (not JSON: pop it before printing)."""
+    check_args([layer], size, filters, steps, chunk, precision, choices)
     devs = select_devices(devices)
     params, source = _params(weights)
-    spec, knobs = Spec(layer, size, precision=precision), Knobs(steps=steps)
-    peak = matmul_peak_gflops(precision, devs[0])
+    spec, knobs = Spec(layer, size, precision=precision, **(choices or {})), Knobs(steps=steps)
+    header = _header(size, steps, precision, devs, source)
     width = CONV_WIDTHS[layer]
-    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], chunk, devs)
-    gflop = gflop_per_step(layer, size)
-    report = {
-        **_header(size, steps, precision, devs, source, peak),
-        "layer": layer,
-        "filters": filters,
-        "chunk": t["chunk"],
-        "seconds": round(t["seconds"], 6),
-        **_rates(filters, filters * steps, filters * steps * gflop, t["seconds"], peak * len(devs)),
-        "compile_s": round(t["compile_s"], 2),
-        "gflop_per_image_step": round(gflop, 4),
-        "xla_gflop_per_image_step": round(t["xla_gflop"], 4) if t["xla_gflop"] else None,
-    }
+    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], chunk, devs, keep)
+    report = header | _layer_row(layer, filters, steps, t, header)
     if per_filter:
         n = min(filters, 4)
         one = time_layer(params, spec, knobs, list(range(n)), 1, devs[:1])
@@ -113,6 +163,8 @@ def benchmark(
         report["per_filter_image_steps_per_s"] = round(rate1, 2)
         report["per_filter_compile_s"] = round(one["compile_s"], 2)
         report["batched_speedup"] = round(report["image_steps_per_s"] / rate1, 2)
+    if keep:
+        report["images"] = t["images"]
     return report
 
 
@@ -124,43 +176,78 @@ def network(
     weights: str = "",
     precision: str = "float32",
     devices: int | None = None,
+    choices: Mapping[str, str] | None = None,
+    layers: Sequence[str] = CONV_LAYERS,
+    deadline: float | None = None,
+    on_layer: OnLayer | None = None,
 ) -> dict:
-    """Every filter of all 13 layers (at most `filters` per layer), per layer and in total."""
-    check_args(CONV_LAYERS, size, 1 if filters is None else filters, steps, chunk, precision)
+    """Every filter of `layers` (at most `filters` per layer), per layer and in total.
+
+    `on_layer(header, row)` is told each layer as it finishes. With `deadline` (a time.monotonic() value) no
+    layer starts that the last layer's wall time says would end past it: "complete" is then false and
+    "layers" holds what was done.
+    """
+    check_args(layers, size, 1 if filters is None else filters, steps, chunk, precision, choices)
     devs = select_devices(devices)
     params, source = _params(weights)
     knobs = Knobs(steps=steps)
-    peak = matmul_peak_gflops(precision, devs[0])
-    rows, timed = [], []  # timed: (GFLOP of useful work, seconds, compile seconds) per layer
-    for layer in CONV_LAYERS:
+    header = _header(size, steps, precision, devs, source)
+    rows, last = [], 0.0
+    for layer in layers:
+        if deadline is not None and rows and time.monotonic() + last > deadline:
+            break
+        started = time.monotonic()
         n = min(filters or CONV_WIDTHS[layer], CONV_WIDTHS[layer])
-        t = time_layer(params, Spec(layer, size, precision=precision), knobs, list(range(n)), chunk, devs)
-        gflop = gflop_per_step(layer, size)
-        timed.append((n * steps * gflop, t["seconds"], t["compile_s"]))
-        rows.append(
-            {"layer": layer, "filters": n, "chunk": t["chunk"], "seconds": round(t["seconds"], 6)}
-            | _rates(n, n * steps, n * steps * gflop, t["seconds"], peak * len(devs))
-            | {"compile_s": round(t["compile_s"], 3), "gflop_per_image_step": round(gflop, 4)}
-        )
-    work, seconds, compile_s = (sum(column) for column in zip(*timed))
+        spec = Spec(layer, size, precision=precision, **(choices or {}))
+        rows.append(_layer_row(layer, n, steps, time_layer(params, spec, knobs, list(range(n)), chunk, devs), header))
+        last = time.monotonic() - started
+        if on_layer is not None:
+            on_layer(header, rows[-1])
+    complete = len(rows) == len(layers)
+    return {**header, "mode": "network", "complete": complete, "layers": rows, "total": _total(rows, header)}
+
+
+def _total(rows: list[dict], header: dict) -> dict:
+    """The layers' sums: seconds and compile seconds add; rates are total work over total seconds."""
     n_all = sum(r["filters"] for r in rows)
-    total = {"filters": n_all, "seconds": round(seconds, 6)} | _rates(
-        n_all, n_all * steps, work, seconds, peak * len(devs)
-    )
-    total["compile_s"] = round(compile_s, 2)
-    return {**_header(size, steps, precision, devs, source, peak), "mode": "network", "layers": rows, "total": total}
+    seconds = sum(r["seconds"] for r in rows)
+    if not rows or seconds <= 0:
+        return {"filters": n_all, "seconds": seconds, "compile_s": 0.0}
+    useful = sum(r["achieved_gflops"] * r["seconds"] for r in rows) / seconds
+    executed = sum((r["executed_gflops"] or 0) * r["seconds"] for r in rows) / seconds
+    return {
+        "filters": n_all,
+        "seconds": round(seconds, 6),
+        "filters_per_s": round(n_all / seconds, 3),
+        "image_steps_per_s": round(n_all * header["steps"] / seconds, 2),
+        "achieved_gflops": round(useful, 1),
+        "executed_gflops": round(executed, 1) if executed else None,
+        **_fractions(useful, executed or None, header),
+        "compile_s": round(sum(r["compile_s"] for r in rows), 2),
+    }
 
 
 def _title(r: dict, what: str, extra: str) -> str:
     return f"{r['device']} x{r['devices']}  {what} {r['size']}px {extra}  {r['precision']}, {r['weights']} weights"
 
 
+def _peaks(r: dict) -> str:
+    """The two ceilings, as the reports name them."""
+    sheet = f"datasheet {r['datasheet_peak_gflops']} GFLOP/s" if r["datasheet_peak_gflops"] else "no datasheet peak"
+    return f"matmul peak {r['matmul_peak_gflops']} GFLOP/s measured, {sheet} (per device)"
+
+
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{fraction:.0%}"
+
+
 def format_report(r: dict) -> str:
     """The single-layer report, human-readable."""
-    lines = [_title(r, r["layer"], f"{r['filters']} filters x {r['steps']} steps, chunk {r['chunk']},")]
+    made = "/".join(r["choices"].values())
+    lines = [_title(r, r["layer"], f"{r['filters']} filters x {r['steps']} steps, chunk {r['chunk']}, {made},")]
     lines.append(
         f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
-        f"compile {r['compile_s']} s"
+        f"compile {r['compile_s']} s" + (f"  (out of memory at {r['retries']})" if r["retries"] else "")
     )
     if "per_filter_image_steps_per_s" in r:
         lines.append(
@@ -168,25 +255,84 @@ def format_report(r: dict) -> str:
             f"(batched is {r['batched_speedup']}x)"
         )
     lines.append(
-        f"  {r['achieved_gflops']} GFLOP/s achieved ({r['gflop_per_image_step']} GFLOP/image-step; XLA counts "
-        f"{r['xla_gflop_per_image_step']}), matmul peak {r['matmul_peak_gflops']} GFLOP/s "
-        f"-> {r['fraction_of_peak']:.0%}"
+        f"  useful   {r['achieved_gflops']} GFLOP/s ({r['gflop_per_image_step']} GFLOP/image-step): "
+        f"{_percent(r['fraction_of_peak'])} of the measured peak, {_percent(r['fraction_of_datasheet_peak'])} of "
+        f"the datasheet's"
     )
+    lines.append(
+        f"  executed {r['executed_gflops']} GFLOP/s ({r['xla_gflop_per_image_step']} by XLA's count): "
+        f"{_percent(r['executed_fraction_of_peak'])} of the measured peak, "
+        f"{_percent(r['executed_fraction_of_datasheet_peak'])} of the datasheet's"
+    )
+    lines.append(f"  {_peaks(r)}")
     return "\n".join(lines)
+
+
+NETWORK_COLUMNS = (
+    f"  {'layer':<13} {'filters':>7} {'chunk':>5} {'seconds':>9} {'filters/s':>10} {'img-steps/s':>11} "
+    f"{'GFLOP/s':>8} {'peak':>5} {'sheet':>5} {'compile s':>9}"
+)
+
+
+def format_network_header(r: dict) -> str:
+    """The network report's title and column names (before any layer is done)."""
+    return "\n".join([_title(r, "all 13 layers", f"x {r['steps']} steps,") + f", {_peaks(r)}", NETWORK_COLUMNS])
+
+
+def format_network_row(row: dict) -> str:
+    """One layer's (or the total's) row of the network report."""
+    return (
+        f"  {row['layer']:<13} {row['filters']:>7} {row.get('chunk', ''):>5} {row['seconds']:>9.3f} "
+        f"{row.get('filters_per_s', 0):>10.2f} {row.get('image_steps_per_s', 0):>11.2f} "
+        f"{row.get('achieved_gflops', 0):>8.1f} {_percent(row.get('fraction_of_peak')):>5} "
+        f"{_percent(row.get('fraction_of_datasheet_peak')):>5} {row['compile_s']:>9.2f}"
+    )
 
 
 def format_network(r: dict) -> str:
     """The network report, human-readable: one row per layer, then the totals."""
-    lines = [_title(r, "all 13 layers", f"x {r['steps']} steps,")]
-    lines[0] += f", matmul peak {r['matmul_peak_gflops']} GFLOP/s per device"
-    lines.append(
-        f"  {'layer':<13} {'filters':>7} {'chunk':>5} {'seconds':>9} {'filters/s':>10} {'img-steps/s':>11} "
-        f"{'GFLOP/s':>8} {'peak':>5} {'compile s':>9}"
-    )
-    for row in [*r["layers"], {"layer": "total", "chunk": "", **r["total"]}]:
-        lines.append(
-            f"  {row['layer']:<13} {row['filters']:>7} {row['chunk']:>5} {row['seconds']:>9.3f} "
-            f"{row['filters_per_s']:>10.2f} {row['image_steps_per_s']:>11.2f} {row['achieved_gflops']:>8.1f} "
-            f"{row['fraction_of_peak']:>5.0%} {row['compile_s']:>9.2f}"
-        )
-    return "\n".join(lines)
+    rows = [format_network_row(row) for row in [*r["layers"], {"layer": "total", **r["total"]}]]
+    return "\n".join([format_network_header(r), *rows])
+
+
+@guarded
+def main(argv: Sequence[str] | None = None) -> int:
+    """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
+    p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
+    p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
+    p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
+    p.add_argument("--precision", default="float32", help="float32 or bfloat16 (sets ascent.precision)")
+    for name, valid in CHOICES.items():
+        p.add_argument(f"--{name}", default="auto", help=f"ascent.{name}: {'|'.join(valid)} (auto: by backend)")
+    p.add_argument("--devices", type=int, help="use the first N local devices (default all)")
+    p.add_argument("--weights", default="", help="weights file; random weights if none is found")
+    p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    args = p.parse_args(argv)
+    choices = {name: getattr(args, name) for name in CHOICES}
+    common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
+    if not args.network:
+        filters = 16 if args.filters is None else args.filters
+        layer, per_filter = args.layer or "block3_conv1", not args.no_per_filter
+        report = benchmark(layer, args.size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
+        print(json.dumps(report) if args.json else format_report(report))
+        return 0
+    if args.layer is not None:
+        raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
+
+    def show(header: dict, row: dict) -> None:
+        if args.json:
+            print(json.dumps({**header, "mode": "network_layer", **row}), flush=True)
+            return
+        if row["layer"] == CONV_LAYERS[0]:
+            print(format_network_header(header), flush=True)
+        print(format_network_row(row), flush=True)
+
+    report = network(args.size, args.steps, args.filters, choices=choices, on_layer=show, **common)
+    total = format_network_row({"layer": "total", **report["total"]})
+    print(json.dumps(report) if args.json else total, flush=True)
+    return 0

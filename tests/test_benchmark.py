@@ -1,9 +1,11 @@
-"""scripts/benchmark.py: one layer, the whole network, bfloat16, several devices, and the bad-argument contract."""
+"""scripts/benchmark.py: one layer, the whole network (streamed per layer), bfloat16, several devices, the auto
+choices as flags, out-of-memory halving, the datasheet peaks, and the bad-argument contract."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import jax
@@ -11,6 +13,7 @@ import pytest
 from conftest import script
 
 from jaxviz.architecture import CONV_LAYERS
+from jaxviz.ascent.spec import CPU_CHOICES
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_FIELDS = {
@@ -24,6 +27,12 @@ LAYER_FIELDS = {
     "fraction_of_peak",
     "compile_s",
     "gflop_per_image_step",
+    "xla_gflop_per_image_step",
+    "executed_gflops",
+    "executed_fraction_of_peak",
+    "fraction_of_datasheet_peak",
+    "retries",
+    "choices",
 }
 
 
@@ -44,15 +53,34 @@ def test_benchmark_prints_one_json_line(weights_path):
     assert r["compile_s"] > 0 and 0 < r["fraction_of_peak"]
     assert r["xla_gflop_per_image_step"] > 0 and r["batched_speedup"] > 0
     assert (r["devices"], r["precision"], r["filters"]) == (1, "float32", 2)
+    assert r["choices"] == CPU_CHOICES and r["retries"] == []  # auto, made for the CPU
+    # executed work is XLA's count of what ran (padding in): the chunk is 1 on CPU, so 2 filters x 2 steps
+    executed = 2 * 2 * r["xla_gflop_per_image_step"] / r["seconds"]
+    assert r["executed_gflops"] == pytest.approx(executed, rel=0.01, abs=0.1)
+    assert r["executed_fraction_of_peak"] == pytest.approx(r["executed_gflops"] / r["matmul_peak_gflops"], rel=0.02)
+    assert r["datasheet_peak_gflops"] is None and r["fraction_of_datasheet_peak"] is None  # no datasheet for a CPU
 
 
-def test_network_reports_every_layer_and_totals_that_add_up(weights_path):
+def test_choice_flags_go_into_the_spec(weights_path):
+    args = ["--layer", "block2_conv1", "--size", "32", "--filters", "2", "--steps", "2", "--no-per-filter"]
+    flags = ["--loop", "device", "--target", "layer", "--conv", "xla"]
+    r = one_json_line(bench(*args, *flags, "--weights", str(weights_path), "--json"))
+    assert r["choices"] == {"loop": "device", "target": "layer", "conv": "xla"}
+    assert r["image_steps_per_s"] > 0 and r["xla_gflop_per_image_step"] > 0
+
+
+def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
     from jaxviz.benchmark import format_network
 
     args = ["--network", "--size", "32", "--steps", "1", "--filters", "2", "--weights", str(weights_path), "--json"]
-    r = one_json_line(bench(*args))
+    p = bench(*args)
+    assert p.returncode == 0, p.stderr
+    *lines, r = [json.loads(line) for line in p.stdout.strip().splitlines()]
+    assert [line["mode"] for line in lines] == ["network_layer"] * 13 and r["mode"] == "network" and r["complete"]
+    assert [line["layer"] for line in lines] == list(CONV_LAYERS)
+    assert all(line["matmul_peak_gflops"] == r["matmul_peak_gflops"] for line in lines)  # each line stands alone
     rows, total = r["layers"], r["total"]
-    assert [row["layer"] for row in rows] == list(CONV_LAYERS)
+    assert rows == [{k: line[k] for k in row} for line, row in zip(lines, rows)]  # the streamed lines are the rows
     for row in rows:
         assert LAYER_FIELDS <= row.keys()
         assert row["filters"] == 2 and row["seconds"] > 0 and row["compile_s"] > 0 and row["fraction_of_peak"] > 0
@@ -63,10 +91,50 @@ def test_network_reports_every_layer_and_totals_that_add_up(weights_path):
     work = sum(row["achieved_gflops"] * row["seconds"] for row in rows)
     assert total["achieved_gflops"] == pytest.approx(work / seconds, rel=0.02)
     assert total["fraction_of_peak"] == pytest.approx(total["achieved_gflops"] / r["matmul_peak_gflops"], rel=0.02)
+    executed = sum(row["executed_gflops"] * row["seconds"] for row in rows)
+    assert total["executed_gflops"] == pytest.approx(executed / seconds, rel=0.02)
     assert total["compile_s"] == pytest.approx(sum(row["compile_s"] for row in rows), abs=0.02)
     assert (r["devices"], r["precision"], r["steps"]) == (1, "float32", 1)
     text = format_network(r).splitlines()
     assert len(text) == 2 + 13 + 1 and text[-1].split()[:2] == ["total", "26"]
+
+
+def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatch):
+    from jaxviz import benchmark
+
+    real = benchmark.network(32, 1, 1, weights=str(weights_path), layers=CONV_LAYERS[:2])
+    printed: list[str] = []
+
+    def replay(*args, on_layer, **kw) -> dict:
+        for row in real["layers"]:
+            on_layer(real, row)
+            printed.append(capsys.readouterr().out)  # out before the next layer starts
+        return real
+
+    monkeypatch.setattr(benchmark, "network", replay)
+    with pytest.raises(SystemExit) as e:
+        benchmark.main(["--network", "--size", "32"])
+    assert e.value.code == 0
+    first = printed[0].splitlines()
+    assert len(first) == 3 and first[0].startswith("cpu:") and first[2].split()[0] == "block1_conv1"
+    assert printed[1].split()[0] == "block1_conv2" and capsys.readouterr().out.split()[:2] == ["total", "2"]
+
+
+def test_network_stops_before_a_layer_that_would_pass_the_deadline(weights_path):
+    from jaxviz import benchmark
+
+    seen: list[str] = []
+    r = benchmark.network(
+        32,
+        1,
+        1,
+        weights=str(weights_path),
+        layers=CONV_LAYERS[:3],
+        deadline=time.monotonic(),  # already past: the first layer runs (nothing to judge by), then none
+        on_layer=lambda header, row: seen.append(row["layer"]),
+    )
+    assert not r["complete"] and [row["layer"] for row in r["layers"]] == seen == [CONV_LAYERS[0]]
+    assert r["total"]["filters"] == 1
 
 
 def test_bfloat16_runs(weights_path):
@@ -82,33 +150,93 @@ def test_several_devices_split_the_filters(weights_path):
     assert r["image_steps_per_s"] > 0 and r["per_filter_image_steps_per_s"] > 0  # the baseline: one device
 
 
-def test_the_timed_loop_never_compiles(params):
+@pytest.mark.parametrize("loop, side", [("host", 22), ("device", 26)])  # shapes no other test compiles
+def test_the_timed_loop_never_compiles(params, loop, side, monkeypatch):
     from jaxviz import ascent, timing
 
     compiled: list[str] = []
+    names = {f"jit({ascent.step_name('block1_conv2', side, kind)})" for kind in ("step", "segment", "measure")}
 
     def listen(event: str, duration: float, **kw) -> None:
-        if (
-            event.endswith("backend_compile_duration")
-            and kw.get("fun_name") == f"jit({ascent.step_name('block1_conv2', 22)})"
-        ):
-            compiled.append(event)
+        if event.endswith("backend_compile_duration") and kw.get("fun_name") in names:
+            compiled.append(kw["fun_name"])
 
+    started: list[int] = []  # compiles seen as each chunk run starts: the warm-up's, then the timed loop's
+    real = ascent.chunks
+    monkeypatch.setattr(ascent, "chunks", lambda *a, **kw: started.append(len(compiled)) or real(*a, **kw))
+    spec, knobs = ascent.Spec("block1_conv2", side, loop=loop), ascent.Knobs(steps=2)
     jax.monitoring.register_event_duration_secs_listener(listen)
     try:
-        spec, knobs = ascent.Spec("block1_conv2", 22), ascent.Knobs(steps=2)  # a shape no other test compiles
         t = timing.time_layer(params, spec, knobs, [0, 1, 2], 2, jax.local_devices()[:1])
     finally:
         jax.monitoring.unregister_event_duration_listener(listen)
-    assert len(compiled) == 1  # the timed compile, reused by the warm-up and the timed chunks
-    assert t["chunk"] == 2 and t["seconds"] > 0 and t["xla_gflop"] > 0
+    assert len(started) == 2 and started[-1] == len(compiled)  # nothing compiled once the timed chunks began
+    assert compiled.count(f"jit({ascent.step_name('block1_conv2', side)})") == 1  # the cost analysis reuses it
+    assert t["chunk"] == 2 and t["seconds"] > 0 and t["xla_gflop"] > 0 and t["choices"]["loop"] == loop
+    assert t["executed_images"] == 4 and t["compile_s"] > 0
+
+
+def test_out_of_memory_halves_the_chunk_before_timing(params, monkeypatch):
+    from jaxviz import ascent, timing
+
+    call = ascent.LayerAscent.__call__
+
+    def ceiling(self, filters, chunk=None, on_step=None):  # a device that holds 2 filters per chunk
+        if (chunk or len(filters)) > 2:
+            raise jax.errors.JaxRuntimeError(f"RESOURCE_EXHAUSTED: out of memory for {chunk} filters")
+        return call(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", ceiling)
+    spec, knobs = ascent.Spec("block1_conv2", 32), ascent.Knobs(steps=1)
+    t = timing.time_layer(params, spec, knobs, list(range(5)), 8, jax.local_devices()[:1], keep=3)
+    assert t["retries"] == [4, 2] and t["chunk"] == 2  # halved in the warm-up, before anything was timed
+    assert t["executed_images"] == 6 and t["images"].shape == (3, 32, 32, 3)  # 3 chunks of 2 (the last padded)
+
+
+@pytest.mark.parametrize(
+    "kind, precision, tflops",
+    [
+        ("NVIDIA H200", "bfloat16", 989.5),  # 1,979 sparse, halved
+        ("NVIDIA H200", "float32", 494.5),  # TF32 tensor cores: XLA's DEFAULT precision
+        ("NVIDIA H100 80GB HBM3", "bfloat16", 989.5),  # the SXM part
+        ("NVIDIA H100 PCIe", "bfloat16", 756.5),
+        ("NVIDIA A100-SXM4-40GB", "float32", 156.0),
+        ("NVIDIA A100 80GB PCIe", "bfloat16", 312.0),
+        ("NVIDIA L4", "bfloat16", 121.0),
+        ("TPU v4", "bfloat16", 275.0),
+        ("TPU v5 lite", "bfloat16", 197.0),
+        ("TPU v5", "bfloat16", 459.0),
+        ("TPU v5p", "float32", 459.0),  # no float32 figure: XLA:TPU runs it as bf16 passes
+        ("TPU v6 lite", "bfloat16", 918.0),
+        ("NVIDIA H200 NVL", "bfloat16", None),  # other clocks: better none than a wrong one
+        ("NVIDIA L40S", "bfloat16", None),
+        ("cpu", "float32", None),
+    ],
+)
+def test_datasheet_peaks_match_device_kinds(kind, precision, tflops):
+    from jaxviz import peaks
+
+    found = peaks.dense_peak(kind, precision)
+    assert (found and found[0] / 1e3) == (tflops and pytest.approx(tflops))
+    if found:
+        assert "datasheet" in found[1] or "documentation" in found[1]
+
+
+def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, monkeypatch):
+    from jaxviz import benchmark, peaks
+
+    monkeypatch.setattr(peaks, "dense_peak", lambda kind, precision: (1000.0, "a test chip"))
+    r = benchmark.benchmark("block2_conv1", 32, 2, 1, weights=str(weights_path), per_filter=False)
+    assert r["datasheet_peak_gflops"] == 1000.0 and r["datasheet_peak"] == "a test chip"
+    assert r["fraction_of_datasheet_peak"] == pytest.approx(r["achieved_gflops"] / 1000, rel=0.01, abs=1e-4)
+    assert r["executed_fraction_of_datasheet_peak"] == pytest.approx(r["executed_gflops"] / 1000, rel=0.01, abs=1e-4)
 
 
 def one_line_error(argv: list[str], needle: str, capsys) -> None:
-    from jaxviz.cli import benchmark_main
+    from jaxviz.benchmark import main
 
     with pytest.raises(SystemExit) as e:
-        benchmark_main(argv)
+        main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1, err
     assert err[0].startswith("jaxviz: error: ") and needle in err[0], err[0]
@@ -130,6 +258,9 @@ def one_line_error(argv: list[str], needle: str, capsys) -> None:
         (["--network", "--devices", "4096"], "--devices must be 1.."),
         (["--precision", "float16"], "--precision must be one of float32, bfloat16"),
         (["--network", "--layer", "block1_conv1"], "--network times every layer"),
+        (["--loop", "gpu"], "--loop must be one of auto, host, device; got 'gpu'"),
+        (["--network", "--target", "all"], "--target must be one of auto, channel, layer; got 'all'"),
+        (["--conv", "cudnn"], "--conv must be one of auto, xla, patches; got 'cudnn'"),
     ],
 )
 def test_bad_arguments_fail_in_one_line(argv, needle, capsys):

@@ -1,0 +1,154 @@
+"""The device check's runner: every stage in its own process under its own time cap, all within the budget,
+each line of results.jsonl written and flushed the moment it is known. It never imports JAX itself, so it holds
+no device memory and a stage that crashes or hangs costs only that stage."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) that holds this jaxviz
+RESERVE_S = 3.0  # kept back from the budget for the summary and the last process's exit
+
+
+class Results:
+    """results.jsonl and log.txt in the out folder: one JSON object per line, flushed at once, so a run cut short
+    (the machine taken back, a time limit) keeps every line written; thread-safe (stages' output is pumped by
+    threads)."""
+
+    def __init__(self, out: Path, common: dict):
+        self.common, self._lock = common, threading.Lock()
+        self._results = open(out / "results.jsonl", "w", encoding="utf-8")  # closed by close()
+        self._log = open(out / "log.txt", "w", encoding="utf-8")
+
+    def write(self, stage: str, fields: dict) -> dict:
+        """One line: {"stage", the common device fields, **fields}; returns it."""
+        line = {"stage": stage, **fields, **self.common}
+        with self._lock:
+            self._results.write(json.dumps(line) + "\n")
+            self._results.flush()
+        return line
+
+    def log(self, text: str) -> None:
+        with self._lock:
+            self._log.write(text if text.endswith("\n") else text + "\n")
+            self._log.flush()
+
+    def close(self) -> None:
+        self._results.close()
+        self._log.close()
+
+
+def launch(
+    cmd: list[str], env: dict, cap: float, on_line: Callable[[str], None], results: Results
+) -> tuple[int | None, list[str]]:
+    """Run `cmd` from ROOT in a session of its own; each stdout line to `on_line` as it comes, stderr to the log.
+
+    Killed (its whole process group: what it started too) at `cap` seconds. Returns (exit code, or None when
+    it was killed at the cap; the last 20 lines of stderr).
+    """
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, start_new_session=True
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=20)
+
+    def pump_out() -> None:
+        for line in proc.stdout:
+            on_line(line.rstrip("\n"))
+
+    def pump_err() -> None:
+        for line in proc.stderr:
+            results.log(line)
+            tail.append(line.rstrip())
+
+    threads = [threading.Thread(target=pump_out, daemon=True), threading.Thread(target=pump_err, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        code = proc.wait(timeout=cap)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # this stage's own process group, started above
+        proc.wait()
+        code = None
+    for t in threads:
+        t.join(timeout=10)
+    return code, list(tail)
+
+
+def child_stage(name: str, args: dict, env: dict, cap: float, results: Results) -> tuple[str, dict]:
+    """Run stage `name` in child.py; its parts become lines as they come. Returns (status, final fields)."""
+    started, got = time.monotonic(), {}
+
+    def on_line(line: str) -> None:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict):
+            results.log(f"[{name} stdout] {line}")
+        elif "part" in obj:
+            part = obj.pop("part")
+            results.write(name, {"part": part, "seconds": round(time.monotonic() - started, 3), "result": obj})
+        else:
+            got.update(obj)
+
+    cmd = [sys.executable, "-m", "jaxviz.devicecheck.child", name, json.dumps(args)]
+    code, tail = launch(cmd, env, cap, on_line, results)
+    if code is None:
+        return "timeout", {"error": f"stopped at its time cap ({cap:.0f} s); the parts above were done"}
+    if code == 0 and "result" in got:
+        result = got["result"]
+        return result.pop("status", "ok"), {"result": result}
+    return "failed", {"error": got.get("error") or f"exit code {code}: " + " | ".join(tail[-5:])}
+
+
+PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)")
+
+
+def tests_stage(plan: dict, env: dict, cap: float, results: Results) -> tuple[str, dict]:
+    """The accelerator-sensitive tests (plan.TESTS, -k plan's tests_k) under pytest, with pass/fail counts."""
+    from jaxviz.devicecheck.plan import TESTS
+
+    if not all((ROOT / t).is_file() for t in TESTS):
+        return "skipped", {"error": f"no tests folder beside this jaxviz ({ROOT}): an installed copy?"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--maxfail=10", *TESTS]
+    cmd += ["-k", plan["tests_k"]]
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        results.log(f"[tests] {line}")
+
+    code, _ = launch(cmd, env, cap, on_line, results)
+    counts = {k: 0 for k in ("passed", "failed", "errors", "skipped", "deselected", "xfailed", "xpassed")}
+    for line in lines[-3:]:
+        for n, what in PYTEST_COUNT.findall(line):
+            counts["errors" if what.startswith("error") else what] = int(n)
+    failures = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))][:10]
+    result = {**counts, "exit_code": code, "failures": failures, "command": " ".join(cmd[1:])}
+    if code is None:
+        return "timeout", {"result": result, "error": f"pytest stopped at its time cap ({cap:.0f} s)"}
+    ok = code == 0 and counts["passed"] > 0
+    return ("ok" if ok else "failed"), {"result": result} | ({} if ok else {"error": f"pytest exit code {code}"})
+
+
+def child_env(weights: str, stage: str, plan: dict) -> dict:
+    """The stage processes' environment: this jaxviz first on the path, no downloads, output unbuffered, the
+    weights (or none: random), and the small memory fraction for the out-of-memory stage."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAXVIZ_NO_DOWNLOAD": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env.pop("JAXVIZ_WEIGHTS", None)
+    if weights:
+        env["JAXVIZ_WEIGHTS"] = weights
+    if stage == "oom":
+        env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = plan["oom_fraction"]
+    return env

@@ -1,0 +1,161 @@
+"""The device check's measuring stages, each run in its own process (child.py): versions and devices, one layer,
+the whole network, the quality preset's grid. Each returns a JSON-ready dict; long ones report parts as they go."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jaxviz.devicecheck.plan import Plan
+
+Part = Callable[[str, dict], None]  # (part name, its figures): one results.jsonl line, written at once
+ENV_KEYS = ("JAX_PLATFORMS", "XLA_FLAGS", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE")
+ENV_KEYS += ("CUDA_VISIBLE_DEVICES", "TPU_VISIBLE_CHIPS")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage gets: the `plan`'s sizes, the `weights` file ("" for random weights), the `out` folder,
+    the `deadline` (seconds since the epoch) by which it should have stopped, and `part` to report a piece."""
+
+    plan: Plan
+    weights: str
+    out: Path
+    deadline: float
+    part: Part
+
+    def monotonic_deadline(self) -> float:
+        """The deadline on time.monotonic()'s clock (the benchmark's)."""
+        return time.monotonic() + (self.deadline - time.time())
+
+    def params(self) -> dict:
+        """The weights' params, or random ones of the right shapes."""
+        from jaxviz.benchmark import random_params
+        from jaxviz.weights import load_params
+
+        return load_params(self.weights) if self.weights else random_params()
+
+
+def versions(ctx: Context) -> dict:
+    """Versions of Python and the libraries, the devices (kind, count, memory), the documented peak if known."""
+    import flax
+    import jax
+    import jaxlib
+
+    from jaxviz import __version__, peaks
+
+    devices = jax.devices()
+    first = devices[0]
+    stats = first.memory_stats() or {}
+    chip = peaks.chip(first.device_kind)
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "numpy": np.__version__,
+        "jaxviz": __version__,
+        "executable": sys.executable,
+        "backend": first.platform,
+        "platform_version": getattr(first.client, "platform_version", None),
+        "device_kinds": sorted({d.device_kind for d in devices}),
+        "devices": len(devices),
+        "local_devices": jax.local_device_count(),
+        "processes": jax.process_count(),
+        "memory_limit_gib": round(stats["bytes_limit"] / 2**30, 2) if stats.get("bytes_limit") else None,
+        "memory_in_use_gib": round(stats.get("bytes_in_use", 0) / 2**30, 3) if stats else None,
+        "datasheet": chip and {"name": chip.name, "fp32": chip.fp32, "tf32": chip.tf32, "bf16": chip.bf16},
+        "datasheet_source": chip and chip.source,
+        "cpus": os.cpu_count(),
+        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
+    }
+
+
+def save_grid(ctx: Context, name: str, images: np.ndarray) -> str:
+    """Float RGB images (N, H, W, 3) on the 0-255 scale as one grid PNG in the out folder (the book's display)."""
+    from jaxviz import display
+    from jaxviz.images import grid, save_png
+
+    save_png(ctx.out / name, grid(np.stack([display.tile(im) for im in images])))
+    return name
+
+
+def layer(ctx: Context, precision: str) -> dict:
+    """Every filter of the plan's layer (block3_conv1), batched, against its one-filter-at-a-time baseline; the
+    first filters' images as layer_<precision>.png."""
+    from jaxviz import benchmark
+
+    p = ctx.plan
+    report = benchmark.benchmark(
+        p.layer, p.size, p.layer_filters, p.steps, weights=ctx.weights, precision=precision, keep=p.grid_filters
+    )
+    report["png"] = save_grid(ctx, f"layer_{precision}.png", report.pop("images"))
+    return report
+
+
+def network(ctx: Context, precision: str) -> dict:
+    """The plan's layers one after another, each reported as it finishes; stops cleanly before the deadline
+    ("status": "stopped", the layers done kept)."""
+    from jaxviz import benchmark
+
+    p = ctx.plan
+    report = benchmark.network(
+        p.size,
+        p.steps,
+        p.network_filters or None,
+        weights=ctx.weights,
+        precision=precision,
+        layers=p.network_layers,
+        deadline=ctx.monotonic_deadline(),
+        on_layer=lambda header, row: ctx.part(row["layer"], row),
+    )
+    done = [row["layer"] for row in report.pop("layers")]
+    out = {**report, "layers_done": done, "layers_asked": len(p.network_layers)}
+    return out if report["complete"] else {**out, "status": "stopped", "reason": "the stage's time cap"}
+
+
+def quality(ctx: Context) -> dict:
+    """jaxviz.visualize with the quality preset on a few filters, the grid saved as quality.png."""
+    import jaxviz
+    from jaxviz.images import save_png
+
+    p = ctx.plan
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = ctx.weights
+        if not weights:  # visualize reads a file: the random params written as jaxviz's own format
+            from jaxviz.benchmark import random_params
+            from jaxviz.weights import save_params
+
+            weights = str(Path(tmp) / "random_vgg16.msgpack")
+            save_params(random_params(), weights)
+        t = time.perf_counter()
+        r = jaxviz.visualize(
+            p.quality_layer,
+            range(p.quality_filters),
+            preset="quality",
+            weights=weights,
+            quality=p.quality_metrics,
+            ascent__size=p.quality_size,
+            ascent__steps=p.quality_steps,
+        )
+        seconds = time.perf_counter() - t
+    save_png(ctx.out / "quality.png", r.grid())
+    return {
+        "layer": r.layer,
+        "filters": len(r.filters),
+        "size": p.quality_size,
+        "steps": p.quality_steps,
+        "visualize_s": round(seconds, 3),
+        "activations": [round(float(a), 4) for a in r.activations],
+        "finite": bool(np.isfinite(r.activations).all()),
+        "metrics": [{k: v for k, v in m.items() if k not in ("layer", "history")} for m in r.metrics],
+        "png": "quality.png",
+    }
