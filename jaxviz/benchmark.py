@@ -3,8 +3,6 @@ peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart 
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -13,14 +11,12 @@ import numpy as np
 
 from jaxviz import peaks
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
-from jaxviz.arguments import guarded
 from jaxviz.ascent import PRECISIONS, Knobs, Spec
-from jaxviz.ascent.spec import CONVS, LOOPS, TARGETS
+from jaxviz.ascent.spec import CHOICES
 from jaxviz.errors import JaxvizError
 from jaxviz.timing import matmul_peak_gflops, select_devices, time_layer
 from jaxviz.vgg import param_shapes
 
-CHOICES = {"loop": LOOPS, "target": TARGETS, "conv": CONVS}  # --loop/--target/--conv, each "auto" by default
 OnLayer = Callable[[dict, dict], None]  # (the report's header, one layer's row), as each layer finishes
 
 
@@ -225,114 +221,3 @@ def _total(rows: list[dict], header: dict) -> dict:
         **_fractions(useful, executed or None, header),
         "compile_s": round(sum(r["compile_s"] for r in rows), 2),
     }
-
-
-def _title(r: dict, what: str, extra: str) -> str:
-    return f"{r['device']} x{r['devices']}  {what} {r['size']}px {extra}  {r['precision']}, {r['weights']} weights"
-
-
-def _peaks(r: dict) -> str:
-    """The two ceilings, as the reports name them."""
-    sheet = f"datasheet {r['datasheet_peak_gflops']} GFLOP/s" if r["datasheet_peak_gflops"] else "no datasheet peak"
-    return f"matmul peak {r['matmul_peak_gflops']} GFLOP/s measured, {sheet} (per device)"
-
-
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{fraction:.0%}"
-
-
-def format_report(r: dict) -> str:
-    """The single-layer report, human-readable."""
-    made = "/".join(r["choices"].values())
-    lines = [_title(r, r["layer"], f"{r['filters']} filters x {r['steps']} steps, chunk {r['chunk']}, {made},")]
-    lines.append(
-        f"  batched:    {r['image_steps_per_s']:8.2f} image-steps/s  {r['filters_per_s']:.3f} filters/s  "
-        f"compile {r['compile_s']} s" + (f"  (out of memory at {r['retries']})" if r["retries"] else "")
-    )
-    if "per_filter_image_steps_per_s" in r:
-        lines.append(
-            f"  per-filter: {r['per_filter_image_steps_per_s']:8.2f} image-steps/s  "
-            f"(batched is {r['batched_speedup']}x)"
-        )
-    lines.append(
-        f"  useful   {r['achieved_gflops']} GFLOP/s ({r['gflop_per_image_step']} GFLOP/image-step): "
-        f"{_percent(r['fraction_of_peak'])} of the measured peak, {_percent(r['fraction_of_datasheet_peak'])} of "
-        f"the datasheet's"
-    )
-    lines.append(
-        f"  executed {r['executed_gflops']} GFLOP/s ({r['xla_gflop_per_image_step']} by XLA's count): "
-        f"{_percent(r['executed_fraction_of_peak'])} of the measured peak, "
-        f"{_percent(r['executed_fraction_of_datasheet_peak'])} of the datasheet's"
-    )
-    lines.append(f"  {_peaks(r)}")
-    return "\n".join(lines)
-
-
-NETWORK_COLUMNS = (
-    f"  {'layer':<13} {'filters':>7} {'chunk':>5} {'seconds':>9} {'filters/s':>10} {'img-steps/s':>11} "
-    f"{'GFLOP/s':>8} {'peak':>5} {'sheet':>5} {'compile s':>9}"
-)
-
-
-def format_network_header(r: dict) -> str:
-    """The network report's title and column names (before any layer is done)."""
-    return "\n".join([_title(r, "all 13 layers", f"x {r['steps']} steps,") + f", {_peaks(r)}", NETWORK_COLUMNS])
-
-
-def format_network_row(row: dict) -> str:
-    """One layer's (or the total's) row of the network report."""
-    return (
-        f"  {row['layer']:<13} {row['filters']:>7} {row.get('chunk', ''):>5} {row['seconds']:>9.3f} "
-        f"{row.get('filters_per_s', 0):>10.2f} {row.get('image_steps_per_s', 0):>11.2f} "
-        f"{row.get('achieved_gflops', 0):>8.1f} {_percent(row.get('fraction_of_peak')):>5} "
-        f"{_percent(row.get('fraction_of_datasheet_peak')):>5} {row['compile_s']:>9.2f}"
-    )
-
-
-def format_network(r: dict) -> str:
-    """The network report, human-readable: one row per layer, then the totals."""
-    rows = [format_network_row(row) for row in [*r["layers"], {"layer": "total", **r["total"]}]]
-    return "\n".join([format_network_header(r), *rows])
-
-
-@guarded
-def main(argv: Sequence[str] | None = None) -> int:
-    """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
-    p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
-    p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
-    p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
-    p.add_argument("--precision", default="float32", help="float32 or bfloat16 (sets ascent.precision)")
-    for name, valid in CHOICES.items():
-        p.add_argument(f"--{name}", default="auto", help=f"ascent.{name}: {'|'.join(valid)} (auto: by backend)")
-    p.add_argument("--devices", type=int, help="use the first N local devices (default all)")
-    p.add_argument("--weights", default="", help="weights file; random weights if none is found")
-    p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
-    p.add_argument("--json", action="store_true", help="print JSON lines")
-    args = p.parse_args(argv)
-    choices = {name: getattr(args, name) for name in CHOICES}
-    common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
-    if not args.network:
-        filters = 16 if args.filters is None else args.filters
-        layer, per_filter = args.layer or "block3_conv1", not args.no_per_filter
-        report = benchmark(layer, args.size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
-        print(json.dumps(report) if args.json else format_report(report))
-        return 0
-    if args.layer is not None:
-        raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
-
-    def show(header: dict, row: dict) -> None:
-        if args.json:
-            print(json.dumps({**header, "mode": "network_layer", **row}), flush=True)
-            return
-        if row["layer"] == CONV_LAYERS[0]:
-            print(format_network_header(header), flush=True)
-        print(format_network_row(row), flush=True)
-
-    report = network(args.size, args.steps, args.filters, choices=choices, on_layer=show, **common)
-    total = format_network_row({"layer": "total", **report["total"]})
-    print(json.dumps(report) if args.json else total, flush=True)
-    return 0

@@ -16,6 +16,7 @@ from jaxviz.arguments import (
     guarded,
     join_processes,
 )
+from jaxviz.ascent.spec import CHOICES
 from jaxviz.errors import JaxvizError
 
 
@@ -100,6 +101,7 @@ def convert_main(argv: Sequence[str] | None = None) -> int:
 
 @guarded
 def benchmark_main(argv: Sequence[str] | None = None) -> int:
+    """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
     p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
     p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
     p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
@@ -108,25 +110,39 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
     p.add_argument("--precision", default="float32", help="float32 or bfloat16 (sets ascent.precision)")
+    for name, valid in CHOICES.items():  # --loop/--target/--conv, each auto by default
+        p.add_argument(f"--{name}", default="auto", help=f"ascent.{name}: {'|'.join(valid)} (auto: by backend)")
     p.add_argument("--devices", type=int, help="use the first N local devices (default all)")
     p.add_argument("--weights", default="", help="weights file; random weights if none is found")
     p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
-    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
     args = p.parse_args(argv)
-    from jaxviz import benchmark as bench
+    from jaxviz.architecture import CONV_LAYERS
+    from jaxviz.benchmark import benchmark, network
+    from jaxviz.benchmark_report import format_network_header, format_network_row, format_report
 
+    choices = {name: getattr(args, name) for name in CHOICES}
     common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
-    if args.network:
-        if args.layer is not None:
-            raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
-        report = bench.network(args.size, args.steps, args.filters, **common)
-        text = bench.format_network(report)
-    else:
+    if not args.network:
         filters = 16 if args.filters is None else args.filters
-        layer = args.layer or "block3_conv1"
-        report = bench.benchmark(layer, args.size, filters, args.steps, per_filter=not args.no_per_filter, **common)
-        text = bench.format_report(report)
-    print(json.dumps(report) if args.json else text)
+        layer, per_filter = args.layer or "block3_conv1", not args.no_per_filter
+        report = benchmark(layer, args.size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
+        print(json.dumps(report) if args.json else format_report(report))
+        return 0
+    if args.layer is not None:
+        raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
+
+    def show(header: dict, row: dict) -> None:
+        if args.json:
+            print(json.dumps({**header, "mode": "network_layer", **row}), flush=True)
+            return
+        if row["layer"] == CONV_LAYERS[0]:
+            print(format_network_header(header), flush=True)
+        print(format_network_row(row), flush=True)
+
+    report = network(args.size, args.steps, args.filters, choices=choices, on_layer=show, **common)
+    total = format_network_row({"layer": "total", **report["total"]})
+    print(json.dumps(report) if args.json else total, flush=True)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Ascent throughput: python scripts/benchmark.py --layer block3_conv1 --size 128 --filters 16 --json"""
 
-from jaxviz.benchmark import main
+from jaxviz.cli import benchmark_main
 
 if __name__ == "__main__":
-    main()
+    benchmark_main()

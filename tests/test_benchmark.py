@@ -70,7 +70,7 @@ def test_choice_flags_go_into_the_spec(weights_path):
 
 
 def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
-    from jaxviz.benchmark import format_network
+    from jaxviz.benchmark_report import format_network
 
     args = ["--network", "--size", "32", "--steps", "1", "--filters", "2", "--weights", str(weights_path), "--json"]
     p = bench(*args)
@@ -100,7 +100,7 @@ def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
 
 
 def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatch):
-    from jaxviz import benchmark
+    from jaxviz import benchmark, cli
 
     real = benchmark.network(32, 1, 1, weights=str(weights_path), layers=CONV_LAYERS[:2])
     printed: list[str] = []
@@ -113,7 +113,7 @@ def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatc
 
     monkeypatch.setattr(benchmark, "network", replay)
     with pytest.raises(SystemExit) as e:
-        benchmark.main(["--network", "--size", "32"])
+        cli.benchmark_main(["--network", "--size", "32"])
     assert e.value.code == 0
     first = printed[0].splitlines()
     assert len(first) == 3 and first[0].startswith("cpu:") and first[2].split()[0] == "block1_conv1"
@@ -233,7 +233,7 @@ def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, mo
 
 
 def one_line_error(argv: list[str], needle: str, capsys) -> None:
-    from jaxviz.benchmark import main
+    from jaxviz.cli import benchmark_main as main
 
     with pytest.raises(SystemExit) as e:
         main(argv)

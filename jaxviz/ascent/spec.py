@@ -28,6 +28,7 @@ PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and i
 # conv: "patches" computes small maps and the RGB layer as a patch matmul (XLA:CPU's convolution gradient is
 #   slow there), "xla" always uses XLA's convolution (accelerators: no 9x copy of the activations).
 LOOPS, TARGETS, CONVS = ("auto", "host", "device"), ("auto", "channel", "layer"), ("auto", "xla", "patches")
+CHOICES = {"loop": LOOPS, "target": TARGETS, "conv": CONVS}
 CPU_CHOICES = {"loop": "host", "target": "channel", "conv": "patches"}
 ACCELERATOR_CHOICES = {"loop": "device", "target": "layer", "conv": "xla"}
 MIN_SEEN = 8  # px: the smallest image the transforms may hand the model (a 3x3 conv and a pool still fit)
