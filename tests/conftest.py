@@ -104,6 +104,22 @@ def traces() -> Iterator[collections.Counter]:
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
+def interrupt_chunk(monkeypatch, n: int):
+    """Make the n-th chunk a run ascends raise KeyboardInterrupt (Ctrl-C mid-run); returns the real __call__."""
+    from jaxviz import ascent
+
+    original, calls = ascent.LayerAscent.__call__, []
+
+    def stopped(self, filters, chunk=None, on_step=None):
+        calls.append(filters)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return original(self, filters, chunk, on_step)
+
+    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
+    return original
+
+
 def script(
     name: str, *args: str, env: dict | None = None, cwd: Path = ROOT, drop: tuple[str, ...] = (), timeout: float = 300
 ) -> subprocess.CompletedProcess:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import interrupt_chunk
 from PIL import Image
 
 from jaxviz import ascent
@@ -54,19 +55,6 @@ def _cfg(tmp_path, weights_path, **extra):
     return config_lib.apply(config_lib.Config(), updates)
 
 
-def _interrupt_second_chunk(monkeypatch):
-    original, calls = ascent.LayerAscent.__call__, []
-
-    def stopped(self, filters, chunk=None, on_step=None):
-        calls.append(filters)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, filters, chunk, on_step)
-
-    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
-    return original
-
-
 @pytest.mark.parametrize(
     "method",
     [
@@ -78,7 +66,7 @@ def _interrupt_second_chunk(monkeypatch):
 )
 def test_steps_keep_increasing_across_a_resume_and_an_extension(tmp_path, weights_path, monkeypatch, method):
     monkeypatch.setattr(session, "SNAPSHOT_SECONDS", 0.0)  # a live grid at every step
-    original = _interrupt_second_chunk(monkeypatch)
+    original = interrupt_chunk(monkeypatch, 2)
     with pytest.raises(Interrupted):
         run(_cfg(tmp_path, weights_path, **method))
     first = _steps_by_tag(tmp_path / "r")

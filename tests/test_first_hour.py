@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from conftest import interrupt_chunk
 
 from jaxviz import ascent, cli
 from jaxviz import config as config_lib
@@ -59,15 +60,7 @@ def test_a_run_prints_its_plan_an_estimate_and_what_to_open(tmp_path, weights_pa
 
 
 def test_ctrl_c_exits_130_and_leaves_something_to_look_at(tmp_path, weights_path, monkeypatch, capsys):
-    original, calls = ascent.LayerAscent.__call__, []
-
-    def stopped(self, filters, chunk=None, on_step=None):
-        calls.append(filters)
-        if len(calls) == 4:  # block2_conv1's second chunk: block1_conv1 finished, block2_conv1 half done
-            raise KeyboardInterrupt
-        return original(self, filters, chunk, on_step)
-
-    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
+    original = interrupt_chunk(monkeypatch, 4)  # block2_conv1's second chunk: block1_conv1 done, block2 half
     out = tmp_path / "r"
     code = _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2")
     assert code == 130

@@ -8,6 +8,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from conftest import interrupt_chunk
 
 from jaxviz import ascent, cli
 from jaxviz import config as config_lib
@@ -111,15 +112,7 @@ def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
 def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, monkeypatch):
     from jaxviz.errors import Interrupted
 
-    original, calls = ascent.LayerAscent.__call__, []
-
-    def stopped(self, filters, chunk=None, on_step=None):
-        calls.append(filters)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return original(self, filters, chunk, on_step)
-
-    monkeypatch.setattr(ascent.LayerAscent, "__call__", stopped)
+    interrupt_chunk(monkeypatch, 2)
     with pytest.raises(Interrupted, match="rerun the same command to resume"):
         run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
     assert _chunks(tmp_path / "r") == ["0000-0003.npz"]
