@@ -83,7 +83,7 @@ def _inputs(v: RunView, layers: list[str], i: int) -> str:
         "where": [v.prefix, v.run.name, v.above, v.caption, v.compare, layer, near],
         "rows": records[layer],
         "pictures": {f: _shown(p) for f, p in v.pictures[layer].items()},
-        "examples": {f: repr(x) for f, x in v.examples.get(layer, {}).items()},
+        "examples": [v.dataset, {f: repr(x) for f, x in v.examples.get(layer, {}).items()}],
         "peers": [
             [
                 p.name,

@@ -177,6 +177,8 @@ def write_examples(
 
     def plan(rel: str, index: int, box: tuple | None) -> bool:
         """Whether `rel` will exist: kept as it is, or made from image `index`."""
+        if rel in files:
+            return True  # a whole image shared by several crops: planned once
         if index not in sources:
             sources[index] = _source(root, data.images[index])
         if sources[index] is None:
