@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from jaxviz.atlas import assets, curve, filter_pages, html, tiles, view
+from jaxviz.atlas import assets, curve, examples, filter_pages, html, tiles, view
 from jaxviz.atlas.output import Output
 from jaxviz.atlas.run_pages import index_html, layer_html
 from jaxviz.atlas.site import Run, Sweep, read
@@ -35,7 +35,9 @@ def write_atlas(directory: str | Path) -> Path:
     if isinstance(site, Run):
         was = known.get("") or {}
         pictures, seen = write_pictures(site.path, site.records, out, "", was.get("pictures") or {})
-        state = {"": {"pictures": seen, "pages": _write_run(out, RunView(site, "", pictures), was.get("pages"))}}
+        v = RunView(site, "", pictures)
+        found = _examples(v, out, was.get("examples"))
+        state = {"": {"pictures": seen, "examples": found, "pages": _write_run(out, v, was.get("pages"))}}
     else:
         state = _write_sweep(out, site, known)
     out.put(STATE, json.dumps(state, separators=(",", ":")))
@@ -55,9 +57,16 @@ def _known(path: Path) -> dict:
 def _code() -> str:
     """The page-making code itself, its templates and static files: a new version of any makes every page again
     (tiles: which filters are dead)."""
-    modules = (html, assets, curve, filter_pages, tiles, view)
+    modules = (html, assets, curve, examples, filter_pages, tiles, view)
     code = [Path(m.__file__).read_bytes() for m in modules]
     return hashlib.sha1(b"".join(code + assets.sources())).hexdigest()
+
+
+def _examples(v: RunView, out: Output, known: object) -> dict:
+    """The run's dataset examples (crops made or kept) into `v`; returns what the next pass may skip."""
+    known = known if isinstance(known, dict) else {}
+    v.examples, found, v.dataset = examples.write_examples(v.run.path, list(v.run.records), out, v.prefix, known)
+    return found
 
 
 def _shown(p: Pictures) -> tuple:
@@ -74,6 +83,7 @@ def _inputs(v: RunView, layers: list[str], i: int) -> str:
         "where": [v.prefix, v.run.name, v.above, v.caption, v.compare, layer, near],
         "rows": records[layer],
         "pictures": {f: _shown(p) for f, p in v.pictures[layer].items()},
+        "examples": [v.dataset, {f: repr(x) for f, x in v.examples.get(layer, {}).items()}],
         "peers": [
             [
                 p.name,
@@ -132,6 +142,7 @@ def _write_sweep(out: Output, sw: Sweep, known: dict) -> dict:
     for name, peer in peers.items():
         v = RunView(runs[name], peer.prefix, peer.pictures, [(sw.name, HOME)], peer.caption)
         v.peers, v.compare = list(peers.values()), "compare/{layer}.html"
+        state[peer.prefix]["examples"] = _examples(v, out, (known.get(peer.prefix) or {}).get("examples"))
         state[peer.prefix]["pages"] = _write_run(out, v, (known.get(peer.prefix) or {}).get("pages"))
     for layer in sw.layers():
         out.put(compare_page(layer), compare_html(sw, layer, [p for p in peers.values() if layer in p.records]))

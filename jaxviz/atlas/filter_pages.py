@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
-from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
+from jaxviz.atlas.html import alt_text, example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
 
@@ -54,6 +54,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         curve=curve(r.get("history") or [], r.get("nan_step")),
         numbers=[(label(k), fmt(x, 6)) for k, x in r.items() if k not in HIDDEN and scalar(x)],
         peers=_peers(v, here, layer, f),
+        examples=_examples(v, here, layer, f),
         compare=href(here, v.compare.format(layer=layer)) if v.compare else None,
         layers=pager(here, "Layers", same_in(at - 1), same_in(at + 1), "layer-"),
         layer_href=href(here, layer_page(v.prefix, layer)),
@@ -79,3 +80,17 @@ def _peers(v: RunView, here: str, layer: str, f: int) -> list[dict]:
             }
         )
     return items
+
+
+def _examples(v: RunView, here: str, layer: str, f: int) -> dict | None:
+    """The filter's dataset examples (None without any): its crops best first, its mean and how often it fires."""
+    ex = v.examples.get(layer, {}).get(f)
+    if ex is None:
+        return None
+    return {
+        "items": [example(here, x, f"{layer} filter {f}") for x in ex.items],
+        "mean": fmt(ex.mean),
+        "fires": f"{ex.fires:.0%}" if ex.fires == ex.fires else "—",
+        "root": v.dataset.get("root", ""),
+        "images": v.dataset.get("images", 0),
+    }

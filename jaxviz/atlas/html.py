@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from jaxviz.atlas.assets import CSS, JS
+from jaxviz.atlas.examples import Example
 from jaxviz.atlas.tiles import Pictures, dead
 
 
@@ -97,3 +98,23 @@ def picture(here: str, pic: Pictures | None, alt: str, *, full: bool = False, la
     src, (w, h) = (pic.full, pic.size) if full else (pic.thumb, pic.thumb_size)
     crisp = max(w, h) < (256 if full else 96)  # an upscaled small tile: show its pixels
     return {"src": href(here, src), "width": w, "height": h, "alt": alt, "crisp": crisp, "lazy": lazy}
+
+
+def example(here: str, x: Example, name: str) -> dict:
+    """One dataset example for the `example` macro: its crop (src None: the image file is gone), its score and
+    links to the whole preprocessed image and to the original file."""
+    alt = f"{name}: example {x.rank}, {x.image}"
+    w, h = x.crop_size
+    return {
+        "rank": x.rank,
+        "score": short(x.score),
+        "image": x.image,
+        "src": href(here, x.crop) if x.crop else None,
+        "width": w,
+        "height": h,
+        "alt": alt if x.crop else f"{alt} (the image file is gone)",
+        "crisp": max(w, h) < 48,
+        "lazy": True,
+        "whole": href(here, x.whole) if x.whole else None,
+        "original": x.original,
+    }

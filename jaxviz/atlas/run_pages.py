@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from jaxviz.atlas.assets import render
-from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, layer_page, numeric, page, pager, picture, short
+from jaxviz.atlas.html import (
+    alt_text,
+    example,
+    filter_page,
+    fmt,
+    href,
+    label,
+    layer_page,
+    numeric,
+    page,
+    pager,
+    picture,
+    short,
+)
 from jaxviz.atlas.view import RunView, crumbs
 
 BEST = 6  # filters in each layer's strip on the index page
@@ -60,7 +73,14 @@ def index_html(v: RunView) -> str:
         fields=[label(f) for f in fields],
         layers=layers,
         config=v.run.config,
+        dataset=v.dataset or None,
     )
+
+
+def _top(v: RunView, here: str, layer: str, f: int) -> dict | None:
+    """The filter's best dataset example, small under its tile (None without examples)."""
+    ex = v.examples.get(layer, {}).get(f)
+    return example(here, ex.items[0], f"{layer} filter {f}") if ex and ex.items else None
 
 
 def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | None) -> str:
@@ -80,6 +100,7 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
                 "picture": picture(here, v.pictures[layer].get(f), alt_text(f"{layer} filter {f}", r)),
                 "activation": short(r.get("activation")),
                 "badges": [{"kind": k, "text": label(k)} for k in flags],
+                "example": _top(v, here, layer, f),
             }
         )
     numbers = [f"{s.get('filters', len(rows))} filters", f"{s.get('dead', 0)} dead", f"{s.get('nan', 0)} NaN"]
@@ -94,5 +115,6 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
         options=[{"value": f, "text": label(f) if f != "filter" else "filter number"} for f in fields],
         dead=s.get("dead", 0),
         tiles=tiles,
+        examples=bool(v.examples.get(layer)),
         data={"fields": fields, "rows": [[r.get(k) if numeric(r.get(k)) else None for k in fields] for r in rows]},
     )

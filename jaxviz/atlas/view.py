@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from jaxviz.atlas.examples import FilterExamples
 from jaxviz.atlas.site import Run
 from jaxviz.atlas.tiles import Pictures
 
@@ -31,6 +32,8 @@ class RunView:
     caption: str = ""  # a sweep point's swept values
     peers: list[Peer] = field(default_factory=list)  # every point of the sweep, this one included
     compare: str = ""  # a sweep's compare page for a layer, with {layer} in it
+    examples: dict[str, dict[int, FilterExamples]] = field(default_factory=dict)  # dataset examples, if any
+    dataset: dict = field(default_factory=dict)  # their image folder: {"root", "images", "layers"}; {} if none
 
     @functools.cached_property
     def numbers(self) -> dict[str, set[int]]:

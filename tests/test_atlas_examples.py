@@ -1,0 +1,157 @@
+"""Dataset examples in the atlas: the filter page's strip of crops, the layer tiles, the index, reuse, damage."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxviz import config as config_lib
+from jaxviz.atlas import write_atlas
+
+TOP = 3
+LAYER = "block1_conv1"
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, weights_path) -> Path:
+    """A tiny run (4 filters of block1_conv1, 32 px, 2 steps) with the examples of 6 small PNGs beside it."""
+    import jaxviz.atlas
+    from jaxviz.examples import make_job
+    from jaxviz.examples.job import run as examples_run
+    from jaxviz.run import run
+
+    root = tmp_path_factory.mktemp("atlasex")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40 + 4 * i, 36, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    out = root / "run"
+    updates = {
+        "model.weights": str(weights_path),
+        "target.layers": LAYER,
+        "target.filters": "0:4",
+        "ascent.size": 32,
+        "ascent.steps": 2,
+        "output.dir": str(out),
+        "output.tensorboard": False,
+        "output.progress": False,
+        "output.quality": "off",
+    }
+    run(config_lib.apply(config_lib.Config(), updates), after_layer=jaxviz.atlas.refresh)
+    job = make_job(images, LAYER, top=TOP, size=32, weights=str(weights_path), out=out)
+    examples_run(job, progress=False)
+    shutil.rmtree(out / "atlas", ignore_errors=True)
+    return out
+
+
+@pytest.fixture
+def run_dir(made, tmp_path) -> Path:
+    return Path(shutil.copytree(made, tmp_path / "run"))
+
+
+def strip(page: str) -> str:
+    m = re.search(r'<ol class="ex-strip".*?</ol>', page, re.S)
+    assert m, "no examples strip"
+    return m.group(0)
+
+
+def test_filter_page_strip_index_and_reuse(run_dir, monkeypatch):
+    write_atlas(run_dir)
+    atlas = run_dir / "atlas"
+    page = (atlas / "filters" / LAYER / "0001.html").read_text()
+    s = strip(page)
+    crops = re.findall(r'<img src="([^"]+)"', s)
+    assert len(crops) == TOP
+    assert len(re.findall(r'class="score"', s)) == TOP
+    wholes = re.findall(r'<a href="(\.\./\.\./examples/images/[^"]+)"', s)
+    assert len(wholes) == TOP and all((atlas / "filters" / LAYER / w).resolve().is_file() for w in wholes)
+    assert len(re.findall(r'href="file://[^"]+"', s)) == TOP
+    assert "Mean activation over the data set" in page and "fires on" in page
+    files = [(atlas / "filters" / LAYER / c).resolve() for c in crops]
+    assert all(f.is_file() and f.suffix == ".webp" for f in files)
+    assert files[0].name == "0001_0.webp"
+    index = (atlas / "index.html").read_text()
+    root = json.loads((run_dir / "examples" / "images.json").read_text())["root"]
+    assert f"<code>{root}</code>" in index
+    assert "(6 images)" in index
+    layer = (atlas / "layers" / f"{LAYER}.html").read_text()
+    assert layer.count('class="top-ex"') == 4
+    every = sorted((atlas / "examples").rglob("*.webp"))
+    times = {p: p.stat().st_mtime_ns for p in every}
+    import jaxviz.atlas.examples as atlas_examples
+
+    def no_encoding(*_):
+        raise AssertionError("an unchanged crop was encoded again")
+
+    monkeypatch.setattr(atlas_examples, "_encode", no_encoding)
+    write_atlas(run_dir)
+    assert {p: p.stat().st_mtime_ns for p in sorted((atlas / "examples").rglob("*.webp"))} == times
+
+
+def test_vanished_image_and_damage(run_dir):
+    meta = json.loads((run_dir / "examples" / "images.json").read_text())
+    root = Path(meta["root"])
+    moved = run_dir.parent / "moved"
+    shutil.copytree(root, moved)
+    meta["root"] = str(moved)
+    (run_dir / "examples" / "images.json").write_text(json.dumps(meta))
+    write_atlas(run_dir)
+    atlas = run_dir / "atlas"
+    z = np.load(run_dir / "examples" / f"{LAYER}.npz")
+    best = meta["images"][int(z["image"][0, 0])]["path"]
+    (moved / best).unlink()
+    write_atlas(run_dir)
+    s = strip((atlas / "filters" / LAYER / "0000.html").read_text())
+    assert "image gone" in s and len(re.findall(r"<li>", s)) == TOP
+    (run_dir / "examples" / f"{LAYER}.npz").write_bytes(b"damaged")
+    write_atlas(run_dir)
+    assert 'class="ex-strip"' not in (atlas / "filters" / LAYER / "0000.html").read_text()
+    assert not (atlas / "examples").exists()
+    shutil.rmtree(run_dir / "examples")
+    write_atlas(run_dir)
+    assert "Dataset examples" not in (atlas / "index.html").read_text()
+
+
+@pytest.fixture
+def browser():
+    import test_atlas_browser as tb
+
+    if tb.webdriver is None or not tb.BROWSER or not tb.DRIVER:
+        pytest.skip("no headless browser: needs selenium and Chromium with its driver")
+    options = tb.Options()
+    options.binary_location = tb.BROWSER
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = tb.webdriver.Chrome(service=tb.Service(tb.DRIVER), options=options)
+    except tb.WebDriverException as e:
+        pytest.skip(f"headless Chromium did not start: {str(e.msg).splitlines()[0]}")
+    yield driver
+    driver.quit()
+
+
+def test_in_browser(run_dir, browser):
+    import test_atlas_browser as tb
+
+    write_atlas(run_dir)
+    d = browser
+    d.set_window_size(1400, 900)
+    tb.open_page(d, run_dir / "atlas" / "filters" / LAYER / "0002.html")
+    imgs = d.find_elements(tb.By.CSS_SELECTOR, ".ex-strip img")
+    assert len(imgs) == TOP
+    tb.WebDriverWait(d, 10).until(
+        lambda d: d.execute_script(
+            "return [...document.querySelectorAll('.ex-strip img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
+    )
+    assert all(i.is_displayed() for i in imgs)
+    assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    assert not tb.errors(d)
