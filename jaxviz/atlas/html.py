@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from jaxviz.atlas.assets import CSS, JS
-from jaxviz.atlas.examples import Example
+from jaxviz.atlas.example_data import Example
 from jaxviz.atlas.tiles import Pictures, dead
 
 
