@@ -68,11 +68,12 @@ def print_outcome(cfg: config_lib.Config, result: dict) -> None:
     out = Path(cfg.output.dir).absolute()
     layers = result["layers"]
     flagged = sum(s["nan"] for s in layers.values())
-    print(
-        f"jaxviz: wrote {out}: {len(layers)} grid(s), metrics.json, config.toml"
-        + (", TensorBoard events" if cfg.output.tensorboard else "")
-        + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
-    )
+    if not result.get("up_to_date"):  # a complete run rerun wrote nothing: say only what to open
+        print(
+            f"jaxviz: wrote {out}: {len(layers)} grid(s), metrics.json, config.toml"
+            + (", TensorBoard events" if cfg.output.tensorboard else "")
+            + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
+        )
     where = [f"{out / 'atlas' / 'index.html'} in a browser"] if cfg.output.atlas else [f"{out}/*.png"]
     if cfg.output.tensorboard:
         where.append(f"run: {tensorboard_command()} --logdir {out}")

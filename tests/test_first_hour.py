@@ -41,10 +41,26 @@ def test_the_whole_network_is_said_on_the_first_line():
     assert len(lines) == 1 and "plan: 4 filter(s) of 1 layer(s) (block1_conv1), 150 px x 40 steps" in lines[0]
 
 
-def test_the_whole_network_warning_comes_before_anything_loads(tmp_path, capsys):
-    assert _main("--weights", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "r")) == 2
+def test_the_whole_network_warning_is_the_first_line_and_comes_before_any_compile(
+    tmp_path, weights_path, capsys, monkeypatch
+):
+    from jaxviz.run import job
+
+    def stop(self):  # where the run would start compiling and ascending
+        raise JaxvizError("stopped here by the test")
+
+    monkeypatch.setattr(job._Run, "start", stop)
+    assert _main("--weights", str(weights_path), "--out", str(tmp_path / "r")) == 2
     out = capsys.readouterr().out.splitlines()
     assert "4,224 filters" in out[0], out
+
+
+def test_bad_weights_are_one_line_even_before_the_plan(tmp_path, capsys):
+    (tmp_path / "dir").mkdir()
+    for weights in (tmp_path / "missing.h5", tmp_path / "dir"):
+        assert _main("--layers", "block1_conv1", "--weights", str(weights), "--out", str(tmp_path / "r")) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured
 
 
 def test_a_run_prints_its_plan_an_estimate_and_what_to_open(tmp_path, weights_path, capsys):
@@ -76,6 +92,18 @@ def test_ctrl_c_exits_130_and_leaves_something_to_look_at(tmp_path, weights_path
     assert _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2") == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert "partial" not in metrics and metrics["layers"]["block2_conv1"]["filters"] == 4
+    assert metrics["layers"]["block1_conv1"]["seconds"] > 0.01  # resumed with nothing to do: its ascent's time kept
+
+
+def test_ctrl_c_before_a_layers_first_chunk_still_says_partial(tmp_path, weights_path, monkeypatch, capsys):
+    interrupt_chunk(monkeypatch, 3)  # block2_conv1's first chunk: block1_conv1 finished, block2_conv1 nothing yet
+    out = tmp_path / "r"
+    code = _main(*ARGS, "--weights", str(weights_path), "--out", str(out), "--set", "ascent.chunk=2")
+    assert code == 130
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["partial"] is True
+    assert metrics["layers"]["block2_conv1"]["partial"] is True
+    assert metrics["layers"]["block2_conv1"]["filters"] == 0 and metrics["layers"]["block2_conv1"]["planned"] == 4
 
 
 def test_progress_counts_whole_filters_shows_phases_and_ends_full():

@@ -37,7 +37,7 @@ def test_config_toml_reruns_the_same_run_from_another_directory(tmp_path, weight
     # A finished run: rerunning its config.toml from elsewhere, without the variable, writes nothing at all.
     p = _visualize(elsewhere, "--config", str(run_dir / "config.toml"))
     assert p.returncode == 0, p.stderr
-    assert "already complete" in p.stdout
+    assert "already complete" in p.stdout and "wrote" not in p.stdout
     assert _snapshot(run_dir) == before and not list(elsewhere.iterdir())
 
     # An unfinished one resumes in its own directory, whatever the working directory.

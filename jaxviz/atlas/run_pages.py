@@ -46,7 +46,10 @@ def _partial(summary: dict) -> str:
     """A mark for a layer an interruption left unfinished (metrics.json's "partial"); "" for a finished one."""
     if not summary.get("partial"):
         return ""
-    return f"partial: {summary.get('filters')} of {summary.get('planned')} filters, rerun to resume"
+    done, planned = summary.get("filters"), summary.get("planned")
+    if done == planned:  # every filter ascended; the grid, numbers or pages after it were cut short
+        return "interrupted after its ascent: rerun to finish its numbers"
+    return f"partial: {done} of {planned} filters, rerun to resume"
 
 
 def index_html(v: RunView) -> str:

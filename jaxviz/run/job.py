@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -86,6 +85,7 @@ class _Run:
         from jaxviz import ascent
 
         layer, t0, c0 = self.layers[name], time.perf_counter(), compile_clock.seconds()
+        ascended = bool(layer.todo)
         misses = compile_clock.cache_counts()["cache_misses"]
         if layer.todo:
             segment = self.cfg.output.snapshot_every  # a device loop reports (and can snapshot) this often
@@ -99,7 +99,8 @@ class _Run:
         if self.primary:
             if self.count > 1:
                 layer.done = self.store.load(name)  # the other processes' chunks too
-            self.finish(name, time.perf_counter() - t0)
+            # A layer resumed with nothing left to do keeps the seconds its ascent took when it ran.
+            self.finish(name, time.perf_counter() - t0 if ascended else None)
 
     def finish(self, name: str, seconds: float | None, interrupted: bool = False) -> None:
         """Grid, TensorBoard, quality numbers, metrics.json and the after-layer hook for what `name` holds now.
@@ -167,16 +168,16 @@ def run(
 
     p = prepare(cfg)
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
-    if distributed.process()[0] == 0:
-        for line in describe(config_lib.apply(cfg, {"output.dir": os.path.abspath(cfg.output.dir)}), p.targets):
-            _say(line)  # before the weights load: a whole-network run by mistake is stopped at once
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
     params = load_params(weights)
     cfg = resolve(cfg, weights, fingerprint(params))
-    r = _Run(cfg, p, params, after_layer)
+    r = _Run(cfg, p, params, after_layer)  # every refusal (weights, settings, directory) before a word is said
     if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
         _say(f"{r.out} is already complete with this config; nothing to do")
-        return found
+        return {**found, "up_to_date": True}
+    if r.primary:
+        for line in describe(cfg, p.targets):
+            _say(line)  # before any compile: a whole-network run by mistake is stopped at once
     r.start()
     current = None
     try:
@@ -189,6 +190,9 @@ def run(
         if r.primary and current is not None and r.layers[current].done:
             _say(f"interrupted: writing the grid, metrics and atlas of what {current} has so far (partial)")
             r.finish(current, None, interrupted=True)
+        elif r.primary and current is not None:  # nothing of it finished yet: metrics.json still says partial
+            r.layers[current].summary = {"partial": True}
+            write_json(r.out / "metrics.json", report.metrics(r.layers))
         r.writer.close()
         raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
     finally:
