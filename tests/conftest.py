@@ -104,6 +104,22 @@ def traces() -> Iterator[collections.Counter]:
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
+def small_cfg(tmp_path: Path, weights_path: Path, **updates):
+    """A small in-process run's config: block1_conv1 at 32 px, 2 steps, into TMP/r, no progress bar; `updates`
+    (dotted keys) on top."""
+    from jaxviz import config
+
+    base = {
+        "model.weights": str(weights_path),
+        "target.layers": "block1_conv1",
+        "ascent.size": 32,
+        "ascent.steps": 2,
+        "output.dir": str(tmp_path / "r"),
+        "output.progress": False,
+    }
+    return config.apply(config.Config(), {**base, **updates})
+
+
 def interrupt_chunk(monkeypatch, n: int):
     """Make the n-th chunk a run ascends raise KeyboardInterrupt (Ctrl-C mid-run); returns the real __call__."""
     from jaxviz import ascent

@@ -81,16 +81,24 @@ def press(d, key: str, expect: str) -> None:
     WebDriverWait(d, 10).until(lambda d: d.current_url.endswith(expect))
 
 
-def test_every_kind_of_page_loads_without_console_errors(browser, site):
-    run, sweep = site["run"], site["sweep"]
-    pages = [
+def every_kind_of_page(site) -> list:
+    """One page of each kind the atlas writes, for a run and for a sweep and its points."""
+    run, sweep, point = site["run"], site["sweep"], site["sweep"] / "points" / "step-0.5"
+    return [
         run / "index.html",
+        run / "layers" / "block1_conv1.html",
         run / "layers" / "block2_conv1.html",
         run / "filters" / "block2_conv1" / "0001.html",
         sweep / "index.html",
         sweep / "compare" / "block1_conv1.html",
-        sweep / "points" / "step-0.5" / "filters" / "block1_conv1" / "0002.html",
+        point / "index.html",
+        point / "layers" / "block1_conv1.html",
+        point / "filters" / "block1_conv1" / "0002.html",
     ]
+
+
+def test_every_kind_of_page_loads_without_console_errors(browser, site):
+    pages = every_kind_of_page(site)
     errors(browser)
     for page in pages:
         open_page(browser, page)
@@ -217,17 +225,7 @@ return {scroll: document.documentElement.scrollWidth, view: view, inner: window.
 
 @pytest.mark.parametrize("width", [1024, 1400, 1920])
 def test_no_page_scrolls_sideways_and_every_picture_is_in_view(browser, site, width):
-    run, sweep, point = site["run"], site["sweep"], site["sweep"] / "points" / "step-0.5"
-    pages = [
-        run / "index.html",
-        run / "layers" / "block1_conv1.html",
-        run / "filters" / "block2_conv1" / "0001.html",
-        sweep / "index.html",
-        sweep / "compare" / "block1_conv1.html",
-        point / "index.html",
-        point / "layers" / "block1_conv1.html",
-        point / "filters" / "block1_conv1" / "0002.html",
-    ]
+    pages = every_kind_of_page(site)
     browser.set_window_size(width, 900)
     try:
         for page in pages:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import interrupt_chunk
+from conftest import interrupt_chunk, small_cfg
 from PIL import Image
 
 from jaxviz import ascent
@@ -38,21 +38,8 @@ def assert_every_tag_increases(run_dir) -> dict[str, list[int]]:
 
 
 def _cfg(tmp_path, weights_path, **extra):
-    updates = {
-        "model.weights": str(weights_path),
-        "target.layers": "block1_conv1",
-        "target.filters": "0:4",
-        "ascent.size": 32,
-        "ascent.steps": 2,
-        "ascent.chunk": 2,
-        "output.dir": str(tmp_path / "r"),
-        "output.progress": False,
-        "output.quality": False,
-        "output.atlas": False,
-        "output.snapshot_every": 1,
-        **extra,
-    }
-    return config_lib.apply(config_lib.Config(), updates)
+    quiet = {"output.quality": False, "output.atlas": False, "output.snapshot_every": 1}
+    return small_cfg(tmp_path, weights_path, **{"target.filters": "0:4", "ascent.chunk": 2, **quiet, **extra})
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,9 @@ import json
 import jax
 import numpy as np
 import pytest
-from conftest import interrupt_chunk
+from conftest import interrupt_chunk, small_cfg
 
 from jaxviz import ascent, cli
-from jaxviz import config as config_lib
 from jaxviz.progress import Progress
 from jaxviz.run import run
 
@@ -19,18 +18,7 @@ OOM = jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying
 
 
 def _cfg(tmp_path, weights_path, **extra):
-    updates = {
-        "model.weights": str(weights_path),
-        "target.layers": "block1_conv1",
-        "target.filters": "0:8",
-        "ascent.size": 32,
-        "ascent.steps": 2,
-        "output.dir": str(tmp_path / "r"),
-        "output.tensorboard": False,
-        "output.progress": False,
-        **extra,
-    }
-    return config_lib.apply(config_lib.Config(), updates)
+    return small_cfg(tmp_path, weights_path, **{"target.filters": "0:8", "output.tensorboard": False, **extra})
 
 
 def _chunks(out, layer="block1_conv1"):
