@@ -9,19 +9,20 @@ on its full queue.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jaxviz.errors import WriteError
-from jaxviz.files import reason
+from jaxviz.files import writing
 
 
 class NullWriter:
@@ -93,25 +94,23 @@ class TensorBoardWriter(NullWriter):
         self._emit(self._event(wall_time=time.time(), file_version="brain.Event:2"))
         self.flush()
 
-    def _guard(self):
-        writer = self
-
-        class Guard:
-            def __enter__(self) -> None: ...
-
-            def __exit__(self, kind, error, tb) -> None:
-                if isinstance(error, OSError):
-                    writer._cut_back()
-                    raise WriteError(f"cannot write {writer.path}: {reason(error)}") from None
-
-        return Guard()
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """files.writing (an OSError becomes one WriteError naming the file), cutting the file back first."""
+        try:
+            with writing(self.path):
+                yield
+        except WriteError:
+            self._cut_back()
+            raise
 
     def _cut_back(self) -> None:
-        """Leave only what was completely flushed: no half record for TensorBoard to stumble on."""
-        try:
+        """Leave only what was completely flushed: no half record for TensorBoard to stumble on. The file is
+        closed first, so bytes still buffered cannot land after the cut (the writer is done for anyway)."""
+        with contextlib.suppress(OSError, AttributeError):  # no records writer yet, or its buffer cannot flush
+            self._records.close()
+        with contextlib.suppress(OSError):  # the folder itself vanished or turned read-only: nothing more to undo
             os.truncate(self.path, self._good)
-        except OSError:
-            pass  # the folder itself vanished or turned read-only: nothing more to undo
 
     def _emit(self, event: Any) -> None:
         data = event.SerializeToString()

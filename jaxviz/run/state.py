@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.files import atomic_write, read_npz, write_json
+from jaxviz.files import atomic_write, read_npz, reason, write_json
 
 FORMAT = 1
 CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays of a chunk file
@@ -65,10 +65,10 @@ def check_writable(out: Path) -> None:
         raise JaxvizError(f"output directory {str(out)!r} exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / ".write-test", b"")
+        (out / ".write-test").write_bytes(b"")  # a probe, not a result: no need for atomic_write's rename
         (out / ".write-test").unlink()
     except OSError as e:
-        raise JaxvizError(f"cannot write to output directory {str(out)!r}: {e.strerror or e}") from None
+        raise JaxvizError(f"cannot write to output directory {str(out)!r}: {reason(e)}") from None
 
 
 class Store:
