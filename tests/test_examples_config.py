@@ -112,6 +112,11 @@ def test_scalars_resume_after_an_interruption(folder, tmp_path, weights_path, ca
         examples_main([*argv, "--stop-after", "3"])
     assert "stopped after 3" in capsys.readouterr().out
     assert scalars(tmp_path / "r", "examples/images")[-1] == (3, 3)
+    from jaxviz.writers import TensorBoardWriter
+
+    crashed = TensorBoardWriter(tmp_path / "r")  # a timed report at 5 images, then a crash before the next save
+    crashed.write_scalars(5, {"examples/images": 5})
+    crashed.close()
     with pytest.raises(SystemExit):
         examples_main(argv)
     steps = [s for s, _ in scalars(tmp_path / "r", "examples/images")]
