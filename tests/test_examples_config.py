@@ -124,11 +124,12 @@ def test_scalars_resume_after_an_interruption(folder, tmp_path, weights_path, ca
     assert scalars(tmp_path / "r", "examples/images_per_s")  # a rate once the first batch has compiled
 
 
-def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path, weights_path, capsys):
+def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path, weights_path, monkeypatch, capsys):
     from jaxviz import cli
 
     out = tmp_path / "r"
-    cfg = write_config(tmp_path / "c.toml", weights_path, out, f'images = "{folder}"\ntop = 2\nsize = 32')
+    monkeypatch.chdir(folder.parent)
+    cfg = write_config(tmp_path / "c.toml", weights_path, out, 'images = "images"\ntop = 2\nsize = 32')
     with pytest.raises(SystemExit) as e:
         cli.visualize_main(["--config", str(cfg)])
     said = capsys.readouterr().out
@@ -138,9 +139,10 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
     assert 'class="ex-strip"' in page and "Dataset examples" in page  # the atlas came after the examples
     assert "Dataset examples from" in (out / "atlas" / "index.html").read_text()
     assert scalars(out, "examples/images")[-1] == (IMAGES, IMAGES)
-    assert f'images = "{folder}"' in (out / "config.toml").read_text()
+    assert f'images = "{folder}"' in (out / "config.toml").read_text()  # recorded absolute: reruns from anywhere
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(["--config", str(cfg)])
+        cli.visualize_main(["--config", str(out / "config.toml")])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before  # nothing new, nothing redone

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from jaxviz.config import Config
@@ -55,6 +56,7 @@ class Scalars:
         self.last = logged_steps(self.run_dir).get(TAG, -1)
 
     def __call__(self, images: int, rate: float) -> None:
+        """Scalars at step `images` (images read so far); `rate` (images/s) only once it is measured (> 0)."""
         if images <= self.last:  # a resume re-reads images a crash lost: TensorBoard already shows them
             return
         if self.writer is None:
@@ -63,6 +65,7 @@ class Scalars:
         self.last = images
 
     def close(self) -> None:
+        """Flush and close the event file, if one was opened."""
         if self.writer is not None:
             self.writer.close()
 
@@ -84,7 +87,7 @@ def compute(job: Job, tensorboard: bool, progress: bool, stop_after: int | None 
     return result
 
 
-def after_ascent(cfg: Config, job: Job, refresh=None) -> tuple[Examples, bool]:
+def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None = None) -> tuple[Examples, bool]:
     """A complete run's examples (process 0): computed or continued into RUN/examples, then `refresh(RUN)`
     (the atlas) when they changed; returns them and whether anything was written (a complete rerun: no)."""
     listing = job.out / "examples" / "images.json"
