@@ -29,13 +29,16 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(args)
     join_processes(args, cfg)
     from jaxviz.run import distributed, run
+    from jaxviz.run import examples as run_examples
 
+    job = run_examples.job_for(cfg) if cfg.examples.images else None  # refused before the ascent, not after
     result = run(cfg, after_layer=atlas_hook(cfg))
     index, count = distributed.process()
     if index:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
         return 0
-    print_outcome(cfg, result)
+    examples = run_examples.after_ascent(cfg, job, atlas_hook(cfg)) if job is not None else None
+    print_outcome(cfg, result, examples)
     return 0
 
 
@@ -61,19 +64,26 @@ def tensorboard_command() -> str:
     return "tensorboard (pip install 'jaxviz[tensorboard]' first)"
 
 
-def print_outcome(cfg: config_lib.Config, result: dict) -> None:
-    """What a run wrote, then, as the last line, what to open."""
+def print_outcome(cfg: config_lib.Config, result: dict, examples: tuple | None = None) -> None:
+    """What a run wrote, then, as the last line, what to open. `examples`: (Examples, whether they were
+    written) when the config has an [examples] table (see jaxviz.run.examples.after_ascent)."""
     from pathlib import Path
+
+    from jaxviz.run.examples import summary
 
     out = Path(cfg.output.dir).absolute()
     layers = result["layers"]
     flagged = sum(s["nan"] for s in layers.values())
+    wrote = f", {summary(examples[0])}" if examples is not None and examples[1] else ""
     if not result.get("up_to_date"):  # a complete run rerun wrote nothing: say only what to open
         print(
             f"jaxviz: wrote {out}: {len(layers)} grid(s), metrics.json, config.toml"
             + (", TensorBoard events" if cfg.output.tensorboard else "")
+            + wrote
             + (f"; {flagged} filter(s) hit non-finite values" if flagged else "")
         )
+    elif wrote:  # the ascent was complete; its examples were not
+        print(f"jaxviz: wrote {out}: {wrote[2:]}")
     where = [f"{out / 'atlas' / 'index.html'} in a browser"] if cfg.output.atlas else [f"{out}/*.png"]
     if cfg.output.tensorboard:
         where.append(f"run: {tensorboard_command()} --logdir {out}")

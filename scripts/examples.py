@@ -1,4 +1,4 @@
-"""Dataset examples: python scripts/examples.py --images DIR [--layers ...] [--top K] [--out RUN]..."""
+"""Dataset examples: python scripts/examples.py --images DIR [--config FILE] [--layers ...] [--top K] [--out RUN]..."""
 
 from jaxviz.examples.cli import examples_main
 

@@ -111,6 +111,10 @@ def _check(key: str, value: Any) -> None:
         raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
     if key == "ascent.upscale" and value < 1:
         raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
+    if key.startswith("examples.") and key != "examples.images":
+        from jaxviz.examples import check_number  # the examples' own ranges (make_job checks the same)
+
+        check_number(key, value)
 
 
 def apply(cfg: Config, updates: dict[str, Any]) -> Config:

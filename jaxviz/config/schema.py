@@ -78,6 +78,17 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class ExamplesConfig:
+    """Dataset examples (scripts/examples.py; with `images` set, visualize computes them after the ascent)."""
+
+    images: str = ""  # folder of JPEG/PNG files (searched recursively); "" = off. Relative: to the working directory
+    top: int = 16  # images kept per filter
+    size: int = 224  # centre-crop side in pixels
+    batch: int = 0  # images per forward pass; 0 picks one for the device
+    save_every: int = 1024  # images between saves of the resumable state
+
+
+@dataclass(frozen=True)
 class DistributedConfig:
     """Multi-process settings (which process this is comes from --coordinator/--num-processes/--process-id)."""
 
@@ -94,4 +105,5 @@ class Config:
     param: ParamConfig = field(default_factory=ParamConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    examples: ExamplesConfig = field(default_factory=ExamplesConfig)
     distributed: DistributedConfig = field(default_factory=DistributedConfig)

@@ -18,7 +18,17 @@ from jaxviz.errors import JaxvizError
 from jaxviz.examples.output import Examples, LayerExamples, crops
 from jaxviz.targets import resolve_filters, resolve_layers
 
-__all__ = ["Examples", "LayerExamples", "crops", "examples", "make_job"]
+__all__ = ["LEAST", "Examples", "LayerExamples", "check_number", "crops", "examples", "make_job"]
+
+LEAST = {"top": 1, "size": 1, "batch": 0, "save_every": 1}  # the least valid value of each whole-number setting
+
+
+def check_number(name: str, value: object) -> None:
+    """JaxvizError (one line, naming `name`) unless `value` is a whole number within LEAST's range for the
+    setting `name` ("top", or a dotted config key such as "examples.top")."""
+    low = LEAST[name.rsplit(".", 1)[-1]]
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise JaxvizError(f"{name} must be a whole number >= {low}, got {value!r}")
 
 
 def make_job(
@@ -39,9 +49,8 @@ def make_job(
     names = sorted(names, key=CONV_LAYERS.index)
     spec = filters if isinstance(filters, str) else tuple(filters)
     chosen = {layer: resolve_filters(spec, layer) for layer in names}
-    for name, value, low in (("top", top, 1), ("size", size, 1), ("batch", batch, 0), ("save_every", save_every, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise JaxvizError(f"{name} must be a whole number >= {low}, got {value!r}")
+    for name, value in (("top", top), ("size", size), ("batch", batch), ("save_every", save_every)):
+        check_number(name, value)
     need = min_size(names[-1])
     if size < need:
         raise JaxvizError(f"size {size} is too small for {names[-1]}: its map needs at least {need} px")

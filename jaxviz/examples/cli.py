@@ -1,34 +1,60 @@
-"""`jaxviz-examples` / scripts/examples.py: the dataset-examples command line (error contract: arguments.guarded)."""
+"""`jaxviz-examples` / scripts/examples.py: the dataset-examples command line (error contract: arguments.guarded).
+
+With --config FILE the settings come from that config (see jaxviz.run.examples), so the examples land in the
+run directory of its ascent; every flag given overrides the file.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.arguments import guarded
+from jaxviz.arguments import add_set_flag, guarded
+
+# Flag -> the config key it overrides.
+KEYS = {
+    "images": "examples.images",
+    "layers": "target.layers",
+    "filters": "target.filters",
+    "top": "examples.top",
+    "size": "examples.size",
+    "batch": "examples.batch",
+    "weights": "model.weights",
+    "out": "output.dir",
+    "save_every": "examples.save_every",
+}
+DEFAULT_OUT = "runs/examples"  # output.dir without --config (a config's own output.dir otherwise)
 
 
 @guarded
 def examples_main(argv: Sequence[str] | None = None) -> int:
+    """Compute (or continue) the dataset examples of a folder into RUN/examples; exit 0, or 2 with one line."""
     p = argparse.ArgumentParser(description="The real images of a folder that drive every VGG16 filter hardest.")
-    p.add_argument("--images", metavar="DIR", required=True, help="folder of JPEG/PNG files (searched recursively)")
-    p.add_argument("--layers", metavar="L1,L2|all", default="all", help="conv layers (default all)")
-    p.add_argument("--filters", metavar="0:64|3,5,9|all", default="all", help="filters of each layer (default all)")
-    p.add_argument("--top", metavar="K", type=int, default=16, help="images kept per filter (default 16)")
-    p.add_argument("--size", metavar="PX", type=int, default=224, help="centre-crop side (default 224)")
-    p.add_argument("--batch", metavar="N", type=int, default=0, help="images per forward pass (0: picked)")
-    p.add_argument("--weights", metavar="PATH", default="", help="Keras VGG16 .h5 or converted .msgpack")
-    p.add_argument("--out", metavar="RUN", default="runs/examples", help="run directory (default runs/examples)")
-    p.add_argument("--save-every", metavar="N", type=int, default=1024, help="images between state saves")
+    p.add_argument("--config", metavar="FILE", help="a config: its [examples] table, [target], [model] weights "
+                   "and [output] dir (the examples go beside its ascent)")  # fmt: skip
+    add_set_flag(p, "override one config key, e.g. --set examples.top=9 (repeatable)")
+    p.add_argument("--images", metavar="DIR", help="folder of JPEG/PNG files, searched recursively (required unless "
+                   "the config sets examples.images)")  # fmt: skip
+    p.add_argument("--layers", metavar="L1,L2|all", help="conv layers (default: target.layers, all)")
+    p.add_argument("--filters", metavar="0:64|3,5,9|all", help="filters of each layer (default: target.filters, all)")
+    p.add_argument("--top", metavar="K", type=int, help="images kept per filter (default: examples.top, 16)")
+    p.add_argument("--size", metavar="PX", type=int, help="centre-crop side (default: examples.size, 224)")
+    p.add_argument("--batch", metavar="N", type=int, help="images per forward pass (default: examples.batch; 0 picks)")
+    p.add_argument("--weights", metavar="PATH", help="Keras VGG16 .h5 or converted .msgpack (default: model.weights)")
+    p.add_argument("--out", metavar="RUN", help=f"run directory (default: the config's output.dir, else {DEFAULT_OUT})")
+    p.add_argument("--save-every", metavar="N", type=int, help="images between state saves (default 1024)")
     p.add_argument("--stop-after", metavar="N", type=int, help=argparse.SUPPRESS)  # tests: an interruption
     p.add_argument("--quiet", action="store_true", help="no progress line")
     args = p.parse_args(argv)
-    from jaxviz.examples import make_job
-    from jaxviz.examples.job import run
+    from jaxviz import config as config_lib
+    from jaxviz.run.examples import compute, job_for
 
-    job = make_job(args.images, args.layers, args.filters, args.top, args.size, args.batch, args.weights, args.out,
-                   args.save_every)  # fmt: skip
-    result = run(job, stop_after=args.stop_after, progress=not args.quiet)
+    base = None if args.config else config_lib.apply(config_lib.Config(), {"output.dir": DEFAULT_OUT})
+    cfg = config_lib.load(args.config, args.overrides, base=base)
+    flags = {key: getattr(args, name) for name, key in KEYS.items() if getattr(args, name) is not None}
+    cfg = config_lib.apply(cfg, flags)
+    job = job_for(cfg)
+    result = compute(job, cfg.output.tensorboard, cfg.output.progress and not args.quiet, args.stop_after)
     rate = f", {result.rate:.1f} images/s after the first batch" if result.rate else ""
     skipped = f"; {result.skipped} file(s) skipped (unreadable)" if result.skipped else ""
     read = len(result.images)

@@ -26,6 +26,8 @@ from jaxviz.files import atomic_write
 
 DEFAULT_BATCH = {"cpu": 8}  # images per forward pass for --batch 0; accelerators: OTHER_BATCH
 OTHER_BATCH = 64  # 64 x 224 px to block5_conv3 is ~1 GB of activations: safe on any current accelerator
+REPORT_SECONDS = 5.0  # on_progress at most this often (and at every save, and at the end)
+OnProgress = Callable[[int, float], None]  # (images read so far, images/s after the first batch or 0.0)
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,20 @@ def warn(text: str) -> None:
     print(f"jaxviz: warning: {text}", file=sys.stderr, flush=True)
 
 
-def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Callable[[str], None] = warn) -> Examples:
-    """Compute (or continue) the examples of `job`; writes RUN/examples when `job.out` is set.
+def run(
+    job: Job,
+    stop_after: int | None = None,
+    progress: bool = True,
+    say: Callable[[str], None] = warn,
+    on_progress: OnProgress | None = None,
+) -> Examples:
+    """Compute (or continue) the examples of `job`; writes RUN/examples when `job.out` is set (a rerun with
+    nothing left to read writes nothing).
 
     `stop_after`: consume at most this many more files, save and return what is known (an interruption, for
-    tests). Raises JaxvizError (one line) for a bad folder, weights, or saved state; Interrupted on Ctrl-C
-    after saving the state.
+    tests). `on_progress(images, rate)`: called with new images at most every REPORT_SECONDS, at every save
+    and at the end (TensorBoard scalars: this module writes no events itself). Raises JaxvizError (one line)
+    for a bad folder, weights, or saved state; Interrupted on Ctrl-C after saving the state.
     """
     import jax
 
@@ -138,6 +148,14 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     todo = files[counters.cursor :][:stop_after]
     bar = Bar(len(files), counters.cursor, enabled=progress)
     saved_at, first = len(counters.images), None
+    told = [len(counters.images), time.monotonic()]  # images and time of the last on_progress
+
+    def tell(force: bool) -> None:  # only with new images (so `first` is set), rate-limited unless forced
+        n = len(counters.images)
+        if on_progress is not None and n > told[0] and (force or time.monotonic() - told[1] >= REPORT_SECONDS):
+            on_progress(n, (n - first[1]) / (time.perf_counter() - first[0]) if n > first[1] else 0.0)
+            told[:] = n, time.monotonic()
+
     try:
         for group in loader.batches(root, todo, job.size, batch):
             good = [g for g in group if g.pixels is not None]
@@ -169,6 +187,8 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
             if path is not None and len(counters.images) - saved_at >= job.save_every:
                 save(path, state, sums, counters, meta)
                 saved_at = len(counters.images)
+                tell(True)
+            tell(False)
     except KeyboardInterrupt:
         if path is not None:
             save(path, state, sums, counters, meta)
@@ -176,8 +196,9 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
         raise Interrupted(f"saved after {done}; rerun to continue" if path else f"after {done}") from None
     finally:
         bar.close()
-    if path is not None:
+    if path is not None and todo:
         save(path, state, sums, counters, meta)
+    tell(True)
     if first is not None and len(counters.images) > first[1]:
         counters.rate = (len(counters.images) - first[1]) / (time.perf_counter() - first[0])
     if not counters.images and counters.cursor >= len(files):
@@ -193,6 +214,6 @@ def run(job: Job, stop_after: int | None = None, progress: bool = True, say: Cal
     }
     complete = counters.cursor >= len(files)
     result = Examples(root, job.size, counters.images, layers, counters.skipped, complete, counters.rate)
-    if job.out is not None and complete:
+    if job.out is not None and complete and (todo or not (job.out / "examples" / "images.json").is_file()):
         write(job.out, result)
     return result

@@ -14,8 +14,8 @@ from jaxviz.run.report import LayerRecord
 
 
 def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
-    """`cfg` as a run directory records it: absolute paths, the weights actually used and their fingerprint,
-    so `--config DIR/config.toml` reruns the same run from any working directory.
+    """`cfg` as a run directory records it: absolute paths (output.dir, examples.images), the weights actually
+    used and their fingerprint, so `--config DIR/config.toml` reruns the same run from any working directory.
 
     Raises JaxvizError when `cfg` names a fingerprint the weights do not have (the file changed since).
     """
@@ -26,6 +26,8 @@ def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
             f'model.fingerprint = "" to accept these'
         )
     updates = {"model.weights": os.path.abspath(weights), "model.fingerprint": fingerprint}
+    if cfg.examples.images:  # relative to the working directory, as output.dir is
+        updates["examples.images"] = os.path.abspath(os.path.expanduser(cfg.examples.images))
     return config_lib.apply(cfg, {**updates, "output.dir": os.path.abspath(os.path.expanduser(cfg.output.dir))})
 
 

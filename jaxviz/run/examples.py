@@ -1,0 +1,107 @@
+"""Dataset examples from a config: its [examples] table, into its run directory, with TensorBoard scalars.
+
+The examples engine (jaxviz.examples) knows nothing of configs, run directories or event files: here a config
+becomes its Job (images, top, size, batch, save_every from [examples]; layers and filters from [target];
+weights from [model]; RUN from [output] dir) and the engine's progress becomes TensorBoard scalars
+(`examples/images`, step = images read; `examples/images_per_s`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.examples import Examples
+from jaxviz.examples.job import Job
+from jaxviz.writers import TensorBoardWriter, logged_steps
+
+TAG = "examples/images"  # the scalar whose step (images read) resumes: a rerun writes only past it
+
+
+def images_path(images: str) -> str:
+    """An [examples] images folder as a run records it: absolute, relative paths taken from the working
+    directory (as output.dir and model.weights are), `~` expanded."""
+    return os.path.abspath(os.path.expanduser(images)) if images else ""
+
+
+def job_for(cfg: Config) -> Job:
+    """The checked examples Job of `cfg` (the weights found as a run finds them); JaxvizError (one line) when
+    no folder is set or it is not a directory, or for a setting jaxviz.examples.make_job refuses."""
+    from jaxviz.examples import make_job
+    from jaxviz.fetch import resolve_weights
+
+    e = cfg.examples
+    if not e.images:
+        raise JaxvizError("no image folder: pass --images DIR, or set images in the config's [examples] table")
+    images = images_path(e.images)
+    if not Path(images).is_dir():
+        raise JaxvizError(f"the image folder {images!r} (examples.images) is not a directory")
+    t = cfg.target
+    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every)
+    weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
+    return dataclasses.replace(job, weights=str(weights))
+
+
+class Scalars:
+    """The engine's on_progress as TensorBoard scalars in `run_dir`'s event files: a new event file, opened
+    only when there is something to write, and only steps past what the files already hold for TAG."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir, self.writer = Path(run_dir), None
+        self.last = logged_steps(self.run_dir).get(TAG, -1)
+
+    def __call__(self, images: int, rate: float) -> None:
+        """Scalars at step `images` (images read so far); `rate` (images/s) only once it is measured (> 0)."""
+        if images <= self.last:  # a resume re-reads images a crash lost: TensorBoard already shows them
+            return
+        if self.writer is None:
+            self.writer = TensorBoardWriter(self.run_dir)
+        self.writer.write_scalars(images, {TAG: images, **({"examples/images_per_s": rate} if rate > 0 else {})})
+        self.last = images
+
+    def close(self) -> None:
+        """Flush and close the event file, if one was opened."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+def compute(job: Job, tensorboard: bool, progress: bool, stop_after: int | None = None) -> Examples:
+    """jaxviz.examples.job.run with TensorBoard scalars in job.out's event files when `tensorboard` is set."""
+    from jaxviz.examples.job import run
+
+    scalars = Scalars(job.out) if tensorboard and job.out is not None else None
+    try:
+        result = run(job, stop_after=stop_after, progress=progress, on_progress=scalars)
+    except BaseException:
+        if scalars is not None:
+            with contextlib.suppress(Exception):  # the run's own error is the one to report
+                scalars.close()
+        raise
+    if scalars is not None:
+        scalars.close()
+    return result
+
+
+def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None = None) -> tuple[Examples, bool]:
+    """A complete run's examples (process 0): computed or continued into RUN/examples, then `refresh(RUN)`
+    (the atlas) when they changed; returns them and whether anything was written (a complete rerun: no)."""
+    listing = job.out / "examples" / "images.json"
+    before = listing.stat().st_mtime_ns if listing.is_file() else None
+    if before is None and cfg.output.progress:
+        print(f"jaxviz: dataset examples of {job.images} for {len(job.layers)} layer(s), top {job.top}", flush=True)
+    result = compute(job, cfg.output.tensorboard, cfg.output.progress)
+    wrote = listing.is_file() and listing.stat().st_mtime_ns != before
+    if wrote and refresh is not None:
+        refresh(job.out)  # the atlas' last pass came before the examples: this one shows them
+    return result, wrote
+
+
+def summary(result: Examples) -> str:
+    """What RUN/examples holds, in a few words."""
+    skipped = f", {result.skipped} skipped (unreadable)" if result.skipped else ""
+    return f"examples/ ({len(result.layers)} layer(s), {len(result.images)} image(s){skipped})"
