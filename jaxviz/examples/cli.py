@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.arguments import guarded
+from jaxviz import config as config_lib
+from jaxviz.arguments import add_distributed_flags, guarded, join_processes
 
 
 @guarded
@@ -22,13 +23,20 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--save-every", metavar="N", type=int, default=1024, help="images between state saves")
     p.add_argument("--stop-after", metavar="N", type=int, help=argparse.SUPPRESS)  # tests: an interruption
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_distributed_flags(p)  # each process a share of the files; process 0 merges and writes
     args = p.parse_args(argv)
+    join_processes(args, config_lib.Config())  # before any JAX call
     from jaxviz.examples import make_job
     from jaxviz.examples.job import run
 
     job = make_job(args.images, args.layers, args.filters, args.top, args.size, args.batch, args.weights, args.out,
                    args.save_every)  # fmt: skip
     result = run(job, stop_after=args.stop_after, progress=not args.quiet)
+    from jaxviz.run.distributed import process
+
+    if process()[0] and result.complete:
+        print(f"jaxviz: process {process()[0]} of {process()[1]} finished its share; process 0 writes {job.out}")
+        return 0
     rate = f", {result.rate:.1f} images/s after the first batch" if result.rate else ""
     skipped = f"; {result.skipped} file(s) skipped (unreadable)" if result.skipped else ""
     read = len(result.images)
