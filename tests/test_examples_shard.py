@@ -174,3 +174,28 @@ def test_sums_are_exact_in_any_split():
     assert sums.total(whole).tolist() == exact
     x[3, 3] = np.nan
     assert np.isnan(sums.total(sums.add(sums.empty(6), x, np.zeros(6)))[3])
+
+
+def test_out_of_memory_halves_the_batch_and_loses_no_image():
+    import jax
+
+    from jaxviz.errors import JaxvizError
+    from jaxviz.examples.feed import Feeder
+    from jaxviz.examples.loader import Loaded
+
+    seen, told = [], []
+
+    def step(params, state, rgb, index, valid):  # out of memory above 2 images per pass
+        if len(rgb) > 2:
+            raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")
+        seen.append((len(rgb), index[valid].tolist()))
+        return state, {"l": (np.ones((len(rgb), 3), np.float32), valid.sum() * np.ones(3, np.int32))}
+
+    good = [Loaded(f"{i}.png", np.zeros((4, 4, 3), np.uint8)) for i in range(5)]
+    feed = Feeder(step, None, 4, 8, 2, told.append)
+    _, out = feed({}, {"l": sums.empty(3)}, good, [10, 11, 13, 14, 15])
+    assert told == [4, 2] and feed.batch == 2
+    assert seen == [(2, [10, 11]), (2, [13, 14]), (2, [15])]
+    assert sums.total(out["l"]).tolist() == [5.0] * 3 and out["l"]["fires"].tolist() == [5] * 3
+    with pytest.raises(JaxvizError, match="one image per device"):
+        Feeder(step, None, 4, 4, 4)({}, {"l": sums.empty(3)}, good, list(range(5)))

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 from jaxviz.architecture import CONV_LAYERS, conv_geometry
 
-CPU_BATCH = 8  # measured: XLA:CPU is no faster per image beyond ~8 (cache), and a small batch saves state sooner
+# Measured on 2 busy CPU cores, 224 px to block3_conv3: 2 to 16 images per batch all ran at 3-6 images/s
+# (within the noise), at 128 px 1-2 per batch ran ~10% faster than 8 and 16 slower: small, as before.
+CPU_BATCH = 8
 SAFETY = 0.5  # of the device's bytes_limit: room for the params, the compiled program and XLA's own buffers
 MOST_PER_DEVICE = 256  # past this the decoding threads, not the device, are the limit, and the (C, K+B) sort grows
 
