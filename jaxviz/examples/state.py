@@ -70,6 +70,8 @@ def check_settings(path: Path, saved: dict, now: dict) -> None:
             diff = sorted(set(old or []) ^ set(value))
             what = f"{diff[0]!r} {'added' if diff and diff[0] in value else 'removed'}" if diff else "reordered"
             detail = f"{len(old or [])} files then, {len(value)} now; {what}"
+        elif name not in saved:  # a state from before the setting existed
+            detail = f"not recorded then, {value} now"
         else:
             detail = f"{old} then, {value} now"
         raise JaxvizError(
