@@ -33,11 +33,12 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
 
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # refused before the ascent, not after
     result = run(cfg, after_layer=atlas_hook(cfg))
+    # Every process takes its share of the examples too; process 0 merges them.
+    examples = run_examples.after_ascent(cfg, job, atlas_hook(cfg)) if job is not None else None
     index, count = distributed.process()
     if index:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
         return 0
-    examples = run_examples.after_ascent(cfg, job, atlas_hook(cfg)) if job is not None else None
     print_outcome(cfg, result, examples)
     return 0
 

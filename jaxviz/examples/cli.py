@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.arguments import add_set_flag, guarded
+from jaxviz.arguments import add_distributed_flags, add_set_flag, guarded, join_processes
 
 # Flag -> the config key it overrides.
 KEYS = {
@@ -45,6 +45,7 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--save-every", metavar="N", type=int, help="images between state saves (default 1024)")
     p.add_argument("--stop-after", metavar="N", type=int, help=argparse.SUPPRESS)  # tests: an interruption
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    add_distributed_flags(p)  # each process a share of the files; process 0 merges and writes
     args = p.parse_args(argv)
     from jaxviz import config as config_lib
     from jaxviz.run.examples import compute, job_for
@@ -53,8 +54,15 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     cfg = config_lib.load(args.config, args.overrides, base=base)
     flags = {key: getattr(args, name) for name, key in KEYS.items() if getattr(args, name) is not None}
     cfg = config_lib.apply(cfg, flags)
+    join_processes(args, cfg)  # before any JAX call
+    from jaxviz.run.distributed import process
+
     job = job_for(cfg)
-    result = compute(job, cfg.output.tensorboard, cfg.output.progress and not args.quiet, args.stop_after)
+    result = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
+    index, count = process()
+    if index and result.complete:
+        print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {job.out}")
+        return 0
     rate = f", {result.rate:.1f} images/s after the first batch" if result.rate else ""
     skipped = f"; {result.skipped} file(s) skipped (unreadable)" if result.skipped else ""
     read = len(result.images)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxviz.architecture import BLOCK_WIDTHS, CONV_LAYERS
 from jaxviz.vgg import conv3x3, max_pool_2x2, preprocess
@@ -70,11 +71,15 @@ def merge(prev: Mapping[str, jax.Array], scores: jax.Array, image: jax.Array, po
     return {"scores": -neg[:, :k], "image": i[:, :k], "position": p[:, :k]}
 
 
-def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
+def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devices: Sequence[jax.Device]):
     """A jitted `step(params, state, rgb (B, S, S, 3) uint8, index (B,) int32, valid (B,) bool)` ->
     (state, sums) where sums[layer] = (each image's spatial mean per filter (B, C) f32, count of valid
     images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
-    top-K. The state is not donated: it is small, and after a Ctrl-C the previous one must still be there to save."""
+    top-K. The state is not donated: it is small, and after a Ctrl-C the previous one must still be there to save.
+
+    The batch axis is split over `devices` (B a multiple of their number); params and state are replicated.
+    Each image's forward pass runs whole on one device, so the scores do not depend on the split.
+    """
     chosen = {layer: np.asarray(filters[layer], np.int32) for layer in layers}
 
     def step(params, state, rgb, index, valid):
@@ -94,4 +99,25 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]]):
             sums[layer] = (mean, fires)
         return new, sums
 
-    return jax.jit(step)
+    mesh = Mesh(np.asarray(devices), ("batch",))
+    whole, rows = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("batch"))
+    sums = {layer: (rows, whole) for layer in layers}
+    return jax.jit(step, in_shardings=(whole, whole, rows, rows, rows), out_shardings=(whole, sums))
+
+
+def replicated(tree, devices: Sequence[jax.Device]):
+    """`tree` on every one of `devices` (the params and the state a step expects)."""
+    return jax.device_put(tree, NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec()))
+
+
+def combine(states: Sequence[Mapping[str, Mapping[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """The top-K of several shares' states (host arrays, image = a global key): `merge` again, the same
+    (-score, image) order as the device's, so the result equals one state over all of the shares' images."""
+    out = {layer: dict(s) for layer, s in states[0].items()}
+    for other in states[1:]:
+        for layer, s in other.items():
+            out[layer] = jax.device_get(_merge(out[layer], s["scores"], s["image"], s["position"]))
+    return out
+
+
+_merge = jax.jit(merge)

@@ -70,13 +70,17 @@ class Scalars:
             self.writer.close()
 
 
-def compute(job: Job, tensorboard: bool, progress: bool, stop_after: int | None = None) -> Examples:
-    """jaxviz.examples.job.run with TensorBoard scalars in job.out's event files when `tensorboard` is set."""
+def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None) -> Examples:
+    """jaxviz.examples.job.run with TensorBoard scalars in job.out's event files when cfg.output.tensorboard is
+    set (process 0 only: the others' shares would interleave their own counts), every process its share."""
     from jaxviz.examples.job import run
+    from jaxviz.run.distributed import process
 
-    scalars = Scalars(job.out) if tensorboard and job.out is not None else None
+    tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
+    scalars = Scalars(job.out) if tensorboard else None
     try:
-        result = run(job, stop_after=stop_after, progress=progress, on_progress=scalars)
+        result = run(job, stop_after=stop_after, progress=progress, on_progress=scalars,
+                     barrier_seconds=cfg.distributed.barrier_timeout)  # fmt: skip
     except BaseException:
         if scalars is not None:
             with contextlib.suppress(Exception):  # the run's own error is the one to report
@@ -88,14 +92,18 @@ def compute(job: Job, tensorboard: bool, progress: bool, stop_after: int | None 
 
 
 def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None = None) -> tuple[Examples, bool]:
-    """A complete run's examples (process 0): computed or continued into RUN/examples, then `refresh(RUN)`
-    (the atlas) when they changed; returns them and whether anything was written (a complete rerun: no)."""
+    """A complete run's examples, on every process (each its share; process 0 merges): computed or continued
+    into RUN/examples, then, on process 0, `refresh(RUN)` (the atlas) when they changed; returns them and
+    whether anything was written (a complete rerun: no)."""
+    from jaxviz.run.distributed import process
+
+    first = process()[0] == 0
     listing = job.out / "examples" / "images.json"
     before = listing.stat().st_mtime_ns if listing.is_file() else None
-    if before is None and cfg.output.progress:
+    if before is None and cfg.output.progress and first:
         print(f"jaxviz: dataset examples of {job.images} for {len(job.layers)} layer(s), top {job.top}", flush=True)
-    result = compute(job, cfg.output.tensorboard, cfg.output.progress)
-    wrote = listing.is_file() and listing.stat().st_mtime_ns != before
+    result = compute(job, cfg, cfg.output.progress)
+    wrote = first and listing.is_file() and listing.stat().st_mtime_ns != before
     if wrote and refresh is not None:
         refresh(job.out)  # the atlas' last pass came before the examples: this one shows them
     return result, wrote
