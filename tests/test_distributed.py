@@ -56,7 +56,15 @@ def test_shares_are_disjoint_deterministic_and_cover_everything():
 
 @pytest.mark.parametrize("devices", [1, 2])
 def test_two_processes_make_the_grids_of_one(tmp_path, weights_path, devices):
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "photos"  # a config's [examples] rides along: shared too, merged by process 0
+    photos.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((40, 48, 3), (50 * i, 200 - 40 * i, 90), np.uint8)).save(photos / f"{i}.png")
     layers = ["--layers", "block1_conv1,block2_conv1", "--weights", str(weights_path)]
+    layers += ["--set", f"examples.images={photos}", "--set", "examples.size=32", "--set", "examples.top=3"]
     procs = _processes(2, *layers, *JOB, *FAST, "--out", str(tmp_path / "multi"), devices=devices)
     results = [_finish(p) for p in procs]
     for code, _, err in results:
@@ -70,10 +78,16 @@ def test_two_processes_make_the_grids_of_one(tmp_path, weights_path, devices):
     multi = json.loads((tmp_path / "multi" / "metrics.json").read_text())
     alone = json.loads((tmp_path / "single" / "metrics.json").read_text())
     assert multi["filters"] == alone["filters"]
+    for name in ("block1_conv1.npz", "block2_conv1.npz", "images.json"):
+        multi_file, single_file = (tmp_path / where / "examples" / name for where in ("multi", "single"))
+        assert multi_file.read_bytes() == single_file.read_bytes()
+    assert sorted(p.name for p in (tmp_path / "multi" / "examples").glob("state*")) == [
+        "state.0-of-2.npz", "state.1-of-2.npz"]  # fmt: skip
     # Each process wrote its own chunks: filters 0-2 and 3-5 of each layer.
     chunks = sorted(p.name for p in (tmp_path / "multi" / "state" / "block2_conv1").glob("*.npz"))
     assert chunks[0].startswith("0000-") and any(c.startswith("0003-") for c in chunks)
-    assert len(list((tmp_path / "multi").glob("events.out.tfevents*"))) == 1  # process 0 alone logs
+    # Process 0 alone logs: one event file for the ascent, one for the examples' scalars.
+    assert len(list((tmp_path / "multi").glob("events.out.tfevents*"))) == 2
 
 
 def test_a_dead_process_stops_the_others_and_a_rerun_resumes(tmp_path, weights_path):

@@ -102,7 +102,15 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devic
     mesh = Mesh(np.asarray(devices), ("batch",))
     whole, rows = NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("batch"))
     sums = {layer: (rows, whole) for layer in layers}
-    return jax.jit(step, in_shardings=(whole, whole, rows, rows, rows), out_shardings=(whole, sums))
+    jitted = jax.jit(step, in_shardings=(whole, whole, rows, rows, rows), out_shardings=(whole, sums))
+
+    def placed(params, state, rgb, index, valid):
+        # Host arrays are placed first: under jax.distributed, jit refuses NumPy inputs with a sharding
+        # (even one over this process's own devices), and placing them is what jit would do anyway.
+        state = jax.device_put(state, whole)
+        return jitted(params, state, *jax.device_put((rgb, index, valid), rows))
+
+    return placed
 
 
 def replicated(tree, devices: Sequence[jax.Device]):
