@@ -75,8 +75,9 @@ def test_receptive_fields_follow_the_standard_recurrence():
 def test_device_top_k_equals_brute_force_exactly(folder):
     from jaxviz.weights import find_and_load
 
-    # batch 4 over 14 images: a padded last batch, and the duplicate's ties cross batches
-    result = examples(folder, layers=",".join(LAYERS), top=5, size=SIZE, batch=4)
+    # batch 4 over 14 images: a padded last batch, and the duplicate's ties cross batches; "xla": the arithmetic
+    # of jaxviz.vgg, so the comparison is bit for bit
+    result = examples(folder, layers=",".join(LAYERS), top=5, size=SIZE, batch=4, conv="xla")
     names = [im["path"] for im in result.images]
     assert names == list_images(folder) and "z_dup.png" in names
     params = find_and_load("")
@@ -93,6 +94,47 @@ def test_device_top_k_equals_brute_force_exactly(folder):
     for row in img:  # where both made the top-K, the earlier image comes first
         if dup in row and orig in row:
             assert list(row).index(orig) < list(row).index(dup)
+
+
+def test_winograd_forward_is_within_its_rounding_of_xla_and_is_used(folder):
+    from jaxviz.examples.topk import with_winograd
+    from jaxviz.weights import find_and_load
+
+    params = find_and_load("")
+    fast = with_winograd(params, ["block3_conv2"], SIZE, "cpu")
+    # >= 128 channels in, maps <= 64 x 64: at 32 px from block2_conv2 on (at 224 px from block3_conv1 on)
+    assert [n for n in fast if "winograd" in fast[n]] == ["block2_conv2", "block3_conv1", "block3_conv2"]
+    assert [n for n, v in with_winograd(params, ["block3_conv2"], 224, "cpu").items() if "winograd" in v] == [
+        "block3_conv1", "block3_conv2"]  # fmt: skip
+    assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "cpu", "xla").values())
+    assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "gpu").values())
+    layers = "block2_conv1,block3_conv2"
+    exact = examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="xla")
+    quick = examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="auto")
+    np.testing.assert_array_equal(quick.layers["block2_conv1"].scores, exact.layers["block2_conv1"].scores)
+    a, b = quick.layers["block3_conv2"], exact.layers["block3_conv2"]
+    assert not np.array_equal(a.scores, b.scores)  # Winograd really ran (its rounding differs)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=5e-5 * float(b.scores.max()))
+    np.testing.assert_allclose(a.mean, b.mean, rtol=0, atol=5e-5 * float(b.scores.max()))
+    # The ranking differs only between images whose exact scores are closer than the rounding.
+    gap = np.abs(np.diff(b.scores, axis=1)).min(axis=1) > 1e-4 * float(b.scores.max())
+    np.testing.assert_array_equal(a.image[gap], b.image[gap])
+
+
+def test_winograd_convolution_equals_xla_within_rounding():
+    from jax import lax
+
+    from jaxviz.winograd import conv3x3, transform_kernel
+
+    rng = np.random.default_rng(0)
+    for shape, cout in (((2, 8, 8, 128), 64), ((1, 7, 10, 130), 5), ((3, 1, 5, 128), 9)):  # tiles cropped too
+        x = np.maximum(rng.normal(size=shape), 0).astype(np.float32)
+        k = (rng.normal(size=(3, 3, shape[-1], cout)) / np.sqrt(9 * shape[-1])).astype(np.float32)
+        want = np.asarray(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                                   precision="highest"))  # fmt: skip
+        got = np.asarray(jax.jit(conv3x3)(x, transform_kernel(k)))
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=3e-5 * np.abs(want).max())
 
 
 def test_a_colour_filter_ranks_its_colour_first(tmp_path):

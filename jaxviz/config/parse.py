@@ -12,6 +12,7 @@ from typing import Any, Union
 
 from jaxviz.config.schema import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.examples import CONVS, LEAST, check_number
 
 
 @functools.cache
@@ -33,6 +34,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "output.display": tuple(display.DISPLAYS),
         "output.grid": tuple(display.GRIDS),
         "output.quality": ("auto", "on", "off"),  # or true (on) / false (off)
+        "examples.conv": CONVS,
     }
 
 
@@ -111,10 +113,8 @@ def _check(key: str, value: Any) -> None:
         raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
     if key == "ascent.upscale" and value < 1:
         raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
-    if key.startswith("examples.") and key != "examples.images":
-        from jaxviz.examples import check_number  # the examples' own ranges (make_job checks the same)
-
-        check_number(key, value)
+    if key.startswith("examples.") and key.rsplit(".", 1)[-1] in LEAST:
+        check_number(key, value)  # the examples' own ranges (make_job checks the same)
 
 
 def apply(cfg: Config, updates: dict[str, Any]) -> Config:

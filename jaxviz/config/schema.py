@@ -86,6 +86,7 @@ class ExamplesConfig:
     size: int = 224  # centre-crop side in pixels
     batch: int = 0  # images per forward pass; 0 picks one for the device
     save_every: int = 1024  # images between saves of the resumable state
+    conv: str = "auto"  # auto (Winograd on CPU's deep layers), xla (Keras' exact arithmetic), winograd
 
 
 @dataclass(frozen=True)

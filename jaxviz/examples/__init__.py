@@ -18,8 +18,12 @@ from jaxviz.errors import JaxvizError
 from jaxviz.examples.output import Examples, LayerExamples, crops
 from jaxviz.targets import resolve_filters, resolve_layers
 
-__all__ = ["LEAST", "Examples", "LayerExamples", "check_number", "crops", "examples", "make_job"]
+__all__ = ["CONVS", "LEAST", "Examples", "LayerExamples", "check_number", "crops", "examples", "make_job"]
 
+# How the forward pass convolves (jaxviz.examples.topk.with_winograd): "auto" = Winograd F(4x4, 3x3) where it is
+# faster on CPU (deep layers; scores within ~2e-5 of XLA's), "xla" = XLA's convolution everywhere (the Keras
+# arithmetic, to the last bit of jaxviz.vgg), "winograd" = Winograd where it suits on any backend.
+CONVS = ("auto", "xla", "winograd")
 LEAST = {"top": 1, "size": 1, "batch": 0, "save_every": 1}  # the least valid value of each whole-number setting
 
 
@@ -41,6 +45,7 @@ def make_job(
     weights: str = "",
     out: str | Path | None = None,
     save_every: int = 1024,
+    conv: str = "auto",
 ):
     """A checked jaxviz.examples.job.Job (layers in network order); JaxvizError (one line) for a bad value."""
     from jaxviz.examples.job import Job
@@ -51,10 +56,13 @@ def make_job(
     chosen = {layer: resolve_filters(spec, layer) for layer in names}
     for name, value in (("top", top), ("size", size), ("batch", batch), ("save_every", save_every)):
         check_number(name, value)
+    if conv not in CONVS:
+        raise JaxvizError(f"conv must be one of {', '.join(CONVS)}; got {conv!r}")
     need = min_size(names[-1])
     if size < need:
         raise JaxvizError(f"size {size} is too small for {names[-1]}: its map needs at least {need} px")
-    return Job(Path(images), names, chosen, top, size, batch, weights, None if out is None else Path(out), save_every)
+    out = None if out is None else Path(out)
+    return Job(Path(images), names, chosen, top, size, batch, weights, out, save_every, conv)
 
 
 def examples(
@@ -66,10 +74,12 @@ def examples(
     filters: str | Iterable[int] = "all",
     batch: int = 0,
     progress: bool = False,
+    conv: str = "auto",
 ) -> Examples:
     """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
     `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
-    folder with no readable image, bad settings or weights."""
+    folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
+    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative)."""
     from jaxviz.examples.job import run
 
-    return run(make_job(images, layers, filters, top, size, batch, weights), progress=progress)
+    return run(make_job(images, layers, filters, top, size, batch, weights, conv=conv), progress=progress)

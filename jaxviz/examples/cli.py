@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 
 from jaxviz.arguments import add_distributed_flags, add_set_flag, guarded, join_processes
+from jaxviz.examples import CONVS
 
 # Flag -> the config key it overrides.
 KEYS = {
@@ -22,6 +23,7 @@ KEYS = {
     "weights": "model.weights",
     "out": "output.dir",
     "save_every": "examples.save_every",
+    "conv": "examples.conv",
 }
 DEFAULT_OUT = "runs/examples"  # output.dir without --config (a config's own output.dir otherwise)
 
@@ -43,6 +45,8 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", metavar="PATH", help="Keras VGG16 .h5 or converted .msgpack (default: model.weights)")
     p.add_argument("--out", metavar="RUN", help=f"run directory (default: the config's output.dir, else {DEFAULT_OUT})")
     p.add_argument("--save-every", metavar="N", type=int, help="images between state saves (default 1024)")
+    p.add_argument("--conv", metavar="|".join(CONVS), help="auto: Winograd on CPU's deep layers (scores within ~2e-5); "
+                   "xla: Keras' exact arithmetic (default: examples.conv, auto)")  # fmt: skip
     p.add_argument("--stop-after", metavar="N", type=int, help=argparse.SUPPRESS)  # tests: an interruption
     p.add_argument("--quiet", action="store_true", help="no progress line")
     add_distributed_flags(p)  # each process a share of the files; process 0 merges and writes

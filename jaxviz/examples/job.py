@@ -42,6 +42,7 @@ class Job:
     weights: str = ""
     out: Path | None = None  # None: nothing written, nothing resumed, no sharing between processes (the API)
     save_every: int = 1024  # images between saves of the state
+    conv: str = "auto"  # jaxviz.examples.CONVS: how the forward pass convolves
 
 
 def warn(text: str) -> None:
@@ -92,7 +93,8 @@ def run(
         if path.exists():
             resume(path, now, state, sums, counters)
     meta = {"settings": now}
-    params = topk.replicated({layer: host_params[layer] for layer in CONV_LAYERS if layer in host_params}, devices)
+    params = {layer: host_params[layer] for layer in CONV_LAYERS if layer in host_params}
+    params = topk.replicated(topk.with_winograd(params, job.layers, job.size, jax.default_backend(), job.conv), devices)
     retry = lambda b: say(f"out of device memory: {b} images per forward pass from now on")  # noqa: E731
     feed = Feeder(topk.make_step(job.layers, job.filters, devices), params, job.size, batch, len(devices), retry)
     todo = mine[counters.cursor :][:stop_after]

@@ -39,7 +39,8 @@ class Counters:
 def settings(job, files: list[str], fingerprint: str, processes: int) -> dict:
     """What a saved state must agree with (of a jaxviz.examples.job.Job), by the name a refusal uses."""
     return {"image list": files, "size": job.size, "layers": job.layers, "filters": job.filters, "top": job.top,
-            "weights": fingerprint, "number of processes": processes}  # fmt: skip
+            "weights": fingerprint, "number of processes": processes,
+            "convolution": job.conv}  # fmt: skip
 
 
 def path_of(out: Path, index: int, count: int) -> Path:

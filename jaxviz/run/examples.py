@@ -42,7 +42,7 @@ def job_for(cfg: Config) -> Job:
     if not Path(images).is_dir():
         raise JaxvizError(f"the image folder {images!r} (examples.images) is not a directory")
     t = cfg.target
-    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every)
+    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every, e.conv)
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
     return dataclasses.replace(job, weights=str(weights))
 
