@@ -102,10 +102,10 @@ def test_winograd_forward_is_within_its_rounding_of_xla_and_is_used(folder):
 
     params = find_and_load("")
     fast = with_winograd(params, ["block3_conv2"], SIZE, "cpu")
-    # >= 128 channels in, maps <= 64 x 64: at 32 px from block2_conv2 on (at 224 px from block3_conv1 on)
-    assert [n for n in fast if "winograd" in fast[n]] == ["block2_conv2", "block3_conv1", "block3_conv2"]
-    assert [n for n, v in with_winograd(params, ["block3_conv2"], 224, "cpu").items() if "winograd" in v] == [
-        "block3_conv1", "block3_conv2"]  # fmt: skip
+    # >= 256 channels in, maps <= 64 x 64: from block3_conv2 on (at 224 px too: block3 maps are 56 x 56)
+    assert [n for n in fast if "winograd" in fast[n]] == ["block3_conv2"]
+    assert [n for n, v in with_winograd(params, ["block4_conv1"], 224, "cpu").items() if "winograd" in v] == [
+        "block3_conv2", "block3_conv3", "block4_conv1"]  # fmt: skip
     assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "cpu", "xla").values())
     assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "gpu").values())
     layers = "block2_conv1,block3_conv2"
@@ -127,7 +127,7 @@ def test_winograd_convolution_equals_xla_within_rounding():
     from jaxviz.winograd import conv3x3, transform_kernel
 
     rng = np.random.default_rng(0)
-    for shape, cout in (((2, 8, 8, 128), 64), ((1, 7, 10, 130), 5), ((3, 1, 5, 128), 9)):  # tiles cropped too
+    for shape, cout in (((2, 8, 8, 256), 64), ((1, 7, 10, 130), 5), ((3, 1, 5, 8), 9)):  # tiles cropped too
         x = np.maximum(rng.normal(size=shape), 0).astype(np.float32)
         k = (rng.normal(size=(3, 3, shape[-1], cout)) / np.sqrt(9 * shape[-1])).astype(np.float32)
         want = np.asarray(lax.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),

@@ -89,19 +89,23 @@ def merge(prev: Mapping[str, jax.Array], scores: jax.Array, image: jax.Array, po
     return {"scores": -neg[:, :k], "image": i[:, :k], "position": p[:, :k]}
 
 
-def peak(flat: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(max, argmax) over axis 1 of `flat` (B, P, C) -> (B, C) f32 and (B, C) int32 in one pass over the maps
-    (jnp.max and jnp.argmax are two; the maps are large and this step is memory-bound beside the convolutions).
-    Of equal maxima the first position wins, as numpy.argmax; inputs are finite (post-ReLU)."""
-    position = lax.broadcasted_iota(jnp.int32, flat.shape, 1)
+def peak(maps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per image and channel of `maps` (B, h, w, C): the maximum (B, C) f32, its flat position row * w + column
+    (B, C) int32 (of equal maxima the first in row-major order, as numpy.argmax) and the spatial mean (B, C).
 
-    def better(a, b):
-        (av, ai), (bv, bi) = a, b
-        take = (bv > av) | ((bv == av) & (bi < ai))
-        return jnp.where(take, bv, av), jnp.where(take, bi, ai)
-
-    init = (jnp.array(-jnp.inf, flat.dtype), jnp.array(np.iinfo(np.int32).max, jnp.int32))
-    return lax.reduce((flat, position), init, better, (1,))
+    One pass over the maps, reducing each row first (max and sum, (B, h, C)); the position is then found in
+    the row maxima and in the one row that holds the maximum (a gather of (B, w, C)). On XLA:CPU this ran
+    2.7x faster than jnp.argmax's variadic reduction at block1 (224 px, 8 images: 45 vs 120 ms), which
+    had made the reductions a fifth of the whole step.
+    """
+    n, h, w, c = maps.shape
+    rows, sums = maps.max(axis=2), maps.sum(axis=2)  # (B, h, C)
+    best = rows.max(axis=1)
+    last = jnp.int32(np.iinfo(np.int32).max)
+    row = jnp.where(rows == best[:, None], lax.broadcasted_iota(jnp.int32, rows.shape, 1), last).min(axis=1)
+    line = jnp.take_along_axis(maps, row[:, None, None, :], axis=1)[:, 0]  # (B, w, C): the row of each maximum
+    column = jnp.where(line == best[:, None], lax.broadcasted_iota(jnp.int32, line.shape, 1), last).min(axis=1)
+    return best, row * w + column, sums.sum(axis=1) / (h * w)
 
 
 def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devices: Sequence[jax.Device]):
@@ -122,9 +126,7 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devic
         for layer in layers:
             # Reduced over space for every channel first, the chosen ones picked after: picking channels out
             # of the whole map first copied it (about 35 % of the step at 224 px on CPU).
-            flat = maps[layer].reshape(maps[layer].shape[0], -1, maps[layer].shape[-1])  # (B, h*w, C_all)
-            best, where = peak(flat)  # (B, C_all) each
-            mean = flat.mean(axis=1)  # (B, C_all), summed on the host: exact there whatever the batching
+            best, where, mean = peak(maps[layer])  # (B, C_all) each; the means summed exactly on the host
             if not all_of[layer]:
                 best, where, mean = best[:, chosen[layer]], where[:, chosen[layer]], mean[:, chosen[layer]]
             score = jnp.where(valid[:, None], best, -jnp.inf)
