@@ -20,6 +20,8 @@ import numpy as np
 
 from jaxviz.architecture import CONV_LAYERS
 from jaxviz.errors import JaxvizError
+from jaxviz.examples import CONVS
+from jaxviz.examples.loader import list_images
 
 OnRow = Callable[[dict], None]
 
@@ -27,8 +29,6 @@ OnRow = Callable[[dict], None]
 def repeated(images: Path, repeat: int, into: Path) -> Path:
     """A folder holding `repeat` copies of `images`' files as symlinks (r000/..., r001/...): the engine lists,
     decodes and ranks every copy as a file of its own, as the peer's --repeat cycles its list."""
-    from jaxviz.examples.loader import list_images
-
     if repeat == 1:
         return images
     files = list_images(images)
@@ -40,35 +40,37 @@ def repeated(images: Path, repeat: int, into: Path) -> Path:
     return into
 
 
-def engine(folder: Path, batch: int, top: int, weights: str, size: int = 224) -> dict:
+def engine(folder: Path, batch: int, top: int, weights: str, conv: str = "auto", size: int = 224) -> dict:
     """The engine end to end (jaxviz.examples, every filter of the 13 layers, nothing written): images/s after
     its first batch (which compiles; the peer likewise warms up before its clock starts) and the wall seconds
     of the whole call, compile included."""
     from jaxviz.examples import make_job
     from jaxviz.examples.job import run
 
-    job = make_job(folder, "all", "all", top, size, batch, weights)
+    job = make_job(folder, "all", "all", top, size, batch, weights, conv=conv)
     start = time.perf_counter()
     result = run(job, progress=False, say=lambda _: None)
     seconds = time.perf_counter() - start
     return {"images": len(result.images), "images_per_s": round(result.rate, 3), "seconds": round(seconds, 2)}
 
 
-def model_only(folder: Path, batch: int, top: int, weights: str, seconds: float = 10.0, size: int = 224) -> dict:
+def model_only(
+    folder: Path, batch: int, top: int, weights: str, conv: str = "auto", seconds: float = 10.0, size: int = 224
+) -> dict:
     """The jitted step alone (forward to every layer, top-K merge, the sums pulled to the host) on one batch
     decoded beforehand, repeated for about `seconds` after a compiling call: images/s with decoding out."""
     import jax
 
     from jaxviz.examples import make_job, topk
-    from jaxviz.examples.loader import batches, list_images
+    from jaxviz.examples.loader import batches
     from jaxviz.examples.sizing import pick_batch
     from jaxviz.weights import find_and_load
 
-    job = make_job(folder, "all", "all", top, size, batch, weights)
+    job = make_job(folder, "all", "all", top, size, batch, weights, conv=conv)
     devices = jax.local_devices()
     batch = pick_batch(job.batch, job.layers, size, devices)
     step = topk.make_step(job.layers, job.filters, devices)
-    params = topk.with_winograd(find_and_load(weights), job.layers, size, jax.default_backend())
+    params = topk.with_winograd(find_and_load(weights), job.layers, size, jax.default_backend(), conv)
     params = topk.replicated(params, devices)
     state = topk.empty_state({layer: len(f) for layer, f in job.filters.items()}, top)
     names = (list_images(folder) * batch)[:batch]
@@ -112,6 +114,7 @@ def compare(
     peer_script: str = "",
     peer_python: str = "python3",
     peer_batch: int = 16,
+    conv: str = "auto",
     on_row: OnRow | None = None,
 ) -> dict:
     """`rounds` alternations of jaxviz (end to end, then the step alone) and, when `peer_script` is given, the
@@ -123,8 +126,8 @@ def compare(
     with tempfile.TemporaryDirectory(prefix="jaxviz-bench-") as tmp:
         folder = repeated(Path(images), repeat, Path(tmp))
         for r in range(1, rounds + 1):
-            row = {"round": r, "who": "jaxviz", **engine(folder, batch, top, weights)}
-            row.update(model_only(Path(images), batch, top, weights))
+            row = {"round": r, "who": "jaxviz", "conv": conv, **engine(folder, batch, top, weights, conv)}
+            row.update(model_only(Path(images), batch, top, weights, conv))
             rows.append(row)
             if on_row:
                 on_row(row)
@@ -139,7 +142,7 @@ def compare(
 
 
 def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_script: str, peer_python: str,
-         as_json: bool) -> int:  # fmt: skip
+         as_json: bool, conv: str = "auto") -> int:  # fmt: skip
     """scripts/benchmark.py --examples: one line per measurement as it comes, then the ratios. JaxvizError (one
     line) for a bad folder or count, or a failing peer."""
     for name, value in (("--repeat", repeat), ("--rounds", rounds)):
@@ -147,12 +150,15 @@ def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_s
             raise JaxvizError(f"{name} must be 1 or more, got {value}")
     if peer_script and not Path(peer_script).is_file():
         raise JaxvizError(f"--peer {peer_script!r} is not a file")
+    if conv not in CONVS:
+        raise JaxvizError(f"--conv must be one of {', '.join(CONVS)} with --examples; got {conv!r}")
+    list_images(images)  # a missing or empty folder: one line before the weights are looked for
 
     def show(row: dict) -> None:
         if as_json:
             print(json.dumps(row), flush=True)
         elif row["who"] == "jaxviz":
-            print(f"round {row['round']}  jaxviz  {row['images_per_s']:7.2f} images/s end to end "
+            print(f"round {row['round']}  jaxviz  ({row['conv']})  {row['images_per_s']:7.2f} images/s end to end "
                   f"({row['images']} images, {row['seconds']:.1f} s with compiling)  "
                   f"{row['model_images_per_s']:7.2f} images/s decoded (batch {row['batch']})", flush=True)  # fmt: skip
         else:
@@ -160,7 +166,7 @@ def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_s
                   f"({row['images']} images)  {row['model_images_per_s']:7.2f} images/s decoded "
                   f"(batch {row.get('batch', '?')})", flush=True)  # fmt: skip
 
-    report = compare(Path(images), repeat, batch, 16, weights, rounds, peer_script, peer_python, on_row=show)
+    report = compare(Path(images), repeat, batch, 16, weights, rounds, peer_script, peer_python, conv=conv, on_row=show)
     if report["ratio_end_to_end"]:
         ratios = ", ".join(f"{r:.2f}" for r in report["ratio_end_to_end"])
         print(json.dumps({"ratio_end_to_end": report["ratio_end_to_end"]}) if as_json

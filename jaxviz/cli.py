@@ -126,7 +126,8 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     g = p.add_argument_group("dataset examples (--examples: the 13 layers at 224 px, images/s)")
-    g.add_argument("--examples", metavar="DIR", help="time jaxviz-examples over this folder instead of the ascent")
+    g.add_argument("--examples", metavar="DIR", help="time jaxviz-examples over this folder instead of the ascent "
+                   "(--conv then takes examples.conv's values: auto, xla, winograd)")  # fmt: skip
     g.add_argument("--repeat", type=int, default=1, help="cycle the folder this many times (a steadier timing)")
     g.add_argument("--batch", type=int, default=0, help="images per forward pass (0: what a run picks)")
     g.add_argument("--rounds", type=int, default=2, help="alternations of jaxviz and the peer")
@@ -137,7 +138,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
         from jaxviz.benchmark_examples import main as examples_benchmark
 
         return examples_benchmark(args.examples, args.repeat, args.batch, args.weights, args.rounds, args.peer,
-                                  args.peer_python, args.json)  # fmt: skip
+                                  args.peer_python, args.json, args.conv)  # fmt: skip
     from jaxviz.architecture import CONV_LAYERS
     from jaxviz.benchmark import benchmark, network
     from jaxviz.benchmark_report import format_network_header, format_network_row, format_report

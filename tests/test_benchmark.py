@@ -273,3 +273,57 @@ def test_bad_arguments_through_the_script():
     assert p.stderr.strip().splitlines() == [
         "jaxviz: error: --network times every layer; drop --layer (or drop --network to time one layer)"
     ]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--repeat", "0"], "--repeat must be 1 or more, got 0"),
+        (["--rounds", "0"], "--rounds must be 1 or more, got 0"),
+        (["--peer", "/nonexistent/tf_examples.py"], "--peer '/nonexistent/tf_examples.py' is not a file"),
+        (["--conv", "patches"], "--conv must be one of auto, xla, winograd with --examples; got 'patches'"),
+    ],
+)
+def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, needle, capsys):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    one_line_error(["--examples", str(tmp_path), *extra, "--weights", "/nonexistent.h5"], needle, capsys)
+    one_line_error(["--examples", str(tmp_path / "none")], "is not a directory", capsys)
+
+
+def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from jaxviz import benchmark_examples as be
+    from jaxviz.cli import benchmark_main
+
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        Image.new("RGB", (8, 8)).save(photos / name)
+    linked = be.repeated(photos, 3, tmp_path / "cycled")
+    assert sorted(p.relative_to(linked).as_posix() for p in linked.rglob("*.png")) == [
+        f"r{r:03d}/{n}" for r in range(3) for n in ("a.png", "sub/b.png")]  # fmt: skip
+    calls = []  # the engine is faked (the real one compiles VGG16 at 224 px); the peer is a real subprocess
+    monkeypatch.setattr(be, "engine", lambda folder, *a: calls.append(("engine", len(list(folder.rglob("*.png")))))
+                        or {"images": 6, "images_per_s": 3.0, "seconds": 1.0})  # fmt: skip
+    monkeypatch.setattr(be, "model_only", lambda *a: {"model_images_per_s": 4.0, "batch": 8})
+    peer = tmp_path / "peer.py"
+    peer.write_text("import json, sys\nprint('noise')\nprint(json.dumps({'images': 6, 'images_per_s': 2.0, "
+                    "'model_images_per_s': 2.5, 'argv': sys.argv[1:]}))\n")  # fmt: skip
+    weights = tmp_path / "w.h5"
+    weights.write_bytes(b"")
+    monkeypatch.setattr("jaxviz.fetch.resolve_weights", lambda w, **k: weights)
+    with pytest.raises(SystemExit) as e:
+        benchmark_main(["--examples", str(photos), "--repeat", "3", "--rounds", "2", "--peer", str(peer), "--json"])
+    assert e.value.code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("who") for r in rows] == ["jaxviz", "peer", "jaxviz", "peer", None]
+    assert calls == [("engine", 6), ("engine", 6)]  # every cycled copy is a file of its own
+    assert rows[1]["argv"][rows[1]["argv"].index("--repeat") + 1] == "3"
+    assert rows[1]["argv"][rows[1]["argv"].index("--weights") + 1] == str(weights)
+    assert rows[-1] == {"ratio_end_to_end": [1.5, 1.5]}
+    failing = tmp_path / "bad.py"
+    failing.write_text("import sys\nsys.exit('no tensorflow here')\n")
+    one_line_error(["--examples", str(photos), "--peer", str(failing)], "no tensorflow here", capsys)
