@@ -52,6 +52,9 @@ def test_smoke_runs_every_stage_and_writes_the_grids(tmp_path, weights_path):
     oom = finals["oom"]["result"]
     assert oom["simulated"] and oom["retries"] == [8, 4, 2] and oom["done"] == oom["filters"] == 16
     assert finals["quality"]["result"]["finite"]
+    ex = finals["examples"]["result"]
+    assert ex["images"] == 18 and ex["images_per_s"] > 0 and ex["model_images_per_s"] > 0 and ex["size"] == 32
+    assert [line["part"] for line in lines if line["stage"] == "examples" and "part" in line] == ["files", "step"]
     for name in PNGS:
         with Image.open(out / name) as image:
             assert image.format == "PNG" and min(image.size) >= 32

@@ -26,6 +26,7 @@ BODIES: dict[str, Callable[[stages.Context], dict]] = {
     "network_float32": lambda ctx: stages.network(ctx, "float32"),
     "network_bfloat16": lambda ctx: stages.network(ctx, "bfloat16"),
     "choices": probes.choices,
+    "examples": stages.examples,
     "oom": probes.oom,
     "quality": stages.quality,
 }

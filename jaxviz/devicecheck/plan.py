@@ -36,6 +36,7 @@ STAGES = (
     Stage("network_float32", 0.17, 20),
     Stage("network_bfloat16", 0.17, 20),
     Stage("choices", 0.15, 20),
+    Stage("examples", 0.1, 20),
     Stage("oom", 0.07, 15),
     Stage("quality", 0.07, 15),
 )
@@ -66,6 +67,10 @@ class Plan:
     quality_size: int = 128
     quality_steps: int = 64
     quality_metrics: bool = True  # jaxviz.visualize's quality numbers (more compiles)
+    examples_files: int = 64  # distinct synthetic 500 x 375 JPEGs written for the dataset-examples stage
+    examples_repeat: int = 32  # each read this many times: 2,048 images through the whole engine
+    examples_size: int = 224
+    examples_seconds: float = 10.0  # the step alone on decoded images, timed this long
     tests_k: str = TESTS_K
 
     def as_dict(self) -> dict:
@@ -88,5 +93,9 @@ SMOKE = Plan(
     quality_size=32,
     quality_steps=2,
     quality_metrics=False,
+    examples_files=3,
+    examples_repeat=6,  # 18 images: batches after the first (which compiles) give the rate
+    examples_size=32,
+    examples_seconds=0.5,
     tests_k="non_finite",
 )
