@@ -42,6 +42,8 @@ def _keys() -> dict[str, list[str]]:
     """Short name -> dotted keys that end in it ("steps" -> ["ascent.steps"]; an ambiguous one lists several)."""
     out: dict[str, list[str]] = {}
     for key in config_lib.as_flat_dict(Config()):
+        if key.startswith("examples."):  # jaxviz.examples() is their API; `size=` here is the ascent's
+            continue
         out.setdefault(key.rsplit(".", 1)[1], []).append(key)
     return out
 

@@ -325,3 +325,35 @@ def test_sweep_directory_is_out_then_the_files_output_dir_then_runs_stem(tmp_pat
     (tmp_path / "given.toml").write_text(text)
     assert load_sweep(tmp_path / "given.toml").out == tmp_path / "f"
     assert load_sweep(tmp_path / "given.toml", tmp_path / "o").out == tmp_path / "o"
+
+
+def test_examples_are_computed_once_and_copied_into_the_other_points(tmp_path, weights_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((36, 40, 3), (60 * i, 30, 200 - 50 * i), np.uint8)).save(photos / f"{i}.png")
+    extra = f'\n[examples]\nimages = "{photos}"\nsize = 32\ntop = 2\n'
+    axes = '[sweep.axes]\n"ascent.step" = [0.5, 1.0]\n'
+    path = write_sweep(tmp_path / "e.toml", weights_path, axes + extra)
+    computed = []
+    from jaxviz.run import examples as run_examples
+
+    real = run_examples.after_ascent
+    monkeypatch.setattr(run_examples, "after_ascent", lambda cfg, j, *a: computed.append(j.out) or real(cfg, j, *a))
+    monkeypatch.setattr(job, "run", fake_run([]))  # the ascent is not what is tested here
+    out = tmp_path / "out"
+    sweep(path, out)
+    first, second = out / "step-0.5" / "examples", out / "step-1.0" / "examples"
+    assert computed == [out / "step-0.5"]  # the folder was read once
+    names = sorted(f.name for f in first.iterdir())
+    assert names == ["block1_conv1.npz", "images.json", "state.npz"] == sorted(f.name for f in second.iterdir())
+    assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
+    stamps = {f: f.stat().st_mtime_ns for f in [*first.iterdir(), *second.iterdir()]}
+    (second / "images.json").unlink()  # as if cut off before its examples were written: a rerun mends it
+    computed.clear()
+    sweep(path, out)
+    assert (second / "images.json").read_bytes() == (first / "images.json").read_bytes()
+    assert {f: f.stat().st_mtime_ns for f in first.iterdir()} == {f: t for f, t in stamps.items() if f.parent == first}

@@ -113,3 +113,35 @@ def summary(result: Examples) -> str:
     """What RUN/examples holds, in a few words."""
     skipped = f", {result.skipped} skipped (unreadable)" if result.skipped else ""
     return f"examples/ ({len(result.layers)} layer(s), {len(result.images)} image(s){skipped})"
+
+
+class Shared:
+    """A sweep's dataset examples: computed (or continued) once per distinct setting, then copied into every
+    other point with the same one; the examples depend on the images, layers, filters, weights, top, size and
+    convolution, never on the ascent, so a sweep over ascent settings reads its image folder once."""
+
+    def __init__(self) -> None:
+        self.made: dict[str, Path] = {}  # setting -> the run directory holding its finished examples
+
+    def __call__(self, cfg: Config, job: Job) -> str:
+        """RUN/examples of `job` computed or copied (the copy by process 0 alone); returns what was done, for
+        the progress line ("computed", "copied from DIR" or "already there")."""
+        import json
+
+        from jaxviz.files import atomic_write
+        from jaxviz.run.distributed import process
+
+        key = json.dumps([str(job.images), job.layers, job.filters, job.top, job.size, job.weights, job.conv])
+        source = self.made.get(key)
+        if source is None or source == job.out:
+            listing = job.out / "examples" / "images.json"
+            before = listing.stat().st_mtime_ns if listing.is_file() else None
+            after_ascent(cfg, job)
+            self.made[key] = job.out
+            return "already there" if before is not None and listing.stat().st_mtime_ns == before else "computed"
+        if process()[0] == 0:
+            (job.out / "examples").mkdir(parents=True, exist_ok=True)
+            for f in sorted((source / "examples").iterdir()):  # the state too: a rerun of the point finds them done
+                if f.is_file():
+                    atomic_write(job.out / "examples" / f.name, f.read_bytes())
+        return f"copied from {source}"

@@ -27,12 +27,16 @@ def sweep(
     and calls `after_point(OUT)` whenever the index changes (the command line refreshes the sweep's atlas).
     """
     from jaxviz.run import distributed, job
+    from jaxviz.run import examples as run_examples
     from jaxviz.run.state import check_writable
 
     sw = load_sweep(path, out, overrides)
     resolved = resolved_points(sw)  # every point's config as its run directory records it; weights found first
     keys = list(sw.axes)
     layers = index_lib.layer_columns(p.layers for p in sw.points)
+    # A point's [examples] checked before any point runs, computed after it (once per distinct setting).
+    jobs = {p.name: run_examples.job_for(resolved[p.name]) for p in sw.points if resolved[p.name].examples.images}
+    shared = run_examples.Shared()
     kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(resolved[p.name]) for p in sw.points})
     # Every process must skip the same points (run()'s barriers pair up in order): all have read the
     # directory before process 0 changes it.
@@ -56,12 +60,16 @@ def sweep(
     for i, p in enumerate(sw.points):
         if p.name in kept:
             _say(writer, f"sweep point {i + 1}/{len(sw.points)} {p.name}: already done")
+            if p.name in jobs:  # examples cut off last time are continued
+                shared(resolved[p.name], jobs[p.name])
             continue
         _say(writer, f"sweep point {i + 1}/{len(sw.points)} {p.name}: running")
         t0 = time.perf_counter()
         status, error, summary = "done", None, None
         try:
             result = job.run(p.cfg, hparams=keys, metric_layers=layers)
+            if p.name in jobs:
+                _say(writer, f"sweep point {p.name}: dataset examples {shared(resolved[p.name], jobs[p.name])}")
         except Interrupted:
             raise
         except JaxvizError as e:
