@@ -70,9 +70,9 @@ def run(
     """
     import jax
 
+    from jaxviz import processes as distributed
     from jaxviz.examples import topk
     from jaxviz.examples.feed import Feeder
-    from jaxviz.run import distributed
     from jaxviz.weights import find_and_load, fingerprint
 
     root = job.images.absolute()
@@ -161,7 +161,7 @@ def run(
 def gather(out: Path, now: dict, count: int, files: list[str], own: tuple) -> tuple:
     """Process 0's (state, sums, counters) merged with every other process's finished share, in file order."""
     from jaxviz.examples import topk
-    from jaxviz.run.distributed import share
+    from jaxviz.processes import share
 
     parts = [own]
     for i in range(1, count):

@@ -6,7 +6,6 @@ chunks into the shared run directory; process 0 waits at a barrier, then writes 
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import time
@@ -14,7 +13,10 @@ from dataclasses import dataclass
 
 from jaxviz.config import DistributedConfig
 from jaxviz.errors import JaxvizError
-from jaxviz.jax_internals import cluster_detected, wait_at_barrier
+from jaxviz.jax_internals import cluster_detected
+from jaxviz.processes import barrier, process, share
+
+__all__ = ["Launch", "barrier", "check_launch", "initialize", "process", "share"]
 
 
 @dataclass(frozen=True)
@@ -104,34 +106,3 @@ def initialize(launch: Launch, cfg: DistributedConfig) -> None:
     except (RuntimeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise JaxvizError(f"could not join the multi-process job: {first}") from None
-
-
-def process() -> tuple[int, int]:
-    """(this process's index, the number of processes)."""
-    import jax
-
-    return jax.process_index(), jax.process_count()
-
-
-def share(items: list[int], index: int, count: int) -> list[int]:
-    """This process's contiguous, deterministic share of `items` (sizes differ by at most one)."""
-    n = len(items)
-    return items[index * n // count : (index + 1) * n // count]
-
-
-_BARRIERS = itertools.count()
-
-
-def barrier(name: str, timeout_s: int) -> None:
-    """Wait until every process has reached `name`; a no-op for a single process."""
-    import jax
-
-    if jax.process_count() == 1:
-        return
-    # Every process passes the same barriers in the same order, so a counter keeps names unique.
-    unique = f"{name}#{next(_BARRIERS)}"
-    try:
-        wait_at_barrier(unique, timeout_s)
-    except Exception as e:  # the runtime raises its own status types
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise JaxvizError(f"waiting for the other processes at {name!r} failed: {first}") from None
