@@ -3,6 +3,7 @@ after its ascent (atlas panel, a rerun writing nothing), and the examples' Tenso
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,41 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
         cli.visualize_main(["--config", str(out / "config.toml")])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before  # nothing new, nothing redone
+    # A changed examples setting is refused before the ascent is redone: nothing of the run is touched.
+    with pytest.raises(SystemExit) as e:
+        cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.top=3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "another top (2 then, 3 now)" in err[0], err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    # A batch size changes no result: recorded in config.toml, and nothing else is written.
+    with pytest.raises(SystemExit) as e:
+        cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.batch=2"])
+    assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert [p.name for p in after if after[p] != before.get(p)] == ["config.toml"]
+    assert "batch = 2" in (out / "config.toml").read_text()
+
+
+def test_the_same_names_in_another_folder_or_a_replaced_file_are_refused(folder, tmp_path, weights_path, capsys):
+    from jaxviz.examples.cli import examples_main
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    args = ["--layers", "block1_conv1", "--size", "32", "--top", "2", "--quiet", "--weights", str(weights_path)]
+    out = ["--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit):
+        examples_main(["--images", str(folder), *args, *out, "--stop-after", "2"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        examples_main(["--images", str(other), *args, *out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "another image folder" in err[0], err
+    replaced = sorted(other.iterdir())[0]
+    with pytest.raises(SystemExit):
+        examples_main(["--images", str(other), *args, "--out", str(tmp_path / "run2"), "--stop-after", "2"])
+    replaced.write_bytes(sorted(other.iterdir())[1].read_bytes())
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        examples_main(["--images", str(other), *args, "--out", str(tmp_path / "run2")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and f"{replaced.name!r} has changed since" in err[0], err

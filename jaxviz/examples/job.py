@@ -82,7 +82,7 @@ def run(
     devices = jax.local_devices()
     batch = pick_batch(job.batch, job.layers, job.size, devices)
     host_params = find_and_load(job.weights)
-    now = settings(job, files, fingerprint(host_params), count)
+    now = settings(job, files, loader.stamps(root, files), fingerprint(host_params), count)
     widths = {layer: len(job.filters[layer]) for layer in job.layers}
     state = topk.empty_state(widths, job.top)
     sums = {layer: sums_lib.empty(c) for layer, c in widths.items()}

@@ -38,6 +38,19 @@ def list_images(root: str | Path) -> list[str]:
     return found
 
 
+def stamps(root: str | Path, files: Sequence[str]) -> list[str]:
+    """Each file's "size:modification time in ns" (a file replaced, or the same names elsewhere, differ);
+    "missing" for one that cannot be read any more (it is then skipped when its turn comes)."""
+    out = []
+    for name in files:
+        try:
+            st = os.stat(Path(root) / name)
+            out.append(f"{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append("missing")
+    return out
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """Any Pillow mode -> 8-bit RGB: alpha composited over white (a transparent background reads as paper, not
     black), 16/32-bit greyscale scaled from 0-65535 (Pillow's own convert would clip it at 255), CMYK, palette

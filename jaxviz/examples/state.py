@@ -36,11 +36,30 @@ class Counters:
     rate: float = 0.0
 
 
-def settings(job, files: list[str], fingerprint: str, processes: int) -> dict:
-    """What a saved state must agree with (of a jaxviz.examples.job.Job), by the name a refusal uses."""
-    return {"image list": files, "size": job.size, "layers": job.layers, "filters": job.filters, "top": job.top,
-            "weights": fingerprint, "number of processes": processes,
-            "convolution": job.conv}  # fmt: skip
+def settings(job, files: list[str], stamps: list[str], fingerprint: str, processes: int) -> dict:
+    """What a saved state must agree with (of a jaxviz.examples.job.Job), by the name a refusal uses: the
+    folder, its files and their sizes and modification times (loader.stamps: the same names in another folder,
+    or a file replaced, would mix two data sets), the settings, the weights, the process count."""
+    return {"image folder": str(Path(job.images).absolute()), "image list": files, "file contents": stamps,
+            "size": job.size, "layers": job.layers, "filters": job.filters, "top": job.top, "weights": fingerprint,
+            "number of processes": processes, "convolution": job.conv}  # fmt: skip
+
+
+def check_saved(job, files: list[str], stamps: list[str], processes: int) -> None:
+    """Refuse (JaxvizError, by name) a run whose saved states disagree with `job`, before any work is done (the
+    weights are compared later, once loaded). A no-op without an output directory or a saved state."""
+    if job.out is None:
+        return
+    check_processes(job.out / "examples", processes)
+    now = settings(job, files, stamps, "", processes)
+    del now["weights"]
+    for path in sorted((job.out / "examples").glob("state*.npz")):
+        try:
+            with np.load(path) as z:
+                saved = json.loads(str(z["meta"]))["settings"]
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            raise JaxvizError(f"{path} is damaged ({e}); delete it to start over") from None
+        check_settings(path, saved, now)
 
 
 def path_of(out: Path, index: int, count: int) -> Path:
@@ -71,12 +90,15 @@ def check_settings(path: Path, saved: dict, now: dict) -> None:
             diff = sorted(set(old or []) ^ set(value))
             what = f"{diff[0]!r} {'added' if diff and diff[0] in value else 'removed'}" if diff else "reordered"
             detail = f"{len(old or [])} files then, {len(value)} now; {what}"
+        elif name == "file contents" and old is not None:
+            changed = next(i for i, (a, b) in enumerate(zip(old, value)) if a != b)
+            detail = f"{now['image list'][changed]!r} has changed since (size or modification time)"
         elif name not in saved:  # a state from before the setting existed
             detail = f"not recorded then, {value} now"
         else:
             detail = f"{old} then, {value} now"
         raise JaxvizError(
-            f"{path} was made with a different {name} ({detail}); rerun with the same settings, "
+            f"{path} was made with another {name} ({detail}); rerun with the same settings, "
             f"or use another --out (or delete {path.parent}) to start over"
         )
 

@@ -44,7 +44,20 @@ def job_for(cfg: Config) -> Job:
     t = cfg.target
     job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every, e.conv)
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
-    return dataclasses.replace(job, weights=str(weights))
+    job = dataclasses.replace(job, weights=str(weights))
+    check_before(job)
+    return job
+
+
+def check_before(job: Job) -> None:
+    """Refuse now (JaxvizError, one line) what the examples' saved state would refuse after the ascent: a
+    changed folder, image set, file or setting must not cost an ascent first, nor rewrite the run."""
+    from jaxviz.examples.loader import list_images, stamps
+    from jaxviz.examples.state import check_saved
+    from jaxviz.processes import process
+
+    files = list_images(job.images)
+    check_saved(job, files, stamps(job.images, files), process()[1])
 
 
 class Scalars:

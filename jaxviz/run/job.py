@@ -173,6 +173,8 @@ def run(
     cfg = resolve(cfg, weights, fingerprint(params))
     r = _Run(cfg, p, params, after_layer)  # every refusal (weights, settings, directory) before a word is said
     if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
+        if (r.out / "config.toml").read_text() != r.text:  # only [examples] differs: record it, nothing else
+            atomic_write(r.out / "config.toml", r.text.encode())
         _say(f"{r.out} is already complete with this config; nothing to do")
         return {**found, "up_to_date": True}
     if r.primary:

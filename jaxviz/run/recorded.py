@@ -31,11 +31,18 @@ def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
     return config_lib.apply(cfg, {**updates, "output.dir": os.path.abspath(os.path.expanduser(cfg.output.dir))})
 
 
+def ascent_part(text: str) -> str:
+    """A resolved config's text without its [examples] table (config.to_toml writes one table per blank-line
+    separated block): the examples keep their own state and refusals, so changing only them (a batch size, a
+    save interval) leaves a complete ascent complete instead of rewriting its metrics, grids and events."""
+    return "\n\n".join(block for block in text.split("\n\n") if not block.lstrip().startswith("[examples]"))
+
+
 def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> dict | None:
     """The metrics of a run that is already complete with this very config (so a rerun writes nothing);
     `atlas`: whether its atlas belongs to it (an after-layer hook writes one)."""
     try:
-        if (out / "config.toml").read_text() != text:
+        if ascent_part((out / "config.toml").read_text()) != ascent_part(text):
             return None
         found = json.loads((out / "metrics.json").read_text())
     except (OSError, ValueError):
