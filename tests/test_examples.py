@@ -234,3 +234,20 @@ def test_image_modes_become_rgb(tmp_path):
     result = examples(tmp_path, layers="block1_conv1", filters="0:2", top=4, size=SIZE)
     assert len(result.images) == 4 and result.skipped == 0
     assert jax.numpy.isfinite(result.layers["block1_conv1"].scores).all()
+
+
+def test_listing_follows_symlinked_folders_once_and_reports_broken_links(tmp_path, capsys):
+    a = np.full((8, 8, 3), 90, np.uint8)
+    save(tmp_path / "elsewhere" / "far.png", a)
+    root = tmp_path / "root"
+    save(root / "near.png", a)
+    (root / "linked").symlink_to(tmp_path / "elsewhere")  # followed
+    (root / "again").symlink_to(tmp_path / "elsewhere")  # the same real folder: listed once
+    (root / "loop").symlink_to(root)  # ends, never recurses
+    (root / "gone.png").symlink_to(tmp_path / "missing.png")
+    said = []
+    assert list_images(root, said.append) == ["again/far.png", "near.png"]
+    assert said == [f"skipped {root / 'gone.png'}: a link to nothing"]
+    result = examples(root, layers="block1_conv1", filters=[0], top=2, size=SIZE)
+    assert [im["path"] for im in result.images] == ["again/far.png", "near.png"]
+    assert "a link to nothing" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def run(
     from jaxviz.weights import find_and_load, fingerprint
 
     root = job.images.absolute()
-    files = loader.list_images(root)
+    files = loader.list_images(root, say)
     index, count = distributed.process() if job.out is not None else (0, 1)
     mine = distributed.share(list(range(len(files))), index, count)  # global file indices, contiguous
     devices = jax.local_devices()

@@ -22,20 +22,44 @@ EXTENSIONS = (".jpg", ".jpeg", ".png")
 RESIZE_RATIO = 256 / 224  # ImageNet evaluation: shorter side to 256, centre crop 224 (Krizhevsky et al. 2012)
 
 
-def list_images(root: str | Path) -> list[str]:
+def list_images(root: str | Path, warn: Callable[[str], None] | None = None) -> list[str]:
     """Every JPEG/PNG under `root`, recursively, as POSIX paths relative to it, sorted (a stable order).
 
-    Raises JaxvizError (one line) when `root` is not a directory or holds no JPEG/PNG file.
+    Symlinked folders are followed, each real folder once (a link loop ends there); a folder that cannot be
+    read, or a link to nothing, is reported through `warn` (one line each) and left out. Raises JaxvizError
+    (one line) when `root` is not a readable directory or holds no JPEG/PNG file.
     """
     root = Path(root)
     if not root.is_dir():
-        raise JaxvizError(f"--images {str(root)!r} is not a directory")
-    found = sorted(
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
-    )
+        raise JaxvizError(f"the image folder {str(root)!r} is not a directory")
+    try:
+        os.listdir(root)
+    except OSError as e:
+        raise JaxvizError(f"cannot read the image folder {str(root)!r}: {e.strerror or e}") from None
+    say = warn or (lambda _: None)
+    found, seen = [], set()
+
+    def unreadable(e: OSError) -> None:
+        say(f"skipped the folder {e.filename}: {e.strerror or e}")
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back to a folder already listed (a loop, or two links to one place)
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in names:
+            if not name.lower().endswith(EXTENSIONS):
+                continue
+            path = Path(folder) / name
+            if path.is_file():
+                found.append(path.relative_to(root).as_posix())
+            else:
+                say(f"skipped {path}: a link to nothing")
     if not found:
         raise JaxvizError(f"no JPEG or PNG files under {str(root)!r}")
-    return found
+    return sorted(found)
 
 
 def stamps(root: str | Path, files: Sequence[str]) -> list[str]:
