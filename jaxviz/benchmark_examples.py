@@ -115,6 +115,7 @@ def compare(
     peer_python: str = "python3",
     peer_batch: int = 16,
     conv: str = "auto",
+    size: int = 224,
     on_row: OnRow | None = None,
 ) -> dict:
     """`rounds` alternations of jaxviz (end to end, then the step alone) and, when `peer_script` is given, the
@@ -126,8 +127,9 @@ def compare(
     with tempfile.TemporaryDirectory(prefix="jaxviz-bench-") as tmp:
         folder = repeated(Path(images), repeat, Path(tmp))
         for r in range(1, rounds + 1):
-            row = {"round": r, "who": "jaxviz", "conv": conv, **engine(folder, batch, top, weights, conv)}
-            row.update(model_only(Path(images), batch, top, weights, conv))
+            row = {"round": r, "who": "jaxviz", "conv": conv, "size": size, **engine(folder, batch, top, weights, conv,
+                                                                                        size)}  # fmt: skip
+            row.update(model_only(Path(images), batch, top, weights, conv, size=size))
             rows.append(row)
             if on_row:
                 on_row(row)
@@ -142,7 +144,7 @@ def compare(
 
 
 def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_script: str, peer_python: str,
-         as_json: bool, conv: str = "auto") -> int:  # fmt: skip
+         as_json: bool, conv: str = "auto", size: int = 224) -> int:  # fmt: skip
     """scripts/benchmark.py --examples: one line per measurement as it comes, then the ratios. JaxvizError (one
     line) for a bad folder or count, or a failing peer."""
     for name, value in (("--repeat", repeat), ("--rounds", rounds)):
@@ -150,6 +152,8 @@ def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_s
             raise JaxvizError(f"{name} must be 1 or more, got {value}")
     if peer_script and not Path(peer_script).is_file():
         raise JaxvizError(f"--peer {peer_script!r} is not a file")
+    if peer_script and size != 224:
+        raise JaxvizError(f"--size {size}: the peer crops 224 px; leave --size out to compare with it")
     if conv not in CONVS:
         raise JaxvizError(f"--conv must be one of {', '.join(CONVS)} with --examples; got {conv!r}")
     list_images(images)  # a missing or empty folder: one line before the weights are looked for
@@ -166,7 +170,8 @@ def main(images: str, repeat: int, batch: int, weights: str, rounds: int, peer_s
                   f"({row['images']} images)  {row['model_images_per_s']:7.2f} images/s decoded "
                   f"(batch {row.get('batch', '?')})", flush=True)  # fmt: skip
 
-    report = compare(Path(images), repeat, batch, 16, weights, rounds, peer_script, peer_python, conv=conv, on_row=show)
+    report = compare(Path(images), repeat, batch, 16, weights, rounds, peer_script, peer_python, conv=conv,
+                     size=size, on_row=show)  # fmt: skip
     if report["ratio_end_to_end"]:
         ratios = ", ".join(f"{r:.2f}" for r in report["ratio_end_to_end"])
         print(json.dumps({"ratio_end_to_end": report["ratio_end_to_end"]}) if as_json

@@ -114,7 +114,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
     p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
     p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
-    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--size", type=int, help="image side in px (default 128; with --examples 224)")
     p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
@@ -137,18 +137,25 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     if args.examples is not None:
         from jaxviz.benchmark_examples import main as examples_benchmark
 
+        ascent = {"--network": args.network, "--layer": args.layer, "--filters": args.filters,
+                  "--steps": args.steps != 5, "--chunk": args.chunk}  # fmt: skip
+        given = [flag for flag, value in ascent.items() if value]
+        if given:
+            raise JaxvizError(f"--examples times all 13 layers over the folder; {given[0]} is the ascent's: drop it")
+
         return examples_benchmark(args.examples, args.repeat, args.batch, args.weights, args.rounds, args.peer,
-                                  args.peer_python, args.json, args.conv)  # fmt: skip
+                                  args.peer_python, args.json, args.conv, args.size or 224)  # fmt: skip
     from jaxviz.architecture import CONV_LAYERS
     from jaxviz.benchmark import benchmark, network
     from jaxviz.benchmark_report import format_network_header, format_network_row, format_report
 
+    size = 128 if args.size is None else args.size
     choices = {name: getattr(args, name) for name in CHOICES}
     common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
     if not args.network:
         filters = 16 if args.filters is None else args.filters
         layer, per_filter = args.layer or "block3_conv1", not args.no_per_filter
-        report = benchmark(layer, args.size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
+        report = benchmark(layer, size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
         print(json.dumps(report) if args.json else format_report(report))
         return 0
     if args.layer is not None:
@@ -162,7 +169,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
             print(format_network_header(header), flush=True)
         print(format_network_row(row), flush=True)
 
-    report = network(args.size, args.steps, args.filters, choices=choices, on_layer=show, **common)
+    report = network(size, args.steps, args.filters, choices=choices, on_layer=show, **common)
     total = format_network_row({"layer": "total", **report["total"]})
     print(json.dumps(report) if args.json else total, flush=True)
     return 0

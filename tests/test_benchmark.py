@@ -282,6 +282,9 @@ def test_bad_arguments_through_the_script():
         (["--rounds", "0"], "--rounds must be 1 or more, got 0"),
         (["--peer", "/nonexistent/tf_examples.py"], "--peer '/nonexistent/tf_examples.py' is not a file"),
         (["--conv", "patches"], "--conv must be one of auto, xla, winograd with --examples; got 'patches'"),
+        (["--network"], "--network is the ascent's: drop it"),
+        (["--steps", "9"], "--steps is the ascent's: drop it"),
+        (["--size", "64", "--peer", __file__], "the peer crops 224 px"),
     ],
 )
 def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, needle, capsys):
@@ -308,7 +311,7 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
     calls = []  # the engine is faked (the real one compiles VGG16 at 224 px); the peer is a real subprocess
     monkeypatch.setattr(be, "engine", lambda folder, *a: calls.append(("engine", len(list(folder.rglob("*.png")))))
                         or {"images": 6, "images_per_s": 3.0, "seconds": 1.0})  # fmt: skip
-    monkeypatch.setattr(be, "model_only", lambda *a: {"model_images_per_s": 4.0, "batch": 8})
+    monkeypatch.setattr(be, "model_only", lambda *a, **k: {"model_images_per_s": 4.0, "batch": 8})
     peer = tmp_path / "peer.py"
     peer.write_text("import json, sys\nprint('noise')\nprint(json.dumps({'images': 6, 'images_per_s': 2.0, "
                     "'model_images_per_s': 2.5, 'argv': sys.argv[1:]}))\n")  # fmt: skip

@@ -251,3 +251,19 @@ def test_listing_follows_symlinked_folders_once_and_reports_broken_links(tmp_pat
     result = examples(root, layers="block1_conv1", filters=[0], top=2, size=SIZE)
     assert [im["path"] for im in result.images] == ["again/far.png", "near.png"]
     assert "a link to nothing" in capsys.readouterr().err
+
+
+def test_a_complete_rerun_says_so_and_the_api_speaks_plainly(folder, tmp_path, capsys):
+    args = ["--images", str(folder), "--layers", "block1_conv1", "--filters", "0:2", "--size", "32", "--quiet"]
+    args += ["--out", str(tmp_path / "r")]
+    for expected in ("jaxviz: wrote", "already complete with these settings; nothing to do"):
+        with pytest.raises(SystemExit) as e:
+            examples_main(args)
+        assert e.value.code == 0 and expected in capsys.readouterr().out
+    result = examples(folder, layers="block1_conv1", filters="0:12", top=2, size=SIZE)
+    assert repr(result) == f"Examples({str(folder.absolute())!r}, size 32, 14 images, 0 skipped, complete; " \
+        "block1_conv1: 12 filters)"  # fmt: skip
+    with pytest.raises(KeyError, match="layer 'block2_conv1' was not computed; computed: block1_conv1"):
+        crops(result, "block2_conv1", 0)
+    with pytest.raises(ValueError, match=r"filter 40 was not computed \(12 filters: 0, 1, 2, 3, 4, 5, 6, 7, \.\.\.\)"):
+        crops(result, "block1_conv1", 40)

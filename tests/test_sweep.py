@@ -357,3 +357,6 @@ def test_examples_are_computed_once_and_copied_into_the_other_points(tmp_path, w
     sweep(path, out)
     assert (second / "images.json").read_bytes() == (first / "images.json").read_bytes()
     assert {f: f.stat().st_mtime_ns for f in first.iterdir()} == {f: t for f, t in stamps.items() if f.parent == first}
+    stamps = {f: f.stat().st_mtime_ns for f in [*first.iterdir(), *second.iterdir()]}
+    sweep(path, out)  # nothing missing: nothing copied again
+    assert {f: f.stat().st_mtime_ns for f in [*first.iterdir(), *second.iterdir()]} == stamps

@@ -62,6 +62,8 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     from jaxviz.run.distributed import process
 
     job = job_for(cfg)
+    listing = job.out / "examples" / "images.json"
+    before = listing.stat().st_mtime_ns if listing.is_file() else None
     result = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
     index, count = process()
     if index and result.complete:
@@ -73,5 +75,11 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     if not result.complete:
         print(f"jaxviz: stopped after {read} image(s){skipped}; rerun to continue (state in {job.out}/examples)")
         return 0
-    print(f"jaxviz: wrote {job.out.absolute()}/examples: {len(result.layers)} layer(s), {read} image(s){rate}{skipped}")
+    what = f"{job.out.absolute()}/examples: {len(result.layers)} layer(s), {read} image(s)"
+    if before is not None and listing.stat().st_mtime_ns == before:
+        print(f"jaxviz: {what} already complete with these settings; nothing to do")
+        return 0
+    print(f"jaxviz: wrote {what}{rate}{skipped}")
+    print(f"jaxviz: to see them beside the optimised images, run scripts/visualize.py with --out {job.out} (or put "
+          "this [examples] table in its config); in Python, jaxviz.crops")  # fmt: skip
     return 0

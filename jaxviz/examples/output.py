@@ -38,7 +38,8 @@ class LayerExamples:
         """The row of channel `filter`; ValueError when the run did not cover it."""
         hits = np.flatnonzero(self.filters == filter)
         if not len(hits):
-            raise ValueError(f"filter {filter} was not computed (filters: {self.filters.tolist()})")
+            some = ", ".join(map(str, self.filters[:8].tolist())) + (", ..." if len(self.filters) > 8 else "")
+            raise ValueError(f"filter {filter} was not computed ({len(self.filters)} filters: {some})")
         return int(hits[0])
 
 
@@ -53,6 +54,11 @@ class Examples:
     skipped: int = 0  # files that could not be read
     complete: bool = True  # every file of the folder was consumed (False: stopped early, the state saved)
     rate: float = 0.0  # images/s of this invocation after its first batch (which compiles); 0 if unmeasured
+
+    def __repr__(self) -> str:  # the image list can be a whole data set: a notebook shows the gist
+        layers = ", ".join(f"{name}: {len(ex.filters)} filters" for name, ex in self.layers.items())
+        return (f"Examples({str(self.root)!r}, size {self.size}, {len(self.images)} images, {self.skipped} skipped, "
+                f"{'complete' if self.complete else 'incomplete'}; {layers})")  # fmt: skip
 
 
 def finish_layer(
@@ -98,6 +104,8 @@ def crops(result: Examples, layer: str, filter: int) -> list[np.ndarray]:
     from jaxviz.errors import JaxvizError
     from jaxviz.examples.loader import load
 
+    if layer not in result.layers:
+        raise KeyError(f"layer {layer!r} was not computed; computed: {', '.join(result.layers)}")
     ex = result.layers[layer]
     r = ex.row(filter)
     out = []

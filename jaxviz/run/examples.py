@@ -152,9 +152,13 @@ class Shared:
             after_ascent(cfg, job)
             self.made[key] = job.out
             return "already there" if before is not None and listing.stat().st_mtime_ns == before else "computed"
-        if process()[0] == 0:
-            (job.out / "examples").mkdir(parents=True, exist_ok=True)
-            for f in sorted((source / "examples").iterdir()):  # the state too: a rerun of the point finds them done
-                if f.is_file():
-                    atomic_write(job.out / "examples" / f.name, f.read_bytes())
-        return f"copied from {source}"
+        if process()[0] != 0:
+            return f"copied from {source}"
+        copied = 0
+        (job.out / "examples").mkdir(parents=True, exist_ok=True)
+        for f in sorted((source / "examples").iterdir()):  # the state too: a rerun of the point finds them done
+            target = job.out / "examples" / f.name
+            if f.is_file() and not (target.is_file() and target.read_bytes() == f.read_bytes()):
+                atomic_write(target, f.read_bytes())
+                copied += 1
+        return f"copied from {source}" if copied else "already there"
