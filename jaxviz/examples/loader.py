@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ from PIL import Image, ImageOps
 from jaxviz.errors import JaxvizError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
+# Pillow warns (Python's own warning, with its source path) about images over 89 million pixels and refuses
+# those over twice that; a photo that large is still a photo: read it quietly. The refused ones are skipped
+# with a jaxviz warning line like any unreadable file.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 RESIZE_RATIO = 256 / 224  # ImageNet evaluation: shorter side to 256, centre crop 224 (Krizhevsky et al. 2012)
 
 
