@@ -267,3 +267,10 @@ def test_a_complete_rerun_says_so_and_the_api_speaks_plainly(folder, tmp_path, c
         crops(result, "block2_conv1", 0)
     with pytest.raises(ValueError, match=r"filter 40 was not computed \(12 filters: 0, 1, 2, 3, 4, 5, 6, 7, \.\.\.\)"):
         crops(result, "block1_conv1", 40)
+
+
+def test_decoding_threads_leave_cpu_cores_to_xla_and_take_an_accelerators_host():
+    from jaxviz.examples.loader import decoders
+
+    assert [decoders("cpu", n) for n in (1, 2, 8, 16, 64)] == [1, 1, 1, 2, 8]
+    assert [decoders(b, 16) for b in ("gpu", "tpu")] == [16, 16]

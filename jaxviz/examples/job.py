@@ -108,8 +108,9 @@ def run(
             on_progress(n, (n - first[1]) / (time.perf_counter() - first[0]) if n > first[1] else 0.0)
             told[:] = n, time.monotonic()
 
+    threads = loader.decoders(jax.default_backend())
     try:
-        for group in loader.batches(root, [files[i] for i in todo], job.size, batch):
+        for group in loader.batches(root, [files[i] for i in todo], job.size, batch, threads):
             at = mine[0] + counters.cursor  # the global index of the group's first file
             good = [g for g in group if g.pixels is not None]
             keys = [at + i for i, g in enumerate(group) if g.pixels is not None]

@@ -134,6 +134,14 @@ def load(root: Path, path: str, size: int) -> Loaded:
         return Loaded(path, error=text)
 
 
+def decoders(backend: str, cores: int | None = None) -> int:
+    """Decoding threads for `backend`: on an accelerator every core (the device computes; decoding is what
+    the host does), on CPU one per 8 cores, at least one, because XLA's own threads are computing on them.
+    On 2 cores one thread measured 7.4-7.8 images/s end to end against 6.6-7.2 with two (BENCHMARKS.md)."""
+    cores = cores or os.cpu_count() or 2
+    return cores if backend != "cpu" else max(1, cores // 8)
+
+
 def batches(
     root: str | Path,
     paths: Sequence[str],
