@@ -70,8 +70,7 @@ def model_only(
     devices = jax.local_devices()
     batch = pick_batch(job.batch, job.layers, size, devices)
     step = topk.make_step(job.layers, job.filters, devices)
-    params = topk.with_winograd(find_and_load(weights), job.layers, size, jax.default_backend(), conv)
-    params = topk.replicated(params, devices)
+    params = topk.device_params(find_and_load(weights), job.layers, size, conv, devices)
     state = topk.empty_state({layer: len(f) for layer, f in job.filters.items()}, top)
     names = (list_images(folder) * batch)[:batch]
     rgb = np.stack([g.pixels for g in next(batches(folder, names, size, batch)) if g.pixels is not None])

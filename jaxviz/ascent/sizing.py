@@ -18,16 +18,23 @@ def bytes_per_image(layer: str, size: int, precision: str = "float32", images: i
     return images * (5 * total + 4 * size * size * 3 * 4)  # conv, ReLU, pool, cotangents; image, optimiser
 
 
+def memory_limit(device: jax.Device | None = None) -> int | None:
+    """Bytes XLA may allocate on `device` (default: this process's first), from its memory_stats; None on CPU
+    (whose figure means nothing for a batch) or where the device does not say."""
+    device = device or jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    return int(stats["bytes_limit"]) if stats and stats.get("bytes_limit") else None
+
+
 def device_budget(n_devices: int = 1) -> tuple[int, int]:
     """(bytes one chunk may use per device, most filters per device) for this process's devices.
 
     Accelerators: half of what XLA may allocate, up to 4096 filters. CPU: a third of the free memory shared
     by the devices, one filter per device (measured fastest there).
     """
-    device = jax.local_devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and stats.get("bytes_limit"):
-        return stats["bytes_limit"] // 2, 4096
+    limit = memory_limit()
+    if limit is not None:
+        return limit // 2, 4096
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // (3 * n_devices), CPU_CHUNK_CAP
 
 

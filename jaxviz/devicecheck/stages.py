@@ -43,6 +43,18 @@ class Context:
 
         return load_params(self.weights) if self.weights else random_params()
 
+    def weights_file(self, folder: str | Path) -> str:
+        """A weights file for what reads one (visualize, the examples engine): the weights, or random params
+        written into `folder` as jaxviz's own format."""
+        if self.weights:
+            return self.weights
+        from jaxviz.benchmark import random_params
+        from jaxviz.weights import save_params
+
+        path = str(Path(folder) / "random_vgg16.msgpack")
+        save_params(random_params(), path)
+        return path
+
 
 def versions(ctx: Context) -> dict:
     """Versions of Python and the libraries, the devices (kind, count, memory), the documented peak if known."""
@@ -129,13 +141,7 @@ def quality(ctx: Context) -> dict:
 
     p = ctx.plan
     with tempfile.TemporaryDirectory() as tmp:
-        weights = ctx.weights
-        if not weights:  # visualize reads a file: the random params written as jaxviz's own format
-            from jaxviz.benchmark import random_params
-            from jaxviz.weights import save_params
-
-            weights = str(Path(tmp) / "random_vgg16.msgpack")
-            save_params(random_params(), weights)
+        weights = ctx.weights_file(tmp)
         t = time.perf_counter()
         r = jaxviz.visualize(
             p.quality_layer,
@@ -168,7 +174,6 @@ def examples(ctx: Context) -> dict:
     from PIL import Image
 
     from jaxviz import benchmark_examples as bench
-    from jaxviz.weights import save_params
 
     p = ctx.plan
     rng = np.random.default_rng(0)
@@ -180,12 +185,7 @@ def examples(ctx: Context) -> dict:
             a = np.stack([xx * (i + 1) % 256, yy * (i + 3) % 256, (xx + yy) % 256], axis=-1).astype(np.float64)
             a = np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)
             Image.fromarray(a).save(photos / f"{i:04d}.jpg", quality=90)
-        weights = ctx.weights
-        if not weights:  # the engine reads a file: the random params written as jaxviz's own format
-            from jaxviz.benchmark import random_params
-
-            weights = str(Path(tmp) / "random_vgg16.msgpack")
-            save_params(random_params(), weights)
+        weights = ctx.weights_file(tmp)
         cycled = bench.repeated(photos, p.examples_repeat, Path(tmp) / "cycled")
         ctx.part("files", {"files": p.examples_files, "repeat": p.examples_repeat})
         step = bench.model_only(photos, 0, 16, weights, "auto", p.examples_seconds, p.examples_size)

@@ -62,9 +62,7 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     from jaxviz.run.distributed import process
 
     job = job_for(cfg)
-    listing = job.out / "examples" / "images.json"
-    before = listing.stat().st_mtime_ns if listing.is_file() else None
-    result = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
+    result, wrote = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
     index, count = process()
     if index and result.complete:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {job.out}")
@@ -76,7 +74,7 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
         print(f"jaxviz: stopped after {read} image(s){skipped}; rerun to continue (state in {job.out}/examples)")
         return 0
     what = f"{job.out.absolute()}/examples: {len(result.layers)} layer(s), {read} image(s)"
-    if before is not None and listing.stat().st_mtime_ns == before:
+    if not wrote:
         print(f"jaxviz: {what} already complete with these settings; nothing to do")
         return 0
     print(f"jaxviz: wrote {what}{rate}{skipped}")

@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jaxviz.ascent.chunks import out_of_memory
+from jaxviz.ascent.sizing import round_up
 from jaxviz.errors import JaxvizError
 from jaxviz.examples import sums as sums_lib
 from jaxviz.examples.loader import Loaded
-from jaxviz.examples.sizing import round_up
 
 
 class Feeder:

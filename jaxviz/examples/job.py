@@ -93,8 +93,7 @@ def run(
         if path.exists():
             resume(path, now, state, sums, counters)
     meta = {"settings": now}
-    params = {layer: host_params[layer] for layer in CONV_LAYERS if layer in host_params}
-    params = topk.replicated(topk.with_winograd(params, job.layers, job.size, jax.default_backend(), job.conv), devices)
+    params = topk.device_params(host_params, job.layers, job.size, job.conv, devices)
     retry = lambda b: say(f"out of device memory: {b} images per forward pass from now on")  # noqa: E731
     feed = Feeder(topk.make_step(job.layers, job.filters, devices), params, job.size, batch, len(devices), retry)
     todo = mine[counters.cursor :][:stop_after]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jaxviz.architecture import CONV_LAYERS, conv_geometry
+from jaxviz.ascent.sizing import memory_limit, round_up
 
 # Measured on 2 busy CPU cores, 224 px to block3_conv3: 2 to 16 images per batch all ran at 3-6 images/s
 # (within the noise), at 128 px 1-2 per batch ran ~10% faster than 8 and 16 slower: small, as before.
@@ -41,11 +42,8 @@ def auto_batch(layers: Sequence[str], size: int, n_devices: int, budget: int | N
 def device_budget(devices: Sequence) -> int | None:
     """Bytes one forward pass may use on each of `devices`: SAFETY x the first one's bytes_limit; None on CPU
     (which reports no limit that means anything for a batch) or where memory_stats says nothing."""
-    device = devices[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and stats.get("bytes_limit"):
-        return int(stats["bytes_limit"] * SAFETY)
-    return None
+    limit = memory_limit(devices[0])
+    return None if limit is None else int(limit * SAFETY)
 
 
 def pick_batch(batch: int, layers: Sequence[str], size: int, devices: Sequence) -> int:
@@ -54,8 +52,3 @@ def pick_batch(batch: int, layers: Sequence[str], size: int, devices: Sequence) 
     if batch:
         return round_up(batch, len(devices))
     return auto_batch(layers, size, len(devices), device_budget(devices))
-
-
-def round_up(n: int, multiple: int) -> int:
-    """The least multiple of `multiple` that is >= n."""
-    return -(-n // multiple) * multiple

@@ -151,6 +151,13 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devic
     return placed
 
 
+def device_params(host: Mapping, layers: Sequence[str], size: int, conv: str, devices: Sequence[jax.Device]):
+    """The conv layers' params of `host` (a loaded params tree) as the step takes them: with Winograd kernels
+    where `conv` and this backend call for them (with_winograd), on every one of `devices`."""
+    convs = {layer: host[layer] for layer in CONV_LAYERS if layer in host}
+    return replicated(with_winograd(convs, layers, size, jax.default_backend(), conv), devices)
+
+
 def replicated(tree, devices: Sequence[jax.Device]):
     """`tree` on every one of `devices` (the params and the state a step expects)."""
     return jax.device_put(tree, NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec()))

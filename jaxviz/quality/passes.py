@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.ascent import bytes_per_image, layer_params
+from jaxviz.ascent.sizing import memory_limit
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.metrics import DEAD_EPS
 from jaxviz.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
@@ -49,8 +50,7 @@ def chunk_size(layer: str, size: int, n: int) -> int:
     device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
     if on_cpu():
         return CPU_CHUNK
-    stats = jax.local_devices()[0].memory_stats() or {}
-    fits = stats.get("bytes_limit", 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
+    fits = (memory_limit() or 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
     want = 1 << max(0, n - 1).bit_length()
     return max(1, min(max(want, MIN_CHUNK), MAX_CHUNK, 1 << max(0, int(fits).bit_length() - 1)))
 

@@ -83,12 +83,15 @@ class Scalars:
             self.writer.close()
 
 
-def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None) -> Examples:
+def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None) -> tuple[Examples, bool]:
     """jaxviz.examples.job.run with TensorBoard scalars in job.out's event files when cfg.output.tensorboard is
-    set (process 0 only: the others' shares would interleave their own counts), every process its share."""
+    set (process 0 only: the others' shares would interleave their own counts), every process its share.
+    Returns the examples and whether RUN/examples was written (a complete rerun writes nothing)."""
     from jaxviz.examples.job import run
     from jaxviz.run.distributed import process
 
+    listing = job.out / "examples" / "images.json"  # written last, and only when something changed
+    before = listing.stat().st_mtime_ns if listing.is_file() else None
     tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
     scalars = Scalars(job.out) if tensorboard else None
     try:
@@ -101,7 +104,7 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
         raise
     if scalars is not None:
         scalars.close()
-    return result
+    return result, listing.is_file() and listing.stat().st_mtime_ns != before
 
 
 def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None = None) -> tuple[Examples, bool]:
@@ -111,12 +114,10 @@ def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None =
     from jaxviz.run.distributed import process
 
     first = process()[0] == 0
-    listing = job.out / "examples" / "images.json"
-    before = listing.stat().st_mtime_ns if listing.is_file() else None
-    if before is None and cfg.output.progress and first:
+    if not (job.out / "examples" / "images.json").is_file() and cfg.output.progress and first:
         print(f"jaxviz: dataset examples of {job.images} for {len(job.layers)} layer(s), top {job.top}", flush=True)
-    result = compute(job, cfg, cfg.output.progress)
-    wrote = first and listing.is_file() and listing.stat().st_mtime_ns != before
+    result, wrote = compute(job, cfg, cfg.output.progress)
+    wrote = wrote and first
     if wrote and refresh is not None:
         refresh(job.out)  # the atlas' last pass came before the examples: this one shows them
     return result, wrote
@@ -147,11 +148,9 @@ class Shared:
         key = json.dumps([str(job.images), job.layers, job.filters, job.top, job.size, job.weights, job.conv])
         source = self.made.get(key)
         if source is None or source == job.out:
-            listing = job.out / "examples" / "images.json"
-            before = listing.stat().st_mtime_ns if listing.is_file() else None
-            after_ascent(cfg, job)
+            _, wrote = after_ascent(cfg, job)  # the sweep refreshes the atlas itself
             self.made[key] = job.out
-            return "already there" if before is not None and listing.stat().st_mtime_ns == before else "computed"
+            return "computed" if wrote else "already there"
         if process()[0] != 0:
             return f"copied from {source}"
         copied = 0
