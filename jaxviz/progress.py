@@ -35,10 +35,28 @@ def _backend() -> str:
 
 
 def clock(seconds: float) -> str:
-    """Seconds as H:MM:SS (or M:SS under an hour)."""
+    """Elapsed seconds as H:MM:SS (or M:SS under an hour): a stopwatch, for time already spent."""
     m, s = divmod(int(seconds), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def duration(seconds: float) -> str:
+    """Time still to go in words, rounded as an estimate deserves: "about 40 s", "about 12 min",
+    "about 1 h 20 min", "about 16 h", "about 3 days". Never H:MM:SS, which reads as a time of day."""
+    s = max(float(seconds), 0.0)
+    if s < 1:
+        return "0 s"
+    if s < 60:
+        return f"about {max(round(s / 5) * 5, 5):.0f} s" if s >= 5 else "a few seconds"
+    if round(s / 60) < 60:
+        return f"about {round(s / 60):.0f} min"
+    h, m = divmod(round(s / 600) * 10, 60)  # to ten minutes
+    if s < 10 * 3600:
+        return f"about {h:.0f} h" + (f" {m:.0f} min" if m else "")
+    if s < 48 * 3600:
+        return f"about {round(s / 3600):.0f} h"
+    return f"about {round(s / 86400):.0f} days"
 
 
 class _Left(ProgressColumn):
@@ -46,7 +64,7 @@ class _Left(ProgressColumn):
 
     def render(self, task) -> Text:
         left = task.fields.get("left")
-        return Text(f"left {clock(left)}" if left is not None else "left ?", style="progress.remaining")
+        return Text(f"left {duration(left)}" if left is not None else "left ?", style="progress.remaining")
 
 
 class Progress:
@@ -72,7 +90,7 @@ class Progress:
         self.total_cost = float(total if total_cost is None else total_cost)
         self.base, self.base_cost = done, done_cost
         self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 120)
+        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 200)  # a log line: never wrapped
         self.live = enabled and self.console.is_terminal
         self.start = time.perf_counter()
         self.compile0 = compile_clock.seconds()

@@ -78,7 +78,7 @@ def test_time_left_is_weighted_by_cost():
     bar.update("block1_conv1", done=10, layer_done=10, layer_total=10, cost_done=10.0, force=True)
     line = stream.getvalue().splitlines()[-1]
     # Half the filters but a tenth of the cost are done: 90 cost units left at 1 per second.
-    assert "left 1:30" in line and "1.00 filters/s" in line and "10/20 filters" in line, line
+    assert "left about 2 min" in line and "1.00 filters/s" in line and "10/20 filters" in line, line
 
 
 def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
@@ -124,3 +124,12 @@ def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_p
     acc = EventAccumulator(str(tmp_path / "r"))
     acc.Reload()
     assert {"block1_conv1/quality/robustness_mean", "block1_conv1/quality/selectivity"} <= set(acc.Tags()["scalars"])
+
+
+def test_time_left_reads_as_a_duration_never_as_a_clock_time():
+    from jaxviz.progress import duration
+
+    said = {s: duration(s) for s in (0, 3, 44, 700, 3599, 4800, 57621, 200000)}
+    assert said == {0: "0 s", 3: "a few seconds", 44: "about 45 s", 700: "about 12 min", 3599: "about 1 h",
+                    4800: "about 1 h 20 min", 57621: "about 16 h", 200000: "about 2 days"}  # fmt: skip
+    assert not any(":" in text for text in said.values())

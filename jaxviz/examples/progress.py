@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from jaxviz.progress import clock
+from jaxviz.progress import duration
 
 
 class Bar:
@@ -50,7 +50,7 @@ class Bar:
         seconds = time.perf_counter() - self.t0
         rate = (images - self.images0) / seconds if seconds > 0 else 0.0
         files_rate = (done - self.files0) / seconds if seconds > 0 else 0.0
-        left = clock((self.total - done) / files_rate) if files_rate > 0 else "?"
+        left = duration((self.total - done) / files_rate) if files_rate > 0 else "?"
         self._bar.update(self._task, completed=done, rate=f"{rate:.1f} images/s" if rate else "", left=left)
         if self.live:
             self._bar.refresh()

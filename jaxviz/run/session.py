@@ -10,7 +10,7 @@ from PIL import Image
 from jaxviz import display
 from jaxviz.architecture import gflop_per_step
 from jaxviz.config import Config
-from jaxviz.progress import Progress, clock
+from jaxviz.progress import Progress, duration
 from jaxviz.run.live import LiveGrids, copies
 from jaxviz.run.state import FilterResult, Store
 
@@ -105,7 +105,7 @@ class Session:
         if left is not None and self.bar.enabled:
             print(
                 f"jaxviz: first chunk of {layer} took {time.perf_counter() - self.started:.1f} s (compiling "
-                f"included); the rest should take about {clock(left)}",
+                f"included); the rest should take {duration(left)}",
                 flush=True,
             )
 
