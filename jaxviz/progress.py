@@ -90,7 +90,7 @@ class Progress:
         self.total_cost = float(total if total_cost is None else total_cost)
         self.base, self.base_cost = done, done_cost
         self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 200)  # a log line: never wrapped
+        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 200)  # log lines unwrapped
         self.live = enabled and self.console.is_terminal
         self.start = time.perf_counter()
         self.compile0 = compile_clock.seconds()
