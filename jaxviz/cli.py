@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from jaxviz import config as config_lib
 from jaxviz.arguments import (
@@ -27,14 +28,23 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     add_distributed_flags(p)
     args = p.parse_args(argv)
     cfg = config_from_args(args)
+    from jaxviz.paths import output_dir
+    from jaxviz.run import examples as run_examples
+    from jaxviz.run.plan import prepare
+
+    prepare(cfg)  # every name, filter and size refused here, before JAX is imported: a mistake answers at once
+    job = run_examples.job_for(cfg) if cfg.examples.images else None
     join_processes(args, cfg)
     from jaxviz.run import distributed, run
-    from jaxviz.run import examples as run_examples
 
-    job = run_examples.job_for(cfg) if cfg.examples.images else None  # refused before the ascent, not after
-    result = run(cfg, after_layer=atlas_hook(cfg))
-    # Every process takes its share of the examples too; process 0 merges them.
-    examples = run_examples.after_ascent(cfg, job, atlas_hook(cfg)) if job is not None else None
+    # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
+    # can slip in between them.
+    with distributed.holding(output_dir(cfg.output.dir), "a visualisation run", cfg.distributed.initialization_timeout):
+        if job is not None:
+            run_examples.check_before(job)  # refused before the ascent, not after
+        result = run(cfg, after_layer=atlas_hook(cfg))
+        # Every process takes its share of the examples too; process 0 merges them.
+        examples = run_examples.after_ascent(cfg, job, atlas_hook(cfg)) if job is not None else None
     index, count = distributed.process()
     if index:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {cfg.output.dir}")
@@ -55,7 +65,6 @@ def atlas_hook(cfg: config_lib.Config) -> Callable[[object], None] | None:
 def tensorboard_command() -> str:
     """How to start TensorBoard from here: this environment's own, else the one on PATH, else how to get it."""
     import shutil
-    from pathlib import Path
 
     beside = Path(sys.executable).parent / "tensorboard"  # a virtual environment that is not activated
     if beside.is_file():
@@ -68,8 +77,6 @@ def tensorboard_command() -> str:
 def print_outcome(cfg: config_lib.Config, result: dict, examples: tuple | None = None) -> None:
     """What a run wrote, then, as the last line, what to open. `examples`: (Examples, whether they were
     written) when the config has an [examples] table (see jaxviz.run.examples.after_ascent)."""
-    from pathlib import Path
-
     from jaxviz.run.examples import summary
 
     out = Path(cfg.output.dir).absolute()
@@ -85,10 +92,17 @@ def print_outcome(cfg: config_lib.Config, result: dict, examples: tuple | None =
         )
     elif wrote:  # the ascent was complete; its examples were not
         print(f"jaxviz: wrote {out}: {wrote[2:]}")
-    where = [f"{out / 'atlas' / 'index.html'} in a browser"] if cfg.output.atlas else [f"{out}/*.png"]
-    if cfg.output.tensorboard:
+    print_where(out, cfg.output.atlas, cfg.output.tensorboard, f"{out}/*.png")
+
+
+def print_where(out: Path, atlas: bool, tensorboard: bool, otherwise: str = "") -> None:
+    """The last line of a run or sweep: what to open (its atlas, else `otherwise`) and the TensorBoard command."""
+    page = out / "atlas" / "index.html"
+    where = [f"{page} in a browser"] if atlas and page.is_file() else [otherwise] if otherwise else []
+    if tensorboard:
         where.append(f"run: {tensorboard_command()} --logdir {out}")
-    print("jaxviz: open " + ", or ".join(where), flush=True)
+    if where:
+        print("jaxviz: open " + ", or ".join(where), flush=True)
 
 
 @guarded
@@ -193,6 +207,7 @@ def sweep_main(argv: Sequence[str] | None = None) -> int:
     if distributed.process()[0]:
         return 0  # process 0 reports for all
     done = sum(e["status"] == "done" for e in index["points"])
-    out = index["sweep"]["base"]["output.dir"]  # the base's output.dir is the sweep directory
+    out = Path(index["sweep"]["base"]["output.dir"])  # the base's output.dir is the sweep directory
     print(f"jaxviz: sweep {out}: {done} points done, {len(index['points']) - done} failed")
+    print_where(out, base.output.atlas, base.output.tensorboard)
     return 0

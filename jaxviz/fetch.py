@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jaxviz.errors import JaxvizError
+from jaxviz.paths import explain, input_file
 
 _BASE = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 
@@ -51,13 +52,11 @@ def download_allowed() -> bool:
 
 
 def check_is_file(path: Path, what: str) -> None:
-    """Raise a one-line JaxvizError unless `path` is an existing file; `what` says where the path came from."""
-    if path.is_dir():
-        inside = path / "model.weights.h5"  # what `model.save(dir, zipped=False)` writes
-        hint = f" (an unzipped Keras model? pass {str(inside)!r})" if inside.is_file() else ""
-        raise JaxvizError(f"{what} is a directory, not a weights file{hint}; expected {FORMATS}")
-    if not path.is_file():
-        raise JaxvizError(f"{what} does not exist")
+    """Raise a one-line JaxvizError unless `path` is a readable file, with the real cause (a folder, a broken
+    link, missing, permissions, ...; see paths.input_file); `what` says where the path came from."""
+    inside = Path(path) / "model.weights.h5"  # what `model.save(dir, zipped=False)` writes
+    hint = f" (an unzipped Keras model? pass {str(inside)!r})" if inside.is_file() else ""
+    input_file(path, what, f"{hint}; expected {FORMATS}", noun="weights file")
 
 
 def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
@@ -68,18 +67,21 @@ def resolve_weights(explicit: str = "", include_top: bool = False, download: boo
     """
     if explicit:
         path = Path(explicit).expanduser()
-        check_is_file(path, f"weights file {explicit!r}")
+        check_is_file(path, "weights file")
         return path
     env = os.environ.get("JAXVIZ_WEIGHTS", "")
     if env:
         path = Path(env).expanduser()
-        check_is_file(path, f"JAXVIZ_WEIGHTS={env!r}")
+        check_is_file(path, "JAXVIZ_WEIGHTS file")
         return path
     wanted = [TOP] if include_top else [NOTOP, TOP]
     for spec in wanted:
         for folder in (keras_cache_dir(), jaxviz_cache_dir()):
-            if (folder / spec.name).is_file():
-                return folder / spec.name
+            try:
+                if (folder / spec.name).is_file():
+                    return folder / spec.name
+            except OSError as e:  # a cache folder this user may not enter: say so rather than look past it
+                raise JaxvizError(f"cannot look in the weights cache {str(folder)!r}: {explain(e)}") from None
     spec = wanted[0]
     target = jaxviz_cache_dir() / spec.name
     options = (

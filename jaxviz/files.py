@@ -14,11 +14,13 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from jaxviz.errors import WriteError
+from jaxviz.paths import explain
 
 
 def reason(error: OSError) -> str:
-    """An OSError as a short reason ("No space left on device"), without the path Python repeats."""
-    return error.strerror or str(error) or type(error).__name__
+    """An OSError as its real cause ("No space left on device [ENOSPC]: ..."), without the path Python repeats
+    (see paths.explain)."""
+    return explain(error)
 
 
 @contextlib.contextmanager

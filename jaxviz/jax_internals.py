@@ -33,15 +33,45 @@ def wait_at_barrier(name: str, timeout_s: int) -> None:
     Uses the distributed runtime's client, which has a timeout (jax._src.distributed); without it, the
     public multihost_utils barrier, which waits as long as it takes.
     """
-    try:
-        from jax._src import distributed
-
-        client = distributed.global_state.client
-    except (ImportError, AttributeError):
-        client = None
+    client = _client()
     if client is None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
         return
     client.wait_at_barrier(name, timeout_s * 1000)
+
+
+def _client():
+    try:
+        from jax._src import distributed
+
+        return distributed.global_state.client
+    except (ImportError, AttributeError):
+        return None
+
+
+def tell_all(key: str, text: str | None, timeout_s: int) -> str:
+    """Process 0's `text` on every process of a multi-process job: process 0 passes it (and gets it back),
+    the others pass None and wait up to `timeout_s` for it. `key` must be new for each exchange.
+
+    Uses the distributed runtime's key-value store (jax._src.distributed); without it, the public
+    multihost_utils.broadcast_one_to_all of the text's bytes (padded to a fixed length, so every process
+    traces the same program).
+    """
+    client = _client()
+    if client is not None:
+        if text is not None:
+            client.key_value_set(key, text)
+            return text
+        return client.blocking_key_value_get(key, timeout_s * 1000)
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    size = 4096
+    data = np.zeros(size, np.uint8)
+    if text is not None:
+        raw = text.encode()[:size]
+        data[: len(raw)] = np.frombuffer(raw, np.uint8)
+    got = np.asarray(multihost_utils.broadcast_one_to_all(data, is_source=text is not None))
+    return bytes(got[got != 0]).decode(errors="replace")

@@ -203,7 +203,7 @@ def read_keras_file(path: str | Path) -> Params:
     VGG16 layers in more than one place.
     """
     path = Path(path)
-    check_is_file(path, f"weights file {str(path)!r}")
+    check_is_file(path, "weights file")
     label = repr(str(path))
     if h5py.is_hdf5(path):
         data: Path | io.BytesIO = path

@@ -58,7 +58,7 @@ def load_params(path: str | Path, include_top: bool = False) -> Params:
     Raises JaxvizError (one line) for a missing path, a directory, or a file that is none of these.
     """
     path = Path(path)
-    check_is_file(path, f"weights file {str(path)!r}")
+    check_is_file(path, "weights file")
     if not is_keras_file(path):
         try:
             raw = serialization.msgpack_restore(path.read_bytes())

@@ -146,7 +146,7 @@ def test_bad_inputs_fail_in_one_line(tmp_path, weights_path):
     _one_line_error(visualize("--config", str(tmp_path / "none.toml"), *w, *out), "does not exist")
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    _one_line_error(visualize(*QUICK, *w, "--out", str(blocker / "sub")), "cannot write to output directory")
+    _one_line_error(visualize(*QUICK, *w, "--out", str(blocker / "sub")), "cannot create run directory", "ENOTDIR")
     assert not (tmp_path / "o").exists()  # nothing was started for any of these
 
 

@@ -36,7 +36,7 @@ def test_directory_given_says_it_is_a_directory(tmp_path, monkeypatch, clean_env
     with pytest.raises(JaxvizError, match="weights file .* is a directory, not a weights file"):
         fetch.resolve_weights(str(tmp_path))
     monkeypatch.setenv("JAXVIZ_WEIGHTS", str(tmp_path))
-    with pytest.raises(JaxvizError, match="JAXVIZ_WEIGHTS=.* is a directory, not a weights file"):
+    with pytest.raises(JaxvizError, match="JAXVIZ_WEIGHTS file .* is a directory, not a weights file"):
         fetch.resolve_weights()
 
 

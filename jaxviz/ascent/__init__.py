@@ -3,37 +3,51 @@
 Inputs are explicit: a static `Spec` (layer, size, stages, upscale, precision, `Method`) keys the compile,
 traced `Knobs` (step size, normaliser, seed, steps) do not. Nothing here reads a config file or writes
 outputs: `jaxviz.run` translates configs into these and owns the run directory.
+
+The names below are imported when first used (PEP 562): a config check or a plan reads `Spec`, `Method` and the
+name tables without importing JAX, which the engine's modules (`engine`, `layer`, `chunks`, `sizing`) need.
 """
 
-from jaxviz.ascent.chunks import chunk_size, chunks, out_of_memory
-from jaxviz.ascent.engine import DTYPES, AscentResult, StepKey, compiled_step, filter_mesh, layer_params, step_name
-from jaxviz.ascent.layer import LayerAscent, ascend
-from jaxviz.ascent.method import Method
-from jaxviz.ascent.optim import normalize_gradient
-from jaxviz.ascent.sizing import auto_chunk, bytes_per_image, device_budget, round_up
-from jaxviz.ascent.spec import PRECISIONS, Knobs, Spec, stage_sizes
+from __future__ import annotations
 
-__all__ = [
-    "DTYPES",
-    "PRECISIONS",
-    "AscentResult",
-    "Knobs",
-    "LayerAscent",
-    "Method",
-    "Spec",
-    "StepKey",
-    "ascend",
-    "auto_chunk",
-    "bytes_per_image",
-    "chunk_size",
-    "chunks",
-    "compiled_step",
-    "device_budget",
-    "filter_mesh",
-    "layer_params",
-    "normalize_gradient",
-    "out_of_memory",
-    "round_up",
-    "stage_sizes",
-    "step_name",
-]
+import importlib
+from typing import Any
+
+# Public name -> the module of this package that defines it.
+_WHERE = {
+    "chunk_size": "chunks",
+    "chunks": "chunks",
+    "out_of_memory": "chunks",
+    "DTYPES": "engine",
+    "AscentResult": "engine",
+    "StepKey": "engine",
+    "compiled_step": "engine",
+    "filter_mesh": "engine",
+    "layer_params": "engine",
+    "step_name": "engine",
+    "LayerAscent": "layer",
+    "ascend": "layer",
+    "Method": "method",
+    "normalize_gradient": "optim",
+    "auto_chunk": "sizing",
+    "bytes_per_image": "sizing",
+    "device_budget": "sizing",
+    "round_up": "sizing",
+    "PRECISIONS": "spec",
+    "Knobs": "spec",
+    "Spec": "spec",
+    "stage_sizes": "spec",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value  # found once; later reads are ordinary
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -21,10 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
-
 from jaxviz.errors import JaxvizError
+from jaxviz.lazy_jax import jax, jnp  # config checks and plans parse objectives without importing JAX
 
 
 class Seen(NamedTuple):

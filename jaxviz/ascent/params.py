@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from jaxviz.lazy_jax import jax, jnp  # the config reads PARAMS' names without importing JAX
 
 SQUASHES = ("none", "sigmoid")
 # Square root of ImageNet's RGB colour correlation (the matrix Lucid publishes), columns scaled to norm <= 1.

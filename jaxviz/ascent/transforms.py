@@ -11,12 +11,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
-
 from jaxviz.errors import JaxvizError
+from jaxviz.lazy_jax import jax, jnp  # config checks and plans parse transforms without importing JAX
 
-Transform = Callable[[jax.Array, jax.Array], jax.Array]
+Transform = Callable[["jax.Array", "jax.Array"], "jax.Array"]  # (key, image) -> image
 GREY = 127.5  # padding colour in pixel units (Lucid pads with 0.5 of [0, 1])
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from jaxviz.architecture import network_order  # no JAX: seconds the atlas does not need
 from jaxviz.errors import JaxvizError
+from jaxviz.paths import explain
 
 # Layer and point names become file names: anything else in a metrics or index file means it is damaged.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -31,18 +32,25 @@ class Run:
 
 @dataclass
 class Point:
-    """One point of a sweep: its swept values, its index.json entry and its run, once it has one."""
+    """One point of a sweep: its swept values, its index.json entry and its run directory (DIR/<name>).
+
+    Its run is not read here: a sweep's atlas reads only the points that changed since its last pass (`read_run`
+    of `path`, when `has_run`), so that a pass costs the same at the 10th point and at the 160th.
+    """
 
     name: str
     values: dict[str, Any]  # swept key -> value
     status: str
     entry: dict  # the index.json entry (error, seconds, per-layer stats)
-    run: Run | None  # None while its directory holds no run
+    path: Path  # not entry["dir"]: the sweep directory may have been moved since
 
-    def stats(self) -> dict[str, dict]:
-        """Per-layer numbers: its metrics.json's (every field, also while it runs), else its index entry's."""
-        if self.run:
-            return self.run.layers
+    @property
+    def has_run(self) -> bool:
+        """Whether its directory holds a run yet."""
+        return self.path.is_dir() and _is_run(self.path)
+
+    def entry_stats(self) -> dict[str, dict]:
+        """Its index entry's per-layer numbers (what a point without a run yet shows)."""
         layers = self.entry.get("layers")
         return {la: s for la, s in layers.items() if isinstance(s, dict)} if isinstance(layers, dict) else {}
 
@@ -58,10 +66,6 @@ class Sweep:
     config: str  # sweep.toml ("" when absent)
     points: list[Point] = field(default_factory=list)
 
-    def layers(self) -> list[str]:
-        """Every layer any point's run holds, in network order."""
-        return network_order({la for p in self.points if p.run for la in p.run.layers})
-
 
 def _damaged(path: Path, why: str) -> JaxvizError:
     return JaxvizError(f"{path} is damaged ({why}); rerun the command that wrote it to write it again")
@@ -71,7 +75,7 @@ def _json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
-        raise JaxvizError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        raise JaxvizError(f"cannot read {path}: {explain(e) if isinstance(e, OSError) else e}") from None
     except ValueError as e:
         raise _damaged(path, f"not JSON: {e}") from None
 
@@ -137,11 +141,12 @@ def _summary(rows: list[dict]) -> dict:
 
 
 def _is_run(path: Path) -> bool:
-    return (path / "metrics.json").is_file() or (path / "config.toml").is_file()
+    """A run: an ascent's files, or dataset examples alone (jaxviz-examples --out RUN writes only RUN/examples)."""
+    return any((path / name).is_file() for name in ("metrics.json", "config.toml", "examples/images.json"))
 
 
 def read_sweep(path: Path) -> Sweep:
-    """A sweep directory: index.json, sweep.toml and one run directory per point (DIR/<name>)."""
+    """A sweep directory: index.json, sweep.toml and its points (their runs are read by the caller, see Point)."""
     index_path = path / "index.json"
     index = _json(index_path)
     if not isinstance(index, dict) or not isinstance(index.get("points"), list):
@@ -155,9 +160,7 @@ def read_sweep(path: Path) -> Sweep:
         if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not SAFE_NAME.fullmatch(e["name"]):
             raise _damaged(index_path, f"a point is named {e.get('name') if isinstance(e, dict) else e!r}")
         values = e.get("values") if isinstance(e.get("values"), dict) else {}
-        run_dir = path / e["name"]  # not e["dir"]: the sweep directory may have been moved since
-        run = read_run(run_dir) if run_dir.is_dir() and _is_run(run_dir) else None
-        out.points.append(Point(e["name"], values, str(e.get("status", "")), e, run))
+        out.points.append(Point(e["name"], values, str(e.get("status", "")), e, path / e["name"]))
     return out
 
 
@@ -171,5 +174,6 @@ def read(path: str | Path) -> Run | Sweep:
     if _is_run(path):
         return read_run(path)
     raise JaxvizError(
-        f"{str(path)!r} is neither a run directory (metrics.json, config.toml) nor a sweep directory (index.json)"
+        f"{str(path)!r} is neither a run directory (metrics.json, config.toml, examples/images.json) nor a sweep "
+        "directory (index.json)"
     )

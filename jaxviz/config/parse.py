@@ -13,6 +13,7 @@ from typing import Any, Union
 from jaxviz.config.schema import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.examples import CONVS, LEAST, check_number
+from jaxviz.paths import explain, input_file
 
 
 @functools.cache
@@ -154,9 +155,9 @@ def load(path: str | Path | None = None, overrides: list[str] = (), base: Config
     cfg = base or Config()
     if path:
         try:
-            tree = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise JaxvizError(f"config file {str(path)!r} does not exist") from None
+            tree = tomllib.loads(input_file(path, "config file").read_text())
+        except OSError as e:  # between the check and the read: the real cause all the same
+            raise JaxvizError(f"cannot read config file {str(path)!r}: {explain(e)}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise JaxvizError(f"config file {str(path)!r} is not valid TOML: {e}") from None
         if "preset" in tree:  # `preset = "quality"` at the top: the file holds what differs from it

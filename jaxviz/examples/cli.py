@@ -58,12 +58,20 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     cfg = config_lib.load(args.config, args.overrides, base=base)
     flags = {key: getattr(args, name) for name, key in KEYS.items() if getattr(args, name) is not None}
     cfg = config_lib.apply(cfg, flags)
-    join_processes(args, cfg)  # before any JAX call
-    from jaxviz.run.distributed import process
+    job = job_for(cfg)  # every setting checked before JAX is imported
+    join_processes(args, cfg)
+    from jaxviz.cli import atlas_hook
+    from jaxviz.run.distributed import holding, process
 
-    job = job_for(cfg)
-    result, wrote = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
-    index, count = process()
+    page = job.out.absolute() / "atlas" / "index.html"
+    with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
+        result, wrote = compute(job, cfg, cfg.output.progress and not args.quiet, args.stop_after)
+        index, count = process()
+        refresh = atlas_hook(cfg)
+        # The atlas shows the examples (beside the run's optimised images, or alone): made when they changed,
+        # or when the run directory has none yet.
+        if refresh is not None and index == 0 and result.complete and (wrote or not page.is_file()):
+            refresh(job.out)
     if index and result.complete:
         print(f"jaxviz: process {index} of {count} finished its share; process 0 writes {job.out}")
         return 0
@@ -76,8 +84,10 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     what = f"{job.out.absolute()}/examples: {len(result.layers)} layer(s), {read} image(s)"
     if not wrote:
         print(f"jaxviz: {what} already complete with these settings; nothing to do")
-        return 0
-    print(f"jaxviz: wrote {what}{rate}{skipped}")
-    print(f"jaxviz: to see them beside the optimised images, run scripts/visualize.py with --out {job.out} (or put "
-          "this [examples] table in its config); in Python, jaxviz.crops")  # fmt: skip
+    else:
+        print(f"jaxviz: wrote {what}{rate}{skipped}")
+    if cfg.output.atlas and page.is_file():
+        print(f"jaxviz: open {page} in a browser (each filter's top images)", flush=True)
+    else:
+        print(f"jaxviz: the examples are in {job.out.absolute()}/examples; in Python, jaxviz.crops shows them")
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from jaxviz.errors import JaxvizError
+from jaxviz.paths import explain
 
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Pillow warns (Python's own warning, with its source path) about images over 89 million pixels and refuses
@@ -40,12 +41,12 @@ def list_images(root: str | Path, warn: Callable[[str], None] | None = None) -> 
     try:
         os.listdir(root)
     except OSError as e:
-        raise JaxvizError(f"cannot read the image folder {str(root)!r}: {e.strerror or e}") from None
+        raise JaxvizError(f"cannot read the image folder {str(root)!r}: {explain(e)}") from None
     say = warn or (lambda _: None)
     found, seen = [], set()
 
     def unreadable(e: OSError) -> None:
-        say(f"skipped the folder {e.filename}: {e.strerror or e}")
+        say(f"skipped the folder {e.filename}: {explain(e)}")
 
     for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=True):
         real = os.path.realpath(folder)
@@ -129,7 +130,11 @@ def load(root: Path, path: str, size: int) -> Loaded:
         left, top = (nw - size) // 2, (nh - size) // 2
         pixels = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
         return Loaded(path, pixels, width, height)
-    except Exception as e:  # Pillow raises many types (OSError, SyntaxError, ValueError, DecompressionBombError)
+    except OSError as e:
+        if e.errno is not None:  # the file system's refusal (permissions, I/O), not Pillow's opinion of the bytes
+            return Loaded(path, error=explain(e))
+        return Loaded(path, error=str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+    except Exception as e:  # Pillow raises many types (SyntaxError, ValueError, DecompressionBombError)
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return Loaded(path, error=text)
 

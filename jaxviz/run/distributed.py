@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from jaxviz.config import DistributedConfig
 from jaxviz.errors import JaxvizError
 from jaxviz.jax_internals import cluster_detected
-from jaxviz.processes import barrier, process, share
+from jaxviz.processes import barrier, holding, process, share
 
-__all__ = ["Launch", "barrier", "check_launch", "initialize", "process", "share"]
+__all__ = ["Launch", "barrier", "check_launch", "holding", "initialize", "process", "share"]
 
 
 @dataclass(frozen=True)

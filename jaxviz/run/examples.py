@@ -31,7 +31,8 @@ def images_path(images: str) -> str:
 
 def job_for(cfg: Config) -> Job:
     """The checked examples Job of `cfg` (the weights found as a run finds them); JaxvizError (one line) when
-    no folder is set or it is not a directory, or for a setting jaxviz.examples.make_job refuses."""
+    no folder is set or it is not a directory, or for a setting jaxviz.examples.make_job refuses. Imports no
+    JAX: the saved state is checked by `check_before`, once the processes are joined."""
     from jaxviz.examples import make_job
     from jaxviz.fetch import resolve_weights
 
@@ -44,9 +45,7 @@ def job_for(cfg: Config) -> Job:
     t = cfg.target
     job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every, e.conv)
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
-    job = dataclasses.replace(job, weights=str(weights))
-    check_before(job)
-    return job
+    return dataclasses.replace(job, weights=str(weights))
 
 
 def check_before(job: Job) -> None:
@@ -85,26 +84,28 @@ class Scalars:
 
 def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None) -> tuple[Examples, bool]:
     """jaxviz.examples.job.run with TensorBoard scalars in job.out's event files when cfg.output.tensorboard is
-    set (process 0 only: the others' shares would interleave their own counts), every process its share.
-    Returns the examples and whether RUN/examples was written (a complete rerun writes nothing)."""
+    set (process 0 only: the others' shares would interleave their own counts), every process its share, the
+    run directory held meanwhile (another writer is refused). Returns the examples and whether RUN/examples
+    was written (a complete rerun writes nothing)."""
     from jaxviz.examples.job import run
-    from jaxviz.run.distributed import process
+    from jaxviz.run.distributed import holding, process
 
-    listing = job.out / "examples" / "images.json"  # written last, and only when something changed
-    before = listing.stat().st_mtime_ns if listing.is_file() else None
-    tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
-    scalars = Scalars(job.out) if tensorboard else None
-    try:
-        result = run(job, stop_after=stop_after, progress=progress, on_progress=scalars,
-                     barrier_seconds=cfg.distributed.barrier_timeout)  # fmt: skip
-    except BaseException:
+    with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
+        listing = job.out / "examples" / "images.json"  # written last, and only when something changed
+        before = listing.stat().st_mtime_ns if listing.is_file() else None
+        tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
+        scalars = Scalars(job.out) if tensorboard else None
+        try:
+            result = run(job, stop_after=stop_after, progress=progress, on_progress=scalars,
+                         barrier_seconds=cfg.distributed.barrier_timeout)  # fmt: skip
+        except BaseException:
+            if scalars is not None:
+                with contextlib.suppress(Exception):  # the run's own error is the one to report
+                    scalars.close()
+            raise
         if scalars is not None:
-            with contextlib.suppress(Exception):  # the run's own error is the one to report
-                scalars.close()
-        raise
-    if scalars is not None:
-        scalars.close()
-    return result, listing.is_file() and listing.stat().st_mtime_ns != before
+            scalars.close()
+        return result, listing.is_file() and listing.stat().st_mtime_ns != before
 
 
 def after_ascent(cfg: Config, job: Job, refresh: Callable[[Path], None] | None = None) -> tuple[Examples, bool]:

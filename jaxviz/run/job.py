@@ -13,6 +13,7 @@ from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted
 from jaxviz.files import atomic_write, write_json
+from jaxviz.paths import output_dir
 from jaxviz.progress import Progress
 from jaxviz.run import distributed, measure, report
 from jaxviz.run.plan import Plan, describe, plan, prepare
@@ -162,11 +163,21 @@ def run(
     `metric_layers`: the layers whose metrics it declares (default: this run's; a sweep passes every
     point's, so all its runs share one table); `after_layer(RUN)`: called on process 0 after each layer's
     outputs (the command line refreshes the atlas). Ctrl-C raises Interrupted after writing what finished.
+
+    The run directory is held for the whole run (jaxviz.dir_lock): another process writing it is refused
+    (JaxvizError, one line naming it) before anything is loaded or written.
     """
+    p = prepare(cfg)
+    out = output_dir(cfg.output.dir)  # a link and its target are one run directory
+    with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
+        return _run(cfg, p, hparams, metric_layers, after_layer)
+
+
+def _run(cfg: Config, p: Plan, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer) -> dict:
+    """run(), once this process (or job) holds the run directory."""
     from jaxviz.fetch import resolve_weights
     from jaxviz.weights import fingerprint, load_params
 
-    p = prepare(cfg)
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
     weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
     params = load_params(weights)

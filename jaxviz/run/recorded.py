@@ -10,11 +10,12 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.paths import output_dir
 from jaxviz.run.report import LayerRecord
 
 
 def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
-    """`cfg` as a run directory records it: absolute paths (output.dir, examples.images), the weights actually
+    """`cfg` as a run directory records it: real absolute paths (output.dir, examples.images), the weights actually
     used and their fingerprint, so `--config DIR/config.toml` reruns the same run from any working directory.
 
     Raises JaxvizError when `cfg` names a fingerprint the weights do not have (the file changed since).
@@ -25,10 +26,12 @@ def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
             f"{cfg.model.fingerprint} (the weights this run used); pass the same weights, or set "
             f'model.fingerprint = "" to accept these'
         )
-    updates = {"model.weights": os.path.abspath(weights), "model.fingerprint": fingerprint}
+    # Real paths (links resolved): a directory or file reached through a link, then by its own path, is the same
+    # one, so the recorded config (what "already complete" and every resume compare) does not change with it.
+    updates = {"model.weights": os.path.realpath(weights), "model.fingerprint": fingerprint}
     if cfg.examples.images:  # relative to the working directory, as output.dir is
-        updates["examples.images"] = os.path.abspath(os.path.expanduser(cfg.examples.images))
-    return config_lib.apply(cfg, {**updates, "output.dir": os.path.abspath(os.path.expanduser(cfg.output.dir))})
+        updates["examples.images"] = os.path.realpath(os.path.expanduser(cfg.examples.images))
+    return config_lib.apply(cfg, {**updates, "output.dir": str(output_dir(cfg.output.dir))})
 
 
 def ascent_part(text: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write, read_npz, reason, write_json
+from jaxviz.paths import make_dir, output_dir
 
 FORMAT = 1
 CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays of a chunk file
@@ -60,11 +61,11 @@ def settings(cfg: Config, weights_fingerprint: str) -> dict:
 
 
 def check_writable(out: Path) -> None:
-    """Create `out` if needed and prove it is writable, or raise a one-line error."""
-    if out.exists() and not out.is_dir():
-        raise JaxvizError(f"output directory {str(out)!r} exists and is not a directory")
+    """Create `out` if needed and prove it is writable, or raise a one-line error naming the real cause (a
+    broken link, a file in the way, permissions, a read-only or full file system)."""
+    out = output_dir(out)
+    make_dir(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         (out / ".write-test").write_bytes(b"")  # a probe, not a result: no need for atomic_write's rename
         (out / ".write-test").unlink()
     except OSError as e:

@@ -25,17 +25,28 @@ def sweep(
     OUT defaults to runs/<file stem>. Each point that fails is recorded and the rest still run; then a
     JaxvizError names the failed points. Only process 0 writes OUT/index.json, index.csv and sweep.toml,
     and calls `after_point(OUT)` whenever the index changes (the command line refreshes the sweep's atlas).
+    The sweep directory is held meanwhile (jaxviz.dir_lock): a second sweep or run writing it is refused.
     """
+    from jaxviz.run import distributed
+
+    sw = load_sweep(path, out, overrides)
+    with distributed.holding(sw.out, "a sweep", sw.base.distributed.initialization_timeout, what="sweep directory"):
+        return _sweep(sw, after_point)
+
+
+def _sweep(sw: Sweep, after_point: Callable[[Path], None] | None) -> dict:
+    """sweep(), once this process (or job) holds the sweep directory."""
     from jaxviz.run import distributed, job
     from jaxviz.run import examples as run_examples
     from jaxviz.run.state import check_writable
 
-    sw = load_sweep(path, out, overrides)
     resolved = resolved_points(sw)  # every point's config as its run directory records it; weights found first
     keys = list(sw.axes)
     layers = index_lib.layer_columns(p.layers for p in sw.points)
     # A point's [examples] checked before any point runs, computed after it (once per distinct setting).
     jobs = {p.name: run_examples.job_for(resolved[p.name]) for p in sw.points if resolved[p.name].examples.images}
+    for examples_job in jobs.values():
+        run_examples.check_before(examples_job)
     shared = run_examples.Shared()
     kept = index_lib.finished(sw.out, {p.name: config_lib.to_toml(resolved[p.name]) for p in sw.points})
     # Every process must skip the same points (run()'s barriers pair up in order): all have read the

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import tomllib
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.paths import explain, input_file, output_dir
 from jaxviz.run import index as index_lib
 
 MODES = ("product", "zip")
@@ -50,9 +50,9 @@ def _where(prefix: str) -> Iterator[None]:
 
 def _read(path: str | Path) -> dict:
     try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise JaxvizError(f"sweep file {str(path)!r} does not exist") from None
+        return tomllib.loads(input_file(path, "sweep file").read_text())
+    except OSError as e:  # between the check and the read: the real cause all the same
+        raise JaxvizError(f"cannot read sweep file {str(path)!r}: {explain(e)}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise JaxvizError(f"sweep file {str(path)!r} is not valid TOML: {e}") from None
 
@@ -109,7 +109,7 @@ def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Seque
         raise JaxvizError(f"[sweep] has no axes; give {_EXAMPLE}")
     base = config_lib.load(None, list(overrides), base=config_lib.apply(Config(), config_lib.flatten(tree)))
     given = base.output.dir if base.output.dir != Config().output.dir else None  # set in the file or by --set
-    sweep_dir = Path(os.path.abspath(os.path.expanduser(out or given or Path("runs") / Path(path).stem)))
+    sweep_dir = output_dir(out or given or Path("runs") / Path(path).stem, "sweep directory")
     base = config_lib.apply(base, {"output.dir": str(sweep_dir)})
     axes = {key: _axis(base, key, values) for key, values in _dotted(table["axes"]).items()}
     if mode == "zip" and len({len(v) for v in axes.values()}) > 1:

@@ -1,0 +1,159 @@
+"""One run directory, one writer: a second process is refused by name, nothing it would write is written, and a
+killed holder leaves no stale lock (the lock is fcntl.flock, released by the operating system)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_one_line_error, script
+
+from jaxviz import dir_lock
+from jaxviz.errors import JaxvizError
+
+pytestmark = pytest.mark.skipif(dir_lock.fcntl is None, reason="no fcntl: this platform holds no directory locks")
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from jaxviz.dir_lock import holding
+    with holding(sys.argv[1], "a test holder"):
+        print("held", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def _holder(directory: Path) -> subprocess.Popen:
+    """Another real process holding `directory` through the same lock jaxviz takes (until killed)."""
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(directory)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def _tree(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `directory`: (size, modification time in ns)."""
+    return {
+        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_second_holder_is_refused_by_name_and_kill_9_leaves_no_stale_lock(tmp_path):
+    run = tmp_path / "run"
+    p = _holder(run)
+    try:
+        with pytest.raises(dir_lock.Busy) as refused:
+            with dir_lock.holding(run, "a second run"):
+                pass
+        said = str(refused.value)
+        assert f"pid {p.pid} on {socket.gethostname()}" in said and "a test holder" in said, said
+        assert "another --out" in said and str(run.resolve()) in said
+        assert dir_lock.is_held(run)
+    finally:
+        p.send_signal(signal.SIGKILL)  # no chance to clean up: the OS alone releases the lock
+        p.wait()
+    with dir_lock.holding(run, "after the holder died"):
+        with dir_lock.holding(run / ".." / "run", "nested, through another spelling of the path"):  # re-entrant
+            assert dir_lock.is_held(run)
+    assert not dir_lock.is_held(run)
+
+
+def test_the_same_directory_through_a_link_is_one_directory(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    p = _holder(tmp_path / "real")
+    try:
+        with pytest.raises(JaxvizError, match="in use by a test holder"):
+            with dir_lock.holding(tmp_path / "link", "through the link"):
+                pass
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_two_real_runs_on_one_directory(tmp_path, weights_path):
+    """A visualisation holds RUN; a second one with the same settings, one with other layers, dataset examples
+    and the atlas command are each refused in one line naming it, and write nothing; once it is killed
+    (kill -9), a rerun resumes."""
+    run = tmp_path / "run"
+    common = ["--weights", str(weights_path), "--out", str(run), "--size", "32", "--set", "output.quality=false"]
+    first = [*common, "--layers", "block1_conv1", "--filters", "0:64", "--steps", "400"]
+    env = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"}
+    holder = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "visualize.py"), *first],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "state" / "settings.json").is_file():  # it holds the directory and has started writing
+            assert holder.poll() is None and time.monotonic() < deadline, "the first run did not start"
+            time.sleep(0.2)
+        holder.send_signal(signal.SIGSTOP)  # frozen, still holding: whatever changes now is the others' doing
+        before = _tree(run)
+        images = tmp_path / "images"
+        images.mkdir()
+        from PIL import Image
+
+        Image.new("RGB", (40, 40), (200, 30, 30)).save(images / "red.png")
+        refused = [
+            script("visualize", *first),  # the same settings
+            script("visualize", *common, "--layers", "block2_conv1", "--filters", "0:2", "--steps", "2"),  # others
+            script(
+                "examples",
+                "--images",
+                str(images),
+                "--weights",
+                str(weights_path),
+                "--out",
+                str(run),
+                "--layers",
+                "block1_conv1",
+                "--filters",
+                "0:2",
+                "--size",
+                "32",
+            ),  # fmt: skip
+        ]
+        for p in refused:
+            assert_one_line_error(
+                p.returncode, p.stderr, f"{run} is in use by a visualisation run", f"pid {holder.pid}"
+            )
+            assert "plan:" not in p.stdout
+        atlas = script("atlas", str(run))  # the run refreshes its atlas itself: a second writer would race it
+        assert_one_line_error(atlas.returncode, atlas.stderr, "in use by a visualisation run", "refreshes the atlas")
+        assert _tree(run) == before  # nothing written by any of them
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    again = script("visualize", *first[:-1], "2", *["--set", "output.atlas=false"])  # other steps: refused by settings
+    assert again.returncode == 2 and "in use" not in again.stderr and "other settings" in again.stderr, again.stderr
+
+
+def test_a_sweep_directory_has_one_writer(tmp_path, weights_path):
+    sweep_file = tmp_path / "s.toml"
+    sweep_file.write_text(
+        f'[model]\nweights = "{weights_path}"\n[target]\nlayers = "block1_conv1"\nfilters = "0:1"\n'
+        '[ascent]\nsize = 32\n[sweep.axes]\n"ascent.steps" = [1, 2]\n'
+    )
+    out = tmp_path / "sweep"
+    p = _holder(out)
+    try:
+        refused = script("sweep", "--config", str(sweep_file), "--out", str(out))
+        assert_one_line_error(refused.returncode, refused.stderr, f"sweep directory {out} is in use", f"pid {p.pid}")
+        assert [f.name for f in out.iterdir()] == [dir_lock.LOCK_NAME]  # not one point started
+    finally:
+        p.kill()
+        p.wait()
