@@ -1,8 +1,9 @@
 """The notebook API: `jaxviz.visualize(layer, filters, preset=..., **settings)` -> images and numbers.
 
-Built on the same pieces as the command line (config, the chunk runner, display, metrics, quality);
-nothing is written to disk. The lower level is the ascent library: `jaxviz.ascent.ascend(params, Spec, filters,
-Knobs)` or `jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)`.
+Built on the same pieces as the command line (config, the chunk runner, display, metrics, quality, the
+progress bar); nothing is written to disk. A Result shows itself in a notebook (its grid, `_repr_png_`) and has a
+one-line repr. The lower level is the ascent library: `jaxviz.ascent.ascend(params, Spec, filters, Knobs)` or
+`jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from jaxviz import presets
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 
+DISPLAY_SIDE = 2048  # px: the longest side of the grid a notebook shows (Result._repr_png_)
+
 
 @dataclasses.dataclass(frozen=True)
 class Result:
@@ -32,10 +35,39 @@ class Result:
     config: Config  # the resolved config that made them
 
     def grid(self, columns: int = 0, margin: int = 5) -> np.ndarray:
-        """All images in one uint8 grid (for display or saving)."""
+        """All images in one uint8 grid (for display or saving): (rows * H + (rows - 1) * margin, columns * W +
+        (columns - 1) * margin, 3), row-major in the order asked for; `columns` 0: ceil(sqrt(N))."""
         from jaxviz.images import grid
 
         return grid(self.images, columns, margin)
+
+    def __repr__(self) -> str:  # the default would print every pixel: a notebook shows the gist
+        from jaxviz.examples.output import describe_filters
+
+        a, n, c = self.config.ascent, len(self.filters), self.config
+        steps = f"{a.steps} steps" + (f" x {a.stages} stages" if a.stages > 1 else "")
+        method = f"{c.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
+        live = self.activations[np.isfinite(self.activations)]
+        acts = f", activation {live.min():.3g}-{live.max():.3g}" if live.size else ""
+        filters = f"{n} filter{'s' * (n != 1)} ({describe_filters(self.filters)})"
+        return (f"Result({self.layer!r}, {filters}, {a.size} px, {steps}, {method}, objective {c.objective.expr!r}; "
+                f"images {self.images.shape}{acts})")  # fmt: skip
+
+    def _repr_png_(self) -> bytes:
+        """The grid as PNG bytes, so a notebook cell that shows a Result draws its images. A grid over
+        DISPLAY_SIDE px on a side is shrunk to that (a notebook would store megabytes of PNG otherwise); the full
+        resolution is `grid()`."""
+        from PIL import Image
+
+        from jaxviz.images import png_bytes
+
+        image = self.grid()
+        h, w = image.shape[:2]
+        if max(h, w) > DISPLAY_SIDE:
+            scale = DISPLAY_SIDE / max(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+        return png_bytes(image)
 
 
 def _keys() -> dict[str, list[str]]:
@@ -76,6 +108,24 @@ def _filters(filters: Iterable[int] | int) -> list[int]:
     return [int(f) for f in items]
 
 
+def estimate_seconds(cfg: Config, layer: str, n: int, quality: bool = True, backend: str | None = None) -> float:
+    """A first estimate of the seconds `visualize` takes for `n` filters of `layer` under `cfg`, before anything
+    runs: the ascent's GFLOP (jaxviz.architecture.gflop_per_step per step, as the run's progress bar weighs
+    filters) and, with `quality`, its forward passes, at the backend's jaxviz.progress.PRIOR_GFLOPS. Loading
+    weights and compiling are not counted. `backend`: "cpu", "gpu", "tpu" (None: JAX's default)."""
+    from jaxviz.architecture import gflop_per_step
+    from jaxviz.progress import prior_seconds
+    from jaxviz.run.session import filter_cost
+
+    gflop = n * filter_cost(cfg, layer)
+    if quality:
+        from jaxviz.quality import plan
+
+        passes, _ = plan(layer, cfg.ascent.size, n)
+        gflop += passes * gflop_per_step(layer, cfg.ascent.size) / 2  # forward only: half a step
+    return prior_seconds(gflop, backend)
+
+
 def visualize(
     layer: str,
     filters: Iterable[int] | int = range(16),
@@ -83,6 +133,7 @@ def visualize(
     weights: str = "",
     overrides: Mapping[str, Any] | None = None,
     quality: bool = True,
+    progress: bool = True,
     **settings: Any,
 ) -> Result:
     """Visualise `filters` of one `layer` with a preset and any config settings, in one batched ascent.
@@ -92,42 +143,80 @@ def visualize(
 
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
     `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights.
+    `quality`: measure the quality numbers (display_activation, robustness, selective) too.
+
+    `progress`: a progress bar (phase: loading weights, compiling, the layer's ascent, quality numbers; filters
+    done, filters/s, time left) live on a terminal, in place in a Jupyter notebook, as a line every 30 s
+    elsewhere; False: silent. A call estimated (`estimate_seconds`) to take more than
+    jaxviz.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything loads or compiles.
     """
-    from jaxviz import ascent, display
-    from jaxviz import quality as quality_lib
-    from jaxviz.metrics import filter_record
+    from jaxviz.progress import Progress, warn_if_slow
     from jaxviz.run.plan import prepare
-    from jaxviz.weights import find_and_load
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
     updates.update({"target.layers": layer, "target.filters": tuple(_filters(filters))})
+    updates["output.progress"] = bool(progress)  # the config it returns says what this call did
     if weights:
         updates["model.weights"] = weights
     cfg = config_lib.apply(cfg, updates)
     p = prepare(cfg)
     from jaxviz import compile_cache
 
-    compile_cache.enable(cfg.ascent.compile_cache)
+    compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles (the estimate's device queries too)
     if len(p.targets) != 1:
         raise JaxvizError(
             f"visualize takes one layer, got {len(p.targets)} ({', '.join(p.targets)}) from {layer!r}; call it once "
             f"per layer, or use the command line (scripts/visualize.py --layers ...) for several"
         )
     (layer_name, wanted), *_ = p.targets.items()
-    params = find_and_load(cfg.model.weights, cfg.model.download)
-    engine = ascent.LayerAscent(params, p.specs[layer_name], p.knobs, ascent.filter_mesh())
-    o = cfg.output
+    a = cfg.ascent
+    warn_if_slow(
+        estimate_seconds(cfg, layer_name, len(wanted), quality),
+        f"jaxviz.visualize of {len(wanted)} filter(s) of {layer_name} at {a.size} px x {a.steps * a.stages} steps",
+        "fewer filters, a smaller size or fewer steps make it shorter",
+    )
+    from jaxviz.run.session import filter_cost
+
+    cost = filter_cost(cfg, layer_name)
+    bar = Progress(len(wanted), cost * len(wanted), enabled=progress)
+    try:
+        return _ascend(cfg, p, layer_name, wanted, quality, bar, cost)
+    finally:
+        bar.close()
+
+
+def _ascend(cfg: Config, p, layer: str, wanted: list[int], quality: bool, bar, cost: float) -> Result:
+    """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.progress.Progress)."""
+    from jaxviz import ascent, display
+    from jaxviz import quality as quality_lib
+    from jaxviz.metrics import filter_record
+    from jaxviz.weights import find_and_load
+
+    with bar.phase("loading weights"):
+        params = find_and_load(cfg.model.weights, cfg.model.download)
+    # A device loop reports every `segment` steps (as a run's does), so the bar moves within a chunk there too.
+    engine = ascent.LayerAscent(params, p.specs[layer], p.knobs, ascent.filter_mesh(), cfg.output.snapshot_every)
+    o, total = cfg.output, cfg.ascent.steps * cfg.ascent.stages
     rows, tiles, firsts = [], [], []
-    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk):
+
+    def on_step(part: list[int], s: int, act, images) -> None:  # the first report comes after the first compile
+        frac = len(part) * s / total
+        bar.update(layer, len(rows) + frac, len(rows) + frac, len(wanted), (len(rows) + frac) * cost)
+
+    bar.status("compiling")
+    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk, on_step):
         shown = r.all_images if r.all_images is not None else r.images
         for i, f in enumerate(part):
             t = display.tile(shown[i], o.display, o.deprocess_std)
             tiles.append(t)
             firsts.append(t[:, : cfg.ascent.size])
-            rows.append(filter_record(layer_name, f, r.history[i], int(r.nan_step[i])))
+            rows.append(filter_record(layer, f, r.history[i], int(r.nan_step[i])))
+        bar.chunk_measured(cost)
+        bar.update(layer, len(rows), len(rows), len(wanted), len(rows) * cost, force=len(rows) == len(wanted))
     if quality:
-        for row, extra in zip(rows, quality_lib.evaluate(params, layer_name, np.stack(firsts), wanted)):
-            row.update(extra)
+        with bar.phase("quality numbers"):
+            for row, extra in zip(rows, quality_lib.evaluate(params, layer, np.stack(firsts), wanted)):
+                row.update(extra)
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
-    return Result(layer_name, wanted, np.stack(tiles), activations, rows, cfg)
+    return Result(layer, wanted, np.stack(tiles), activations, rows, cfg)

@@ -1,9 +1,11 @@
 """Progress of a run through `rich`: phase or layer, whole filters done, filters/s, time left weighted by cost.
 
-On a terminal it is a live bar; elsewhere (a log file, CI, a batch job) the same columns are printed as a
-line at most every `every` seconds. Time left is estimated only once a chunk has been measured (the first
-call of a layer compiles; a guess before that would be absurd), and from the cost done since this
-invocation started: a block5 filter costs far more than a block1 one, so filters/s alone would mislead.
+On a terminal it is a live bar; in a Jupyter notebook one output updated in place; elsewhere (a log file, CI,
+a batch job) the same columns are printed as a line at most every `every` seconds. Time left is estimated only
+once a chunk has been measured (the first call of a layer compiles; a guess before that would be absurd), and
+from the cost done since this invocation started: a block5 filter costs far more than a block1 one, so
+filters/s alone would mislead. Before anything runs, `warn_if_slow` turns the same prior figures into one
+warning for a notebook call that will take long.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
-from typing import TextIO
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, ProgressColumn, TextColumn
@@ -26,12 +29,97 @@ from jaxviz import compile_clock
 # block3_conv1 at 96 px on 2 cores, 67 GFLOP/s (so ~30 per core, kept low); accelerators: a tenth of an H100's
 # dense bf16 peak, cautious.
 PRIOR_GFLOPS = {"cpu": 30.0 * (os.cpu_count() or 1), "gpu": 1e5, "tpu": 1e5}
+SLOW_CALL_SECONDS = 30.0  # a notebook call estimated to take longer than this says so before it starts
+NOTEBOOK_EVERY = 0.5  # seconds between redraws of a notebook's progress output (each one is a message to the page)
+
+
+class SlowCallWarning(UserWarning):
+    """A `jaxviz.visualize` or `jaxviz.examples` call that will take long by the prior estimate: its message
+    says about how long and what makes it shorter. Silence it with
+    `warnings.simplefilter("ignore", jaxviz.SlowCallWarning)`, or make it an error to stop such calls."""
 
 
 def _backend() -> str:
     import jax
 
     return jax.default_backend()
+
+
+def prior_seconds(gflop: float, backend: str | None = None) -> float:
+    """Seconds `gflop` GFLOP take at the backend's PRIOR_GFLOPS: what the bar assumes before measuring anything.
+    `backend`: "cpu", "gpu" or "tpu" (None: JAX's default backend, which imports JAX)."""
+    rate = PRIOR_GFLOPS.get(backend or _backend(), PRIOR_GFLOPS["gpu"])
+    return max(float(gflop), 0.0) / rate
+
+
+def warn_if_slow(seconds: float, what: str, shorter: str, stacklevel: int = 3) -> bool:
+    """One SlowCallWarning when `seconds` (an estimate) is over SLOW_CALL_SECONDS: "`what` should take about 3 min
+    (a first estimate); `shorter`". `stacklevel` 3 points at the caller of the function that calls this.
+    Returns whether it warned."""
+    if seconds <= SLOW_CALL_SECONDS:
+        return False
+    warnings.warn(f"{what} should take {duration(seconds)} (a first estimate); {shorter}", SlowCallWarning, stacklevel)
+    return True
+
+
+def _notebook_display() -> Callable[..., Any] | None:
+    """IPython's `display` (asked only under a Jupyter kernel, where IPython is there), else None."""
+    try:
+        from IPython.display import display
+    except ImportError:
+        return None
+    return display
+
+
+class Output:
+    """Where a rich progress table shows: a live bar on a terminal; in a Jupyter notebook one output updated in
+    place (rich's own live display there needs ipywidgets, which jaxviz does not require; IPython's display
+    handles need nothing more); elsewhere a line at most every `every` seconds. A notebook is used only when no
+    `stream` was asked for: a caller that passes one wants its lines there."""
+
+    def __init__(self, stream: TextIO | None, enabled: bool, every: float, width: int):
+        self.stream = stream or sys.stderr
+        self.console = Console(file=self.stream, width=None if self.stream.isatty() else width)  # lines unwrapped
+        show = _notebook_display() if enabled and stream is None and self.console.is_jupyter else None
+        self.notebook, self.handle = show, None
+        self.live = enabled and show is None and self.console.is_terminal
+        self.every, self.last_print = every, -float("inf")
+        self.bar: RichProgress | None = None
+
+    def attach(self, bar: RichProgress) -> None:
+        """Show `bar` (made with this console): a terminal's live display starts here."""
+        self.bar = bar
+        if self.live:
+            bar.start()
+
+    def emit(self, force: bool = False) -> None:
+        """Redraw (a live bar at once; a notebook at most every NOTEBOOK_EVERY s, a line every `every` s,
+        unless `force`)."""
+        if self.bar is None:
+            return
+        if self.live:
+            self.bar.refresh()
+            return
+        now = time.perf_counter()
+        if not force and now - self.last_print < (NOTEBOOK_EVERY if self.notebook else self.every):
+            return
+        self.last_print = now
+        table = self.bar.make_tasks_table(self.bar.tasks)
+        if self.notebook is None:
+            self.console.print(table, soft_wrap=True)
+        elif self.handle is None:
+            self.handle = self.notebook(table, display_id=True)  # a rich Table renders itself as HTML there
+        else:
+            self.handle.update(table)
+
+    def close(self) -> None:
+        """Stop a live bar (its last state stays on the terminal); a notebook's output shows the last state."""
+        if self.live:
+            self.live = False
+            self.bar.stop()
+        elif self.notebook is not None:
+            self.emit(force=True)
+        self.stream.flush()
 
 
 def clock(seconds: float) -> str:
@@ -89,9 +177,8 @@ class Progress:
         self.total, self.enabled, self.every, self.layers = total, enabled, every, layers
         self.total_cost = float(total if total_cost is None else total_cost)
         self.base, self.base_cost = done, done_cost
-        self.stream = stream or sys.stderr
-        self.console = Console(file=self.stream, width=None if self.stream.isatty() else 200)  # log lines unwrapped
-        self.live = enabled and self.console.is_terminal
+        self.out = Output(stream, enabled, every, 200)
+        self.stream, self.console = self.out.stream, self.out.console
         self.start = time.perf_counter()
         self.compile0 = compile_clock.seconds()
         self.measured = False  # estimates start once a chunk has finished
@@ -99,7 +186,6 @@ class Progress:
         self.seen: set[str] = set()  # layers whose ascent started
         self.finished_layers = 0
         self.phase_seconds = self.phase_compile = 0.0  # grids, quality numbers, atlas (their compiles within)
-        self.last_print = -float("inf")
         self.state = ("", float(done), float(done_cost))
         self._bar = RichProgress(
             TextColumn("{task.description:<14}"),
@@ -110,7 +196,7 @@ class Progress:
             TextColumn("(compiling {task.fields[compiling]})"),
             _Left(),
             console=self.console,
-            auto_refresh=self.live,
+            auto_refresh=self.out.live,
             disable=not enabled,
         )
         self._task = self._bar.add_task(
@@ -122,8 +208,12 @@ class Progress:
             compiling="0.0 s",
             left=None,
         )
-        if self.live:
-            self._bar.start()
+        self.out.attach(self._bar)
+
+    @property
+    def live(self) -> bool:
+        """Whether this is a live terminal bar (redrawn by rich's own thread)."""
+        return self.out.live
 
     def chunk_measured(self, filter_cost: float = 0.0) -> None:
         """A chunk finished (its filters cost `filter_cost` each): time left can be estimated from here on.
@@ -184,6 +274,12 @@ class Progress:
         )
         self._emit(force)
 
+    def status(self, text: str) -> None:
+        """Show `text` (e.g. "compiling") in the layer's place until the next update; nothing is timed apart."""
+        if self.enabled:
+            self._bar.update(self._task, description=text)
+            self._emit(force=True)
+
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Show `name` (e.g. "quality numbers", "atlas") while the work inside runs, then the layer again."""
@@ -202,19 +298,9 @@ class Progress:
                 self._bar.update(self._task, description=layer)
 
     def _emit(self, force: bool) -> None:
-        if self.live:
-            self._bar.refresh()
-            return
-        now = time.perf_counter()
-        if force or now - self.last_print >= self.every:
-            self.last_print = now
-            self.console.print(self._bar.make_tasks_table(self._bar.tasks), soft_wrap=True)
+        self.out.emit(force)
 
     def close(self) -> None:
-        """A full bar when everything was done; the line left on the terminal either way."""
-        if not self.enabled:
-            return
-        if self.live:
-            self.live = False
-            self._bar.stop()
-        self.stream.flush()
+        """A full bar when everything was done; the line left on the terminal (or the notebook) either way."""
+        if self.enabled:
+            self.out.close()

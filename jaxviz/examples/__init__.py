@@ -4,6 +4,7 @@
     result = ex.examples("photos/", layers="block3_conv1,block5_conv3", top=9)
     result.layers["block3_conv1"].image  # (256, 9) indices into result.images, best first
     ex.crops(result, "block3_conv1", 17)  # the receptive-field crops of filter 17's top images
+    ex.crops_grid(result, "block3_conv1", [17, 18, 19], top=6)  # 3 filters (rows) x 6 crops as one uint8 image
 
 The command line (scripts/examples.py) does the same and writes RUN/examples/ (see output.py), resumably.
 """
@@ -15,16 +16,31 @@ from pathlib import Path
 
 from jaxviz.architecture import CONV_LAYERS, min_size
 from jaxviz.errors import JaxvizError
-from jaxviz.examples.output import Examples, LayerExamples, crops
+from jaxviz.examples.output import Examples, LayerExamples, crops, crops_grid
 from jaxviz.targets import resolve_filters, resolve_layers
 
-__all__ = ["CONVS", "LEAST", "Examples", "LayerExamples", "check_number", "crops", "examples", "make_job"]
+__all__ = [
+    "CONVS",
+    "LEAST",
+    "Examples",
+    "LayerExamples",
+    "check_number",
+    "crops",
+    "crops_grid",
+    "estimate_seconds",
+    "examples",
+    "make_job",
+]
 
 # How the forward pass convolves (jaxviz.examples.topk.with_winograd): "auto" = Winograd F(4x4, 3x3) where it is
 # faster on CPU (deep layers; scores within ~2e-5 of XLA's), "xla" = XLA's convolution everywhere (the Keras
 # arithmetic, to the last bit of jaxviz.vgg), "winograd" = Winograd where it suits on any backend.
 CONVS = ("auto", "xla", "winograd")
 LEAST = {"top": 1, "size": 1, "batch": 0, "save_every": 1}  # the least valid value of each whole-number setting
+# The forward pass alone, batched (Winograd on CPU's deep layers), runs faster per GFLOP than the ascent's step that
+# PRIOR_GFLOPS describes: 150-230 GFLOP/s on the 2 CPU cores where the ascent's prior is 60 (BENCHMARKS.md). Twice
+# the prior keeps the estimate cautious.
+FORWARD_SPEEDUP = 2.0
 
 
 def check_number(name: str, value: object) -> None:
@@ -65,6 +81,17 @@ def make_job(
     return Job(Path(images), names, chosen, top, size, batch, weights, out, save_every, conv)
 
 
+def estimate_seconds(job, files: int, backend: str | None = None) -> float:
+    """A first estimate of the seconds `job` (from make_job) takes over `files` images, before anything runs: one
+    forward pass to its deepest layer per image (half an ascent step, jaxviz.architecture.gflop_per_step) at
+    FORWARD_SPEEDUP times the backend's jaxviz.progress.PRIOR_GFLOPS; compiling and decoding not counted."""
+    from jaxviz.architecture import gflop_per_step
+    from jaxviz.progress import prior_seconds
+
+    deepest = max(job.layers, key=CONV_LAYERS.index)
+    return prior_seconds(files * gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
+
+
 def examples(
     images: str | Path,
     layers: str | Iterable[str] = "all",
@@ -73,13 +100,27 @@ def examples(
     weights: str = "",
     filters: str | Iterable[int] = "all",
     batch: int = 0,
-    progress: bool = False,
+    progress: bool = True,
     conv: str = "auto",
 ) -> Examples:
     """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
     `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
     folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
-    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative)."""
-    from jaxviz.examples.job import run
+    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative).
 
-    return run(make_job(images, layers, filters, top, size, batch, weights, conv=conv), progress=progress)
+    `progress`: a progress bar (files done, images/s, time left) on a terminal, in a Jupyter notebook, or as a
+    line every 30 s elsewhere; False: silent. A call estimated (`estimate_seconds`) to take more than
+    jaxviz.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything compiles."""
+    from jaxviz.examples.job import run
+    from jaxviz.examples.loader import list_images
+    from jaxviz.progress import warn_if_slow
+
+    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv)
+    # The engine lists the folder again; counting here is what lets the warning come before any compile.
+    files = len(list_images(job.images.absolute()))
+    warn_if_slow(
+        estimate_seconds(job, files),
+        f"jaxviz.examples over {files:,} images to {job.layers[-1]} at {job.size} px",
+        "fewer images, an earlier deepest layer or a smaller size make it shorter",
+    )
+    return run(job, progress=progress)

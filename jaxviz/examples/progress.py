@@ -1,4 +1,5 @@
-"""The examples run's progress line: files done, images/s, time left (rich; a plain line now and then off a terminal).
+"""The examples run's progress line: files done, images/s, time left (rich: a live bar on a terminal, one output
+updated in place in a Jupyter notebook, a plain line now and then elsewhere; see jaxviz.progress.Output).
 
 jaxviz.progress.Progress counts filters weighted by ascent cost; here the unit is simply a file, so rich's own
 columns do, with the rate measured from this invocation's files (a resumed run's earlier files do not count).
@@ -6,26 +7,28 @@ columns do, with the rate measured from this invocation's files (a resumed run's
 
 from __future__ import annotations
 
-import sys
 import time
+from typing import TextIO
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
-from jaxviz.progress import duration
+from jaxviz.progress import Output, duration
 
 
 class Bar:
-    """Progress over `total` files, `done` of them finished before this invocation."""
+    """Progress over `total` files, `done` of them finished before this invocation. `stream`: where lines go
+    (default: standard error, or the notebook under Jupyter)."""
 
-    def __init__(self, total: int, done: int = 0, enabled: bool = True, every: float = 30.0):
+    def __init__(
+        self, total: int, done: int = 0, enabled: bool = True, every: float = 30.0, stream: TextIO | None = None
+    ):
         self.total, self.base, self.enabled, self.every = total, done, enabled, every
-        self.start, self.last_print = time.perf_counter(), -float("inf")
-        self.console = Console(file=sys.stderr, width=None if sys.stderr.isatty() else 120)
-        self.live = enabled and self.console.is_terminal
+        self.start = time.perf_counter()
+        self.out = Output(stream, enabled, every, 120)
+        self.console = self.out.console
         self._bar = RichProgress(
-            TextColumn("examples"),
+            TextColumn("{task.description:<9}"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TextColumn("files"),
@@ -33,13 +36,20 @@ class Bar:
             TimeElapsedColumn(),
             TextColumn("left {task.fields[left]}"),
             console=self.console,
-            auto_refresh=self.live,
+            auto_refresh=self.out.live,
             disable=not enabled,
         )
-        self._task = self._bar.add_task("examples", total=total, completed=done, rate="", left="?")
+        # Until the first batch is done the wait is mostly its compile: said so, rather than a bar standing still.
+        self._task = self._bar.add_task("compiling", total=total, completed=done, rate="", left="?")
         self.images0: int | None = None
-        if self.live:
-            self._bar.start()
+        self.out.attach(self._bar)
+        if enabled:
+            self.out.emit(force=True)
+
+    @property
+    def live(self) -> bool:
+        """Whether this is a live terminal bar (redrawn by rich's own thread)."""
+        return self.out.live
 
     def update(self, done: int, images: int) -> None:
         """`done` files consumed in all, `images` of them read so far in all."""
@@ -51,14 +61,11 @@ class Bar:
         rate = (images - self.images0) / seconds if seconds > 0 else 0.0
         files_rate = (done - self.files0) / seconds if seconds > 0 else 0.0
         left = duration((self.total - done) / files_rate) if files_rate > 0 else "?"
-        self._bar.update(self._task, completed=done, rate=f"{rate:.1f} images/s" if rate else "", left=left)
-        if self.live:
-            self._bar.refresh()
-        elif time.perf_counter() - self.last_print >= self.every or done == self.total:
-            self.last_print = time.perf_counter()
-            self.console.print(self._bar.make_tasks_table(self._bar.tasks), soft_wrap=True)
+        self._bar.update(
+            self._task, description="examples", completed=done, rate=f"{rate:.1f} images/s" if rate else "", left=left
+        )
+        self.out.emit(force=done == self.total)
 
     def close(self) -> None:
-        if self.live:
-            self.live = False
-            self._bar.stop()
+        if self.enabled:
+            self.out.close()
