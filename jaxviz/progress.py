@@ -11,6 +11,7 @@ warning for a notebook call that will take long.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import time
@@ -62,6 +63,30 @@ def warn_if_slow(seconds: float, what: str, shorter: str, stacklevel: int = 3) -
     return True
 
 
+_HTML = (  # how rich shows a renderable in Jupyter (rich.jupyter), colours inline
+    '<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+    "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>"
+)
+
+
+class _Rendered:
+    """A progress table rendered once at `width` columns, as a notebook output: HTML with rich's colours, and
+    plain text. Rendered here, not by the notebook's global rich console: that one may be 80 columns wide and
+    would wrap the line."""
+
+    def __init__(self, renderable: Any, width: int):
+        console = Console(file=io.StringIO(), record=True, width=width, force_jupyter=False, color_system="truecolor")
+        console.print(renderable, soft_wrap=True)
+        self.text = console.export_text(styles=False).rstrip()
+        self.html = console.export_html(inline_styles=True, code_format=_HTML)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
+        return {"text/plain": self.text, "text/html": self.html}
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _notebook_display() -> Callable[..., Any] | None:
     """IPython's `display` (asked only under a Jupyter kernel, where IPython is there), else None."""
     try:
@@ -83,7 +108,7 @@ class Output:
         show = _notebook_display() if enabled and stream is None and self.console.is_jupyter else None
         self.notebook, self.handle = show, None
         self.live = enabled and show is None and self.console.is_terminal
-        self.every, self.last_print = every, -float("inf")
+        self.every, self.width, self.last_print = every, width, -float("inf")
         self.bar: RichProgress | None = None
 
     def attach(self, bar: RichProgress) -> None:
@@ -108,9 +133,9 @@ class Output:
         if self.notebook is None:
             self.console.print(table, soft_wrap=True)
         elif self.handle is None:
-            self.handle = self.notebook(table, display_id=True)  # a rich Table renders itself as HTML there
+            self.handle = self.notebook(_Rendered(table, self.width), display_id=True)
         else:
-            self.handle.update(table)
+            self.handle.update(_Rendered(table, self.width))
 
     def close(self) -> None:
         """Stop a live bar (its last state stays on the terminal); a notebook's output shows the last state."""
@@ -234,6 +259,8 @@ class Progress:
         """
         if not self.measured:
             return None
+        if cost_done >= self.total_cost:  # nothing left, whatever the clocks say (a rate can be unmeasurable)
+            return 0.0
         compiled = compile_clock.seconds() - self.compile0 - self.phase_compile
         work = time.perf_counter() - self.start - self.phase_seconds - compiled
         rate = (cost_done - self.base_cost) / work if work > 0 else 0.0

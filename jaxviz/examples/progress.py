@@ -60,7 +60,7 @@ class Bar:
         seconds = time.perf_counter() - self.t0
         rate = (images - self.images0) / seconds if seconds > 0 else 0.0
         files_rate = (done - self.files0) / seconds if seconds > 0 else 0.0
-        left = duration((self.total - done) / files_rate) if files_rate > 0 else "?"
+        left = duration((self.total - done) / files_rate) if files_rate > 0 else "0 s" if done >= self.total else "?"
         self._bar.update(
             self._task, description="examples", completed=done, rate=f"{rate:.1f} images/s" if rate else "", left=left
         )
