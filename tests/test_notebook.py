@@ -209,18 +209,26 @@ def test_examples_reprs_are_short_and_a_result_shows_crops(found):
 
 
 def test_crops_grid_is_filters_by_top_images(found):
-    ex = found.layers["block2_conv1"]  # a 10 px field, shown 5x at 50 px
-    g = jaxviz.crops_grid(found, "block2_conv1", [4, 0], top=2)
+    from jaxviz.examples.output import PAD_RGB
+
+    g = jaxviz.crops_grid(found, "block2_conv1", [4, 0], top=2)  # a 10 px field, shown 5x at 50 px
     assert g.shape == (2 * 50 + 2, 2 * 50 + 2, 3) and g.dtype == np.uint8
     assert np.array_equal(g, found.grid("block2_conv1", [4, 0], top=2))
     assert jaxviz.crops_grid(found, "block2_conv1", 1, side=20, margin=1).shape == (20, 3 * 20 + 2 * 1, 3)
-    # Each tile is its crop enlarged by whole pixels wherever the field lies inside the image.
-    crops = jaxviz.crops(found, "block2_conv1", 4)
-    inside = [j for j, c in enumerate(crops[:2]) if c.shape == (10, 10, 3)]
-    assert inside, ex.box[ex.row(4)]
-    for j in inside:
-        np.testing.assert_array_equal(g[:50, j * 52 : j * 52 + 50], crops[j].repeat(5, 0).repeat(5, 1))
-    assert (g[50:52] == 0).all()  # the margin between rows
+    assert (g[50:52] == 0).all() and (g[:, 50:52] == 0).all()  # the margins
+    # Each tile is its crop enlarged by whole pixels; where the field runs off the image, the padding's colour.
+    g = jaxviz.crops_grid(found, "block1_conv1", range(5))  # a 3 px field, shown 16x at 48 px
+    assert g.shape == (5 * 48 + 4 * 2, 3 * 48 + 2 * 2, 3)
+    whole = 0
+    for i in range(5):
+        for j, crop in enumerate(jaxviz.crops(found, "block1_conv1", i)):
+            tile = g[i * 50 : i * 50 + 48, j * 50 : j * 50 + 48]
+            if crop.shape == (3, 3, 3):
+                whole += 1
+                np.testing.assert_array_equal(tile, crop.repeat(16, 0).repeat(16, 1))
+            else:
+                assert (tile == PAD_RGB).all(axis=-1).any()
+    assert whole
 
     for kwargs, needle in [
         ({"layer": "block3_conv1"}, "'block3_conv1' was not computed; computed: block1_conv1, block2_conv1"),
