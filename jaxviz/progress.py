@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, ProgressColumn, TextColumn
 from rich.progress import Progress as RichProgress
+from rich.table import Column
 from rich.text import Text
 
 from jaxviz import compile_clock
@@ -213,13 +214,14 @@ class Progress:
         self.phase_seconds = self.phase_compile = 0.0  # grids, quality numbers, atlas (their compiles within)
         self.state = ("", float(done), float(done_cost))
         self._bar = RichProgress(
-            TextColumn("{task.description:<14}"),
+            # On a narrow terminal the bar and the clocks give way first: phase, counts and time left stay whole.
+            TextColumn("{task.description:<14}", table_column=Column(no_wrap=True)),
             BarColumn(bar_width=24),
-            TextColumn("{task.fields[filters]}"),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[filters]}", table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
             TextColumn("elapsed {task.fields[elapsed]}"),
             TextColumn("(compiling {task.fields[compiling]})"),
-            _Left(),
+            _Left(table_column=Column(no_wrap=True)),
             console=self.console,
             auto_refresh=self.out.live,
             disable=not enabled,
