@@ -52,3 +52,17 @@ def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
 def test_bad_api_input_is_one_clear_error(kwargs, needle, weights_path):
     with pytest.raises(JaxvizError, match=needle):
         jaxviz.visualize("block1_conv1", weights=str(weights_path), size=16, steps=1, **kwargs)
+
+
+def test_the_estimate_is_the_progress_bars_cost_at_the_prior_rate():
+    from jaxviz import config
+    from jaxviz.api import estimate_seconds
+    from jaxviz.progress import PRIOR_GFLOPS
+    from jaxviz.run.session import filter_cost
+
+    cfg = config.apply(config.Config(), {"ascent.size": 96, "ascent.steps": 25})
+    alone = estimate_seconds(cfg, "block3_conv1", 64, quality=False, backend="cpu")
+    assert alone == pytest.approx(64 * filter_cost(cfg, "block3_conv1") / PRIOR_GFLOPS["cpu"])
+    assert estimate_seconds(cfg, "block3_conv1", 128, quality=False, backend="cpu") == pytest.approx(2 * alone)
+    assert alone < estimate_seconds(cfg, "block3_conv1", 64, backend="cpu") < 1.5 * alone  # quality: forward passes
+    assert estimate_seconds(cfg, "block3_conv1", 64, backend="gpu") < alone / 100
