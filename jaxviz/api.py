@@ -195,8 +195,10 @@ def _ascend(cfg: Config, p, layer: str, wanted: list[int], quality: bool, bar, c
 
     with bar.phase("loading weights"):
         params = find_and_load(cfg.model.weights, cfg.model.download)
-    # A device loop reports every `segment` steps (as a run's does), so the bar moves within a chunk there too.
-    engine = ascent.LayerAscent(params, p.specs[layer], p.knobs, ascent.filter_mesh(), cfg.output.snapshot_every)
+    # With a bar, a device loop reports every `segment` steps (as a run's does), so the bar moves within a chunk
+    # there too; without one, each stage stays one call (0), the fastest.
+    segment = cfg.output.snapshot_every if bar.enabled else 0
+    engine = ascent.LayerAscent(params, p.specs[layer], p.knobs, ascent.filter_mesh(), segment)
     o, total = cfg.output, cfg.ascent.steps * cfg.ascent.stages
     rows, tiles, firsts = [], [], []
 
