@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,10 @@ from jaxviz import config as config_lib
 from jaxviz import presets
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+
+if TYPE_CHECKING:  # both import rich or JAX's helpers: `import jaxviz` stays light
+    from jaxviz.progress import Progress
+    from jaxviz.run.plan import Plan
 
 DISPLAY_SIDE = 2048  # px: the longest side of the grid a notebook shows (Result._repr_png_)
 
@@ -186,7 +190,7 @@ def visualize(
         bar.close()
 
 
-def _ascend(cfg: Config, p, layer: str, wanted: list[int], quality: bool, bar, cost: float) -> Result:
+def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, bar: Progress, cost: float) -> Result:
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.progress.Progress)."""
     from jaxviz import ascent, display
     from jaxviz import quality as quality_lib
@@ -207,7 +211,7 @@ def _ascend(cfg: Config, p, layer: str, wanted: list[int], quality: bool, bar, c
         bar.update(layer, len(rows) + frac, len(rows) + frac, len(wanted), (len(rows) + frac) * cost)
 
     bar.status("compiling")
-    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk, on_step):
+    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk, on_step if bar.enabled else None):
         shown = r.all_images if r.all_images is not None else r.images
         for i, f in enumerate(part):
             t = display.tile(shown[i], o.display, o.deprocess_std)
