@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.request import url2pathname
 
 import numpy as np
 import pytest
@@ -44,6 +45,43 @@ def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
     return out
 
 
+def synthetic_run(run_dir: Path, layers: tuple[str, ...] = LAYERS, filters: int = 4, seed: int = 0) -> Path:
+    """A finished run directory without an ascent (no JAX): what benchmark_sweep writes, a run's own format."""
+    from jaxviz.benchmark_sweep import write_point
+
+    write_point(run_dir, seed, layers, filters, size=16, steps=2)
+    return run_dir
+
+
+def synthetic_examples(run_dir: Path, layers: dict[str, int], images: int = 3, top: int = 2, size: int = 32) -> Path:
+    """RUN/examples as jaxviz-examples writes it (its own writer, examples.output.write), from random scores over
+    `images` small PNGs beside RUN: no JAX, no network."""
+    from jaxviz.examples.output import Examples, LayerExamples, write
+    from jaxviz.examples.receptive import boxes
+
+    folder = run_dir.parent / f"{run_dir.name}-images"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(images):
+        Image.fromarray(rng.integers(0, 256, (size + 8, size + 4, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    found = {}
+    for layer, n in layers.items():
+        scores = -np.sort(-rng.random((n, top), dtype=np.float32), axis=1) * 10
+        position = rng.integers(0, 2, (n, top, 2)).astype(np.int32)
+        found[layer] = LayerExamples(
+            scores=scores,
+            image=rng.integers(0, images, (n, top)).astype(np.int32),
+            position=position,
+            box=boxes(layer, position, size),
+            mean=rng.random(n, dtype=np.float32),
+            fires=rng.random(n, dtype=np.float32),
+            filters=np.arange(n, dtype=np.int32),
+        )
+    meta = [{"path": f"im{i}.png", "width": size + 4, "height": size + 8} for i in range(images)]
+    write(run_dir, Examples(folder.resolve(), size, meta, found))
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, weights_path) -> Path:
     return small_run(tmp_path_factory.mktemp("atlas") / "run", weights_path)
@@ -69,13 +107,17 @@ class Links(HTMLParser):
 
 
 def check_links(atlas: Path) -> int:
-    """Every link and source of every page is a file of the atlas: nothing broken, nothing from the network."""
+    """Every link and source of every page is a file of the atlas: nothing broken, nothing from the network (but
+    a dataset example's link to its original image file, which the atlas does not copy)."""
     pages = sorted(atlas.rglob("*.html"))
     for page in pages:
         parser = Links()
         parser.feed(page.read_text())
         for link in parser.links:
             if link.startswith("#") or link == "data:,":  # data:, is the empty favicon (no request for one)
+                continue
+            if link.startswith("file:///"):
+                assert Path(url2pathname(link[len("file://") :])).is_file(), (page, link)
                 continue
             assert not re.match(r"[a-z]+:", link), (page, link)
             target = (page.parent / link.split("#")[0]).resolve()
@@ -102,9 +144,9 @@ def test_a_run_atlas_holds_every_page_and_picture(run_dir):
     live = min(set(stored) - dead)  # a dead filter shows the dead mark instead
     png = np.asarray(Image.open(atlas / "img" / "block2_conv1" / f"{live:04d}.png"))
     assert np.array_equal(png, stored[live])  # the stored tile itself, lossless
-    assert check_links(atlas) == 1 + 2 + 8
+    assert check_links(atlas) == 1 + 1 + 2 + 8  # index, numbers, layers, filters
     home = index.read_text()
-    assert all(layer in home for layer in LAYERS) and "[ascent]" in home and 'class="strip"' in home
+    assert all(layer in home for layer in LAYERS) and "[ascent]" in home and 'class="net-grid images"' in home
     record = next(r for r in metrics["filters"] if r["layer"] == "block2_conv1" and r["filter"] == 1)
     page = (atlas / "filters" / "block2_conv1" / "0001.html").read_text()
     assert "<svg" in page and 'rel="prev"' in page and 'rel="next"' in page
@@ -322,14 +364,55 @@ def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
     assert 'href="points/step-0.5/index.html"' in home and 'href="points/step-1.0/index.html"' in home
     assert ">step-2.0<" in home and ">pending<" in home and 'href="compare/block1_conv1.html"' in home
     compare = (atlas / "compare" / "block1_conv1.html").read_text()
-    assert all(f'id="f{f}"' in compare for f in range(3)) and compare.count("<img") == 6
-    page = (atlas / "points" / "step-1.0" / "filters" / "block1_conv1" / "0001.html").read_text()
-    assert "In every point of the sweep" in page and page.count("<img") == 3  # its own image, then both points
-    assert 'aria-current="page">' in page and "../../../step-0.5/filters/block1_conv1/0001.html" in page
-    assert '<li class="dead"><a href="../../../step-0.5/' in page and "<b>dead</b>" in page  # its peer, marked
+    assert ">block1_conv1 across 2 points<" in compare and "3 filters." in compare
+    # Its rows come from one script a point (atlas.js draws them; tests/test_atlas_browser.py looks at them).
+    data = {}
+    for point in ("step-0.5", "step-1.0"):
+        assert f'<script src="../points/{point}/across/block1_conv1.js"></script>' in compare
+        script = (atlas / "points" / point / "across" / "block1_conv1.js").read_text()
+        data[point] = json.loads(re.fullmatch(r"\(window.jaxvizAcross = .*?\)\.push\((.*)\);\n", script, re.S)[1])
+    assert [x["filter"] for x in data["step-1.0"]["filters"]] == [0, 1, 2]
+    peer = data["step-0.5"]["filters"][1]  # its dead filter, marked
     assert (
-        compare.count('<td class="dead">') == 1 and 'alt="filter 1 in point step-0.5: dead, it never fired"' in compare
+        peer["dead"] and peer["text"] == "dead" and peer["href"] == "../points/step-0.5/filters/block1_conv1/0001.html"
     )
-    assert check_links(atlas) == 1 + 1 + 2 * (1 + 1 + 3)
+    assert peer["picture"]["alt"] == "block1_conv1 filter 1 in point step-0.5: dead, it never fired"
+    page = (atlas / "points" / "step-1.0" / "filters" / "block1_conv1" / "0001.html").read_text()
+    assert 'href="../../../../compare/block1_conv1.html#f1"' in page and page.count("<img") == 1  # no other point
+    assert check_links(atlas) == 1 + 1 + 2 * (1 + 1 + 1 + 3)  # home, compare; each point: index, numbers, layer
     shutil.move(out, tmp_path / "moved")  # links are relative: a moved (or copied, or served) sweep still works
     check_links(write_atlas(tmp_path / "moved").parent)
+
+
+def test_the_index_is_a_picture_of_the_network(tmp_path):
+    from jaxviz.architecture import CONV_LAYERS
+
+    run = synthetic_run(tmp_path / "run", ("block1_conv1", "block3_conv1"), filters=40)
+    path = run / "metrics.json"
+    metrics = json.loads(path.read_text())
+    for s in metrics["layers"].values():  # what a run records about itself, for developers
+        s.update(compile_seconds=1.25, compile_cache_misses=3, quality_skipped_estimate_seconds=99.5, seconds=2.5)
+    path.write_text(json.dumps(metrics))
+    atlas = write_atlas(run).parent
+    home = (atlas / "index.html").read_text()
+    at = [home.index(f">{layer}<") for layer in CONV_LAYERS]  # every layer of VGG16, in network order
+    assert at == sorted(at) and home.count("not in this run") == len(CONV_LAYERS) - 2
+    grids = re.findall(r'<ol class="net-grid images"[^>]*>(.*?)</ol>', home, re.S)
+    assert len(grids) == 2
+    for layer, grid in zip(("block1_conv1", "block3_conv1"), grids):
+        # A bounded grid (its first filters), each a lazy thumbnail that opens its page; all of them one click on.
+        assert re.findall(r'<a href="([^"]+)"', grid) == [f"filters/{layer}/{f:04d}.html" for f in range(32)]
+        assert grid.count('loading="lazy"') == 32 and f'src="thumb/{layer}/0031.webp"' in grid
+        assert f'<a href="layers/{layer}.html">all 40 filters of {layer} →</a>' in home
+        assert f'<a href="layers/{layer}.html">{layer}</a>' in home
+        assert f'<li class="dead"><a href="filters/{layer}/0000.html" title="filter 0 · dead">' in grid
+    # The numbers are one click away; those about the run itself are not on the front page.
+    assert 'href="numbers.html#n-block1_conv1"' in home and "<table" not in home
+    for name in ("compile_seconds", "compile_cache_misses", "quality_skipped_estimate_seconds"):
+        assert f">{label(name)}<" not in home
+    numbers = (atlas / "numbers.html").read_text()
+    found, developer = numbers.split("For developers")
+    assert 'id="n-block3_conv1"' in found and ">activation mean<" in found and ">seconds<" in found
+    assert ">compile cache misses<" in developer and ">quality skipped estimate seconds<" in developer
+    assert ">compile seconds<" in developer and ">compile cache misses<" not in found
+    assert check_links(atlas) == 1 + 1 + 2 + 80

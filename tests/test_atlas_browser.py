@@ -202,7 +202,7 @@ def test_the_sweep_table_sorts_and_switches_its_numbers(browser, site):
 
 
 # Every element that lays out pictures, on any page: each picture must be wholly in view, never clipped.
-GALLERIES = ".strip, .tiles, .peers, .hero, .compare"
+GALLERIES = ".net-grid, .tiles, .peers, .hero, .compare, .ex-strip"
 CLIPPED = """
 const view = document.documentElement.clientWidth, bad = [];
 for (const g of document.querySelectorAll(arguments[0])) {
@@ -245,3 +245,100 @@ def test_a_picture_deleted_after_writing_shows_a_placeholder(browser, site, tmp_
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hero .ph"))
     assert not browser.find_elements(By.CSS_SELECTOR, ".hero img")
     assert any("0002.png" in e["message"] for e in errors(browser))  # the console check sees failed loads
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory) -> dict[str, Path]:
+    """Synthetic sites (no JAX) with what widens an index: layers of 40 filters, dataset examples beside them or
+    alone, a long image folder, a sweep of 12 points over 5 layers."""
+    from test_atlas import synthetic_examples, synthetic_run
+    from test_atlas_sweep import Sweep
+
+    root = tmp_path_factory.mktemp("wide") / ("a-long-folder-name-for-the-dataset-images-" * 3)
+    layers = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv3", "block5_conv3")
+    plain = synthetic_run(root / "plain", layers, 40)
+    both = synthetic_examples(synthetic_run(root / "examples", layers, 40), dict.fromkeys(layers, 40), top=4)
+    (root / "alone").mkdir()
+    alone = synthetic_examples(root / "alone", {"block1_conv1": 40, "block3_conv3": 12}, top=4)
+    sweep = Sweep(root / "sweep", 12, layers)
+    for i in range(12):
+        sweep.finish(i)
+    synthetic_examples(sweep.root / "point-0003", {"block1_conv1": 3, "block2_conv1": 3})
+    for site in (plain, both, alone, sweep.root):
+        write_atlas(site)
+    return {
+        "run": plain / "atlas" / "index.html",
+        "run with examples": both / "atlas" / "index.html",
+        "examples alone": alone / "atlas" / "index.html",
+        "sweep": sweep.root / "atlas" / "index.html",
+        "sweep point with examples": sweep.root / "atlas" / "points" / "point-0003" / "index.html",
+        "across the sweep": sweep.root / "atlas" / "compare" / "block1_conv1.html",
+    }
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1440, 1920])
+def test_no_index_scrolls_sideways_with_or_without_examples(browser, indexes, width):
+    browser.set_window_size(width, 900)
+    try:
+        for what, page in indexes.items():
+            open_page(browser, page)
+            got = browser.execute_script(CLIPPED, GALLERIES)
+            assert got["inner"] == width, got
+            assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), (
+                what,
+                width,
+                got,
+            )
+            assert got["bad"] == [], (what, width, got["bad"][:3])
+            assert errors(browser) == [], what
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_the_index_pictures_the_network_and_leads_to_filters_layers_and_numbers(browser, indexes):
+    open_page(browser, indexes["run with examples"])
+    grids = browser.find_elements(By.CSS_SELECTOR, ".net-grid")
+    assert [g.get_attribute("aria-label").split()[-1] for g in grids] == [
+        "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv3", "block5_conv3"
+    ]  # fmt: skip
+    assert all(len(g.find_elements(By.CSS_SELECTOR, ":scope > li")) == 32 for g in grids)
+    first = grids[2].find_elements(By.CSS_SELECTOR, "li a")[5]
+    assert len(first.find_elements(By.TAG_NAME, "img")) == 2  # its image over its best dataset crop
+    first.click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("filters/block3_conv1/0005.html"))
+    browser.back()
+    browser.find_element(By.LINK_TEXT, "all 40 filters of block4_conv3 →").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("layers/block4_conv3.html"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#tiles > li")) == 40
+    browser.back()
+    browser.find_elements(By.LINK_TEXT, "numbers")[1].click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("numbers.html#n-block2_conv1"))
+    assert browser.find_element(By.ID, "n-block2_conv1").is_displayed()
+    assert errors(browser) == []
+
+
+def test_a_filter_leads_to_itself_in_every_point(browser, indexes):
+    point = indexes["sweep"].parent / "points" / "point-0004"
+    open_page(browser, point / "filters" / "block2_conv1" / "0002.html")
+    browser.find_element(By.PARTIAL_LINK_TEXT, "in every point of the sweep").click()
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("compare/block2_conv1.html#f2"))
+    focus = browser.find_element(By.ID, "focus")
+    assert focus.is_displayed() and "block2_conv1 filter 2 in every point" in focus.text
+    items = focus.find_elements(By.CSS_SELECTOR, "#focus-list > li")
+    assert len(items) == 12 and "step 0.25" in items[4].text  # each point with its settings
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script("return [...document.querySelectorAll('#focus img')].every(i => i.complete)")
+    )
+    assert browser.execute_script("return [...document.querySelectorAll('#focus img')].every(i => i.naturalWidth)")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#across tbody tr")
+    assert [r.get_attribute("id") for r in rows] == ["f0", "f1", "f2"]
+    assert all(len(r.find_elements(By.CSS_SELECTOR, "td a img")) == 12 for r in rows)  # a filter in every point
+    assert "focus" in rows[2].get_attribute("class")
+    box = browser.find_element(By.ID, "jump")
+    box.send_keys("1", Keys.ENTER)  # another filter: the view follows
+    WebDriverWait(browser, 10).until(lambda d: "filter 1 in every point" in d.find_element(By.ID, "focus-h").text)
+    browser.find_elements(By.CSS_SELECTOR, "#focus-list > li a")[7].click()
+    WebDriverWait(browser, 10).until(
+        lambda d: d.current_url.endswith("points/point-0007/filters/block2_conv1/0001.html")
+    )
+    assert errors(browser) == []

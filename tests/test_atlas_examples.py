@@ -155,3 +155,75 @@ def test_in_browser(run_dir, browser):
     assert all(i.is_displayed() for i in imgs)
     assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     assert not tb.errors(d)
+
+
+def test_examples_alone_get_an_atlas_of_their_own(tmp_path):
+    """RUN/examples with no ascent (synthetic, in jaxviz-examples' own format): each filter's top images."""
+    from test_atlas import check_links, synthetic_examples
+
+    run = tmp_path / "run"
+    run.mkdir()
+    synthetic_examples(run, {"block1_conv1": 8, "block3_conv1": 40}, top=2)
+    index = write_atlas(run)
+    atlas = run / "atlas"
+    assert index == atlas / "index.html"
+    home = index.read_text()
+    assert "dataset examples only" in home and "(3 images)" in home
+    grids = dict(
+        re.findall(r'<ol class="net-grid crops" aria-label="The first filters of (\w+)">(.*?)</ol>', home, re.S)
+    )
+    assert list(grids) == ["block1_conv1", "block3_conv1"]
+    for layer, n in (("block1_conv1", 8), ("block3_conv1", 32)):  # each filter's best crop stands for it
+        assert re.findall(r'<img src="examples/[^"]+/(\d+)_0\.webp"', grids[layer]) == [f"{f:04d}" for f in range(n)]
+    assert '<a href="layers/block3_conv1.html">all 40 filters of block3_conv1 →</a>' in home
+    layer = (atlas / "layers" / "block3_conv1.html").read_text()
+    assert layer.count("<li data-i=") == 40 and '<option value="dataset_mean">' in layer
+    page = (atlas / "filters" / "block3_conv1" / "0005.html").read_text()
+    assert len(re.findall(r"<img ", strip(page))) == 2 and ">mean over the data set<" in page
+    assert 'class="hero' not in page and "Activation" not in page  # no optimised image, no ascent curve
+    assert check_links(atlas) == 1 + 1 + 2 + 48
+
+
+def test_a_run_shows_examples_of_layers_it_did_not_ascend(tmp_path):
+    from test_atlas import check_links, synthetic_examples, synthetic_run
+
+    run = synthetic_examples(synthetic_run(tmp_path / "run", ("block1_conv1",), 4), {"block1_conv1": 4, LAYER2: 3})
+    atlas = write_atlas(run).parent
+    home = (atlas / "index.html").read_text()
+    assert 'class="net-grid paired" aria-label="The first filters of block1_conv1"' in home  # image over its crop
+    assert 'class="net-grid crops" aria-label="The first filters of block2_conv2"' in home
+    page = (atlas / "filters" / "block1_conv1" / "0001.html").read_text()
+    assert 'class="hero' in page and len(re.findall(r"<img ", strip(page))) == 2  # both, as before
+    assert 'class="hero' not in (atlas / "filters" / LAYER2 / "0001.html").read_text()
+    check_links(atlas)
+
+
+LAYER2 = "block2_conv2"
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory, weights_path) -> Path:
+    """jaxviz-examples' engine alone (3 tiny images, 4 filters of block1_conv1, 32 px): RUN holds only examples."""
+    from jaxviz.examples import make_job
+    from jaxviz.examples.job import run as examples_run
+
+    root = tmp_path_factory.mktemp("alone")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    out = root / "run"
+    examples_run(make_job(images, LAYER, "0:4", top=2, size=32, weights=str(weights_path), out=out), progress=False)
+    return out
+
+
+def test_a_real_examples_run_alone_gets_an_atlas(alone):
+    from test_atlas import check_links
+
+    assert sorted(p.name for p in alone.iterdir()) == ["examples"]  # nothing but the examples
+    index = write_atlas(alone)
+    home = index.read_text()
+    assert index == alone / "atlas" / "index.html" and "dataset examples only" in home
+    assert len(re.findall(r'<img src="examples/block1_conv1/\d{4}_0\.webp"', home)) == 4
+    assert check_links(alone / "atlas") == 1 + 1 + 1 + 4

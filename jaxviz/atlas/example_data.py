@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from jaxviz.architecture import CONV_LAYERS
 from jaxviz.files import read_npz
 
 FOLDER = "examples"  # RUN/examples, and the atlas's own examples/ folder of crops
@@ -91,6 +92,12 @@ def read_examples(run_dir: Path, layers: list[str]) -> Data | None:
             found[layer] = data
     # An entry that is not a safe relative path is treated as a vanished image (its crops are placeholders).
     return Data(meta["root"], size, [p if _safe(p) else "" for p in images], found)
+
+
+def stored_layers(run_dir: Path) -> list[str]:
+    """The layers RUN/examples holds a file for, in network order (a run of examples alone shows these)."""
+    folder = Path(run_dir) / FOLDER
+    return [layer for layer in CONV_LAYERS if (folder / f"{layer}.npz").is_file()]
 
 
 def _check(z: dict[str, np.ndarray], n: int, size: int) -> LayerData | None:

@@ -130,6 +130,28 @@ def write_examples(
     return result, {"encoding": ENCODING, "files": entries}, summary
 
 
+def _finite(x: float) -> float | None:
+    return x if x == x else None  # NaN (number()'s "none"): what a record holds as null
+
+
+def rows_alone(found: dict[str, dict[int, FilterExamples]], layers: list[str]) -> dict[str, list[dict]]:
+    """Records for `layers`, which have dataset examples but no ascent: one a filter, with the numbers of its
+    examples (what a layer page sorts by and a filter page lists), in place of metrics.json's."""
+    rows = {}
+    for layer in layers:
+        rows[layer] = [
+            {
+                "layer": layer,
+                "filter": f,
+                "top_score": _finite(ex.items[0].score) if ex.items else None,
+                "dataset_mean": _finite(ex.mean),
+                "fires": _finite(ex.fires),
+            }
+            for f, ex in sorted(found.get(layer, {}).items())
+        ]
+    return rows
+
+
 def _make(root: Path, data: Data, todo: dict, out: Output, sizes: dict) -> None:
     """Encode every planned file, one image read (and preprocessed as the examples run did) at a time."""
     from jaxviz.examples.loader import load

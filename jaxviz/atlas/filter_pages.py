@@ -1,4 +1,4 @@
-"""One filter's page: its image large, its activation curve, every number of its record, and its sweep peers."""
+"""One filter's page: its image large, its activation curve, its dataset examples, every number of its record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
-from jaxviz.atlas.html import alt_text, example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
+from jaxviz.atlas.html import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
 
@@ -53,33 +53,14 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         png=href(here, pic.full) if pic else None,
         curve=curve(r.get("history") or [], r.get("nan_step")),
         numbers=[(label(k), fmt(x, 6)) for k, x in r.items() if k not in HIDDEN and scalar(x)],
-        peers=_peers(v, here, layer, f),
         examples=_examples(v, here, layer, f),
-        compare=href(here, v.compare.format(layer=layer)) if v.compare else None,
+        # The same filter in every point: its row of the layer's page across the sweep (not here: a filter page
+        # that showed every point would have to be made again for every point added).
+        across=href(here, v.compare.format(layer=layer)) + f"#f{f}" if v.compare and layer in v.ascent else None,
+        ascent=layer in v.ascent,
         layers=pager(here, "Layers", same_in(at - 1), same_in(at + 1), "layer-"),
         layer_href=href(here, layer_page(v.prefix, layer)),
     )
-
-
-def _peers(v: RunView, here: str, layer: str, f: int) -> list[dict]:
-    """The same filter in every point of the sweep, side by side (none outside a sweep)."""
-    items = []
-    for p in v.peers:
-        r = p.records.get(layer, {}).get(f)
-        gone, current = bool(r) and dead(r), p.prefix == v.prefix
-        items.append(
-            {
-                "picture": picture(
-                    here, p.pictures.get(layer, {}).get(f), alt_text(f"{layer} filter {f} in point {p.name}", r)
-                ),
-                "caption": p.caption,
-                "final": "dead" if gone else fmt(r.get("activation")) if r else "not run",
-                "classes": ["here"] * current + ["dead"] * gone,
-                "current": current,
-                "href": href(here, filter_page(p.prefix, layer, f)) if r and not current else None,
-            }
-        )
-    return items
 
 
 def _examples(v: RunView, here: str, layer: str, f: int) -> dict | None:

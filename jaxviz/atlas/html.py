@@ -26,9 +26,19 @@ def href(here: str, target: str) -> str:
     return "/".join([".."] * (len(where) - common) + to[common:])
 
 
+LABELS = {
+    "activation": "final activation",
+    "nan": "NaN",
+    "nan_step": "NaN step",
+    "top_score": "top example's activation",  # a filter with dataset examples alone (examples.rows_alone)
+    "dataset_mean": "mean over the data set",
+    "fires": "fires on (share of images)",
+}
+
+
 def label(field: str) -> str:
     """A metrics field name for people: `activation_mean` -> `activation mean`, `nan` -> `NaN`."""
-    return {"activation": "final activation", "nan": "NaN", "nan_step": "NaN step"}.get(field, field.replace("_", " "))
+    return LABELS.get(field, field.replace("_", " "))
 
 
 def fmt(value: Any, digits: int = 4) -> str:

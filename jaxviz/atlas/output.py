@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
+from jaxviz.atlas.state import STATE
 from jaxviz.files import atomic_write
 
 OWNED = {".html", ".css", ".js", ".png", ".webp"}  # what pruning may delete: only what the atlas writes
@@ -41,17 +43,23 @@ class Output:
         # file counts as missing (`exists`) and is redone.
         atomic_write(path, data, sync=False)
 
-    def prune(self) -> int:
-        """Delete the atlas files this pass did not produce (a filter or layer no longer in the run); count them."""
-        gone = 0
-        for folder, dirs, files in os.walk(self.root, topdown=False):  # children before their folders
+    def prune(self, kept: Iterable[str] = ()) -> int:
+        """Delete the atlas files this pass did not produce (a filter or layer no longer in the run); count them.
+
+        `kept`: folders ("points/a/") left as they are, not even listed: a sweep's points that did not change.
+        """
+        kept, gone, folders = set(kept), 0, []
+        for folder, dirs, files in os.walk(self.root):
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             prefix = "" if rel == "." else rel + "/"
+            dirs[:] = [d for d in dirs if f"{prefix}{d}/" not in kept]
+            folders.append(folder)
             for name in files:
-                if Path(name).suffix in OWNED and not name.startswith(".") and prefix + name not in self.produced:
+                owned = name == STATE or (Path(name).suffix in OWNED and not name.startswith("."))
+                if owned and prefix + name not in self.produced:
                     Path(folder, name).unlink(missing_ok=True)
                     gone += 1
-            for name in dirs:
-                with contextlib.suppress(OSError):
-                    Path(folder, name).rmdir()  # only when empty
+        for folder in reversed(folders[1:]):  # children before their folders; never the root
+            with contextlib.suppress(OSError):
+                Path(folder).rmdir()  # only when empty
         return gone

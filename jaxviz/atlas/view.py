@@ -1,4 +1,5 @@
-"""What one run's pages are made from: the run, where its pages go, its pictures, and its sweep if any."""
+"""What the pages are made from: one run's pages (its run, where they go, its pictures, its examples), and what a
+sweep's own pages keep of each point."""
 
 from __future__ import annotations
 
@@ -11,17 +12,6 @@ from jaxviz.atlas.tiles import Pictures
 
 
 @dataclass
-class Peer:
-    """One point of a sweep, as the other points' filter pages show it."""
-
-    name: str
-    caption: str  # its swept values
-    prefix: str  # its pages' folder under the atlas root
-    records: dict[str, dict[int, dict]]
-    pictures: dict[str, dict[int, Pictures]]
-
-
-@dataclass
 class RunView:
     """One run's pages: what they show and where they go (a run's own atlas, or one point of a sweep's)."""
 
@@ -30,15 +20,42 @@ class RunView:
     pictures: dict[str, dict[int, Pictures]]
     above: list[tuple[str, str]] = field(default_factory=list)  # crumbs above the run: the sweep's home
     caption: str = ""  # a sweep point's swept values
-    peers: list[Peer] = field(default_factory=list)  # every point of the sweep, this one included
-    compare: str = ""  # a sweep's compare page for a layer, with {layer} in it
+    compare: str = ""  # a sweep's page of a layer across its points, with {layer} in it
     examples: dict[str, dict[int, FilterExamples]] = field(default_factory=dict)  # dataset examples, if any
     dataset: dict = field(default_factory=dict)  # their image folder: {"root", "images", "layers"}; {} if none
+    ascent: set[str] = field(default_factory=set)  # the layers with optimised images; the rest have examples only
 
     @functools.cached_property
     def numbers(self) -> dict[str, set[int]]:
         """Each layer's filter numbers."""
         return {layer: {r["filter"] for r in rows} for layer, rows in self.run.records.items()}
+
+
+@dataclass
+class PointSeen:
+    """One point of a sweep as the sweep's own pages show it (its row, the layers it adds to the comparisons).
+
+    Kept in the atlas's state between passes, so that a point that did not change is not read again.
+    """
+
+    stats: dict[str, dict]  # per-layer numbers: its metrics.json's, else its index entry's
+    filters: dict[str, list[list[int]]]  # each layer with optimised images: its filter numbers, as [first, last]
+    pages: bool  # whether it has pages of its own (its directory holds a run)
+
+    def as_json(self) -> dict:
+        return {"stats": self.stats, "filters": self.filters, "pages": self.pages}
+
+    @staticmethod
+    def from_json(d: object) -> PointSeen | None:
+        """What `as_json` wrote, or None when it is not that (damaged, or written by another version)."""
+        if not isinstance(d, dict) or not isinstance(d.get("stats"), dict) or not isinstance(d.get("filters"), dict):
+            return None
+        spans = [s for spans in d["filters"].values() for s in (spans if isinstance(spans, list) else [None])]
+        if not all(isinstance(s, list) and len(s) == 2 and all(type(x) is int for x in s) for s in spans):
+            return None
+        if not all(isinstance(s, dict) for s in d["stats"].values()):
+            return None
+        return PointSeen(d["stats"], d["filters"], bool(d.get("pages")))
 
 
 def crumbs(v: RunView, *below: tuple[str, str | None]) -> list[tuple[str, str | None]]:

@@ -61,6 +61,108 @@
     });
   }
 
+  function pictureOf(p, gone) {  // the picture macro (macros.html), for what the across page draws here
+    if (p.src === null) {
+      var ph = document.createElement("span");
+      ph.className = "ph";
+      ph.setAttribute("role", "img");
+      ph.setAttribute("aria-label", gone ? p.alt : p.alt + ": no image stored");
+      ph.textContent = gone || "no image";
+      return ph;
+    }
+    var img = document.createElement("img");
+    img.src = p.src;
+    img.width = p.width;
+    img.height = p.height;
+    img.alt = p.alt;
+    if (p.crisp) img.className = "px";
+    img.loading = "lazy";
+    img.decoding = "async";
+    return img;
+  }
+
+  function make(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  // A layer across a sweep: the points are the table's columns; each point's script (compare/<layer>.html loads
+  // one a point) pushed its filters onto window.jaxvizAcross. #f<number> shows that filter in every point.
+  function acrossPage(table, data) {
+    var points = Array.prototype.slice.call(table.tHead.rows[0].cells, 1).map(function (th) {
+      return th.getAttribute("data-point");
+    });
+    var byPoint = {}, captions = {}, seen = {};
+    data.forEach(function (d) {
+      byPoint[d.point] = {};
+      captions[d.point] = d.caption;
+      d.filters.forEach(function (x) { byPoint[d.point][x.filter] = x; seen[x.filter] = true; });
+    });
+    var filters = Object.keys(seen).map(Number).sort(function (a, b) { return a - b; });
+    var rows = document.createDocumentFragment();
+    filters.forEach(function (f) {
+      var tr = make("tr"), th = make("th"), a = make("a", "", String(f));
+      tr.id = "f" + f;
+      th.scope = "row";
+      a.href = "#f" + f;
+      th.appendChild(a);
+      tr.appendChild(th);
+      points.forEach(function (name) {
+        var x = (byPoint[name] || {})[f], td = make("td");
+        if (!x) {
+          td.className = "muted";
+          td.textContent = "not run";
+        } else {
+          var link = make("a");
+          if (x.dead) td.className = "dead";
+          link.href = x.href;
+          link.appendChild(pictureOf(x.picture));
+          link.appendChild(make("span", "cap", x.text));
+          td.appendChild(link);
+        }
+        tr.appendChild(td);
+      });
+      rows.appendChild(tr);
+    });
+    table.tBodies[0].appendChild(rows);
+
+    var section = document.getElementById("focus"), list = document.getElementById("focus-list");
+    function focus() {
+      var m = /^#f(\d+)$/.exec(location.hash), f = m ? +m[1] : null;
+      table.querySelectorAll("tr.focus").forEach(function (tr) { tr.classList.remove("focus"); });
+      if (f === null || !seen[f]) { section.hidden = true; return; }
+      document.getElementById("focus-h").textContent = table.dataset.layer + " filter " + f + " in every point";
+      list.textContent = "";
+      points.forEach(function (name) {
+        var x = (byPoint[name] || {})[f], li = make("li"), cap = make("span", "cap", captions[name] || name);
+        cap.appendChild(make("br"));
+        cap.appendChild(make("b", "", x ? x.final : "not run"));
+        var inner = x ? make("a") : li;
+        if (x) {
+          inner.href = x.href;
+          li.appendChild(inner);
+        }
+        if (x && x.dead) li.className = "dead";
+        inner.appendChild(x ? pictureOf(x.picture) : pictureOf({ src: null, alt: "not run in point " + name }, "not run"));
+        inner.appendChild(cap);
+        list.appendChild(li);
+      });
+      section.hidden = false;
+      document.getElementById("f" + f).classList.add("focus");
+      section.scrollIntoView({ block: "start" });
+    }
+    window.addEventListener("hashchange", focus);
+    focus();
+    jumpTo(function (n) {
+      if (!seen[n]) return false;
+      if (location.hash === "#f" + n) focus();
+      else location.hash = "f" + n;
+      return true;
+    });
+  }
+
   function value(cell) {
     var v = cell.getAttribute("data-v");
     return v !== null ? parseFloat(v) : cell.textContent.trim();
@@ -96,8 +198,9 @@
       if (img.complete && img.naturalWidth === 0) placeholder(img);
     });
     document.querySelectorAll(".js[hidden]").forEach(function (el) { el.hidden = false; });
-    var rows = document.getElementById("rows");
+    var rows = document.getElementById("rows"), across = document.getElementById("across");
     if (rows) layerPage(JSON.parse(rows.textContent));
+    else if (across) acrossPage(across, window.jaxvizAcross || []);
     else if (document.getElementById("jump")) jumpTo(function (n) {
       var row = document.getElementById("f" + n);
       if (row) row.scrollIntoView({ block: "center" });

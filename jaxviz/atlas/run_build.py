@@ -1,0 +1,101 @@
+"""One run's part of an atlas (a run's own atlas, or one point of a sweep's): its pictures, its dataset examples
+and its pages, made again only where what they show changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from importlib import resources
+
+from jaxviz.architecture import network_order
+from jaxviz.atlas import assets, examples, filter_pages
+from jaxviz.atlas.example_data import stored_layers
+from jaxviz.atlas.html import filter_page, layer_page
+from jaxviz.atlas.output import Output
+from jaxviz.atlas.run_pages import index_html, layer_html, numbers_html, numbers_page
+from jaxviz.atlas.site import Run
+from jaxviz.atlas.tiles import Pictures, write_pictures
+from jaxviz.atlas.view import RunView
+
+
+@functools.cache
+def code() -> str:
+    """The atlas's own code, its templates and static files: a new version of any makes every page again (an
+    unchanged sweep point's pages are otherwise never looked at again)."""
+    package = resources.files(assets.PACKAGE)
+    modules = sorted((f for f in package.iterdir() if f.name.endswith(".py")), key=lambda f: f.name)
+    return hashlib.sha1(b"".join([f.name.encode() + f.read_bytes() for f in modules] + assets.sources())).hexdigest()
+
+
+def write_run(out: Output, run: Run, prefix: str, known: object, **where: object) -> tuple[RunView, dict]:
+    """`run`'s pictures, examples and pages under out/prefix; `where`: RunView's place in a sweep (above,
+    caption, compare). Returns what the pages were made from and what the next call may skip (`known` is
+    what the last call returned)."""
+    known = known if isinstance(known, dict) else {}
+    pictures, seen = write_pictures(run.path, run.records, out, prefix, _dict(known.get("pictures")))
+    ascent = set(run.records)
+    # Layers with dataset examples but no ascent (a run of jaxviz-examples alone) show their examples instead.
+    layers = network_order(ascent | set(stored_layers(run.path)))
+    shown, found, dataset = examples.write_examples(run.path, layers, out, prefix, _dict(known.get("examples")))
+    alone = examples.rows_alone(shown, [la for la in layers if la not in ascent and shown.get(la)])
+    if alone:
+        records = {la: run.records.get(la) or alone[la] for la in network_order(ascent | set(alone))}
+        summaries = {la: run.layers.get(la) or {"filters": len(records[la])} for la in records}
+        run = dataclasses.replace(run, records=records, layers=summaries)
+        pictures = {la: pictures.get(la, {}) for la in records}
+    v = RunView(run, prefix, pictures, examples=shown, dataset=dataset, ascent=ascent, **where)
+    return v, {"pictures": seen, "examples": found, "pages": _write_pages(out, v, _dict(known.get("pages")))}
+
+
+def _dict(x: object) -> dict:
+    return x if isinstance(x, dict) else {}
+
+
+def _shown(p: Pictures) -> tuple:
+    return p.full, p.thumb, p.size, p.thumb_size  # dataclasses.astuple deep-copies: 10 times slower
+
+
+def _inputs(v: RunView, layers: list[str], i: int) -> str:
+    """A digest of everything layer i's filter pages show: unchanged means they need not be made again."""
+    records = v.run.records
+    near = [(la, [r["filter"] for r in records[la]]) for la in layers[max(i - 1, 0) : i + 2] if la != layers[i]]
+    layer = layers[i]
+    shown = {
+        "code": code(),
+        "where": [v.prefix, v.run.name, v.above, v.caption, v.compare, layer, layer in v.ascent, near],
+        "rows": records[layer],
+        "pictures": {f: _shown(p) for f, p in v.pictures[layer].items()},
+        "examples": [v.dataset, {f: repr(x) for f, x in v.examples.get(layer, {}).items()}],
+    }
+    return hashlib.sha1(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _write_pages(out: Output, v: RunView, known: dict) -> dict[str, str]:
+    """Filter pages, then layer pages, then the numbers and the index: a page never links to one not yet written.
+
+    Returns what each layer's filter pages were made from; a layer whose inputs match `known` keeps its pages.
+    """
+    layers, made = list(v.run.records), {}
+    walk = [(layer, r) for layer in layers for r in v.run.records[layer]]
+    at = 0
+    for i, layer in enumerate(layers):
+        rows = v.run.records[layer]
+        made[layer] = _inputs(v, layers, i)
+        pages = [filter_page(v.prefix, layer, r["filter"]) for r in rows]
+        if known.get(layer) == made[layer] and all(map(out.exists, pages)):
+            for here in pages:
+                out.keep(here)
+        else:
+            for k, (here, r) in enumerate(zip(pages, rows)):
+                prev, nxt = walk[at + k - 1] if at + k else None, walk[at + k + 1] if at + k + 1 < len(walk) else None
+                out.put(here, filter_pages.filter_html(v, here, layer, r, prev, nxt))
+        at += len(rows)
+    for i, layer in enumerate(layers):
+        here = layer_page(v.prefix, layer)
+        prev, nxt = layers[i - 1] if i else None, layers[i + 1] if i + 1 < len(layers) else None
+        out.put(here, layer_html(v, here, layer, prev, nxt))
+    out.put(numbers_page(v.prefix), numbers_html(v))
+    out.put(f"{v.prefix}index.html", index_html(v))
+    return made

@@ -1,0 +1,152 @@
+"""The sweep atlas's cost per point (scripts/benchmark_sweep.py): seconds of the atlas refresh a sweep makes after
+each point, for sweeps of 10, 40 and 160 small synthetic points.
+
+A point is synthesised, not ascended, so the figure is the atlas's alone and JAX is not needed: its config.toml is
+what a run records (`config.to_toml`), its metrics.json rows and summaries come from `jaxviz.metrics` (the code a
+run reports with), its state chunks are .npz files of the run's format (`run.state.Store.save`: filters, tiles,
+history, nan_step) holding random tiles, and index.json has the sweep's entries (`run.index.entry`). Those two
+are written here because importing jaxviz.run imports JAX. After each point the index is rewritten and
+`jaxviz.atlas.refresh(sweep_dir)` runs, as `run.sweep.sweep` calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jaxviz import config as config_lib
+from jaxviz.arguments import guarded
+from jaxviz.errors import JaxvizError
+from jaxviz.files import atomic_write, write_json
+from jaxviz.metrics import filter_record, layer_summary
+
+LAYER_FIELDS = ("activation_mean", "activation_median", "dead", "nan")  # run.index.LAYER_FIELDS
+
+
+def _point_values(i: int) -> dict:
+    return {"ascent.step": round(0.05 * (i + 1), 4)}
+
+
+def write_point(run_dir: Path, i: int, layers: Sequence[str], filters: int, size: int, steps: int) -> dict:
+    """A finished run directory of `filters` filters per layer, as a run leaves it; returns its per-layer summary."""
+    rng = np.random.default_rng(i)
+    cfg = config_lib.apply(
+        config_lib.Config(),
+        {
+            "target.layers": ",".join(layers),
+            "target.filters": f"0:{filters}",
+            "ascent.size": size,
+            "ascent.steps": steps,
+            "output.dir": str(run_dir),
+            **_point_values(i),
+        },
+    )
+    atomic_write(run_dir / "config.toml", config_lib.to_toml(cfg).encode())
+    records, summaries = [], {}
+    for layer in layers:
+        tiles = rng.integers(0, 256, (filters, size, size, 3), dtype=np.uint8)
+        history = np.cumsum(rng.random((filters, steps + 1), dtype=np.float32), axis=1)
+        history[0] = 0.0  # one dead filter a layer, as real layers have
+        nan_step = np.full(filters, -1)
+        buf = io.BytesIO()
+        np.savez(buf, filters=np.arange(filters), tiles=tiles, history=history, nan_step=nan_step)
+        atomic_write(run_dir / "state" / layer / f"0000-{filters - 1:04d}.npz", buf.getvalue())
+        rows = [filter_record(layer, f, history[f], -1) for f in range(filters)]
+        records += rows
+        summaries[layer] = layer_summary(layer, rows)
+    write_json(run_dir / "metrics.json", {"filters": records, "layers": summaries})
+    return summaries
+
+
+def _entry(i: int, status: str, summary: dict | None = None, seconds: float | None = None) -> dict:
+    name = f"point-{i:04d}"
+    layers = {la: {f: s[f] for f in LAYER_FIELDS} for la, s in (summary or {}).items()}
+    values = _point_values(i)
+    return {"name": name, "dir": name, "values": values, "status": status, "error": None, "seconds": seconds,
+            "layers": layers}  # fmt: skip
+
+
+def sweep_of(root: Path, points: int, layers: Sequence[str], filters: int, size: int, steps: int) -> list[float]:
+    """Run a synthetic sweep of `points` points in `root`; the seconds of each point's atlas refresh."""
+    from jaxviz.atlas import refresh
+
+    entries = [_entry(i, "pending") for i in range(points)]
+    axes = {"ascent.step": [_point_values(i)["ascent.step"] for i in range(points)]}
+
+    def publish() -> None:
+        write_json(root / "index.json", {"sweep": {"mode": "grid", "axes": axes, "base": {}}, "points": entries})
+
+    root.mkdir(parents=True, exist_ok=True)
+    publish()
+    seconds = []
+    for i in range(points):
+        summary = write_point(root / entries[i]["name"], i, layers, filters, size, steps)
+        entries[i] = _entry(i, "done", summary, 1.0)
+        publish()
+        t0 = time.perf_counter()
+        refresh(root)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@guarded
+def main(argv: Sequence[str] | None = None) -> int:
+    """scripts/benchmark_sweep.py: one line per sweep size (JSON with --json), the atlas refresh's seconds per point."""
+    p = argparse.ArgumentParser(description="Seconds per point of a sweep's atlas refresh, at several sweep sizes.")
+    p.add_argument("--points", default="10,40,160", help="sweep sizes, comma-separated (default 10,40,160)")
+    p.add_argument("--layers", default="block1_conv1,block2_conv1", help="each point's layers")
+    p.add_argument("--filters", type=int, default=4, help="filters per layer and point (default 4)")
+    p.add_argument("--size", type=int, default=32, help="tile side in px (default 32)")
+    p.add_argument("--steps", type=int, default=2, help="ascent steps in each history (default 2)")
+    p.add_argument("--dir", help="where to write the sweeps (default: a temporary folder, deleted after)")
+    p.add_argument("--json", action="store_true", help="print JSON lines")
+    args = p.parse_args(argv)
+    try:
+        sizes = [int(x) for x in args.points.split(",")]
+    except ValueError:
+        raise JaxvizError(f"--points takes comma-separated whole numbers, not {args.points!r}") from None
+    if not sizes or min(sizes) < 1 or args.filters < 1 or args.size < 1 or args.steps < 1:
+        raise JaxvizError("--points, --filters, --size and --steps must be at least 1")
+    layers = [la for la in args.layers.split(",") if la]
+    with tempfile.TemporaryDirectory(prefix="jaxviz-sweep-bench-", dir=args.dir) as tmp:
+        for n in sizes:
+            seconds = sweep_of(Path(tmp) / f"sweep-{n}", n, layers, args.filters, args.size, args.steps)
+            tail = seconds[-max(1, n // 10) :]  # the last tenth: what a point costs once the sweep is that large
+            row = {
+                "points": n,
+                "mean_s_per_point": round(statistics.fmean(seconds), 4),
+                "last_tenth_s_per_point": round(statistics.fmean(tail), 4),
+                "first_s": round(seconds[0], 4),
+                "total_s": round(sum(seconds), 2),
+                "layers": layers,
+                "filters": args.filters,
+                "cpu": _cpu(),
+            }
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(
+                    f"{n:4d} points: {row['mean_s_per_point']:.3f} s per point on average, "
+                    f"{row['last_tenth_s_per_point']:.3f} s for the last tenth, {row['total_s']:.1f} s in all",
+                    flush=True,
+                )
+    return 0

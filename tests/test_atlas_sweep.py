@@ -1,0 +1,139 @@
+"""A sweep's atlas, incrementally: a new or changed point remakes its own pages and the sweep's, never the others'.
+
+Synthetic points (benchmark_sweep writes them in a run's own format): no JAX, a second or two in all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from test_atlas import check_links
+
+from jaxviz import benchmark_sweep
+from jaxviz.atlas import filter_pages, sweep_build, write_atlas
+
+LAYERS = ("block1_conv1", "block2_conv1")
+
+
+class Sweep:
+    """A sweep directory that grows a point at a time, as jaxviz.run.sweep leaves it after each point."""
+
+    def __init__(self, root: Path, points: int, layers: tuple[str, ...] = LAYERS):
+        self.root, self.layers = root, layers
+        self.entries = [benchmark_sweep._entry(i, "pending") for i in range(points)]
+        root.mkdir(parents=True)
+        self.publish()
+
+    def publish(self) -> None:
+        axes = {"ascent.step": [e["values"]["ascent.step"] for e in self.entries]}
+        doc = {"sweep": {"mode": "grid", "axes": axes, "base": {}}, "points": self.entries}
+        (self.root / "index.json").write_text(json.dumps(doc))
+
+    def finish(self, i: int) -> None:
+        summary = benchmark_sweep.write_point(self.root / self.entries[i]["name"], i, self.layers, 3, 16, 2)
+        self.entries[i] = benchmark_sweep._entry(i, "done", summary, 1.0)
+        self.publish()
+
+
+def _times(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def counted(monkeypatch) -> dict[str, list]:
+    """Which points' runs a pass reads, and which filter pages it makes."""
+    calls: dict[str, list] = {"read": [], "pages": []}
+    real_read, real_page = sweep_build.read_run, filter_pages.filter_html
+    monkeypatch.setattr(sweep_build, "read_run", lambda path: calls["read"].append(path.name) or real_read(path))
+    monkeypatch.setattr(
+        filter_pages, "filter_html", lambda v, here, *a: calls["pages"].append(here) or real_page(v, here, *a)
+    )
+    return calls
+
+
+def test_a_new_point_remakes_only_its_own_pages(tmp_path, counted):
+    sw = Sweep(tmp_path / "sweep", 4)
+    for i in range(3):
+        sw.finish(i)
+    atlas = write_atlas(sw.root).parent
+    before = _times(atlas / "points")
+    counted["read"].clear(), counted["pages"].clear()
+
+    sw.finish(3)
+    write_atlas(sw.root)
+    assert counted["read"] == ["point-0003"]  # the others were not even read
+    assert {p.split("/")[1] for p in counted["pages"]} == {"point-0003"} and len(counted["pages"]) == 6
+    after = _times(atlas / "points")
+    assert {p: t for p, t in after.items() if p in before} == before  # no file of another point was touched
+    # What spans the points still shows every point: the table, each layer across the points.
+    home = (atlas / "index.html").read_text()
+    assert all(f'href="points/point-000{i}/index.html"' in home for i in range(4))
+    for layer in LAYERS:
+        compare = (atlas / "compare" / f"{layer}.html").read_text()
+        scripts = re.findall(r'<script src="(\.\./points/[^"]+)"', compare)
+        assert scripts == [f"../points/point-000{i}/across/{layer}.js" for i in range(4)]
+        data = (atlas / "compare" / scripts[3]).resolve().read_text()
+        assert '"point":"point-0003"' in data and f"filters/{layer}/0002.html" in data
+    # A filter page leads to that filter in every point (the layer's page across the sweep, at its row).
+    page = (atlas / "points" / "point-0001" / "filters" / "block2_conv1" / "0002.html").read_text()
+    assert 'href="../../../../compare/block2_conv1.html#f2"' in page
+    assert check_links(atlas) == 1 + 2 + 4 * (1 + 1 + 2 + 6)  # home, compare; each point: index, numbers, layers
+
+    counted["read"].clear(), counted["pages"].clear()
+    write_atlas(sw.root)  # nothing changed: nothing read, nothing made
+    assert counted == {"read": [], "pages": []}
+
+
+def test_a_changed_or_removed_point_is_remade_or_removed(tmp_path, counted):
+    sw = Sweep(tmp_path / "sweep", 3)
+    for i in range(3):
+        sw.finish(i)
+    atlas = write_atlas(sw.root).parent
+    metrics_path = sw.root / "point-0001" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["filters"][1]["activation"] = 4321.5  # block1_conv1 filter 1 of point 1 (0 is dead), rewritten by hand
+    metrics_path.write_text(json.dumps(metrics))
+    counted["read"].clear(), counted["pages"].clear()
+    write_atlas(sw.root)
+    assert counted["read"] == ["point-0001"]
+    assert sorted(counted["pages"]) == [f"points/point-0001/filters/block1_conv1/{f:04d}.html" for f in range(3)]
+    assert "4322" in (atlas / "points" / "point-0001" / "across" / "block1_conv1.js").read_text()
+
+    sw.entries.pop(2)  # the sweep file no longer has that point: its pages go
+    sw.publish()
+    write_atlas(sw.root)
+    assert not (atlas / "points" / "point-0002").exists()
+    assert "point-0002" not in (atlas / "compare" / "block1_conv1.html").read_text()
+    check_links(atlas)
+
+    shutil.move(sw.root, tmp_path / "renamed")  # its name is in every page's crumbs: all made again
+    counted["read"].clear()
+    write_atlas(tmp_path / "renamed")
+    assert sorted(counted["read"]) == ["point-0000", "point-0001"]
+    assert ">renamed</a>" in (tmp_path / "renamed" / "atlas" / "points" / "point-0000" / "index.html").read_text()
+
+
+def test_a_damaged_point_is_one_line_and_writes_nothing(tmp_path):
+    sw = Sweep(tmp_path / "sweep", 2)
+    sw.finish(0)
+    atlas = write_atlas(sw.root).parent
+    before = _times(atlas)
+    sw.finish(1)
+    (sw.root / "point-0001" / "metrics.json").write_text('{"filters": [')
+    from jaxviz.errors import JaxvizError
+
+    with pytest.raises(JaxvizError, match=r"point-0001/metrics.json is damaged"):
+        write_atlas(sw.root)
+    assert _times(atlas) == before
+
+
+def test_the_benchmark_prints_seconds_per_point(capsys):
+    with pytest.raises(SystemExit) as done:
+        benchmark_sweep.main(["--points", "2,3", "--filters", "2", "--size", "8", "--json"])
+    assert done.value.code == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["points"] for r in rows] == [2, 3] and all(r["mean_s_per_point"] > 0 for r in rows)
