@@ -143,6 +143,17 @@ def test_in_a_notebook_progress_is_one_output_updated_in_place(notebook, capsys)
     assert calls == [True] and "3/3 files" in text()[-1] and "left 0 s" in text()[-1]
 
 
+def test_the_api_calls_show_their_progress_in_a_notebook(notebook, folder, capsys):
+    calls, text = notebook
+    jaxviz.visualize("block1_conv1", [0, 1, 2], quality=False, **TINY)
+    assert calls == [True] and "3/3 | 3/3 filters" in text()[-1] and "left 0 s" in text()[-1], text()
+    assert [t.split()[0] for t in text()[:2]] == ["loading", "compiling"], text()
+    calls.clear()
+    jaxviz.examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32)
+    assert calls == [True] and "6/6 files" in text()[-1], text()
+    assert capsys.readouterr().err == ""
+
+
 def test_a_long_call_warns_once_with_an_estimate_before_loading_anything(monkeypatch):
     from jaxviz import progress, weights
 
