@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,7 +184,7 @@ def crops(result: Examples, layer: str, filter: int, top: int = 0) -> list[np.nd
         raise KeyError(f"layer {layer!r} was not computed; computed: {', '.join(result.layers)}")
     ex = result.layers[layer]
     r = ex.row(filter)
-    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 0:
         raise JaxvizError(f"top must be a whole number >= 0, got {top!r}")
     out = []
     keep = top or ex.image.shape[1]
@@ -241,10 +242,13 @@ def crops_grid(
         known = "" if layer in CONV_LAYERS else " (not a VGG16 conv layer)"
         raise JaxvizError(f"layer {layer!r}{known} was not computed; computed: {computed}")
     for name, value in (("top", top), ("side", side), ("margin", margin)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise JaxvizError(f"{name} must be a whole number >= 0, got {value!r}")
     ex = result.layers[layer]
-    chosen = ex.filters[:8].tolist() if filters is None else [filters] if isinstance(filters, int) else list(filters)
+    if filters is None:
+        chosen = ex.filters[:8].tolist()
+    else:
+        chosen = [filters] if isinstance(filters, numbers.Integral) else list(filters)
     if not chosen:
         raise JaxvizError("filters is empty: name at least one")
     try:
