@@ -1,13 +1,18 @@
-"""The command line's shared parts: the one-line error contract, config flags, multi-process flags."""
+"""The command line's shared parts: the one-line error contract, readers that leave, config and process flags."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 from jaxviz import config as config_lib
 from jaxviz.errors import Interrupted, JaxvizError
+from jaxviz.paths import explain
 
 # Shortcut flag -> (config key, value kept as a raw string (else parsed as TOML), metavar, help).
 SHORTCUTS = {
@@ -20,12 +25,51 @@ SHORTCUTS = {
 }
 
 
+class ReaderMayLeave:
+    """A text stream (stdout, stderr) whose reader may leave: `visualize.py ... | head -1` closes the pipe after
+    one line. The first write that finds it closed (BrokenPipeError) points the descriptor at /dev/null, and the
+    run goes on to write every output with no traceback; what it would have said is simply not read."""
+
+    def __init__(self, stream: TextIO):
+        self._stream, self.left = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.left:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._leave()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.left:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._leave()
+
+    def _leave(self) -> None:
+        self.left = True
+        # The descriptor itself goes to /dev/null, so the interpreter's own flush at exit finds nothing broken.
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...: the stream's own
+        return getattr(self._stream, name)
+
+
 def guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], None]:
     """An entry point that keeps the command line's contract: bad input or a failed write is one line
     `jaxviz: error: ...` and exit 2; Ctrl-C is one line `jaxviz: interrupted: ...` and exit 130 (128 + SIGINT,
-    the shell's convention), never a traceback."""
+    the shell's convention), never a traceback; an operating-system refusal that no check named first is one
+    line with its path and real cause (paths.explain); a reader of stdout or stderr that leaves stops nothing
+    (ReaderMayLeave)."""
 
     def wrapped(argv: Sequence[str] | None = None) -> None:
+        streams = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = ReaderMayLeave(sys.stdout), ReaderMayLeave(sys.stderr)
         try:
             code = main(argv)
         except Interrupted as e:
@@ -37,6 +81,13 @@ def guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[s
         except JaxvizError as e:
             print(f"jaxviz: error: {e}", file=sys.stderr)
             code = 2
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"jaxviz: error: {where}{explain(e)}", file=sys.stderr)
+            code = 2
+        finally:
+            sys.stdout.flush()
+            sys.stdout, sys.stderr = streams
         sys.exit(code)
 
     return wrapped

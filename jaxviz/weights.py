@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import jax
@@ -30,25 +31,64 @@ def read_keras_h5(path: str | Path) -> Params:
     return read_keras_file(path)
 
 
-def check_params(params: Params, include_top: bool = False, source: str = "weights") -> Params:
-    """The subset of `params` VGG16 needs, checked against `jax.eval_shape(model.init)`."""
+def check_params(params: object, include_top: bool = False, source: str = "weights") -> Params:
+    """The subset of `params` VGG16 needs, checked whole against `jax.eval_shape(model.init)`, as float32.
+
+    `params` must be a mapping of layer name -> {"kernel", "bias"} arrays (a converted .msgpack, or what
+    keras_files read). Checked in network order, the first difference named: a missing layer or entry, a
+    layer that is not a table (a list, say), an entry too many (a BatchNormalization's `gamma`, say), a shape,
+    a dtype that is not floating-point (float16, bfloat16 and float64 are upcast or cast to float32), NaN or
+    infinite values; then a layer VGG16 does not have (the classifier top is allowed in a notop read).
+    Raises JaxvizError (one line) on the first.
+    """
     expected = param_shapes("predictions" if include_top else CONV_LAYERS[-1], include_top)
+    if not isinstance(params, Mapping):
+        raise JaxvizError(f"{source} holds a {type(params).__name__}, not a table of VGG16 layers")
     missing = [name for name in expected if name not in params]
     if missing:
         if include_top and set(missing) <= set(TOP_LAYERS):
             raise JaxvizError(f"{source} has no classifier top ({', '.join(missing)}); use a full VGG16 file")
-        have = ", ".join(sorted(params)) or "none"
+        have = ", ".join(sorted(map(str, params))) or "none"
         raise JaxvizError(f"{source} lacks VGG16 layer(s) {', '.join(missing)} (layers found: {have})")
     out: Params = {}
     for layer, leaves in expected.items():
-        out[layer] = {}
-        for kind, spec in leaves.items():
-            value = np.asarray(params[layer].get(kind))
-            if value.shape != spec.shape:
-                raise JaxvizError(f"{source}: {layer} {kind} has shape {value.shape}, expected {spec.shape}")
-            if not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
-                raise JaxvizError(f"{source}: {layer} {kind} is not all finite floating-point numbers")
-            out[layer][kind] = value.astype(np.float32)
+        got = params[layer]
+        if not isinstance(got, Mapping):
+            raise JaxvizError(f"{source}: {layer} is a {type(got).__name__}, expected a table of kernel and bias")
+        for kind in leaves:
+            if kind not in got:
+                raise JaxvizError(
+                    f"{source}: {layer} has no {kind} (it holds: {', '.join(map(str, got)) or 'nothing'})"
+                )
+        extra = [str(k) for k in got if k not in leaves]
+        if extra:
+            raise JaxvizError(
+                f"{source}: {layer} holds {', '.join(extra)} besides its kernel and bias: not a layer of plain VGG16"
+            )
+        out[layer] = {kind: _leaf(source, f"{layer}/{kind}", got[kind], spec.shape) for kind, spec in leaves.items()}
+    unknown = [str(name) for name in params if name not in expected and name not in TOP_LAYERS]
+    if unknown:
+        raise JaxvizError(f"{source} holds layer(s) VGG16 does not have: {', '.join(unknown)}")
+    return out
+
+
+def _floating(dtype: np.dtype) -> bool:
+    # bfloat16 comes from ml_dtypes (JAX's), which NumPy does not count among its floating types.
+    return np.issubdtype(dtype, np.floating) or dtype.name == "bfloat16"
+
+
+def _leaf(source: str, where: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+    """One checked array as float32 (see check_params)."""
+    if not isinstance(value, np.ndarray):
+        raise JaxvizError(f"{source}: {where} is a {type(value).__name__}, not an array")
+    if not _floating(value.dtype):
+        raise JaxvizError(f"{source}: {where} is {value.dtype}, not floating-point numbers")
+    if value.shape != tuple(shape):
+        raise JaxvizError(f"{source}: {where} has shape {value.shape}, expected {tuple(shape)}")
+    out = value.astype(np.float32)
+    bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise JaxvizError(f"{source}: {where} holds {bad} NaN or infinite value(s)")
     return out
 
 

@@ -331,3 +331,129 @@ def test_real_keras3_two_vgg16s_are_refused(tmp_path):
         with pytest.raises(JaxvizError, match="2 places") as e:
             load_params(tmp_path / name)
         assert all(p in str(e.value) for p in places), e.value
+
+
+# --- never a different network than the file describes ---
+
+CONV_BN = {f"batch_normalization/{k}": np.ones(64, "f4") for k in ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+def _chain(params, insert: dict[str, tuple[str, dict]]):
+    """A top-level legacy VGG16 with, after each layer named in `insert`, another layer (name, its weights)."""
+    groups = {"input_layer": {}}
+    for layer in CONV_LAYERS:
+        groups[layer] = flat(params, [layer])[layer]
+        if layer in insert:
+            name, weights = insert[layer]
+            groups[name] = {f"{name}/{w.split('/')[-1]}": a for w, a in weights.items()}
+        if layer.endswith(("conv2", "conv3")) and layer != "block1_conv2" or layer in ("block1_conv2", "block2_conv2"):
+            groups[f"block{layer[5]}_pool"] = {}
+    return groups
+
+
+@pytest.mark.parametrize(
+    "after, layer, weights, said",
+    [
+        ("block1_conv1", "batch_normalization", CONV_BN, "batch_normalization (after block1_conv1)"),
+        ("block2_conv1", "extra_conv", {"k": np.ones((1, 1, 128, 128), "f4"), "b": np.zeros(128, "f4")},
+         "extra_conv (after block2_conv1)"),
+        ("block3_conv2", "dropout", {"w": np.ones(256, "f4")}, "dropout (after block3_conv2)"),
+        ("block4_conv1", "activation", {}, "activation (no weights, after block4_conv1)"),
+    ],
+    ids=["batchnorm", "extra-conv", "dropout-with-weights", "weightless-layer"],
+)  # fmt: skip
+def test_layers_inside_the_vgg16_chain_are_refused_by_name(tmp_path, params, after, layer, weights, said):
+    path = write_legacy(tmp_path / "w.h5", _chain(params, {after: (layer, weights)}))
+    with pytest.raises(JaxvizError) as e:
+        load_params(path)
+    assert "is not plain VGG16" in str(e.value) and said in str(e.value) and "\n" not in str(e.value), e.value
+
+
+def test_vgg16_bn_in_every_legacy_layout_is_refused_and_a_head_after_the_chain_is_not(tmp_path, params):
+    bn = {layer: ("batch_normalization" + (f"_{i}" if i else ""), CONV_BN) for i, layer in enumerate(CONV_LAYERS)}
+    for options in ({}, {"model_save": 1}):
+        with pytest.raises(JaxvizError, match=r"holds 12 layer\(s\).*batch_normalization \(after block1_conv1\)"):
+            load_params(write_legacy(tmp_path / "bn.h5", _chain(params, bn), **options))
+    # After block5_conv3 a layer changes nothing jaxviz computes: a fine-tuned head keeps loading.
+    head = _chain(params, {"block5_conv3": ("batch_normalization", CONV_BN)}) | {"dense": HEAD}
+    _assert_same(load_params(write_legacy(tmp_path / "head.h5", head)), params)
+    inner = nested(params, CONV_LAYERS[:1]) | {f"{k}:0": v for k, v in CONV_BN.items()}
+    nested_bn = {"vgg16": inner | nested(params, CONV_LAYERS[1:])}  # weight_names keep the model's order
+    with pytest.raises(JaxvizError, match="is not plain VGG16"):
+        load_params(write_legacy(tmp_path / "nested.h5", {**nested_bn, "dense": HEAD}))
+
+
+def test_keras3_layout_with_batchnorm_is_refused_and_a_dense_head_is_not(tmp_path, params):
+    for names in ("real", "none"):
+        with h5py.File(tmp_path / f"bn-{names}.weights.h5", "w") as f:
+            write_keras3_model(f, params, names)
+            v = f["layers"].create_group("batch_normalization_3").create_group("vars")
+            for i in range(4):
+                v.create_dataset(str(i), data=np.ones(128, "f4"))
+        with pytest.raises(JaxvizError, match=r"batch_normalization_3 \(4 arrays of shape \(128,\)\)"):
+            load_params(tmp_path / f"bn-{names}.weights.h5")
+    with h5py.File(tmp_path / "head.weights.h5", "w") as f:
+        write_keras3_model(f, params)
+        v = f["layers"].create_group("dense").create_group("vars")
+        v.create_dataset("0", data=HEAD["dense/kernel:0"])
+        v.create_dataset("1", data=HEAD["dense/bias:0"])
+    _assert_same(load_params(tmp_path / "head.weights.h5"), params)
+
+
+def test_real_keras3_vgg16_bn_is_refused_in_every_format(tmp_path):
+    keras = pytest.importorskip("keras")
+    inp = x = keras.Input((32, 32, 3))
+    for b, widths in enumerate(((64, 64), (128, 128), (256,) * 3, (512,) * 3, (512,) * 3), 1):
+        for c, width in enumerate(widths, 1):
+            x = keras.layers.Conv2D(width, 3, padding="same", activation="relu", name=f"block{b}_conv{c}")(x)
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.MaxPooling2D(name=f"block{b}_pool")(x)
+    model = keras.Model(inp, x, name="vgg16")
+    for name in ("bn.keras", "bn.weights.h5"):
+        model.save_weights(tmp_path / name) if name.endswith(".weights.h5") else model.save(tmp_path / name)
+        with pytest.raises(JaxvizError, match="is not plain VGG16.*batch_normalization"):
+            load_params(tmp_path / name)
+
+
+# --- converted params (.msgpack) checked whole ---
+
+
+def _msgpack(tmp_path, tree) -> str:
+    from flax import serialization
+
+    path = tmp_path / "p.msgpack"
+    path.write_bytes(serialization.msgpack_serialize(tree))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda t: t.update(block2_conv1=[t["block2_conv1"]["kernel"], t["block2_conv1"]["bias"]]),
+         "block2_conv1 is a list, expected a table of kernel and bias"),
+        (lambda t: t["block3_conv2"].pop("bias"), "block3_conv2 has no bias (it holds: kernel)"),
+        (lambda t: t.pop("block4_conv3"), "lacks VGG16 layer(s) block4_conv3"),
+        (lambda t: t.update(block6_conv1=t["block5_conv3"]), "holds layer(s) VGG16 does not have: block6_conv1"),
+        (lambda t: t["block1_conv1"].update(gamma=np.ones(64, "f4")), "block1_conv1 holds gamma besides"),
+        (lambda t: t["block1_conv2"].update(bias=np.zeros(64, "i4")), "block1_conv2/bias is int32, not floating"),
+        (lambda t: t["block5_conv1"].update(bias=np.full(512, np.nan, "f4")), "5_conv1/bias holds 512 NaN or inf"),
+        (lambda t: t["block1_conv1"].update(bias=np.zeros(65, "f4")), "bias has shape (65,), expected (64,)"),
+    ],
+    ids=["layer-as-list", "missing-bias", "missing-layer", "extra-layer", "extra-entry", "int", "nan", "shape"],
+)  # fmt: skip
+def test_a_converted_params_file_is_checked_whole(tmp_path, params, change, said):
+    tree = {layer: dict(leaves) for layer, leaves in params.items()}
+    change(tree)
+    with pytest.raises(JaxvizError) as e:
+        load_params(_msgpack(tmp_path, tree))
+    assert said in str(e.value) and "\n" not in str(e.value), e.value
+
+
+def test_any_floating_dtype_is_valid_weights(tmp_path, params):
+    import ml_dtypes
+
+    for dtype in (np.float16, ml_dtypes.bfloat16, np.float64):
+        tree = {layer: {k: v.astype(dtype) for k, v in leaves.items()} for layer, leaves in params.items()}
+        got = load_params(_msgpack(tmp_path, tree))
+        assert all(got[la][k].dtype == np.float32 for la in got for k in got[la])
+        np.testing.assert_array_equal(got["block3_conv1"]["kernel"], tree["block3_conv1"]["kernel"].astype(np.float32))

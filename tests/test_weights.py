@@ -76,7 +76,7 @@ def test_msgpack_roundtrip(tmp_path, params):
         (lambda p: p.write_bytes(b"not hdf5 at all" * 100), "neither HDF5, a .keras zip, nor a jaxviz params file"),
         (lambda p: h5py.File(p, "w").create_dataset("x", data=[1, 2]), "not a Keras weights file"),
         (lambda p: write_keras2_h5(p, skip="block4_conv2"), "lacks VGG16 layer(s) block4_conv2"),
-        (lambda p: write_keras2_h5(p, bad_shape="block2_conv1"), "block2_conv1 bias has shape (129,), expected (128,)"),
+        (lambda p: write_keras2_h5(p, bad_shape="block2_conv1"), "block2_conv1/bias has shape (129,), expected (128,)"),
     ],
     ids=["not-hdf5", "foreign-hdf5", "missing-layer", "wrong-shape"],
 )

@@ -13,7 +13,7 @@ from typing import Any, Union
 from jaxviz.config.schema import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.examples import CONVS, LEAST, check_number
-from jaxviz.paths import explain, input_file
+from jaxviz.paths import check_text, explain, input_file
 
 
 @functools.cache
@@ -105,6 +105,9 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 
 
 def _check(key: str, value: Any) -> None:
+    for text in value if isinstance(value, tuple) else (value,):
+        if isinstance(text, str):
+            check_text(text, key)  # "runs\new" in double quotes arrives with a newline: say so, never create it
     if key in _POSITIVE and not value > 0:
         raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
