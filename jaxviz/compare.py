@@ -33,7 +33,7 @@ def run_preset(preset: str, layer: str, filters: list[int], size: int, weights: 
     filter first compiles every shape the run needs)."""
     import jaxviz
 
-    settings = {"weights": weights, "quality": False}
+    settings = {"weights": weights, "quality": False, "progress": False}  # its own lines say what runs
     jaxviz.visualize(layer, filters[:1], preset=preset, **settings, steps=1)
     t = time.perf_counter()
     r = jaxviz.visualize(layer, filters, preset=preset, **settings)

@@ -149,6 +149,7 @@ def quality(ctx: Context) -> dict:
             preset="quality",
             weights=weights,
             quality=p.quality_metrics,
+            progress=False,  # the check streams its own results; a bar would interleave with them
             ascent__size=p.quality_size,
             ascent__steps=p.quality_steps,
         )

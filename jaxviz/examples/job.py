@@ -70,6 +70,7 @@ def run(
     """
     import jax
 
+    from jaxviz import numerics
     from jaxviz import processes as distributed
     from jaxviz.examples import topk
     from jaxviz.examples.feed import Feeder
@@ -83,6 +84,7 @@ def run(
     batch = pick_batch(job.batch, job.layers, job.size, devices)
     host_params = find_and_load(job.weights)
     now = settings(job, files, loader.stamps(root, files), fingerprint(host_params), count)
+    now["numerics"] = numerics.environment()  # another JAX, backend or precision: another top-K order at ties
     widths = {layer: len(job.filters[layer]) for layer in job.layers}
     state = topk.empty_state(widths, job.top)
     sums = {layer: sums_lib.empty(c) for layer, c in widths.items()}

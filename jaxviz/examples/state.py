@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write
+from jaxviz.numerics import differences
 
 TOPK_KEYS = ("scores", "image", "position")
 SUM_KEYS = ("bands", "rest", "fires")
@@ -86,6 +87,14 @@ def check_settings(path: Path, saved: dict, now: dict) -> None:
         old = saved.get(name)
         if old == value:
             continue
+        if name == "numerics":  # jaxviz.numerics.environment(): what it did not record then is no difference
+            diff = differences(old if isinstance(old, dict) else {}, value)
+            if not diff:
+                continue
+            raise JaxvizError(
+                f"{path} was computed under other numerics ({'; '.join(diff)}); run under the same, or use another "
+                f"--out (or delete {path.parent}) to start over"
+            )
         if name == "image list":
             diff = sorted(set(old or []) ^ set(value))
             what = f"{diff[0]!r} {'added' if diff and diff[0] in value else 'removed'}" if diff else "reordered"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from jaxviz import compile_cache, compile_clock
+from jaxviz import compile_cache, compile_clock, numerics
 from jaxviz import config as config_lib
 from jaxviz.architecture import CONV_LAYERS
 from jaxviz.config import Config
@@ -43,7 +43,7 @@ class _Run:
         self.primary = self.index == 0
         self.out = Path(cfg.output.dir)
         check_writable(self.out)
-        self.store = Store(self.out, settings(cfg, cfg.model.fingerprint))
+        self.store = Store(self.out, settings(cfg, cfg.model.fingerprint), numerics.environment())
         self.text = config_lib.to_toml(cfg)
         held = [la for la in CONV_LAYERS if la in p.targets or la in self.store.layers()]
         self.layers = {la: self._record(la) for la in held}

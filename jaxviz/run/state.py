@@ -15,6 +15,7 @@ import numpy as np
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.files import atomic_write, read_npz, reason, write_json
+from jaxviz.numerics import differences
 from jaxviz.paths import make_dir, output_dir
 
 FORMAT = 1
@@ -73,11 +74,16 @@ def check_writable(out: Path) -> None:
 
 
 class Store:
-    """Finished chunks under RUN/state/<layer>/<first>-<last>.npz, each written atomically."""
+    """Finished chunks under RUN/state/<layer>/<first>-<last>.npz, each written atomically; RUN/state/settings.json
+    records what made them: the settings (`wanted`) and the numerics they were computed under (`environment`:
+    jaxviz.numerics.environment(), kept under the key "environment")."""
 
-    def __init__(self, out: Path, wanted: dict):
+    def __init__(self, out: Path, wanted: dict, environment: dict | None = None):
+        """Raises JaxvizError (one line, naming each difference) when the directory's chunks were made with other
+        settings or under other numerics (another PRNG mode, JAX release, backend, ...): they would mix."""
         self.root = out / "state"
         path = self.root / "settings.json"
+        now = {**wanted, "environment": environment or {}}
         if path.exists():
             try:
                 have = json.loads(path.read_text())
@@ -90,8 +96,17 @@ class Store:
                     f"{out} holds results made with other settings ({'; '.join(diff)}); "
                     f"use another output directory, or delete {self.root} to redo them"
                 )
+            then = have.get("environment") if isinstance(have.get("environment"), dict) else {}
+            diff = differences(then, now["environment"])
+            if diff:
+                raise JaxvizError(
+                    f"{out} holds results computed under other numerics ({'; '.join(diff)}), whose images would mix "
+                    f"with these; run under the same, or use another output directory (or delete {self.root})"
+                )
+            if any(name not in then for name in now["environment"]):  # from before it was recorded: record it now
+                write_json(path, {**have, "environment": {**now["environment"], **then}})
         else:
-            write_json(path, wanted)
+            write_json(path, now)
 
     def load(self, layer: str) -> dict[int, FilterResult]:
         """Every finished filter of `layer`, by index; a damaged chunk is set aside and redone."""
