@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from jaxviz.errors import JaxvizError
 from jaxviz.paths import explain, input_file
@@ -59,27 +60,34 @@ def check_is_file(path: Path, what: str) -> None:
     input_file(path, what, f"{hint}; expected {FORMATS}", noun="weights file")
 
 
-def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
-    """The weights file to use, in the documented order; downloads only as the last resort.
+class FoundWeights(NamedTuple):
+    """A weights file and how it was found, in words ("given", "from $JAXVIZ_WEIGHTS", "in Keras' cache", ...)."""
 
-    Raises JaxvizError (one line) when the explicit path or $JAXVIZ_WEIGHTS is missing or a directory,
-    or when nothing is found and downloading is off or fails.
+    path: Path
+    how: str
+
+
+def find_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> FoundWeights:
+    """The weights file to use, in the documented order, and how it was found; downloads only as the last resort.
+
+    Raises JaxvizError (one line) when the explicit path or $JAXVIZ_WEIGHTS is not a readable file (the real
+    cause named), or when nothing is found and downloading is off or fails.
     """
     if explicit:
         path = Path(explicit).expanduser()
         check_is_file(path, "weights file")
-        return path
+        return FoundWeights(path, "given")
     env = os.environ.get("JAXVIZ_WEIGHTS", "")
     if env:
         path = Path(env).expanduser()
         check_is_file(path, "JAXVIZ_WEIGHTS file")
-        return path
+        return FoundWeights(path, "from $JAXVIZ_WEIGHTS")
     wanted = [TOP] if include_top else [NOTOP, TOP]
     for spec in wanted:
-        for folder in (keras_cache_dir(), jaxviz_cache_dir()):
+        for folder, where in ((keras_cache_dir(), "Keras' cache"), (jaxviz_cache_dir(), "jaxviz's cache")):
             try:
                 if (folder / spec.name).is_file():
-                    return folder / spec.name
+                    return FoundWeights(folder / spec.name, f"in {where}")
             except OSError as e:  # a cache folder this user may not enter: say so rather than look past it
                 raise JaxvizError(f"cannot look in the weights cache {str(folder)!r}: {explain(e)}") from None
     spec = wanted[0]
@@ -91,10 +99,15 @@ def resolve_weights(explicit: str = "", include_top: bool = False, download: boo
     if not (download and download_allowed()):
         raise JaxvizError(f"no VGG16 weights found and downloading is off: {options}")
     try:
-        return download_file(spec.url, target, spec.md5, spec.size)
+        return FoundWeights(download_file(spec.url, target, spec.md5, spec.size), "downloaded from Keras' site")
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e
         raise JaxvizError(f"no VGG16 weights found and download failed ({reason}): {options}") from None
+
+
+def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
+    """find_weights' path alone."""
+    return find_weights(explicit, include_top, download).path
 
 
 def download_file(url: str, target: Path, md5: str, size: int) -> Path:

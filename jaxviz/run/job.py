@@ -175,11 +175,11 @@ def run(
 
 def _run(cfg: Config, p: Plan, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer) -> dict:
     """run(), once this process (or job) holds the run directory."""
-    from jaxviz.fetch import resolve_weights
+    from jaxviz.fetch import find_weights
     from jaxviz.weights import fingerprint, load_params
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
-    weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
+    weights, how = find_weights(cfg.model.weights, download=cfg.model.download)
     params = load_params(weights)
     cfg = resolve(cfg, weights, fingerprint(params))
     r = _Run(cfg, p, params, after_layer)  # every refusal (weights, settings, directory) before a word is said
@@ -191,6 +191,7 @@ def _run(cfg: Config, p: Plan, hparams: Sequence[str] | None, metric_layers: Seq
     if r.primary:
         for line in describe(cfg, p.targets):
             _say(line)  # before any compile: a whole-network run by mistake is stopped at once
+        _say(f"weights: {cfg.model.weights} ({how}; fingerprint {cfg.model.fingerprint})")
     r.start()
     current = None
     try:
