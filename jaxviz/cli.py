@@ -33,7 +33,7 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     from jaxviz.run.plan import prepare
 
     prepare(cfg)  # every name, filter and size refused here, before JAX is imported: a mistake answers at once
-    job = run_examples.job_for(cfg) if cfg.examples.images else None
+    job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
     from jaxviz.run import distributed, run
 
@@ -139,6 +139,7 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--weights", default="", help="weights file; random weights if none is found")
     p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
     p.add_argument("--json", action="store_true", help="print JSON lines")
+    p.add_argument("--startup", action="store_true", help="time every command's --help and bad-input refusals instead")
     g = p.add_argument_group("dataset examples (--examples: the 13 layers at 224 px, images/s)")
     g.add_argument("--examples", metavar="DIR", help="time jaxviz-examples over this folder instead of the ascent "
                    "(--conv then takes examples.conv's values: auto, xla, winograd)")  # fmt: skip
@@ -148,6 +149,11 @@ def benchmark_main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--peer", metavar="SCRIPT", default="", help="a peer script run alternately (e.g. tf_examples.py)")
     g.add_argument("--peer-python", metavar="PY", default="python3", help="the peer's interpreter (its own venv)")
     args = p.parse_args(argv)
+    if args.startup:
+        from jaxviz.benchmark_startup import run as startup
+
+        startup(as_json=args.json)
+        return 0
     if args.examples is not None:
         from jaxviz.benchmark_examples import main as examples_benchmark
 

@@ -21,7 +21,6 @@ from jaxviz.examples import loader
 from jaxviz.examples import sums as sums_lib
 from jaxviz.examples.output import Examples, finish_layer, write
 from jaxviz.examples.progress import Bar
-from jaxviz.examples.sizing import pick_batch
 from jaxviz.examples.state import Counters, check_processes, path_of, resume, save, settings
 
 REPORT_SECONDS = 5.0  # on_progress at most this often (and at every save, and at the end)
@@ -74,6 +73,7 @@ def run(
     from jaxviz import processes as distributed
     from jaxviz.examples import topk
     from jaxviz.examples.feed import Feeder
+    from jaxviz.examples.sizing import pick_batch  # JAX: imported when a run starts, not when a Job is checked
     from jaxviz.weights import find_and_load, fingerprint
 
     root = job.images.absolute()

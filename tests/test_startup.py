@@ -1,0 +1,17 @@
+"""Every command answers --help and refuses bad arguments and configs before JAX is imported (the time it takes
+is a benchmark figure: scripts/benchmark.py --startup; here, that JAX stays unimported on those paths)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaxviz.benchmark_startup import CASES, measure
+
+
+@pytest.mark.parametrize("entry, args, what", CASES, ids=[c[2] for c in CASES])
+def test_help_and_bad_input_never_import_jax(tmp_path, entry, args, what):
+    (tmp_path / "bad.toml").write_text("[ascent]\nbogus = 1\n")
+    row = measure(entry, [a.format(tmp=tmp_path) for a in args], repeat=1)
+    assert not row["jax_imported"], what
+    if "--help" not in args:
+        assert row["said"].startswith("jaxviz: error:") or "error:" in row["said"], row
