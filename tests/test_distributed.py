@@ -149,3 +149,31 @@ def test_unreachable_coordinator_and_busy_port_fail_in_bounded_time(tmp_path, we
         code, _, err = _finish(_start(*base, *timeout, *flags), timeout=60)
     assert_one_line_error(code, err, "cannot listen on port")
     assert not (tmp_path / "o").exists()
+
+
+def test_the_processes_of_one_run_are_one_holder_and_are_refused_together(tmp_path, weights_path):
+    """Process 0 holds the run directory for the job (the two processes above never refuse each other); when
+    another run holds it, every process of the job is refused with the same line, and nothing is written."""
+    import textwrap
+
+    out = tmp_path / "held"
+    hold = textwrap.dedent(
+        """
+        import sys, time
+        from jaxviz.dir_lock import holding
+        with holding(sys.argv[1], "another run"):
+            print("held", flush=True)
+            time.sleep(600)
+        """
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        args = ["--layers", "block1_conv1", "--weights", str(weights_path), "--out", str(out)]
+        procs = _processes(2, *args, *JOB, *FAST)
+        for code, _, err in (_finish(p, timeout=120) for p in procs):
+            assert_one_line_error(code, err, f"{out} is in use by another run", f"pid {holder.pid}")
+        assert [p.name for p in out.iterdir()] == [".jaxviz.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
