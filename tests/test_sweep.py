@@ -70,7 +70,11 @@ def product(tmp_path_factory, weights_path):
     out = root / "out"
     p = run_script("--config", str(path), "--out", str(out))
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[-1] == f"jaxviz: sweep {out}: 4 points done, 0 failed"
+    *_, summary, last = p.stdout.splitlines()
+    assert summary == f"jaxviz: sweep {out}: 4 points done, 0 failed"
+    # The last line names what to open, as a run's does: the sweep's atlas and TensorBoard over every point.
+    assert last.startswith(f"jaxviz: open {out / 'atlas' / 'index.html'} in a browser, or run: "), last
+    assert last.endswith(f"tensorboard --logdir {out}"), last
     return path, out
 
 
