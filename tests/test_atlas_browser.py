@@ -191,11 +191,22 @@ def test_the_sweep_table_sorts_and_switches_its_numbers(browser, site):
     assert names() == ["step-1.0", "step-0.5"]
 
     def shown() -> list[str]:
-        return [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#points th[data-field]") if th.is_displayed()]
+        return [th.text for th in browser.find_elements(By.CSS_SELECTOR, "#points th.layer") if th.is_displayed()]
 
+    def cells() -> list[str]:
+        return [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#points td.layer")]
+
+    stats = {
+        p["name"]: p["layers"]["block1_conv1"]
+        for p in json.loads((site["sweep"].parent / "index.json").read_text())["points"]
+    }
     assert shown() == ["block1_conv1\nactivation mean"]
     Select(browser.find_element(By.ID, "metric")).select_by_value("dead")
-    assert shown() == ["block1_conv1\ndead"]
+    assert shown() == ["block1_conv1\ndead"]  # the other numbers, from the page's JSON
+    assert cells() == [str(stats[name]["dead"]) for name in names()]
+    header.click()  # sorted by the number shown
+    dead = [stats[name]["dead"] for name in names()]
+    assert dead == sorted(dead) or dead == sorted(dead, reverse=True)
     browser.find_element(By.LINK_TEXT, "step-1.0").click()
     WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("points/step-1.0/index.html"))
     assert errors(browser) == []
@@ -247,6 +258,24 @@ def test_a_picture_deleted_after_writing_shows_a_placeholder(browser, site, tmp_
     assert any("0002.png" in e["message"] for e in errors(browser))  # the console check sees failed loads
 
 
+def recorded(run: Path) -> Path:
+    """Every per-layer number a real run records in metrics.json (quality, times, compile counts) added."""
+    path = run / "metrics.json"
+    metrics = json.loads(path.read_text())
+    for s in metrics["layers"].values():
+        s.update(display_activation_mean=1.5, robustness_mean=0.75, selectivity=0.5, compile_seconds=1.25)
+        s.update(compile_cache_misses=2, seconds=12.5, quality_seconds=3.5, quality_skipped_estimate_seconds=0.0)
+    path.write_text(json.dumps(metrics))
+    return run
+
+
+# Elements that scroll sideways inside the page (a table wider than its box); a config's long lines may.
+SCROLLED = """
+return [...document.querySelectorAll("body *")].filter(e => e.tagName !== "PRE" && e.scrollWidth > e.clientWidth + 1
+  && ["auto", "scroll"].includes(getComputedStyle(e).overflowX)).map(e => e.className + ": " + e.scrollWidth)
+"""
+
+
 @pytest.fixture(scope="module")
 def indexes(tmp_path_factory) -> dict[str, Path]:
     """Synthetic sites (no JAX) with what widens an index: layers of 40 filters, dataset examples beside them or
@@ -256,8 +285,8 @@ def indexes(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("wide") / ("a-long-folder-name-for-the-dataset-images-" * 3)
     layers = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv3", "block5_conv3")
-    plain = synthetic_run(root / "plain", layers, 40)
-    both = synthetic_examples(synthetic_run(root / "examples", layers, 40), dict.fromkeys(layers, 40), top=4)
+    plain = recorded(synthetic_run(root / "plain", layers, 40))
+    both = synthetic_examples(recorded(synthetic_run(root / "examples", layers, 40)), dict.fromkeys(layers, 40), top=4)
     (root / "alone").mkdir()
     alone = synthetic_examples(root / "alone", {"block1_conv1": 40, "block3_conv3": 12}, top=4)
     sweep = Sweep(root / "sweep", 12, layers)
@@ -289,6 +318,7 @@ def test_no_index_scrolls_sideways_with_or_without_examples(browser, indexes, wi
                 width,
                 got,
             )
+            assert browser.execute_script(SCROLLED) == [], (what, width)  # nor any part of it
             assert got["bad"] == [], (what, width, got["bad"][:3])
             assert errors(browser) == [], what
     finally:

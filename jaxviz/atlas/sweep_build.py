@@ -1,7 +1,7 @@
 """A sweep's atlas, brought up to date one changed point at a time.
 
 A point's pages show that point alone, so a pass reads and remakes only the points whose run directory or index
-entry changed since the last (`plan`: a few file times and sizes a point, no contents), and leaves the others'
+entry changed since the last (`plan`: three file sizes and times a point, no contents), and leaves the others'
 folders unread, even by the pruning. The sweep's own pages (its table, each layer across the points) are made
 from what the state keeps of every point (`PointSeen`), so a pass costs about the same at the 10th point of a
 sweep and at the 160th.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,21 +22,23 @@ from jaxviz.atlas.state import STATE, dumps, known
 from jaxviz.atlas.sweep_pages import (
     COMPARE,
     HOME,
+    POINTS,
     across_js,
     across_script,
     caption,
     compare_html,
     compare_page,
     point_prefix,
+    points_js,
     spans,
     sweep_index,
 )
 from jaxviz.atlas.view import PointSeen
 
-# What a run directory holds that its pages show. A folder's time changes whenever a file is added to it or replaced
-# in it (every writer of a run renames a finished file into place), so a layer's chunks are one stat, not many.
-FILES = ("metrics.json", "config.toml")
-FOLDERS = ("state", "filters", "examples")
+# What a point's pages are made from, as its run writes it: each writer renames a finished file into place, and
+# writes these last (metrics.json after a layer's chunks, grid and PNGs; images.json after the examples' layer
+# files), so their sizes and times change whenever anything the pages show does.
+SOURCES = ("metrics.json", "config.toml", "examples/images.json")
 
 
 @dataclass
@@ -59,15 +60,9 @@ def _stat(path: Path) -> list | None:
 
 
 def _source(path: Path, entry: dict, sweep: str) -> str:
-    """A digest of what a point's pages are made from, read cheaply: its files' and folders' sizes and times, its
-    index entry, the sweep's name (in its crumbs) and the atlas's code."""
-    found: list = [_stat(path / name) for name in FILES]
-    for name in FOLDERS:
-        try:
-            with os.scandir(path / name) as it:
-                found.append(sorted([e.name, _stat(Path(e.path))] for e in it))
-        except OSError:
-            found.append(None)
+    """A digest of what a point's pages are made from, read cheaply (three stats, no contents): its run's files,
+    its index entry, the sweep's name (in its crumbs) and the atlas's code."""
+    found = [_stat(path / name) for name in SOURCES]
     return hashlib.sha1(json.dumps([found, entry, sweep, code()], sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -107,9 +102,10 @@ def write_sweep(out: Output, sw: Sweep, todo: Plan) -> tuple[dict, list[str]]:
         for layer in v.ascent:
             out.put(across_script(prefix, layer), across_js(v, p.name, layer))
         out.put(f"{prefix}{STATE}", dumps(made))
-        seen[p.name] = PointSeen(run.layers, {la: spans(v.numbers[la]) for la in v.ascent}, True)
+        seen[p.name] = PointSeen(run.layers, {la: spans(v.numbers[la]) for la in network_order(v.ascent)}, True)
     for layer in network_order({la for s in seen.values() for la in s.filters}):
-        out.put(compare_page(layer), compare_html(sw, layer, seen))
+        out.put(compare_page(layer), compare_html(sw, layer))  # the same bytes as last time: not written
+    out.put(POINTS, points_js(sw, seen))
     out.put(HOME, sweep_index(sw, seen))
     state = {"points": {p.name: {"source": todo.sources[p.name], "seen": seen[p.name].as_json()} for p in sw.points}}
     return state, [point_prefix(name) for name, s in todo.kept.items() if s.pages]

@@ -1,18 +1,20 @@
 """A sweep's own pages: its points in a sortable table, and each layer's filters across every point.
 
 Each point's pages show that point alone, so a new point changes none of them. What spans the points is made
-from what the atlas keeps of each (`PointSeen`): the table, and each layer's page across the points, whose
-filters come from one small script a point (`across_js`, written with that point's pages), loaded by a
-`<script src>` (which works from file://, where fetch() does not).
+from what the atlas keeps of each (`PointSeen`): the table, and each layer's page across the points, which is
+the same page whatever the points: it reads them from one script (`points_js`) and their filters from one small
+script a point and layer (`across_js`, written with that point's pages), all loaded as `<script src>` (which
+works from file://, where fetch() does not).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from jaxviz.architecture import network_order
 from jaxviz.atlas.assets import render
-from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, layer_page, numeric, page, picture, short
+from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, numeric, page, picture, short
 from jaxviz.atlas.site import Sweep
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import PointSeen, RunView
@@ -20,6 +22,7 @@ from jaxviz.config import short_keys
 
 HOME = "index.html"
 COMPARE = "compare/{layer}.html"  # a layer's page across every point, from the atlas root
+POINTS = "compare/points.js"  # the points those pages show
 FIRST = ("activation_mean", "activation_median", "activation_max", "dead", "nan")  # the per-layer numbers offered first
 
 
@@ -34,7 +37,8 @@ def point_prefix(name: str) -> str:
 
 
 def across_script(prefix: str, layer: str) -> str:
-    """A point's filters of `layer` as its layer's page across the sweep loads them, from the atlas root."""
+    """A point's filters of `layer` as its layer's page across the sweep loads them, from the atlas root (atlas.js
+    makes the same path from points_js's folder)."""
     return f"{prefix}across/{layer}.js"
 
 
@@ -79,12 +83,20 @@ def _count(runs: list[list[int]]) -> int:
     return total
 
 
+def _number(x: Any) -> float | int | None:
+    """A number for the page's JSON (which has no NaN or infinity), else None."""
+    return x if numeric(x) and math.isfinite(x) else None
+
+
 def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
-    """The sweep's home: a table of its points (swept values, status, per-layer metrics) and its layers."""
+    """The sweep's home: a table of its points (swept values, status, one per-layer number at a time) and its
+    layers. The table holds the first number; the others are in the page as JSON, for atlas.js to show instead
+    (a cell a layer, not a cell a layer and number: a 13-layer sweep's table was most of a pass's time)."""
     stats = {p.name: seen[p.name].stats for p in sw.points}
     layers = network_order({la for s in stats.values() for la in s})
     fields = list(dict.fromkeys(f for s in stats.values() for la in s.values() for f, x in la.items() if numeric(x)))
     fields.sort(key=lambda f: FIRST.index(f) if f in FIRST else len(FIRST))
+    shown = fields[0] if fields else ""
     axes = list(sw.axes) or list(dict.fromkeys(k for p in sw.points for k in p.values))
     points = [
         {
@@ -93,12 +105,10 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
             "swept": [_cell(p.values.get(k), swept(p.values.get(k))) for k in axes],
             "status": p.status,
             "error": p.entry.get("error"),
-            "seconds": _cell(p.entry.get("seconds")),
-            "stats": [_cell(stats[p.name].get(la, {}).get(f), field=f) for la in layers for f in fields],
+            "numbers": [_cell(p.entry.get("seconds"))] + [_cell(stats[p.name].get(la, {}).get(shown)) for la in layers],
         }
         for p in sw.points
     ]
-    compared = network_order({la for s in seen.values() for la in s.filters})
     compare = [
         {
             "name": la,
@@ -106,8 +116,10 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
             "filters": _count([r for s in seen.values() for r in s.filters.get(la, [])]),
             "points": sum(la in s.filters for s in seen.values()),
         }
-        for la in compared
+        for la in network_order({la for s in seen.values() for la in s.filters})
     ]
+    # rows[point][field][layer], in the table's order of points, fields and layers
+    rows = [[[_number(stats[p.name].get(la, {}).get(f)) for la in layers] for f in fields] for p in sw.points]
     return render(
         "sweep.html",
         page=page(HOME, sw.name, [(sw.name, None)], "sweep"),
@@ -116,34 +128,44 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
         done=sum(p.status == "done" for p in sw.points),
         span="; ".join(f"{k} ∈ {', '.join(swept(x) for x in v)}" for k, v in sw.axes.items() if isinstance(v, list)),
         options=[{"value": f, "text": label(f)} for f in fields],
+        shown=label(shown),
         axes=axes,
-        columns=[{"layer": la, "field": f, "label": label(f)} for la in layers for f in fields],
+        layers=[la.partition("_") for la in layers],
         points=points,
-        layers=compare,
+        compare=compare,
+        stats={"fields": fields, "labels": [label(f) for f in fields], "rows": rows},
         config=sw.config,
     )
 
 
-def compare_html(sw: Sweep, layer: str, seen: dict[str, PointSeen]) -> str:
-    """One layer's filters (rows) in every point that has it (columns): the points here, their filters from each
-    point's script (atlas.js makes the rows, and the view of one filter in every point)."""
+def compare_html(sw: Sweep, layer: str) -> str:
+    """One layer's filters (rows) in every point that has it (columns). The page itself is the same whatever the
+    points: atlas.js reads them from compare/points.js, loads each one's script and draws the table, and the view
+    of one filter in every point (#f<number>)."""
     here = compare_page(layer)
-    points = [p for p in sw.points if layer in seen[p.name].filters]
     return render(
         "compare.html",
         page=page(here, f"{layer} across the sweep", [(sw.name, HOME), (f"{layer} across points", None)], "compare"),
         layer=layer,
-        filters=_count([r for p in points for r in seen[p.name].filters[layer]]),
-        points=[
-            {
-                "name": p.name,
-                "caption": caption(p.values),
-                "href": href(here, layer_page(point_prefix(p.name), layer)),
-                "script": href(here, across_script(point_prefix(p.name), layer)),
-            }
-            for p in points
-        ],
+        points=href(here, POINTS),
+        home=href(here, HOME),
     )
+
+
+def points_js(sw: Sweep, seen: dict[str, PointSeen]) -> str:
+    """Every point with pages, for the layers' pages across the sweep: its name, swept values, folder (relative to
+    compare/; its scripts are across/<layer>.js in it, its layer pages layers/<layer>.html) and layers."""
+    points = [
+        {
+            "name": p.name,
+            "caption": caption(p.values),
+            "prefix": href(POINTS, point_prefix(p.name)),
+            "layers": list(seen[p.name].filters),
+        }
+        for p in sw.points
+        if seen[p.name].filters
+    ]
+    return render("points.js", data={"points": points})
 
 
 def across_js(v: RunView, point: str, layer: str) -> str:

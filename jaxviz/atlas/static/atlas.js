@@ -88,19 +88,42 @@
     return el;
   }
 
-  // A layer across a sweep: the points are the table's columns; each point's script (compare/<layer>.html loads
-  // one a point) pushed its filters onto window.jaxvizAcross. #f<number> shows that filter in every point.
-  function acrossPage(table, data) {
-    var points = Array.prototype.slice.call(table.tHead.rows[0].cells, 1).map(function (th) {
-      return th.getAttribute("data-point");
+  // A layer across a sweep. The page is the same whatever the points: compare/points.js lists them
+  // (window.jaxvizPoints); each has one script for this layer, loaded here, which pushes its filters onto
+  // window.jaxvizAcross. Then the table (a row a filter, a column a point) and #f<number>: that filter in every point.
+  function acrossPage(table) {
+    var layer = table.dataset.layer, all = (window.jaxvizPoints || { points: [] }).points;
+    var points = all.filter(function (p) { return p.layers.indexOf(layer) >= 0; });
+    var head = table.tHead.rows[0];
+    points.forEach(function (p) {
+      var th = make("th"), a = make("a", "", p.name);
+      th.scope = "col";
+      a.href = p.prefix + "layers/" + layer + ".html";
+      th.appendChild(a);
+      th.appendChild(make("small", "", p.caption));
+      head.appendChild(th);
     });
-    var byPoint = {}, captions = {}, seen = {};
+    var waiting = points.length;
+    function loaded() { if (--waiting === 0) drawAcross(table, points, window.jaxvizAcross || []); }
+    if (!waiting) drawAcross(table, points, []);
+    points.forEach(function (p) {
+      var script = document.createElement("script");
+      script.src = p.prefix + "across/" + layer + ".js";
+      script.async = false;
+      script.onload = script.onerror = loaded;  // a point whose script is gone shows "not run"
+      document.body.appendChild(script);
+    });
+  }
+
+  function drawAcross(table, points, data) {
+    var byPoint = {}, seen = {};
     data.forEach(function (d) {
       byPoint[d.point] = {};
-      captions[d.point] = d.caption;
       d.filters.forEach(function (x) { byPoint[d.point][x.filter] = x; seen[x.filter] = true; });
     });
     var filters = Object.keys(seen).map(Number).sort(function (a, b) { return a - b; });
+    document.getElementById("across-count").textContent =
+      filters.length + " filters in " + points.length + " point" + (points.length === 1 ? "" : "s") + ".";
     var rows = document.createDocumentFragment();
     filters.forEach(function (f) {
       var tr = make("tr"), th = make("th"), a = make("a", "", String(f));
@@ -109,8 +132,8 @@
       a.href = "#f" + f;
       th.appendChild(a);
       tr.appendChild(th);
-      points.forEach(function (name) {
-        var x = (byPoint[name] || {})[f], td = make("td");
+      points.forEach(function (p) {
+        var x = (byPoint[p.name] || {})[f], td = make("td");
         if (!x) {
           td.className = "muted";
           td.textContent = "not run";
@@ -135,8 +158,8 @@
       if (f === null || !seen[f]) { section.hidden = true; return; }
       document.getElementById("focus-h").textContent = table.dataset.layer + " filter " + f + " in every point";
       list.textContent = "";
-      points.forEach(function (name) {
-        var x = (byPoint[name] || {})[f], li = make("li"), cap = make("span", "cap", captions[name] || name);
+      points.forEach(function (p) {
+        var x = (byPoint[p.name] || {})[f], li = make("li"), cap = make("span", "cap", p.caption || p.name);
         cap.appendChild(make("br"));
         cap.appendChild(make("b", "", x ? x.final : "not run"));
         var inner = x ? make("a") : li;
@@ -145,7 +168,7 @@
           li.appendChild(inner);
         }
         if (x && x.dead) li.className = "dead";
-        inner.appendChild(x ? pictureOf(x.picture) : pictureOf({ src: null, alt: "not run in point " + name }, "not run"));
+        inner.appendChild(x ? pictureOf(x.picture) : pictureOf({ src: null, alt: "not run in point " + p.name }, "not run"));
         inner.appendChild(cap);
         list.appendChild(li);
       });
@@ -161,6 +184,34 @@
       else location.hash = "f" + n;
       return true;
     });
+  }
+
+  // A per-layer number as the pages print it (html.fmt: 4 significant digits, ints as they are, — for none).
+  function fmt(v) {
+    if (v === null || v === undefined) return "\u2014";
+    if (Number.isInteger(v)) return String(v);
+    var e = Math.floor(Math.log10(Math.abs(v)));
+    if (e >= -4 && e < 4) return String(+v.toPrecision(4));
+    var parts = v.toExponential(3).split("e"), x = +parts[1];
+    return parts[0].replace(/\.?0+$/, "") + "e" + (x < 0 ? "-" : "+") + (Math.abs(x) < 10 ? "0" : "") + Math.abs(x);
+  }
+
+  // The sweep's table of points holds one per-layer number; the others are in #stats (rows[point][number][layer]).
+  function sweepTable(table, metric, data) {
+    function show() {
+      var k = data.fields.indexOf(metric.value);
+      table.querySelectorAll("thead th.layer small").forEach(function (s) { s.textContent = data.labels[k]; });
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (tr) {
+        var values = data.rows[+tr.dataset.i][k];
+        tr.querySelectorAll("td.layer").forEach(function (td, j) {
+          td.textContent = fmt(values[j]);
+          if (values[j] === null) td.removeAttribute("data-v");
+          else td.setAttribute("data-v", values[j]);
+        });
+      });
+    }
+    metric.addEventListener("change", show);
+    if (metric.selectedIndex > 0) show();  // a reload that kept another choice
   }
 
   function value(cell) {
@@ -200,7 +251,7 @@
     document.querySelectorAll(".js[hidden]").forEach(function (el) { el.hidden = false; });
     var rows = document.getElementById("rows"), across = document.getElementById("across");
     if (rows) layerPage(JSON.parse(rows.textContent));
-    else if (across) acrossPage(across, window.jaxvizAcross || []);
+    else if (across) acrossPage(across);
     else if (document.getElementById("jump")) jumpTo(function (n) {
       var row = document.getElementById("f" + n);
       if (row) row.scrollIntoView({ block: "center" });
@@ -208,11 +259,8 @@
       return !!row;
     });
     document.querySelectorAll("table.sortable").forEach(sortable);
-    var metric = document.getElementById("metric"), table = document.getElementById("points");
-    function show() {
-      table.querySelectorAll("[data-field]").forEach(function (c) { c.hidden = c.dataset.field !== metric.value; });
-    }
-    if (metric && table) { metric.addEventListener("change", show); show(); }
+    var metric = document.getElementById("metric"), stats = document.getElementById("stats");
+    if (metric && stats) sweepTable(document.getElementById("points"), metric, JSON.parse(stats.textContent));
   }
 
   document.addEventListener("keydown", function (e) {
