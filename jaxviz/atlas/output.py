@@ -55,6 +55,7 @@ class Output:
             dirs[:] = [d for d in dirs if f"{prefix}{d}/" not in kept]
             folders.append(folder)
             for name in files:
+                # A state file goes with its folder (a sweep point no longer in the sweep); other dot files stay.
                 owned = name == STATE or (Path(name).suffix in OWNED and not name.startswith("."))
                 if owned and prefix + name not in self.produced:
                     Path(folder, name).unlink(missing_ok=True)
