@@ -67,7 +67,8 @@ def write_point(run_dir: Path, i: int, layers: Sequence[str], filters: int, size
     return summaries
 
 
-def _entry(i: int, status: str, summary: dict | None = None, seconds: float | None = None) -> dict:
+def index_entry(i: int, status: str, summary: dict | None = None, seconds: float | None = None) -> dict:
+    """Point i's entry of index.json, as run.index.entry writes it (`summary`: write_point's)."""
     name = f"point-{i:04d}"
     layers = {la: {f: s[f] for f in LAYER_FIELDS} for la, s in (summary or {}).items()}
     values = _point_values(i)
@@ -79,7 +80,7 @@ def sweep_of(root: Path, points: int, layers: Sequence[str], filters: int, size:
     """Run a synthetic sweep of `points` points in `root`; the seconds of each point's atlas refresh."""
     from jaxviz.atlas import refresh
 
-    entries = [_entry(i, "pending") for i in range(points)]
+    entries = [index_entry(i, "pending") for i in range(points)]
     axes = {"ascent.step": [_point_values(i)["ascent.step"] for i in range(points)]}
 
     def publish() -> None:
@@ -90,7 +91,7 @@ def sweep_of(root: Path, points: int, layers: Sequence[str], filters: int, size:
     seconds = []
     for i in range(points):
         summary = write_point(root / entries[i]["name"], i, layers, filters, size, steps)
-        entries[i] = _entry(i, "done", summary, 1.0)
+        entries[i] = index_entry(i, "done", summary, 1.0)
         publish()
         t0 = time.perf_counter()
         refresh(root)

@@ -25,7 +25,7 @@ class Sweep:
 
     def __init__(self, root: Path, points: int, layers: tuple[str, ...] = LAYERS):
         self.root, self.layers = root, layers
-        self.entries = [benchmark_sweep._entry(i, "pending") for i in range(points)]
+        self.entries = [benchmark_sweep.index_entry(i, "pending") for i in range(points)]
         root.mkdir(parents=True)
         self.publish()
 
@@ -36,7 +36,7 @@ class Sweep:
 
     def finish(self, i: int) -> None:
         summary = benchmark_sweep.write_point(self.root / self.entries[i]["name"], i, self.layers, 3, 16, 2)
-        self.entries[i] = benchmark_sweep._entry(i, "done", summary, 1.0)
+        self.entries[i] = benchmark_sweep.index_entry(i, "done", summary, 1.0)
         self.publish()
 
 
