@@ -16,7 +16,8 @@ What happens to a block depends on its language (the word after the opening fenc
 - any other language, or none: the test fails.
 
 Blocks of one document run in order in one scratch directory, so a later block may use what an earlier one
-wrote (the README's atlas command reads the run its first command made).
+wrote. Every document but the README also finds there `runs/quick`, the run of the README's first command (made
+once per test process, at small settings, without its atlas), so its blocks can look at a run without making one.
 
 A block is changed or skipped only by an HTML comment on the line right before its fence:
 
@@ -29,6 +30,7 @@ A block is changed or skipped only by an HTML comment on the line right before i
   - ``replace 'OLD' with 'NEW'``: a textual substitution before running (Python string literals); each must
     match, so a stale one fails;
   - ``creates PATH``: PATH, relative to the scratch directory, must exist afterwards;
+  - ``prints 'TEXT'``: TEXT (a Python string literal) must be in what the block printed;
   - ``exits N``: the block must end with exit code N (a documented refusal).
 
 Any other comment right before a fence, a marker that precedes no fence, or an unknown directive fails.
@@ -41,6 +43,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -61,7 +64,7 @@ SMALL = {
         *("--set", "target.layers=block1_conv1", "--set", "target.filters=0:2", "--set", "ascent.size=32"),
         *("--set", "ascent.steps=2", "--set", "output.quality=off"),
     ],
-    "examples": ["--layers", "block1_conv1", "--filters", "0:2", "--size", "32"],
+    "examples": ["--layers", "block1_conv1", "--filters", "0:2", "--size", "32", "--top", "16"],  # one top-K program
 }
 CALL = re.compile(r"(?:scripts/(\w+)\.py|jaxviz-([\w-]+))(?=\s|$)")
 INSTALL = re.compile(r"python3 -m venv \.venv && \.venv/bin/pip install [^&]*&& ")
@@ -91,6 +94,7 @@ class Directives:
     as_is: bool = False
     replace: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     creates: list[str] = dataclasses.field(default_factory=list)
+    prints: list[str] = dataclasses.field(default_factory=list)
     exits: int = 0
     synopsis: bool = False
     skip: str = ""  # the reason a block is not run
@@ -150,6 +154,8 @@ def directives(block: Block) -> Directives:
             d.as_is = True
         elif part.startswith("creates "):
             d.creates.append(part.removeprefix("creates ").strip())
+        elif part.startswith("prints "):
+            d.prints.append(ast.literal_eval(part.removeprefix("prints ").strip()))
         elif re.fullmatch(r"exits \d+", part):
             d.exits = int(part.split()[1])
         elif m := re.fullmatch(r"replace (.+?) with (.+)", part):
@@ -220,6 +226,7 @@ def make_scratch(path: Path, weights: Path) -> Path:
     for name in ("scripts", "configs"):
         (path / name).symlink_to(ROOT / name)
     (path / WEIGHTS_NAME).symlink_to(weights)
+    (path / "runs").mkdir()
     (path / "photos").mkdir()
     rng = np.random.default_rng(0)
     for i in range(4):  # smooth random colours: photo-like enough for crops, small enough to be quick
@@ -242,6 +249,8 @@ def run_block(block: Block, d: Directives, scratch: Path, env: dict) -> None:
     assert p.returncode == d.exits, said
     for path in d.creates:
         assert (scratch / path).exists(), f"{block.where}: {path} was not created\n{said}"
+    for text in d.prints:
+        assert text in p.stdout + p.stderr, f"{block.where}: {text!r} was not printed\n{said}"
 
 
 def check_toml(block: Block, d: Directives, scratch: Path) -> None:
@@ -281,8 +290,24 @@ def check_synopsis(block: Block, scratch: Path, env: dict) -> None:
     )
 
 
+def environment(weights: Path) -> dict[str, str]:
+    return {**os.environ, "JAXVIZ_WEIGHTS": str(weights), "JAXVIZ_NO_DOWNLOAD": "1", "NO_COLOR": "1"}
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory, weights_path) -> Path:
+    """runs/quick as the README's first command makes it, at small settings, without its atlas (the atlas pages
+    make it themselves): once per test process, copied into each document's scratch directory."""
+    where = make_scratch(tmp_path_factory.mktemp("quick") / "work", weights_path)
+    command = [sys.executable, "scripts/visualize.py", "--config", "configs/quick.toml", *SMALL["visualize"]]
+    command += ["--set", "output.atlas=false"]
+    p = subprocess.run(command, cwd=where, env=environment(weights_path), capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return where / "runs" / "quick"
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
-def test_every_block_runs_or_says_why_not(doc, tmp_path, weights_path, monkeypatch):
+def test_every_block_runs_or_says_why_not(doc, tmp_path, weights_path, monkeypatch, request):
     """The blocks of one document, in order, in one scratch directory."""
     found = blocks(doc)
     todo = []
@@ -295,7 +320,9 @@ def test_every_block_runs_or_says_why_not(doc, tmp_path, weights_path, monkeypat
             assert block.marker is None, f"{block.where}: ```text is not run; drop the marker {block.marker!r}"
         todo.append((block, d))
     scratch = make_scratch(tmp_path / "work", weights_path)
-    env = {**os.environ, "JAXVIZ_WEIGHTS": str(weights_path), "JAXVIZ_NO_DOWNLOAD": "1", "NO_COLOR": "1"}
+    if doc.name != "README.md" and any(not directives(b).skip and b.language in ("bash", "sh") for b in found):
+        shutil.copytree(request.getfixturevalue("quick_run"), scratch / "runs" / "quick", symlinks=True)
+    env = environment(weights_path)
     monkeypatch.setenv("JAXVIZ_WEIGHTS", str(weights_path))
     monkeypatch.chdir(scratch)  # a toml block's relative paths are the reader's working directory
     for block, d in todo:
@@ -337,7 +364,8 @@ def test_the_configuration_page_lists_every_key_with_its_default():
     """docs/configuration.md's table against jaxviz/config/schema.py: a new key without a row fails here."""
     from jaxviz import config
 
-    rows = re.findall(r"^\| `([a-z_]+\.[a-z_0-9]+)` \| `([^`]*)` \|", (ROOT / "docs/configuration.md").read_text(), re.M)
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z_0-9]+)` \| `([^`]*)` \|", page, re.M)
     documented = dict(rows)
     assert len(documented) == len(rows), "a key has two rows"
     schema = {
