@@ -381,6 +381,23 @@ def test_the_configuration_page_lists_every_key_with_its_default():
     assert not wrong, f"documented default != schema default: {wrong}"
 
 
+# An inline code span that is a command line a reader would copy (a program and its arguments).
+INLINE_COMMAND = re.compile(r"(\.venv/bin/|python3? |pip |srun |mpirun |gcloud |tensorboard )\S* ")
+
+
+def test_commands_in_the_prose_are_blocks_too():
+    """A command written inline (`...`) is run nowhere: it must also stand in a fenced block of the documents,
+    where it is run or marked."""
+    fenced = " ".join(" ".join(b.text.split()) for doc in DOCS for b in blocks(doc) if b.language in ("bash", "sh"))
+    loose = []
+    for doc in DOCS:
+        prose = re.sub(r"^\s*(`{3,}|~{3,}).*?^\s*\1\s*$", "", doc.read_text(), flags=re.M | re.S)
+        for span in re.findall(r"`([^`]+)`", prose.replace("\n", " ")):
+            if INLINE_COMMAND.match(span) and " ".join(span.split()) not in fenced:
+                loose.append(f"{doc.name}: {span}")
+    assert not loose, f"commands in the prose that no block holds: {loose}"
+
+
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
