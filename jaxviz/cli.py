@@ -36,7 +36,9 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
     from jaxviz.run import distributed, run
+    from jaxviz.weights import find_and_load_file
 
+    find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights: refused before a directory is made
     # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
     # can slip in between them.
     with distributed.holding(output_dir(cfg.output.dir), "a visualisation run", cfg.distributed.initialization_timeout):

@@ -6,6 +6,7 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -127,12 +128,26 @@ def fingerprint(params: Params) -> str:
     return h.hexdigest()[:16]
 
 
-@functools.cache  # a notebook or a comparison asks many times: the weights load once per process
-def find_and_load(weights: str = "", download: bool = True) -> Params:
-    """Params of the weights `fetch.resolve_weights` finds for `weights` (a path, or "" to search), loaded once.
+class Loaded(NamedTuple):
+    """Weights found and loaded: the file, how it was found (fetch.FoundWeights.how), the checked params."""
 
-    Raises JaxvizError as resolve_weights and load_params do.
+    path: Path
+    how: str
+    params: Params
+
+
+@functools.cache  # a notebook, a comparison, a run and its examples ask many times: loaded once per process
+def find_and_load_file(weights: str = "", download: bool = True) -> Loaded:
+    """The weights `fetch.find_weights` finds for `weights` (a path, or "" to search), loaded and checked once.
+
+    Raises JaxvizError as find_weights and load_params do.
     """
-    from jaxviz.fetch import resolve_weights
+    from jaxviz.fetch import find_weights
 
-    return load_params(resolve_weights(weights, download=download))
+    path, how = find_weights(weights, download=download)
+    return Loaded(path, how, load_params(path))
+
+
+def find_and_load(weights: str = "", download: bool = True) -> Params:
+    """The params of `find_and_load_file(weights, download)`."""
+    return find_and_load_file(weights, download).params

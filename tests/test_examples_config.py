@@ -12,9 +12,15 @@ from conftest import assert_one_line_error, script
 from PIL import Image
 
 from jaxviz import config as config_lib
+from jaxviz.dir_lock import LOCK_NAME
 from jaxviz.examples.cli import examples_main
 
 IMAGES = 6
+
+
+def _stamps(out: Path) -> dict[Path, int]:
+    """Every file's time, but the lock file's (each run that holds the directory names itself there)."""
+    return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME}
 
 
 @pytest.fixture(scope="module")
@@ -141,23 +147,23 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
     assert "Dataset examples from" in (out / "atlas" / "index.html").read_text()
     assert scalars(out, "examples/images")[-1] == (IMAGES, IMAGES)
     assert f'images = "{folder}"' in (out / "config.toml").read_text()  # recorded absolute: reruns from anywhere
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    before = _stamps(out)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
         cli.visualize_main(["--config", str(out / "config.toml")])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before  # nothing new, nothing redone
+    assert _stamps(out) == before  # nothing new, nothing redone
     # A changed examples setting is refused before the ascent is redone: nothing of the run is touched.
     with pytest.raises(SystemExit) as e:
         cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.top=3"])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "another top (2 then, 3 now)" in err[0], err
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    assert _stamps(out) == before
     # A batch size changes no result: recorded in config.toml, and nothing else is written.
     with pytest.raises(SystemExit) as e:
         cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.batch=2"])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
-    after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    after = _stamps(out)
     assert [p.name for p in after if after[p] != before.get(p)] == ["config.toml"]
     assert "batch = 2" in (out / "config.toml").read_text()
 

@@ -15,3 +15,17 @@ def test_help_and_bad_input_never_import_jax(tmp_path, entry, args, what):
     assert not row["jax_imported"], what
     if "--help" not in args:
         assert row["said"].startswith("jaxviz: error:") or "error:" in row["said"], row
+
+
+def test_no_lazily_exported_name_is_hidden_by_a_submodule():
+    """jaxviz.ascent exports its names lazily (PEP 562): a submodule named like one of them would replace it as
+    soon as anything imported that submodule (`ascent.chunks` became the module, not the function)."""
+    from pathlib import Path
+
+    import jaxviz.ascent as ascent
+
+    modules = {p.stem for p in Path(ascent.__file__).parent.glob("*.py")}
+    assert not modules & set(ascent.__all__)
+    import jaxviz.ascent.chunk_runner  # noqa: F401  (imported, as the run imports it)
+
+    assert callable(ascent.chunks) and ascent.chunks.__module__ == "jaxviz.ascent.chunk_runner"

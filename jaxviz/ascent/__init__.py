@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Public name -> the module of this package that defines it.
+# Public name -> the module of this package that defines it. No module may be named like a name it exports: once
+# imported, a submodule is an attribute of its package and would hide the lazily exported name.
 _WHERE = {
-    "chunk_size": "chunks",
-    "chunks": "chunks",
-    "out_of_memory": "chunks",
+    "chunk_size": "chunk_runner",
+    "chunks": "chunk_runner",
+    "out_of_memory": "chunk_runner",
     "DTYPES": "engine",
     "AscentResult": "engine",
     "StepKey": "engine",

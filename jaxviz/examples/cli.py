@@ -62,6 +62,9 @@ def examples_main(argv: Sequence[str] | None = None) -> int:
     join_processes(args, cfg)
     from jaxviz.cli import atlas_hook
     from jaxviz.run.distributed import holding, process
+    from jaxviz.weights import find_and_load
+
+    find_and_load(job.weights)  # bad weights: refused before the run directory is made (and loaded once)
 
     page = job.out.absolute() / "atlas" / "index.html"
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):

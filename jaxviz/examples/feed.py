@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jaxviz.ascent.chunks import out_of_memory
+from jaxviz.ascent.chunk_runner import out_of_memory
 from jaxviz.ascent.sizing import round_up
 from jaxviz.errors import JaxvizError
 from jaxviz.examples import sums as sums_lib

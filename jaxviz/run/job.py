@@ -167,20 +167,23 @@ def run(
     The run directory is held for the whole run (jaxviz.dir_lock): another process writing it is refused
     (JaxvizError, one line naming it) before anything is loaded or written.
     """
+    from jaxviz.weights import find_and_load_file
+
     p = prepare(cfg)
     out = output_dir(cfg.output.dir)  # a link and its target are one run directory
+    weights = find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights create no directory
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
-        return _run(cfg, p, hparams, metric_layers, after_layer)
+        return _run(cfg, p, weights, hparams, metric_layers, after_layer)
 
 
-def _run(cfg: Config, p: Plan, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer) -> dict:
-    """run(), once this process (or job) holds the run directory."""
-    from jaxviz.fetch import find_weights
-    from jaxviz.weights import fingerprint, load_params
+def _run(
+    cfg: Config, p: Plan, loaded, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer
+) -> dict:
+    """run(), once this process (or job) holds the run directory; `loaded`: weights.Loaded."""
+    from jaxviz.weights import fingerprint
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
-    weights, how = find_weights(cfg.model.weights, download=cfg.model.download)
-    params = load_params(weights)
+    weights, how, params = loaded
     cfg = resolve(cfg, weights, fingerprint(params))
     r = _Run(cfg, p, params, after_layer)  # every refusal (weights, settings, directory) before a word is said
     if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:

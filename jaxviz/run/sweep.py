@@ -30,17 +30,17 @@ def sweep(
     from jaxviz.run import distributed
 
     sw = load_sweep(path, out, overrides)
+    resolved = resolved_points(sw)  # every point's config as its run directory records it; weights checked first
     with distributed.holding(sw.out, "a sweep", sw.base.distributed.initialization_timeout, what="sweep directory"):
-        return _sweep(sw, after_point)
+        return _sweep(sw, resolved, after_point)
 
 
-def _sweep(sw: Sweep, after_point: Callable[[Path], None] | None) -> dict:
-    """sweep(), once this process (or job) holds the sweep directory."""
+def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None) -> dict:
+    """sweep(), once this process (or job) holds the sweep directory; `resolved`: resolved_points(sw)."""
     from jaxviz.run import distributed, job
     from jaxviz.run import examples as run_examples
     from jaxviz.run.state import check_writable
 
-    resolved = resolved_points(sw)  # every point's config as its run directory records it; weights found first
     keys = list(sw.axes)
     layers = index_lib.layer_columns(p.layers for p in sw.points)
     # A point's [examples] checked before any point runs, computed after it (once per distinct setting).

@@ -135,16 +135,15 @@ def resolved_points(sw: Sweep) -> dict[str | None, Config]:
 
     Each distinct weights setting is found and fingerprinted once; a missing file fails before any point runs.
     """
-    from jaxviz.fetch import resolve_weights
     from jaxviz.run.recorded import resolve
-    from jaxviz.weights import fingerprint, load_params
+    from jaxviz.weights import find_and_load_file, fingerprint
 
     found: dict[tuple[str, bool], tuple[Path, str]] = {}
     out: dict[str | None, Config] = {}
     for name, cfg in [(None, sw.base)] + [(p.name, p.cfg) for p in sw.points]:
         key = (cfg.model.weights, cfg.model.download)
         if key not in found:
-            weights = resolve_weights(key[0], download=key[1])
-            found[key] = (weights, fingerprint(load_params(weights)))
+            loaded = find_and_load_file(*key)  # each point's run finds them loaded
+            found[key] = (loaded.path, fingerprint(loaded.params))
         out[name] = resolve(cfg, *found[key])
     return out
