@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +103,18 @@ def find_weights(explicit: str = "", include_top: bool = False, download: bool =
     try:
         return FoundWeights(download_file(spec.url, target, spec.md5, spec.size), "downloaded from Keras' site")
     except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", None) or e
-        raise JaxvizError(f"no VGG16 weights found and download failed ({reason}): {options}") from None
+        raise JaxvizError(f"no VGG16 weights found and download failed ({_network_reason(e)}): {options}") from None
+
+
+def _network_reason(error: Exception) -> str:
+    """Why a download failed, in the user's terms: no network (the name did not resolve), or the OS's errno."""
+    reason = getattr(error, "reason", None) or error
+    host = urllib.parse.urlsplit(_BASE).hostname
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve {host}: no network, or no DNS here ({reason.strerror or reason})"
+    if isinstance(reason, OSError) and reason.errno is not None:
+        return f"cannot reach {host}: {explain(reason)}"
+    return str(reason)
 
 
 def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:

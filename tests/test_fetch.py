@@ -90,3 +90,23 @@ def test_corrupt_download_leaves_nothing(tmp_path, server):
     with pytest.raises(JaxvizError, match="corrupt"):
         fetch.download_file(url, target, "0" * 32, len(payload))
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_failed_download_says_its_real_cause(clean_env, monkeypatch):
+    import socket
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.delenv("JAXVIZ_NO_DOWNLOAD", raising=False)
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", offline)
+    with pytest.raises(JaxvizError, match="cannot resolve storage.googleapis.com: no network, or no DNS here"):
+        fetch.resolve_weights()
+
+    def refused(*args, **kwargs):
+        raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", refused)
+    with pytest.raises(JaxvizError, match=r"cannot reach storage.googleapis.com: Connection refused \[ECONNREFUSED\]"):
+        fetch.resolve_weights()
