@@ -364,3 +364,14 @@ def test_examples_are_computed_once_and_copied_into_the_other_points(tmp_path, w
     stamps = {f: f.stat().st_mtime_ns for f in [*first.iterdir(), *second.iterdir()]}
     sweep(path, out)  # nothing missing: nothing copied again
     assert {f: f.stat().st_mtime_ns for f in [*first.iterdir(), *second.iterdir()]} == stamps
+
+
+def test_a_sweep_file_may_start_from_a_preset(tmp_path, weights_path):
+    from jaxviz import presets
+
+    path = write_sweep(tmp_path / "p.toml", weights_path, PRODUCT)
+    path.write_text('preset = "quality"\n' + path.read_text())
+    sw = load_sweep(path, tmp_path / "out")
+    quality = config_lib.load(presets.path("quality"))
+    assert sw.base.param == quality.param and sw.base.objective == quality.objective  # from the preset
+    assert sw.base.ascent.size == 32 and [p.cfg.ascent.steps for p in sw.points] == [2, 2, 3, 3]  # the file's own

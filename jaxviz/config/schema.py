@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class ModelConfig:
-    weights: str = ""  # a Keras .h5 or converted .msgpack; "" searches (see README) and may download
+    weights: str = ""  # a Keras .h5 or converted .msgpack; "" searches (docs/weights.md) and may download
     download: bool = True  # allow downloading Keras' file when nothing is found locally
     fingerprint: str = ""  # the weights' value hash a run used (its config.toml); set, other weights are refused
 

@@ -107,7 +107,12 @@ def load_sweep(path: str | Path, out: str | Path | None = None, overrides: Seque
         raise JaxvizError(f"[sweep] mode must be one of {', '.join(MODES)}; got {mode!r}")
     if not isinstance(table.get("axes"), dict) or not table["axes"]:
         raise JaxvizError(f"[sweep] has no axes; give {_EXAMPLE}")
-    base = config_lib.load(None, list(overrides), base=config_lib.apply(Config(), config_lib.flatten(tree)))
+    start = Config()
+    if "preset" in tree:  # `preset = "quality"` at the top, as in a config: the points differ from it
+        from jaxviz import presets
+
+        start = config_lib.load(presets.path(tree.pop("preset")))
+    base = config_lib.load(None, list(overrides), base=config_lib.apply(start, config_lib.flatten(tree)))
     given = base.output.dir if base.output.dir != Config().output.dir else None  # set in the file or by --set
     sweep_dir = output_dir(out or given or Path("runs") / Path(path).stem, "sweep directory")
     base = config_lib.apply(base, {"output.dir": str(sweep_dir)})
