@@ -227,3 +227,28 @@ def test_a_real_examples_run_alone_gets_an_atlas(alone):
     assert index == alone / "atlas" / "index.html" and "dataset examples only" in home
     assert len(re.findall(r'<img src="examples/block1_conv1/\d{4}_0\.webp"', home)) == 4
     assert check_links(alone / "atlas") == 1 + 1 + 1 + 4
+
+
+def test_the_examples_command_refreshes_a_run_atlas_or_makes_its_own_and_names_it(tmp_path, weights_path):
+    """jaxviz-examples into a run with an atlas refreshes that atlas (the examples reach it); into a directory
+    of its own it writes one; either way its last line names the page to open."""
+    from conftest import script
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    small = ["--layers", LAYER, "--filters", "0:2", "--weights", str(weights_path)]
+    run = tmp_path / "run"
+    p = script("visualize", *small, "--size", "32", "--steps", "2", "--out", str(run), "--set", "output.quality=false")
+    assert p.returncode == 0, p.stderr
+    page = run / "atlas" / "filters" / LAYER / "0000.html"
+    assert "examples/" not in page.read_text()  # no examples yet
+    for out in (run, tmp_path / "alone"):
+        p = script("examples", *small, "--images", str(images), "--size", "32", "--top", "2", "--out", str(out))
+        assert p.returncode == 0, p.stderr
+        index = out / "atlas" / "index.html"
+        assert p.stdout.splitlines()[-1].startswith(f"jaxviz: open {index} in a browser"), p.stdout
+        shown = (out / "atlas" / "filters" / LAYER / "0000.html").read_text()
+        assert re.search(r'src="[./]*examples/block1_conv1/0000_0\.webp"', shown), shown
