@@ -1,16 +1,30 @@
-"""jaxviz: what every filter of a convnet responds to, by compiled, batched gradient ascent."""
+"""jaxviz: what every filter of a convnet responds to, by compiled, batched gradient ascent.
 
-from jaxviz.api import Result, visualize
+The notebook API: `visualize` (one layer's filters by gradient ascent) and `find_examples` (the images of a folder
+that drive each filter hardest), their results (`Result`, `Examples`, `LayerExamples`), `crops` and `crops_grid`
+(the receptive-field crops of those images). `import jaxviz` stays light: each name imports its module on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from jaxviz.errors import JaxvizError
-from jaxviz.examples import (  # the function shadows its subpackage's name: jaxviz.examples(...)
-    Examples,
-    LayerExamples,
-    crops,
-    crops_grid,
-    examples,
-)
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it (imported when the name is first used).
+_WHERE = {
+    "Result": "jaxviz.api",
+    "visualize": "jaxviz.api",
+    "find_examples": "jaxviz.api",
+    "Examples": "jaxviz.dataset_examples.examples_store",
+    "LayerExamples": "jaxviz.dataset_examples.examples_store",
+    "crops": "jaxviz.dataset_examples.examples_store",
+    "crops_grid": "jaxviz.dataset_examples.examples_store",
+    "SlowCallWarning": "jaxviz.show.progress",  # with the progress bar, which imports rich
+}
 __all__ = [
     "Examples",
     "JaxvizError",
@@ -20,15 +34,18 @@ __all__ = [
     "__version__",
     "crops",
     "crops_grid",
-    "examples",
+    "find_examples",
     "visualize",
 ]
 
 
-def __getattr__(name: str):
-    # SlowCallWarning lives with the progress bar, which imports rich: `import jaxviz` stays light until asked.
-    if name == "SlowCallWarning":
-        from jaxviz.progress import SlowCallWarning
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'jaxviz' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
 
-        return SlowCallWarning
-    raise AttributeError(f"module 'jaxviz' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -1,4 +1,5 @@
-"""The notebook API: `jaxviz.visualize(layer, filters, preset=..., **settings)` -> images and numbers.
+"""The notebook API: `jaxviz.visualize(layer, filters, preset=..., **settings)` -> images and numbers, and
+`jaxviz.find_examples(folder, layers, ...)` -> the images of a folder that drive each filter hardest.
 
 Built on the same pieces as the command line (config, the chunk runner, display, metrics, quality, the
 progress bar); nothing is written to disk. A Result shows itself in a notebook (its grid, `_repr_png_`) and has a
@@ -11,18 +12,19 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxviz import config as config_lib
-from jaxviz import presets
-from jaxviz.config import Config
+from jaxviz.config import Config, presets
 from jaxviz.errors import JaxvizError
 
 if TYPE_CHECKING:  # both import rich or JAX's helpers: `import jaxviz` stays light
-    from jaxviz.progress import Progress
-    from jaxviz.run.plan import Plan
+    from jaxviz.dataset_examples.examples_store import Examples
+    from jaxviz.run.run_plan import Plan
+    from jaxviz.show.progress import Progress
 
 DISPLAY_SIDE = 2048  # px: the longest side of the grid a notebook shows (Result._repr_png_)
 
@@ -41,12 +43,12 @@ class Result:
     def grid(self, columns: int = 0, margin: int = 5) -> np.ndarray:
         """All images in one uint8 grid (for display or saving): (rows * H + (rows - 1) * margin, columns * W +
         (columns - 1) * margin, 3), row-major in the order asked for; `columns` 0: ceil(sqrt(N))."""
-        from jaxviz.images import grid
+        from jaxviz.runtime.images import grid
 
         return grid(self.images, columns, margin)
 
     def __repr__(self) -> str:  # the default would print every pixel: a notebook shows the gist
-        from jaxviz.examples.output import describe_filters
+        from jaxviz.dataset_examples.examples_store import describe_filters
 
         a, n, c = self.config.ascent, len(self.filters), self.config
         steps = f"{a.steps} steps" + (f" x {a.stages} stages" if a.stages > 1 else "")
@@ -63,7 +65,7 @@ class Result:
         resolution is `grid()`."""
         from PIL import Image
 
-        from jaxviz.images import png_bytes
+        from jaxviz.runtime.images import png_bytes
 
         image = self.grid()
         h, w = image.shape[:2]
@@ -78,7 +80,7 @@ def _keys() -> dict[str, list[str]]:
     """Short name -> dotted keys that end in it ("steps" -> ["ascent.steps"]; an ambiguous one lists several)."""
     out: dict[str, list[str]] = {}
     for key in config_lib.as_flat_dict(Config()):
-        if key.startswith("examples."):  # jaxviz.examples() is their API; `size=` here is the ascent's
+        if key.startswith("examples."):  # jaxviz.find_examples() is their API; `size=` here is the ascent's
             continue
         out.setdefault(key.rsplit(".", 1)[1], []).append(key)
     return out
@@ -114,12 +116,12 @@ def _filters(filters: Iterable[int] | int) -> list[int]:
 
 def estimate_seconds(cfg: Config, layer: str, n: int, quality: bool = True, backend: str | None = None) -> float:
     """A first estimate of the seconds `visualize` takes for `n` filters of `layer` under `cfg`, before anything
-    runs: the ascent's GFLOP (jaxviz.architecture.gflop_per_step per step, as the run's progress bar weighs
-    filters) and, with `quality`, its forward passes, at the backend's jaxviz.progress.PRIOR_GFLOPS. Loading
+    runs: the ascent's GFLOP (jaxviz.model.architecture.gflop_per_step per step, as the run's progress bar weighs
+    filters) and, with `quality`, its forward passes, at the backend's jaxviz.show.progress.PRIOR_GFLOPS. Loading
     weights and compiling are not counted. `backend`: "cpu", "gpu", "tpu" (None: JAX's default)."""
-    from jaxviz.architecture import gflop_per_step
-    from jaxviz.progress import prior_seconds
+    from jaxviz.model.architecture import gflop_per_step
     from jaxviz.run.session import filter_cost
+    from jaxviz.show.progress import prior_seconds
 
     gflop = n * filter_cost(cfg, layer)
     if quality:
@@ -152,10 +154,10 @@ def visualize(
     `progress`: a progress bar (phase: loading weights, compiling, the layer's ascent, quality numbers; filters
     done, filters/s, time left) live on a terminal, in place in a Jupyter notebook, as a line every 30 s
     elsewhere; False: silent. A call estimated (`estimate_seconds`) to take more than
-    jaxviz.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything loads or compiles.
+    jaxviz.show.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything loads or compiles.
     """
-    from jaxviz.progress import Progress, warn_if_slow
-    from jaxviz.run.plan import prepare
+    from jaxviz.run.run_plan import prepare
+    from jaxviz.show.progress import Progress, warn_if_slow
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
@@ -165,7 +167,7 @@ def visualize(
         updates["model.weights"] = weights
     cfg = config_lib.apply(cfg, updates)
     p = prepare(cfg)
-    from jaxviz import compile_cache
+    from jaxviz.runtime import compile_cache
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles (the estimate's device queries too)
     if len(p.targets) != 1:
@@ -191,11 +193,12 @@ def visualize(
 
 
 def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, bar: Progress, cost: float) -> Result:
-    """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.progress.Progress)."""
-    from jaxviz import ascent, display
+    """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
+    from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.metrics import filter_record
-    from jaxviz.weights import find_and_load
+    from jaxviz.ascent.records import filter_record
+    from jaxviz.model.weights import find_and_load
+    from jaxviz.show import display
 
     with bar.phase("loading weights"):
         params = find_and_load(cfg.model.weights, cfg.model.download)
@@ -226,3 +229,56 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
                 row.update(extra)
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
     return Result(layer, wanted, np.stack(tiles), activations, rows, cfg)
+
+
+# The forward pass alone, batched (Winograd on CPU's deep layers), runs faster per GFLOP than the ascent's step that
+# PRIOR_GFLOPS describes: 150-230 GFLOP/s on the 2 CPU cores where the ascent's prior is 60 (BENCHMARKS.md). Twice
+# the prior keeps the estimate cautious.
+FORWARD_SPEEDUP = 2.0
+
+
+def examples_seconds(job, files: int, backend: str | None = None) -> float:
+    """A first estimate of the seconds `job` (from make_job) takes over `files` images, before anything runs: one
+    forward pass to its deepest layer per image (half an ascent step, jaxviz.model.architecture.gflop_per_step) at
+    FORWARD_SPEEDUP times the backend's jaxviz.show.progress.PRIOR_GFLOPS; compiling and decoding not counted."""
+    from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
+    from jaxviz.show.progress import prior_seconds
+
+    deepest = max(job.layers, key=CONV_LAYERS.index)
+    return prior_seconds(files * gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
+
+
+def find_examples(
+    images: str | Path,
+    layers: str | Iterable[str] = "all",
+    top: int = 16,
+    size: int = 224,
+    weights: str = "",
+    filters: str | Iterable[int] = "all",
+    batch: int = 0,
+    progress: bool = True,
+    conv: str = "auto",
+) -> Examples:
+    """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
+    `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
+    folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
+    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative).
+
+    `progress`: a progress bar (files done, images/s, time left) on a terminal, in a Jupyter notebook, or as a
+    line every 30 s elsewhere; False: silent. A call estimated (`examples_seconds`) to take more than
+    jaxviz.show.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything compiles."""
+    from jaxviz.dataset_examples import make_job
+    from jaxviz.dataset_examples.loader import list_images
+    from jaxviz.dataset_examples.scan import run
+    from jaxviz.show.files_progress import Bar
+    from jaxviz.show.progress import warn_if_slow
+
+    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv)
+    # The engine lists the folder again; counting here is what lets the warning come before any compile.
+    files = len(list_images(job.images.absolute()))
+    warn_if_slow(
+        examples_seconds(job, files),
+        f"jaxviz.find_examples over {files:,} images to {job.layers[-1]} at {job.size} px",
+        "fewer images, an earlier deepest layer or a smaller size make it shorter",
+    )
+    return run(job, progress=Bar if progress else None)

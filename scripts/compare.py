@@ -1,6 +1,6 @@
 """Presets (and Lucent's images) side by side: python scripts/compare.py --help"""
 
-from jaxviz.cli import compare_main
+from jaxviz.cli.compare import main
 
 if __name__ == "__main__":
-    compare_main()
+    main()

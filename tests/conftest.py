@@ -27,7 +27,7 @@ SHARED = ROOT.parent / "shared" / "weights" / "vgg16_keras_imagenet_notop.h5"
 
 def write_keras2_h5(path: Path, seed: int = 0, skip: str = "", bad_shape: str = "") -> Path:
     """A Keras 2 `save_weights`-layout VGG16 notop file with random weights (names from vgg.py)."""
-    from jaxviz.architecture import BLOCK_WIDTHS
+    from jaxviz.model.architecture import BLOCK_WIDTHS
 
     rng = np.random.default_rng(seed)
     names, cin = [], 3
@@ -68,7 +68,7 @@ def real_weights(weights_path) -> bool:
 
 @pytest.fixture(scope="session")
 def params(weights_path):
-    from jaxviz.weights import load_params
+    from jaxviz.model.weights import load_params
 
     return load_params(weights_path)
 

@@ -26,7 +26,7 @@ def test_visualize_returns_images_activations_and_metrics(weights_path):
 
 def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
     from jaxviz import ascent
-    from jaxviz.display import deprocess
+    from jaxviz.show.display import deprocess
 
     r = jaxviz.visualize("block1_conv2", [5, 2], size=24, steps=3, weights=str(weights_path), quality=False)
     direct = ascent.ascend(params, ascent.Spec("block1_conv2", 24), [5, 2], ascent.Knobs(steps=3))
@@ -57,8 +57,8 @@ def test_bad_api_input_is_one_clear_error(kwargs, needle, weights_path):
 def test_the_estimate_is_the_progress_bars_cost_at_the_prior_rate():
     from jaxviz import config
     from jaxviz.api import estimate_seconds
-    from jaxviz.progress import PRIOR_GFLOPS
     from jaxviz.run.session import filter_cost
+    from jaxviz.show.progress import PRIOR_GFLOPS
 
     cfg = config.apply(config.Config(), {"ascent.size": 96, "ascent.steps": 25})
     alone = estimate_seconds(cfg, "block3_conv1", 64, quality=False, backend="cpu")

@@ -17,9 +17,9 @@ from PIL import Image
 
 from jaxviz import config as config_lib
 from jaxviz.atlas import filter_pages, tiles, write_atlas
-from jaxviz.atlas.html import label
-from jaxviz.display import dead_tile
+from jaxviz.atlas.page_parts import label
 from jaxviz.errors import JaxvizError
+from jaxviz.show.display import dead_tile
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("block1_conv1", "block2_conv1")
@@ -28,7 +28,7 @@ real_thumb = tiles._thumb
 
 def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
     """A real run: two layers, a few filters, 32 px, 2 steps (a few seconds on a CPU)."""
-    from jaxviz.run import run
+    from jaxviz.run.visualization import run_visualization
 
     updates = {
         "model.weights": str(weights),
@@ -40,14 +40,14 @@ def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
         "output.tensorboard": False,
         "output.progress": False,
     }
-    run(config_lib.apply(config_lib.Config(), updates))
+    run_visualization(config_lib.apply(config_lib.Config(), updates))
     shutil.rmtree(out / "atlas", ignore_errors=True)  # whatever the run wrote itself: the tests write their own
     return out
 
 
 def synthetic_run(run_dir: Path, layers: tuple[str, ...] = LAYERS, filters: int = 4, seed: int = 0) -> Path:
     """A finished run directory without an ascent (no JAX): what benchmark_sweep writes, a run's own format."""
-    from jaxviz.benchmark_sweep import write_point
+    from jaxviz.bench.sweep_atlas_speed import write_point
 
     write_point(run_dir, seed, layers, filters, size=16, steps=2)
     return run_dir
@@ -56,8 +56,8 @@ def synthetic_run(run_dir: Path, layers: tuple[str, ...] = LAYERS, filters: int 
 def synthetic_examples(run_dir: Path, layers: dict[str, int], images: int = 3, top: int = 2, size: int = 32) -> Path:
     """RUN/examples as jaxviz-examples writes it (its own writer, examples.output.write), from random scores over
     `images` small PNGs beside RUN: no JAX, no network."""
-    from jaxviz.examples.output import Examples, LayerExamples, write
-    from jaxviz.examples.receptive import boxes
+    from jaxviz.dataset_examples.examples_store import Examples, LayerExamples, write
+    from jaxviz.dataset_examples.receptive import boxes
 
     folder = run_dir.parent / f"{run_dir.name}-images"
     folder.mkdir(parents=True, exist_ok=True)
@@ -341,7 +341,7 @@ mode = "zip"
 
 
 def small_sweep(root: Path, weights: Path) -> Path:
-    from jaxviz.run.sweep import sweep
+    from jaxviz.sweep.sweep_runner import sweep
 
     root.mkdir(parents=True, exist_ok=True)
     path = root / "sweep.toml"
@@ -387,7 +387,7 @@ def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
 
 
 def test_the_index_is_a_picture_of_the_network(tmp_path):
-    from jaxviz.architecture import CONV_LAYERS
+    from jaxviz.model.architecture import CONV_LAYERS
 
     run = synthetic_run(tmp_path / "run", ("block1_conv1", "block3_conv1"), filters=40)
     path = run / "metrics.json"

@@ -22,9 +22,9 @@ LAYER = "block1_conv1"
 def made(tmp_path_factory, weights_path) -> Path:
     """A tiny run (4 filters of block1_conv1, 32 px, 2 steps) with the examples of 6 small PNGs beside it."""
     import jaxviz.atlas
-    from jaxviz.examples import make_job
-    from jaxviz.examples.job import run as examples_run
-    from jaxviz.run import run
+    from jaxviz.dataset_examples import make_job
+    from jaxviz.dataset_examples.scan import run as examples_run
+    from jaxviz.run.visualization import run_visualization
 
     root = tmp_path_factory.mktemp("atlasex")
     images = root / "images"
@@ -44,9 +44,9 @@ def made(tmp_path_factory, weights_path) -> Path:
         "output.progress": False,
         "output.quality": "off",
     }
-    run(config_lib.apply(config_lib.Config(), updates), after_layer=jaxviz.atlas.refresh)
+    run_visualization(config_lib.apply(config_lib.Config(), updates), after_layer=jaxviz.atlas.refresh)
     job = make_job(images, LAYER, top=TOP, size=32, weights=str(weights_path), out=out)
-    examples_run(job, progress=False)
+    examples_run(job)
     shutil.rmtree(out / "atlas", ignore_errors=True)
     return out
 
@@ -85,7 +85,7 @@ def test_filter_page_strip_index_and_reuse(run_dir, monkeypatch):
     assert layer.count('class="top-ex"') == 4
     every = sorted((atlas / "examples").rglob("*.webp"))
     times = {p: p.stat().st_mtime_ns for p in every}
-    import jaxviz.atlas.examples as atlas_examples
+    import jaxviz.atlas.example_crops as atlas_examples
 
     def no_encoding(*_):
         raise AssertionError("an unchanged crop was encoded again")
@@ -204,8 +204,8 @@ LAYER2 = "block2_conv2"
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory, weights_path) -> Path:
     """jaxviz-examples' engine alone (3 tiny images, 4 filters of block1_conv1, 32 px): RUN holds only examples."""
-    from jaxviz.examples import make_job
-    from jaxviz.examples.job import run as examples_run
+    from jaxviz.dataset_examples import make_job
+    from jaxviz.dataset_examples.scan import run as examples_run
 
     root = tmp_path_factory.mktemp("alone")
     images = root / "images"
@@ -214,7 +214,7 @@ def alone(tmp_path_factory, weights_path) -> Path:
     for i in range(3):
         Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(images / f"im{i}.png")
     out = root / "run"
-    examples_run(make_job(images, LAYER, "0:4", top=2, size=32, weights=str(weights_path), out=out), progress=False)
+    examples_run(make_job(images, LAYER, "0:4", top=2, size=32, weights=str(weights_path), out=out))
     return out
 
 
@@ -229,7 +229,7 @@ def test_a_real_examples_run_alone_gets_an_atlas(alone):
     assert check_links(alone / "atlas") == 1 + 1 + 1 + 4
 
 
-def test_the_examples_command_refreshes_a_run_atlas_or_makes_its_own_and_names_it(tmp_path, weights_path):
+def test_the_examples_main_refreshes_a_run_atlas_or_makes_its_own_and_names_it(tmp_path, weights_path):
     """jaxviz-examples into a run with an atlas refreshes that atlas (the examples reach it); into a directory
     of its own it writes one; either way its last line names the page to open."""
     from conftest import script

@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 from test_atlas import check_links
 
-from jaxviz import benchmark_sweep
 from jaxviz.atlas import filter_pages, sweep_build, write_atlas
+from jaxviz.bench import sweep_atlas_speed as benchmark_sweep
+from jaxviz.cli import benchmark_sweep as benchmark_sweep_command
 from jaxviz.errors import JaxvizError
 
 LAYERS = ("block1_conv1", "block2_conv1")
 
 
 class Sweep:
-    """A sweep directory that grows a point at a time, as jaxviz.run.sweep leaves it after each point."""
+    """A sweep directory that grows a point at a time, as jaxviz.sweep.sweep_runner leaves it after each point."""
 
     def __init__(self, root: Path, points: int, layers: tuple[str, ...] = LAYERS):
         self.root, self.layers = root, layers
@@ -137,7 +138,7 @@ def test_a_changed_or_removed_point_is_remade_or_removed(tmp_path, counted):
 
 def test_the_benchmark_prints_seconds_per_point(capsys):
     with pytest.raises(SystemExit) as done:
-        benchmark_sweep.main(["--points", "2,3", "--filters", "2", "--size", "8", "--json"])
+        benchmark_sweep_command.main(["--points", "2,3", "--filters", "2", "--size", "8", "--json"])
     assert done.value.code == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["points"] for r in rows] == [2, 3] and all(r["mean_s_per_point"] > 0 for r in rows)

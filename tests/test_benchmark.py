@@ -12,8 +12,9 @@ import jax
 import pytest
 from conftest import script
 
-from jaxviz.architecture import CONV_LAYERS
 from jaxviz.ascent.spec import CPU_CHOICES
+from jaxviz.cli import benchmark as cli_benchmark
+from jaxviz.model.architecture import CONV_LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER_FIELDS = {
@@ -70,7 +71,7 @@ def test_choice_flags_go_into_the_spec(weights_path):
 
 
 def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
-    from jaxviz.benchmark_report import format_network
+    from jaxviz.bench.speed_report import format_network
 
     args = ["--network", "--size", "32", "--steps", "1", "--filters", "2", "--weights", str(weights_path), "--json"]
     p = bench(*args)
@@ -100,7 +101,7 @@ def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
 
 
 def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatch):
-    from jaxviz import benchmark, cli
+    from jaxviz.bench import ascent_speed as benchmark
 
     real = benchmark.network(32, 1, 1, weights=str(weights_path), layers=CONV_LAYERS[:2])
     printed: list[str] = []
@@ -113,7 +114,7 @@ def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatc
 
     monkeypatch.setattr(benchmark, "network", replay)
     with pytest.raises(SystemExit) as e:
-        cli.benchmark_main(["--network", "--size", "32"])
+        cli_benchmark.main(["--network", "--size", "32"])
     assert e.value.code == 0
     first = printed[0].splitlines()
     assert len(first) == 3 and first[0].startswith("cpu:") and first[2].split()[0] == "block1_conv1"
@@ -121,7 +122,7 @@ def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatc
 
 
 def test_network_stops_before_a_layer_that_would_pass_the_deadline(weights_path):
-    from jaxviz import benchmark
+    from jaxviz.bench import ascent_speed as benchmark
 
     seen: list[str] = []
     r = benchmark.network(
@@ -152,7 +153,8 @@ def test_several_devices_split_the_filters(weights_path):
 
 @pytest.mark.parametrize("loop, side", [("host", 22), ("device", 26)])  # shapes no other test compiles
 def test_the_timed_loop_never_compiles(params, loop, side, monkeypatch):
-    from jaxviz import ascent, timing
+    from jaxviz import ascent
+    from jaxviz.bench import timing
 
     compiled: list[str] = []
     names = {f"jit({ascent.step_name('block1_conv2', side, kind)})" for kind in ("step", "segment", "measure")}
@@ -177,7 +179,8 @@ def test_the_timed_loop_never_compiles(params, loop, side, monkeypatch):
 
 
 def test_out_of_memory_halves_the_chunk_before_timing(params, monkeypatch):
-    from jaxviz import ascent, timing
+    from jaxviz import ascent
+    from jaxviz.bench import timing
 
     call = ascent.LayerAscent.__call__
 
@@ -214,7 +217,7 @@ def test_out_of_memory_halves_the_chunk_before_timing(params, monkeypatch):
     ],
 )
 def test_datasheet_peaks_match_device_kinds(kind, precision, tflops):
-    from jaxviz import peaks
+    from jaxviz.bench import peaks
 
     found = peaks.dense_peak(kind, precision)
     assert (found and found[0] / 1e3) == (tflops and pytest.approx(tflops))
@@ -223,7 +226,8 @@ def test_datasheet_peaks_match_device_kinds(kind, precision, tflops):
 
 
 def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, monkeypatch):
-    from jaxviz import benchmark, peaks
+    from jaxviz.bench import ascent_speed as benchmark
+    from jaxviz.bench import peaks
 
     monkeypatch.setattr(peaks, "dense_peak", lambda kind, precision: (1000.0, "a test chip"))
     r = benchmark.benchmark("block2_conv1", 32, 2, 1, weights=str(weights_path), per_filter=False)
@@ -233,7 +237,7 @@ def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, mo
 
 
 def one_line_error(argv: list[str], needle: str, capsys) -> None:
-    from jaxviz.cli import benchmark_main as main
+    from jaxviz.cli.benchmark import main
 
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -298,8 +302,8 @@ def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, need
 def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_path, monkeypatch, capsys):
     from PIL import Image
 
-    from jaxviz import benchmark_examples as be
-    from jaxviz.cli import benchmark_main
+    from jaxviz.bench import examples_speed as be
+    from jaxviz.cli.benchmark import main as benchmark_main
 
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
@@ -317,7 +321,7 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
                     "'model_images_per_s': 2.5, 'argv': sys.argv[1:]}))\n")  # fmt: skip
     weights = tmp_path / "w.h5"
     weights.write_bytes(b"")
-    monkeypatch.setattr("jaxviz.fetch.resolve_weights", lambda w, **k: weights)
+    monkeypatch.setattr("jaxviz.model.weight_search.resolve_weights", lambda w, **k: weights)
     with pytest.raises(SystemExit) as e:
         benchmark_main(["--examples", str(photos), "--repeat", "3", "--rounds", "2", "--peer", str(peer), "--json"])
     assert e.value.code == 0

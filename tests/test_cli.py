@@ -188,6 +188,6 @@ def test_convert_weights_then_use_them(tmp_path, weights_path):
     target = tmp_path / "vgg16.msgpack"
     p = script("convert_weights", "--weights", str(weights_path), "--output", str(target))
     assert p.returncode == 0, p.stderr
-    from jaxviz.weights import fingerprint, load_params
+    from jaxviz.model.weights import fingerprint, load_params
 
     assert fingerprint(load_params(target)) == fingerprint(load_params(weights_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from jaxviz.compare import peer_images, table
+from jaxviz.bench.preset_comparison import peer_images, table
 
 
 def test_peer_images_are_resized_and_missing_ones_reported(tmp_path):

@@ -37,7 +37,7 @@ def test_a_second_identical_run_compiles_nothing(tmp_path, weights_path):
 
 
 def test_the_cache_directory_follows_the_setting(tmp_path, monkeypatch):
-    from jaxviz.compile_cache import directory
+    from jaxviz.runtime.compile_cache import directory
 
     monkeypatch.delenv("JAXVIZ_COMPILE_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jaxviz import config
-from jaxviz.architecture import CONV_LAYERS
 from jaxviz.errors import JaxvizError
-from jaxviz.targets import resolve_filters, resolve_layers
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.targets import resolve_filters, resolve_layers
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_resolved_config_roundtrips(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_configs_load(path):
-    from jaxviz.run.plan import prepare
+    from jaxviz.run.run_plan import prepare
 
     cfg = config.load(path)
     p = prepare(cfg)  # every layer, filter, method and size checked, as a run checks them first
@@ -102,9 +102,9 @@ def test_a_config_can_start_from_a_preset(tmp_path):
 def test_every_shipped_preset_and_config_loads_and_plans():
     from pathlib import Path
 
-    from jaxviz import presets
-    from jaxviz.run.job import plan
+    from jaxviz.config import presets
     from jaxviz.run.translate import method_of
+    from jaxviz.run.visualization import plan
 
     root = Path(__file__).resolve().parents[1] / "configs"
     assert presets.names()
@@ -117,8 +117,8 @@ def test_every_shipped_preset_and_config_loads_and_plans():
 def test_valid_choices_and_the_readme_come_from_the_librarys_tables():
     from pathlib import Path
 
-    from jaxviz import display
     from jaxviz.ascent import objectives, optim, params, transforms
+    from jaxviz.show import display
 
     tables = {
         "ascent.optimizer": optim.OPTIMIZERS,

@@ -13,8 +13,8 @@ import pytest
 from conftest import assert_one_line_error, script
 from PIL import Image
 
-from jaxviz.devicecheck import plan as plan_lib
 from jaxviz.devicecheck import runner
+from jaxviz.devicecheck import stage_plan as plan_lib
 
 PNGS = ("layer_float32.png", "layer_bfloat16.png", "quality.png")
 
@@ -100,7 +100,7 @@ def test_stages_without_time_left_are_skipped(tmp_path, weights_path):
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, needle, capsys):
-    from jaxviz.devicecheck import main
+    from jaxviz.cli.device_check import main
 
     with pytest.raises(SystemExit) as e:
         main(["--out", str(tmp_path / "out"), *args])

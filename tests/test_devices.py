@@ -22,7 +22,7 @@ _SHARDED = """
 import json, sys
 import jax, numpy as np
 from jaxviz import ascent
-from jaxviz.weights import load_params
+from jaxviz.model.weights import load_params
 params = load_params(sys.argv[1])
 out = {"devices": len(jax.local_devices())}
 for layer, filters in (("block1_conv2", [0, 5, 9, 13, 21]), ("block3_conv1", [2, 7, 11])):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error
 
-from jaxviz.run.distributed import share
+from jaxviz.runtime.processes import share
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = ["--filters", "0:6", "--size", "32", "--steps", "3", "--set", "output.snapshot_every=1"]
@@ -160,7 +160,7 @@ def test_the_processes_of_one_run_are_one_holder_and_are_refused_together(tmp_pa
     hold = textwrap.dedent(
         """
         import sys, time
-        from jaxviz.dir_lock import holding
+        from jaxviz.runtime.dir_lock import holding
         with holding(sys.argv[1], "another run"):
             print("held", flush=True)
             time.sleep(600)

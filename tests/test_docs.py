@@ -255,9 +255,9 @@ def run_block(block: Block, d: Directives, scratch: Path, env: dict) -> None:
 
 def check_toml(block: Block, d: Directives, scratch: Path) -> None:
     from jaxviz import config
-    from jaxviz.run import examples as run_examples
-    from jaxviz.run.plan import prepare
-    from jaxviz.run.sweep_file import load_sweep
+    from jaxviz.run import examples_stage as run_examples
+    from jaxviz.run.run_plan import prepare
+    from jaxviz.sweep.sweep_file import load_sweep
 
     text = substituted(block, d)
     file = scratch / f"snippet_{block.doc.stem}_{block.line}.toml"

@@ -9,7 +9,8 @@ from PIL import Image
 from jaxviz import ascent
 from jaxviz import config as config_lib
 from jaxviz.errors import Interrupted
-from jaxviz.run import run, session
+from jaxviz.run import session
+from jaxviz.run.visualization import run_visualization
 
 pytest.importorskip("tensorboard")
 
@@ -55,11 +56,13 @@ def test_steps_keep_increasing_across_a_resume_and_an_extension(tmp_path, weight
     monkeypatch.setattr(session, "SNAPSHOT_SECONDS", 0.0)  # a live grid at every step
     original = interrupt_chunk(monkeypatch, 2)
     with pytest.raises(Interrupted):
-        run(_cfg(tmp_path, weights_path, **method))
+        run_visualization(_cfg(tmp_path, weights_path, **method))
     first = _steps_by_tag(tmp_path / "r")
     monkeypatch.setattr(ascent.LayerAscent, "__call__", original)
-    run(_cfg(tmp_path, weights_path, **method))  # the resume
-    run(_cfg(tmp_path, weights_path, **method, **{"target.filters": "0:6"}))  # the extension: 2 more filters
+    run_visualization(_cfg(tmp_path, weights_path, **method))  # the resume
+    run_visualization(
+        _cfg(tmp_path, weights_path, **method, **{"target.filters": "0:6"})
+    )  # the extension: 2 more filters
     steps = assert_every_tag_increases(tmp_path / "r")
     live = steps["live/block1_conv1/activation_mean"]
     per_chunk = 2 * method.get("ascent.stages", 1)
@@ -79,8 +82,10 @@ def test_steps_keep_increasing_across_a_resume_and_an_extension(tmp_path, weight
 
 def test_a_rerun_of_a_finished_layer_writes_after_what_is_there(tmp_path, weights_path):
     cfg = _cfg(tmp_path, weights_path, **{"ascent.stages": 2})
-    run(cfg)
-    run(config_lib.apply(cfg, {"output.sort": True}))  # a changed display: grids redrawn, nothing recomputed
+    run_visualization(cfg)
+    run_visualization(
+        config_lib.apply(cfg, {"output.sort": True})
+    )  # a changed display: grids redrawn, nothing recomputed
     steps = assert_every_tag_increases(tmp_path / "r")
     assert len(steps["block1_conv1/grid"]) >= 2 and steps["block1_conv1/activation_mean"][:5] == [0, 1, 2, 3, 4]
 
@@ -89,7 +94,7 @@ def test_every_sweep_point_declares_the_same_hparams_metrics(tmp_path, weights_p
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    from jaxviz.run.sweep import sweep
+    from jaxviz.sweep.sweep_runner import sweep
 
     path = tmp_path / "layers.toml"
     path.write_text(
@@ -112,7 +117,7 @@ def test_every_sweep_point_declares_the_same_hparams_metrics(tmp_path, weights_p
 def test_a_slow_tensorboard_writer_never_stalls_the_ascent(tmp_path, weights_path, monkeypatch):
     import time
 
-    from jaxviz.writers import TensorBoardWriter
+    from jaxviz.show.writers import TensorBoardWriter
 
     delay, original = 1.5, TensorBoardWriter.write_images
     written = []
@@ -125,11 +130,11 @@ def test_a_slow_tensorboard_writer_never_stalls_the_ascent(tmp_path, weights_pat
     monkeypatch.setattr(TensorBoardWriter, "write_images", slow)
     monkeypatch.setattr(session, "SNAPSHOT_SECONDS", 0.0)  # a live grid wanted at every step
     cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:2", "ascent.steps": 8, "ascent.chunk": 1})
-    run(cfg)  # compile first, so the timing below is the ascent's
+    run_visualization(cfg)  # compile first, so the timing below is the ascent's
     cfg = config_lib.apply(cfg, {"output.dir": str(tmp_path / "timed")})
     written.clear()
     t = time.perf_counter()
-    run(cfg)
+    run_visualization(cfg)
     seconds = time.perf_counter() - t
     steps = 2 * 8  # two chunks of one filter, 8 steps each: 16 snapshots wanted
     assert seconds < steps * delay / 2, seconds  # inline, the snapshots alone would take 24 s

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jaxviz.api import find_examples
+from jaxviz.cli.examples import main as examples_main
+from jaxviz.dataset_examples import crops, make_job
+from jaxviz.dataset_examples.loader import list_images, load
+from jaxviz.dataset_examples.receptive import boxes, field
+from jaxviz.dataset_examples.scan import run
 from jaxviz.errors import JaxvizError
-from jaxviz.examples import crops, examples, make_job
-from jaxviz.examples.cli import examples_main
-from jaxviz.examples.job import run
-from jaxviz.examples.loader import list_images, load
-from jaxviz.examples.receptive import boxes, field
-from jaxviz.vgg import VGG16
+from jaxviz.model.vgg import VGG16
 
 SIZE = 32
 LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")
@@ -73,11 +74,11 @@ def test_receptive_fields_follow_the_standard_recurrence():
 
 
 def test_device_top_k_equals_brute_force_exactly(folder):
-    from jaxviz.weights import find_and_load
+    from jaxviz.model.weights import find_and_load
 
     # batch 4 over 14 images: a padded last batch, and the duplicate's ties cross batches; "xla": the arithmetic
-    # of jaxviz.vgg, so the comparison is bit for bit
-    result = examples(folder, layers=",".join(LAYERS), top=5, size=SIZE, batch=4, conv="xla")
+    # of jaxviz.model.vgg, so the comparison is bit for bit
+    result = find_examples(folder, layers=",".join(LAYERS), top=5, size=SIZE, batch=4, conv="xla")
     names = [im["path"] for im in result.images]
     assert names == list_images(folder) and "z_dup.png" in names
     params = find_and_load("")
@@ -97,8 +98,8 @@ def test_device_top_k_equals_brute_force_exactly(folder):
 
 
 def test_winograd_forward_is_within_its_rounding_of_xla_and_is_used(folder):
-    from jaxviz.examples.topk import with_winograd
-    from jaxviz.weights import find_and_load
+    from jaxviz.dataset_examples.topk import with_winograd
+    from jaxviz.model.weights import find_and_load
 
     params = find_and_load("")
     fast = with_winograd(params, ["block3_conv2"], SIZE, "cpu")
@@ -109,8 +110,8 @@ def test_winograd_forward_is_within_its_rounding_of_xla_and_is_used(folder):
     assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "cpu", "xla").values())
     assert not any("winograd" in v for v in with_winograd(params, ["block3_conv2"], SIZE, "gpu").values())
     layers = "block2_conv1,block3_conv2"
-    exact = examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="xla")
-    quick = examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="auto")
+    exact = find_examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="xla")
+    quick = find_examples(folder, layers=layers, top=14, size=SIZE, batch=4, conv="auto")
     np.testing.assert_array_equal(quick.layers["block2_conv1"].scores, exact.layers["block2_conv1"].scores)
     a, b = quick.layers["block3_conv2"], exact.layers["block3_conv2"]
     assert not np.array_equal(a.scores, b.scores)  # Winograd really ran (its rounding differs)
@@ -124,7 +125,7 @@ def test_winograd_forward_is_within_its_rounding_of_xla_and_is_used(folder):
 def test_winograd_convolution_equals_xla_within_rounding():
     from jax import lax
 
-    from jaxviz.winograd import conv3x3, transform_kernel
+    from jaxviz.model.winograd import conv3x3, transform_kernel
 
     rng = np.random.default_rng(0)
     for shape, cout in (((2, 8, 8, 256), 64), ((1, 7, 10, 130), 5), ((3, 1, 5, 8), 9)):  # tiles cropped too
@@ -138,14 +139,14 @@ def test_winograd_convolution_equals_xla_within_rounding():
 
 
 def test_a_colour_filter_ranks_its_colour_first(tmp_path):
-    from jaxviz.weights import find_and_load
+    from jaxviz.model.weights import find_and_load
 
     colours = {"a_white": (255, 255, 255), "b_grey": (128, 128, 128), "c_green": (20, 200, 30), "d_red": (230, 20, 20)}
     for name, rgb in {**colours, "e_blue": (20, 30, 220)}.items():
         save(tmp_path / f"{name}.png", np.full((36, 36, 3), rgb, np.uint8))
     kernel = find_and_load("")["block1_conv1"]["kernel"].sum(axis=(0, 1))  # (3 BGR in, 64 out)
     red = int(np.argmax(kernel[2] - np.abs(kernel[:2]).sum(axis=0)))  # the filter most for red, least for others
-    result = examples(tmp_path, layers="block1_conv1", filters=[red], top=3, size=SIZE)
+    result = find_examples(tmp_path, layers="block1_conv1", filters=[red], top=3, size=SIZE)
     best = result.images[result.layers["block1_conv1"].image[0, 0]]["path"]
     assert best == "d_red.png"
     (crop, *_) = crops(result, "block1_conv1", red)
@@ -185,12 +186,12 @@ def test_changed_images_or_settings_are_refused_by_name(folder, tmp_path):
     root = tmp_path / "imgs"
     shutil.copytree(folder, root)
     job = make_job(root, "block1_conv1", "0:4", top=2, size=SIZE, out=tmp_path / "run")
-    run(job, progress=False)
+    run(job)
     with pytest.raises(JaxvizError, match="another top"):
-        run(make_job(root, "block1_conv1", "0:4", top=3, size=SIZE, out=tmp_path / "run"), progress=False)
+        run(make_job(root, "block1_conv1", "0:4", top=3, size=SIZE, out=tmp_path / "run"))
     save(root / "new.png", np.zeros((40, 40, 3), np.uint8))
     with pytest.raises(JaxvizError, match=r"another image list .*'new.png' added"):
-        run(job, progress=False)
+        run(job)
 
 
 def test_bad_files_are_skipped_with_a_count(folder, tmp_path, capsys):
@@ -200,7 +201,7 @@ def test_bad_files_are_skipped_with_a_count(folder, tmp_path, capsys):
     (root / "cut.jpg").write_bytes(whole[: len(whole) // 2])
     (root / "notes.png").write_text("not an image")
     (root / "empty.jpeg").write_bytes(b"")
-    result = examples(root, layers="block1_conv1", filters="0:2", top=2, size=SIZE)
+    result = find_examples(root, layers="block1_conv1", filters="0:2", top=2, size=SIZE)
     assert result.skipped == 3 and len(result.images) == 14
     err = capsys.readouterr().err
     assert all(f"skipped {n}" in err for n in ("cut.jpg", "notes.png", "empty.jpeg")) and "Traceback" not in err
@@ -231,7 +232,7 @@ def test_image_modes_become_rgb(tmp_path):
     assert np.abs(load(tmp_path, "cmyk.jpg", 32).pixels.astype(int) - 200).max() < 8
     px = load(tmp_path, "rgba.png", 32).pixels
     assert px[0, 16].tolist() == [255, 0, 0] and px[-1, 16].tolist() == [255, 255, 255]
-    result = examples(tmp_path, layers="block1_conv1", filters="0:2", top=4, size=SIZE)
+    result = find_examples(tmp_path, layers="block1_conv1", filters="0:2", top=4, size=SIZE)
     assert len(result.images) == 4 and result.skipped == 0
     assert jax.numpy.isfinite(result.layers["block1_conv1"].scores).all()
 
@@ -248,7 +249,7 @@ def test_listing_follows_symlinked_folders_once_and_reports_broken_links(tmp_pat
     said = []
     assert list_images(root, said.append) == ["again/far.png", "near.png"]
     assert said == [f"skipped {root / 'gone.png'}: a link to nothing"]
-    result = examples(root, layers="block1_conv1", filters=[0], top=2, size=SIZE)
+    result = find_examples(root, layers="block1_conv1", filters=[0], top=2, size=SIZE)
     assert [im["path"] for im in result.images] == ["again/far.png", "near.png"]
     assert "a link to nothing" in capsys.readouterr().err
 
@@ -260,7 +261,7 @@ def test_a_complete_rerun_says_so_and_the_api_speaks_plainly(folder, tmp_path, c
         with pytest.raises(SystemExit) as e:
             examples_main(args)
         assert e.value.code == 0 and expected in capsys.readouterr().out
-    result = examples(folder, layers="block1_conv1", filters="0:12", top=2, size=SIZE)
+    result = find_examples(folder, layers="block1_conv1", filters="0:12", top=2, size=SIZE)
     assert repr(result) == f"Examples({str(folder.absolute())!r}, size 32, 14 images, 0 skipped, complete; " \
         "block1_conv1: 12 filters)"  # fmt: skip
     with pytest.raises(KeyError, match="layer 'block2_conv1' was not computed; computed: block1_conv1"):
@@ -270,7 +271,7 @@ def test_a_complete_rerun_says_so_and_the_api_speaks_plainly(folder, tmp_path, c
 
 
 def test_decoding_threads_leave_cpu_cores_to_xla_and_take_an_accelerators_host():
-    from jaxviz.examples.loader import decoders
+    from jaxviz.dataset_examples.loader import decoders
 
     assert [decoders("cpu", n) for n in (1, 2, 8, 16, 64)] == [1, 1, 1, 2, 8]
     assert [decoders(b, 16) for b in ("gpu", "tpu")] == [16, 16]

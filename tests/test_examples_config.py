@@ -12,8 +12,9 @@ from conftest import assert_one_line_error, script
 from PIL import Image
 
 from jaxviz import config as config_lib
-from jaxviz.dir_lock import LOCK_NAME
-from jaxviz.examples.cli import examples_main
+from jaxviz.cli import visualize as cli_visualize
+from jaxviz.cli.examples import main as examples_main
+from jaxviz.runtime.dir_lock import LOCK_NAME
 
 IMAGES = 6
 
@@ -86,7 +87,7 @@ def test_bad_table_is_one_line_exit_2(tmp_path, weights_path, body, needles):
     assert not (tmp_path / "r").exists()
 
 
-def test_examples_command_takes_the_config_and_flags_override_it(folder, tmp_path, weights_path, monkeypatch, capsys):
+def test_examples_main_takes_the_config_and_flags_override_it(folder, tmp_path, weights_path, monkeypatch, capsys):
     monkeypatch.chdir(folder.parent)  # a relative examples.images is taken from the working directory
     cfg = write_config(tmp_path / "c.toml", weights_path, tmp_path / "r", 'images = "images"\ntop = 3\nsize = 32')
     with pytest.raises(SystemExit) as e:
@@ -105,7 +106,7 @@ def test_examples_command_takes_the_config_and_flags_override_it(folder, tmp_pat
         assert z["image"].shape == (4, 2)
 
 
-def test_examples_command_needs_a_folder_from_somewhere(tmp_path, weights_path, capsys):
+def test_examples_main_needs_a_folder_from_somewhere(tmp_path, weights_path, capsys):
     cfg = write_config(tmp_path / "c.toml", weights_path, tmp_path / "r", "top = 3")
     with pytest.raises(SystemExit) as e:
         examples_main(["--config", str(cfg), "--quiet"])
@@ -119,7 +120,7 @@ def test_scalars_resume_after_an_interruption(folder, tmp_path, weights_path, ca
         examples_main([*argv, "--stop-after", "3"])
     assert "stopped after 3" in capsys.readouterr().out
     assert scalars(tmp_path / "r", "examples/images")[-1] == (3, 3)
-    from jaxviz.writers import TensorBoardWriter
+    from jaxviz.show.writers import TensorBoardWriter
 
     crashed = TensorBoardWriter(tmp_path / "r")  # a timed report at 5 images, then a crash before the next save
     crashed.write_scalars(5, {"examples/images": 5})
@@ -132,13 +133,12 @@ def test_scalars_resume_after_an_interruption(folder, tmp_path, weights_path, ca
 
 
 def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path, weights_path, monkeypatch, capsys):
-    from jaxviz import cli
 
     out = tmp_path / "r"
     monkeypatch.chdir(folder.parent)
     cfg = write_config(tmp_path / "c.toml", weights_path, out, 'images = "images"\ntop = 2\nsize = 32')
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(["--config", str(cfg)])
+        cli_visualize.main(["--config", str(cfg)])
     said = capsys.readouterr().out
     assert e.value.code == 0 and "examples/ (2 layer(s), 6 image(s))" in said, said
     assert {p.name for p in (out / "examples").glob("*.npz")} == {"block1_conv1.npz", "block2_conv1.npz", "state.npz"}
@@ -150,18 +150,18 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
     before = _stamps(out)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(["--config", str(out / "config.toml")])
+        cli_visualize.main(["--config", str(out / "config.toml")])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
     assert _stamps(out) == before  # nothing new, nothing redone
     # A changed examples setting is refused before the ascent is redone: nothing of the run is touched.
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.top=3"])
+        cli_visualize.main(["--config", str(out / "config.toml"), "--set", "examples.top=3"])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and "another top (2 then, 3 now)" in err[0], err
     assert _stamps(out) == before
     # A batch size changes no result: recorded in config.toml, and nothing else is written.
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(["--config", str(out / "config.toml"), "--set", "examples.batch=2"])
+        cli_visualize.main(["--config", str(out / "config.toml"), "--set", "examples.batch=2"])
     assert e.value.code == 0 and "wrote" not in capsys.readouterr().out
     after = _stamps(out)
     assert [p.name for p in after if after[p] != before.get(p)] == ["config.toml"]
@@ -169,7 +169,7 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
 
 
 def test_the_same_names_in_another_folder_or_a_replaced_file_are_refused(folder, tmp_path, weights_path, capsys):
-    from jaxviz.examples.cli import examples_main
+    from jaxviz.cli.examples import main as examples_main
 
     other = tmp_path / "other"
     shutil.copytree(folder, other)

@@ -15,8 +15,8 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 
-from jaxviz.examples import sums
-from jaxviz.examples.sizing import CPU_BATCH, auto_batch, bytes_per_image, pick_batch
+from jaxviz.dataset_examples import sums
+from jaxviz.dataset_examples.batch_sizing import CPU_BATCH, auto_batch, bytes_per_image, pick_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = "block1_conv1,block2_conv1"
@@ -69,13 +69,13 @@ def _assert_same_outputs(a: Path, b: Path) -> None:
 # Asserts the devices it was given, and that the step really splits the batch over them.
 _DEVICES = """
 import sys, jax, numpy as np
-from jaxviz.examples import make_job, topk
-from jaxviz.examples.job import run
-from jaxviz.weights import find_and_load
+from jaxviz.dataset_examples import make_job, topk
+from jaxviz.dataset_examples.scan import run
+from jaxviz.model.weights import find_and_load
 n = int(sys.argv[3])
 assert len(jax.local_devices()) == n
 job = make_job(sys.argv[1], "block1_conv1,block2_conv1", "all", top=5, size=32, batch=3, out=sys.argv[2])
-run(job, progress=False)
+run(job)
 devices = jax.local_devices()
 step = topk.make_step(job.layers, job.filters, devices)
 params = topk.replicated({k: v for k, v in find_and_load("").items() if k.startswith("block")}, devices)
@@ -179,9 +179,9 @@ def test_sums_are_exact_in_any_split():
 def test_out_of_memory_halves_the_batch_and_loses_no_image():
     import jax
 
+    from jaxviz.dataset_examples.feed import Feeder
+    from jaxviz.dataset_examples.loader import Loaded
     from jaxviz.errors import JaxvizError
-    from jaxviz.examples.feed import Feeder
-    from jaxviz.examples.loader import Loaded
 
     seen, told = [], []
 

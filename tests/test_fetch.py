@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from jaxviz import fetch
 from jaxviz.errors import JaxvizError
+from jaxviz.model import weight_search as fetch
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_directory_given_says_it_is_a_directory(tmp_path, monkeypatch, clean_env
 def test_cli_directory_as_weights_is_one_line(tmp_path, capsys, clean_env):
     from conftest import assert_one_line_error
 
-    from jaxviz.cli import convert_main
+    from jaxviz.cli.convert import main as convert_main
 
     with pytest.raises(SystemExit) as e:
         convert_main(["--weights", str(tmp_path), "--output", str(tmp_path / "p.msgpack")])

@@ -8,11 +8,12 @@ import json
 import pytest
 from conftest import interrupt_chunk
 
-from jaxviz import ascent, cli
+from jaxviz import ascent
 from jaxviz import config as config_lib
+from jaxviz.cli import visualize as cli_visualize
 from jaxviz.errors import JaxvizError
-from jaxviz.progress import Progress
-from jaxviz.run.plan import describe, plan
+from jaxviz.run.run_plan import describe, plan
+from jaxviz.show.progress import Progress
 
 QUALITY_ON = ["--set", 'output.quality="on"']
 ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:4", "--size", "32", "--steps", "2"]
@@ -20,7 +21,7 @@ ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:4", "--size", "
 
 def _main(*args: str) -> int:
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(list(args))
+        cli_visualize.main(list(args))
     return e.value.code
 
 
@@ -44,12 +45,12 @@ def test_the_whole_network_is_said_on_the_first_line():
 def test_the_whole_network_warning_is_the_first_line_and_comes_before_any_compile(
     tmp_path, weights_path, capsys, monkeypatch
 ):
-    from jaxviz.run import job
+    from jaxviz.run import visualization as job
 
     def stop(self):  # where the run would start compiling and ascending
         raise JaxvizError("stopped here by the test")
 
-    monkeypatch.setattr(job._Run, "start", stop)
+    monkeypatch.setattr(job._Visualization, "start", stop)
     assert _main("--weights", str(weights_path), "--out", str(tmp_path / "r")) == 2
     out = capsys.readouterr().out.splitlines()
     assert "4,224 filters" in out[0], out
@@ -140,7 +141,7 @@ def test_quality_numbers_are_skipped_where_they_would_dominate(tmp_path, weights
 
 
 def test_a_light_first_layer_does_not_make_an_absurd_estimate(monkeypatch):
-    from jaxviz import progress
+    from jaxviz.show import progress
 
     monkeypatch.setattr(progress, "PRIOR_GFLOPS", {"cpu": 60.0, "gpu": 60.0, "tpu": 60.0})
     stream = io.StringIO()

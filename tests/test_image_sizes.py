@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jaxviz import cli
 from jaxviz import config as config_lib
+from jaxviz.cli import visualize as cli_visualize
 from jaxviz.errors import JaxvizError
-from jaxviz.run.plan import fed_sizes, plan
+from jaxviz.run.run_plan import fed_sizes, plan
 
 
 def _cfg(**updates):
@@ -65,7 +65,7 @@ def test_sizes_that_fit_pass_and_pads_count():
 
 def test_the_command_line_refuses_before_loading_anything(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(
+        cli_visualize.main(
             [
                 "--layers",
                 "block5_conv3",

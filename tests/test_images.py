@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxviz.display import DEAD_BACKGROUND, DEAD_CROSS, dead_tile, deprocess
-from jaxviz.images import grid, grid_shape
+from jaxviz.runtime.images import grid, grid_shape
+from jaxviz.show.display import DEAD_BACKGROUND, DEAD_CROSS, dead_tile, deprocess
 
 
 def test_deprocess_centres_and_scales_each_tile():
@@ -47,8 +47,8 @@ def test_the_dead_mark_is_a_flat_dark_tile_with_a_cross():
 
 def test_layer_grid_marks_filters_that_never_fired_and_nothing_else():
     from jaxviz.config import Config, apply
+    from jaxviz.run.chunk_store import FilterResult
     from jaxviz.run.session import layer_grid
-    from jaxviz.run.state import FilterResult
 
     cfg = apply(Config(), {"ascent.size": 8, "output.columns": 6, "output.margin": 0})
     noise = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), np.uint8)

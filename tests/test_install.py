@@ -87,12 +87,12 @@ def installed(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_the_wheel_ships_every_preset_and_nothing_pointing_outside(installed):
-    from jaxviz import presets
+    from jaxviz.config import presets
 
     _, wheel = installed
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
-        shipped = {Path(n).stem for n in names if n.startswith("jaxviz/presets/") and n.endswith(".toml")}
+        shipped = {Path(n).stem for n in names if n.startswith("jaxviz/config/presets/") and n.endswith(".toml")}
         assert shipped == set(presets.names()) and {"book", "quality"} <= shipped, names
         for name in names:
             if name.endswith((".py", ".toml", ".txt", ".md", ".json", ".html", ".css", ".js")):

@@ -7,7 +7,7 @@ import pytest
 
 from jaxviz import quality
 from jaxviz.run import measure
-from jaxviz.run.state import FilterResult
+from jaxviz.run.chunk_store import FilterResult
 
 LAYER, SIZE = "block1_conv2", 28  # a size no other test uses: this file's first call compiles
 

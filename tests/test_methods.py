@@ -13,7 +13,7 @@ from jaxviz import config as config_lib
 from jaxviz.ascent import Knobs, Method, Spec, objectives, optim, stage_sizes, transforms
 from jaxviz.ascent import params as params_lib
 from jaxviz.errors import JaxvizError
-from jaxviz.run.plan import prepare
+from jaxviz.run.run_plan import prepare
 
 KNOBS = Knobs(steps=6)
 LUCID = Method(

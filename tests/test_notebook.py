@@ -39,7 +39,8 @@ def folder(tmp_path_factory) -> Path:
 def found(folder, weights_path):
     """One dataset-examples result for the repr, display and grid tests (no progress: its own test shows it)."""
     layers = "block1_conv1,block2_conv1"
-    return jaxviz.examples(folder, layers, filters=range(5), top=3, size=32, weights=str(weights_path), progress=False)
+    weights = str(weights_path)
+    return jaxviz.find_examples(folder, layers, filters=range(5), top=3, size=32, weights=weights, progress=False)
 
 
 def _png(data: bytes) -> Image.Image:
@@ -121,8 +122,8 @@ def notebook(monkeypatch) -> list:
 
 
 def test_in_a_notebook_progress_is_one_output_updated_in_place(notebook, capsys):
-    from jaxviz.examples.progress import Bar
-    from jaxviz.progress import Progress
+    from jaxviz.show.files_progress import Bar
+    from jaxviz.show.progress import Progress
 
     calls, text = notebook
     bar = Progress(total=4, total_cost=4.0)
@@ -149,13 +150,14 @@ def test_the_api_calls_show_their_progress_in_a_notebook(notebook, folder, capsy
     assert calls == [True] and "3/3 | 3/3 filters" in text()[-1] and "left 0 s" in text()[-1], text()
     assert [t.split()[0] for t in text()[:2]] == ["loading", "compiling"], text()
     calls.clear()
-    jaxviz.examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32)
+    jaxviz.find_examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32)
     assert calls == [True] and "6/6 files" in text()[-1], text()
     assert capsys.readouterr().err == ""
 
 
 def test_a_long_call_warns_once_with_an_estimate_before_loading_anything(monkeypatch):
-    from jaxviz import progress, weights
+    from jaxviz.model import weights
+    from jaxviz.show import progress
 
     def never(*args, **kwargs):
         raise AssertionError("loaded weights before warning")
@@ -182,28 +184,28 @@ def test_a_long_call_warns_once_with_an_estimate_before_loading_anything(monkeyp
 
 
 def test_a_long_examples_call_warns_before_it_starts(folder, monkeypatch):
-    from jaxviz import progress
-    from jaxviz.examples import job
+    from jaxviz.dataset_examples import scan as job
+    from jaxviz.show import progress
 
     monkeypatch.setattr(job, "run", lambda *a, **k: pytest.fail("ran before warning"))
     monkeypatch.setattr(progress, "PRIOR_GFLOPS", {"cpu": 1e-4, "gpu": 1e-4, "tpu": 1e-4})
     with warnings.catch_warnings():
         warnings.simplefilter("error", jaxviz.SlowCallWarning)
         with pytest.raises(jaxviz.SlowCallWarning, match=r"over 6 images to block2_conv1 at 32 px should take about"):
-            jaxviz.examples(folder, layers="block1_conv1,block2_conv1", size=32)
+            jaxviz.find_examples(folder, layers="block1_conv1,block2_conv1", size=32)
 
 
 def test_examples_show_progress_unless_told_not_to(folder, capsys):
-    jaxviz.examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32)
+    jaxviz.find_examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32)
     said = capsys.readouterr().err
     assert re.search(r"^compiling .* 0/6 files", said, re.M) and re.search(r"^examples .* 6/6 files", said, re.M), said
-    jaxviz.examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32, progress=False)
+    jaxviz.find_examples(folder, layers="block1_conv1", filters=[0, 1], top=2, size=32, progress=False)
     assert "files" not in capsys.readouterr().err
 
 
 def test_examples_reprs_are_short_and_a_result_shows_crops(found):
-    from jaxviz.architecture import CONV_LAYERS
-    from jaxviz.examples import Examples
+    from jaxviz.dataset_examples import Examples
+    from jaxviz.model.architecture import CONV_LAYERS
 
     _short(repr(found))
     _short(repr(found.layers["block1_conv1"]))
@@ -220,7 +222,7 @@ def test_examples_reprs_are_short_and_a_result_shows_crops(found):
 
 
 def test_crops_grid_is_filters_by_top_images(found):
-    from jaxviz.examples.output import PAD_RGB
+    from jaxviz.dataset_examples.examples_store import PAD_RGB
 
     g = jaxviz.crops_grid(found, "block2_conv1", [4, 0], top=2)  # a 10 px field, shown 5x at 50 px
     assert g.shape == (2 * 50 + 2, 2 * 50 + 2, 3) and g.dtype == np.uint8

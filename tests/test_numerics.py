@@ -7,7 +7,7 @@ import json
 
 from conftest import assert_one_line_error, script
 
-from jaxviz.numerics import differences, environment
+from jaxviz.runtime.numerics import differences, environment
 
 ARGS = ["--layers", "block1_conv1", "--size", "32", "--steps", "2", "--set", "output.atlas=false",
         "--set", "output.quality=false", "--set", "output.progress=false"]  # fmt: skip
@@ -61,8 +61,8 @@ def test_a_directory_from_before_the_environment_was_recorded_resumes_and_record
 def test_examples_state_refuses_other_numerics(tmp_path):
     import pytest
 
+    from jaxviz.dataset_examples.resume_state import check_settings
     from jaxviz.errors import JaxvizError
-    from jaxviz.examples.state import check_settings
 
     now = {"size": 224, "numerics": environment()}
     check_settings(tmp_path / "state.npz", {"size": 224}, now)  # a state from before: resumes

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, assert_one_line_error, script
 
 from jaxviz.errors import JaxvizError
-from jaxviz.paths import explain
+from jaxviz.runtime.paths import explain
 
 
 def test_errno_is_named_and_explained():
@@ -41,7 +41,7 @@ def test_a_weights_file_locked_by_another_process_says_so(tmp_path, weights_path
     p = subprocess.Popen([sys.executable, "-c", hold, str(locked)], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "open"
-        from jaxviz.weights import load_params
+        from jaxviz.model.weights import load_params
 
         with pytest.raises(JaxvizError) as e:
             load_params(locked)
@@ -49,7 +49,7 @@ def test_a_weights_file_locked_by_another_process_says_so(tmp_path, weights_path
         assert "locked by another process" in said and "HDF5_USE_FILE_LOCKING=FALSE" in said, said
         assert "damaged" not in said and "truncated" not in said
         # ... and the hint is true: HDF5 reads it with locking off.
-        code = "import sys; from jaxviz.weights import load_params; load_params(sys.argv[1]); print('read')"
+        code = "import sys; from jaxviz.model.weights import load_params; load_params(sys.argv[1]); print('read')"
         env = {**os.environ, "HDF5_USE_FILE_LOCKING": "FALSE"}
         r = subprocess.run([sys.executable, "-c", code, str(locked)], capture_output=True, text=True, env=env, cwd=ROOT)
         assert r.stdout.strip() == "read", r.stderr
@@ -81,7 +81,7 @@ def test_paths_users_give_name_the_real_cause(tmp_path, weights_path):
 
 
 def test_an_unforeseen_os_error_is_one_line_with_its_path(capsys):
-    from jaxviz.arguments import guarded
+    from jaxviz.cli.arguments import guarded
 
     @guarded
     def main(argv):

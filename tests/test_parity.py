@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxviz.architecture import CONV_LAYERS
-from jaxviz.vgg import VGG16
-from jaxviz.weights import load_params
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.vgg import VGG16
+from jaxviz.model.weights import load_params
 
 keras = pytest.importorskip("keras")
 

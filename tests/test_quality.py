@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from jaxviz import quality
-from jaxviz.architecture import CONV_WIDTHS
 from jaxviz.ascent import Knobs, Spec, ascend, layer_params
+from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.display import deprocess
-from jaxviz.metrics import DEAD_EPS
-from jaxviz.vgg import VGG16
+from jaxviz.model.architecture import CONV_WIDTHS
+from jaxviz.model.vgg import VGG16
+from jaxviz.show.display import deprocess
 
 LAYER = "block2_conv1"
 IDENTITY = {"max_shift": 0, "scales": (1.0, 1.0), "degrees": 0.0}

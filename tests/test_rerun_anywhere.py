@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import assert_one_line_error, script, write_keras2_h5
 
-from jaxviz.dir_lock import LOCK_NAME
+from jaxviz.runtime.dir_lock import LOCK_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAN = ["--set", "output.quality=false", "--set", "output.atlas=false", "--set", "output.progress=false"]

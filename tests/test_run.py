@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from conftest import interrupt_chunk, small_cfg
 
-from jaxviz import ascent, cli
-from jaxviz.progress import Progress
-from jaxviz.run import run
+from jaxviz import ascent
+from jaxviz.cli import visualize as cli_visualize
+from jaxviz.run.visualization import run_visualization
+from jaxviz.show.progress import Progress
 
 OOM = jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 123 bytes.")
 
@@ -36,12 +37,12 @@ def test_out_of_memory_halves_the_chunk_and_keeps_finished_chunks(tmp_path, weig
 
     monkeypatch.setattr(ascent.LayerAscent, "__call__", flaky)
     cfg = _cfg(tmp_path, weights_path, **{"ascent.chunk": 4})
-    result = run(cfg)
+    result = run_visualization(cfg)
     assert calls == [4, 4, 2, 2]
     assert _chunks(tmp_path / "r") == ["0000-0003.npz", "0004-0005.npz", "0006-0007.npz"]
     assert "out of device memory; retrying with chunks of 2" in capsys.readouterr().out
     monkeypatch.setattr(ascent.LayerAscent, "__call__", original)
-    plain = run(_cfg(tmp_path / "plain", weights_path, **{"ascent.chunk": 4}))
+    plain = run_visualization(_cfg(tmp_path / "plain", weights_path, **{"ascent.chunk": 4}))
     for a, b in zip(result["filters"], plain["filters"]):
         np.testing.assert_allclose(a["history"], b["history"], rtol=1e-5)
 
@@ -53,7 +54,7 @@ def test_out_of_memory_at_one_filter_is_a_one_line_error(tmp_path, weights_path,
     monkeypatch.setattr(ascent.LayerAscent, "__call__", always)
     argv = ["--weights", str(weights_path), "--layers", "block2_conv1", "--filters", "0:4", "--size", "32"]
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main([*argv, "--steps", "2", "--out", str(tmp_path / "r"), "--set", "ascent.chunk=4"])
+        cli_visualize.main([*argv, "--steps", "2", "--out", str(tmp_path / "r"), "--set", "ascent.chunk=4"])
     assert e.value.code == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "out of device memory for block2_conv1 at 32 px" in err[0], err
@@ -65,7 +66,7 @@ def test_other_errors_are_not_taken_for_out_of_memory(tmp_path, weights_path, mo
 
     monkeypatch.setattr(ascent.LayerAscent, "__call__", broken)
     with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
-        run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
+        run_visualization(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
 
 
 def test_time_left_is_weighted_by_cost():
@@ -84,9 +85,11 @@ def test_time_left_is_weighted_by_cost():
 def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
     from jaxviz import atlas
 
-    run(_cfg(tmp_path, weights_path), after_layer=atlas.refresh)  # the command line's hook: the atlas kept current
+    run_visualization(
+        _cfg(tmp_path, weights_path), after_layer=atlas.refresh
+    )  # the command line's hook: the atlas kept current
     second_cfg = _cfg(tmp_path, weights_path, **{"target.layers": "block2_conv1", "target.filters": "0:3"})
-    second = run(second_cfg, after_layer=atlas.refresh)
+    second = run_visualization(second_cfg, after_layer=atlas.refresh)
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(second))
     assert list(metrics["layers"]) == ["block1_conv1", "block2_conv1"]
@@ -102,13 +105,13 @@ def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, mon
 
     interrupt_chunk(monkeypatch, 2)
     with pytest.raises(Interrupted, match="rerun the same command to resume"):
-        run(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
+        run_visualization(_cfg(tmp_path, weights_path, **{"ascent.chunk": 4}))
     assert _chunks(tmp_path / "r") == ["0000-0003.npz"]
 
 
 def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_path):
     cfg = _cfg(tmp_path, weights_path, **{"target.filters": "0:3", "output.tensorboard": True, "output.quality": "on"})
-    first = run(cfg)
+    first = run_visualization(cfg)
     rows = first["filters"]
     assert all({"display_activation", "robustness", "selective"} <= set(r) for r in rows)
     assert all(isinstance(r["selective"], bool) and r["robustness"] >= 0 for r in rows)
@@ -116,7 +119,7 @@ def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_p
     assert 0 <= summary["selectivity"] <= 1 and summary["robustness_mean"] >= 0
     cache = tmp_path / "r" / "state" / "block1_conv1.quality.npz"
     stamp = cache.stat().st_mtime_ns
-    again = run(cfg)
+    again = run_visualization(cfg)
     assert cache.stat().st_mtime_ns == stamp  # resuming measures nothing again
     assert again["filters"] == rows
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -127,7 +130,7 @@ def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_p
 
 
 def test_time_left_reads_as_a_duration_never_as_a_clock_time():
-    from jaxviz.progress import duration
+    from jaxviz.show.progress import duration
 
     said = {s: duration(s) for s in (0, 3, 44, 700, 3599, 4800, 57621, 200000)}
     assert said == {0: "0 s", 3: "a few seconds", 44: "about 45 s", 700: "about 12 min", 3599: "about 1 h",

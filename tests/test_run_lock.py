@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, assert_one_line_error, script
 
-from jaxviz import dir_lock
 from jaxviz.errors import JaxvizError
+from jaxviz.runtime import dir_lock
 
 pytestmark = pytest.mark.skipif(dir_lock.fcntl is None, reason="no fcntl: this platform holds no directory locks")
 
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from jaxviz.dir_lock import holding
+    from jaxviz.runtime.dir_lock import holding
     with holding(sys.argv[1], "a test holder"):
         print("held", flush=True)
         time.sleep(600)

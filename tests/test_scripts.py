@@ -42,8 +42,8 @@ def test_every_console_entry_point_is_a_guarded_command(command):
 
 def test_compare_costs_is_wired(monkeypatch, capsys, weights_path):
     """`compare.py --costs` loads the weights and measures the first layer (it once died on an import)."""
-    from jaxviz import compare
-    from jaxviz.cli import compare_main
+    from jaxviz.bench import preset_comparison as compare
+    from jaxviz.cli.compare import main as compare_main
 
     seen = {}
 

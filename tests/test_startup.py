@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxviz.benchmark_startup import CASES, measure
+from jaxviz.bench.startup_speed import CASES, measure
 
 
 @pytest.mark.parametrize("entry, args, what", CASES, ids=[c[2] for c in CASES])

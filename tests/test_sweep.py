@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import assert_one_line_error, script, traces
 
-from jaxviz import cli
 from jaxviz import config as config_lib
+from jaxviz.cli import sweep as cli_sweep
 from jaxviz.errors import Interrupted, JaxvizError
-from jaxviz.run import job
-from jaxviz.run.index import LAYER_FIELDS, point_names
-from jaxviz.run.sweep import load_sweep, resolved_points, sweep
+from jaxviz.run import visualization as job
+from jaxviz.sweep.sweep_index import LAYER_FIELDS, point_names
+from jaxviz.sweep.sweep_runner import load_sweep, resolved_points, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = """
@@ -50,7 +50,7 @@ def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
 
 
 def fake_run(calls: list, nan: bool = False):
-    """A stand-in for job.run that records its configs and returns a well-formed result."""
+    """A stand-in for job.run_visualization that records its configs and returns a well-formed result."""
 
     def run(cfg, hparams=None, metric_layers=None):
         calls.append((cfg, hparams))
@@ -160,7 +160,7 @@ def test_events_carry_the_swept_hparams(product):
 
 def test_zip_pairs_values(tmp_path, weights_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(job, "run", fake_run(calls))
+    monkeypatch.setattr(job, "run_visualization", fake_run(calls))
     axes = '"ascent.normalize" = ["rms", "l2", "max"]\n"ascent.step" = [1.0, 20.0, 0.5]\n'
     path = write_sweep(tmp_path / "z.toml", weights_path, f'[sweep]\nmode = "zip"\n[sweep.axes]\n{axes}')
     index = sweep(path, tmp_path / "out")
@@ -184,7 +184,7 @@ def test_rerun_skips_finished_points_and_resumes_changed_ones(tmp_path, weights_
     assert all(len(s) == 2 for s, _, _ in before)
 
     calls = []
-    monkeypatch.setattr(job, "run", fake_run(calls))
+    monkeypatch.setattr(job, "run_visualization", fake_run(calls))
     assert sweep(path, out) == first  # every point kept as recorded
     assert calls == []
     after = [(_state(d), (d / "metrics.json").read_bytes(), (d / "metrics.json").stat().st_mtime_ns) for d in dirs]
@@ -217,7 +217,7 @@ def test_failed_point_is_recorded_and_the_others_run(tmp_path, weights_path, mon
         assert [r["status"] for r in csv.DictReader(f)] == ["done", "failed"]
 
     calls = []  # a rerun runs the failed point again, not the finished one
-    monkeypatch.setattr(job, "run", fake_run(calls, nan=True))
+    monkeypatch.setattr(job, "run_visualization", fake_run(calls, nan=True))
     with pytest.raises(JaxvizError, match="1 of 2 sweep points failed: step-3e38"):
         sweep(path, out)
     assert [c.ascent.step for c, _ in calls] == [3e38]
@@ -235,7 +235,7 @@ def test_interrupt_stops_the_sweep(tmp_path, weights_path, monkeypatch, interrup
             raise Interrupted("interrupted; rerun the same command to resume")  # what run() makes of Ctrl-C
         return done(cfg, hparams)
 
-    monkeypatch.setattr(job, "run", run)
+    monkeypatch.setattr(job, "run_visualization", run)
     path = write_sweep(tmp_path / "i.toml", weights_path, '[sweep.axes]\n"ascent.steps" = [2, 3, 4]\n')
     with pytest.raises(interrupt):
         sweep(path, tmp_path / "out")
@@ -276,7 +276,7 @@ def test_bad_sweep_files_fail_in_one_line_writing_nothing(tmp_path, weights_path
         path.write_text("sweep = 3\n" + path.read_text())
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_info:
-        cli.sweep_main(["--config", str(path), "--out", str(out)])
+        cli_sweep.main(["--config", str(path), "--out", str(out)])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("jaxviz: error: "), err
@@ -343,11 +343,11 @@ def test_examples_are_computed_once_and_copied_into_the_other_points(tmp_path, w
     axes = '[sweep.axes]\n"ascent.step" = [0.5, 1.0]\n'
     path = write_sweep(tmp_path / "e.toml", weights_path, axes + extra)
     computed = []
-    from jaxviz.run import examples as run_examples
+    from jaxviz.run import examples_stage as run_examples
 
     real = run_examples.after_ascent
     monkeypatch.setattr(run_examples, "after_ascent", lambda cfg, j, *a: computed.append(j.out) or real(cfg, j, *a))
-    monkeypatch.setattr(job, "run", fake_run([]))  # the ascent is not what is tested here
+    monkeypatch.setattr(job, "run_visualization", fake_run([]))  # the ascent is not what is tested here
     out = tmp_path / "out"
     sweep(path, out)
     first, second = out / "step-0.5" / "examples", out / "step-1.0" / "examples"
@@ -367,7 +367,7 @@ def test_examples_are_computed_once_and_copied_into_the_other_points(tmp_path, w
 
 
 def test_a_sweep_file_may_start_from_a_preset(tmp_path, weights_path):
-    from jaxviz import presets
+    from jaxviz.config import presets
 
     path = write_sweep(tmp_path / "p.toml", weights_path, PRODUCT)
     path.write_text('preset = "quality"\n' + path.read_text())

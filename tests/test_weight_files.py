@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error
 
-from jaxviz.architecture import CONV_LAYERS, TOP_LAYERS
 from jaxviz.errors import JaxvizError
-from jaxviz.weights import fingerprint, load_params, read_keras_h5
+from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
+from jaxviz.model.weights import fingerprint, load_params, read_keras_h5
 
 HEAD = {"dense/kernel:0": np.ones((512, 2), "f4"), "dense/bias:0": np.zeros(2, "f4")}
 BN = {f"bn/{k}:0": np.ones(2, "f4") for k in ("gamma", "beta", "moving_mean", "moving_variance")}  # not 2 arrays
@@ -259,7 +259,7 @@ def test_bad_keras_archives_say_so_in_one_line(tmp_path, params, make, message):
 
 
 def test_cli_refuses_two_vgg16s_in_one_line(tmp_path, params, capsys):
-    from jaxviz.cli import convert_main
+    from jaxviz.cli.convert import main as convert_main
 
     path = write_legacy(tmp_path / "two.h5", {"vgg16": nested(params, CONV_LAYERS[:1]), "vgg16_1": nested(params)})
     with pytest.raises(SystemExit) as e:
@@ -268,7 +268,7 @@ def test_cli_refuses_two_vgg16s_in_one_line(tmp_path, params, capsys):
 
 
 def test_cli_converts_a_nested_keras_archive(tmp_path, params, capsys):
-    from jaxviz.cli import convert_main
+    from jaxviz.cli.convert import main as convert_main
 
     inner = write_keras3_wrapper(tmp_path / "inner.h5", params, "none").read_bytes()
     with pytest.raises(SystemExit) as e:

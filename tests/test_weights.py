@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from conftest import write_keras2_h5
 
-from jaxviz.architecture import CONV_LAYERS
 from jaxviz.errors import JaxvizError
-from jaxviz.vgg import param_shapes
-from jaxviz.weights import fingerprint, load_params, read_keras_h5, save_params
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.vgg import param_shapes
+from jaxviz.model.weights import fingerprint, load_params, read_keras_h5, save_params
 
 
 def test_params_match_model_init_shapes(params):

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from jaxviz import cli
+from jaxviz.cli import visualize as cli_visualize
 
 FAULTS = {
     errno.ENOSPC: "No space left on device",
@@ -41,7 +41,7 @@ def _inject(monkeypatch, where: str, code: int) -> None:
     """Fail every write to a path containing `where` (atomic writes and TensorBoard's event files alike)."""
     import tensorboardX.record_writer as records
 
-    import jaxviz.files as files
+    import jaxviz.runtime.files as files
 
     real_fdopen, real_open_file = os.fdopen, records.open_file
 
@@ -72,7 +72,7 @@ def _visualize(out, weights, *extra) -> int:
     ]
     args += extra
     with pytest.raises(SystemExit) as e:
-        cli.visualize_main(args)
+        cli_visualize.main(args)
     return e.value.code
 
 

@@ -5,7 +5,7 @@ traced `Knobs` (step size, normaliser, seed, steps) do not. Nothing here reads a
 outputs: `jaxviz.run` translates configs into these and owns the run directory.
 
 The names below are imported when first used (PEP 562): a config check or a plan reads `Spec`, `Method` and the
-name tables without importing JAX, which the engine's modules (`engine`, `layer`, `chunks`, `sizing`) need.
+name tables without importing JAX, which the engine's modules (`engine`, `layer`, `chunk_runner`, `chunk_sizing`) need.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ _WHERE = {
     "ascend": "layer",
     "Method": "method",
     "normalize_gradient": "optim",
-    "auto_chunk": "sizing",
-    "bytes_per_image": "sizing",
-    "device_budget": "sizing",
-    "round_up": "sizing",
+    "auto_chunk": "chunk_sizing",
+    "bytes_per_image": "chunk_sizing",
+    "device_budget": "chunk_sizing",
+    "round_up": "chunk_sizing",
     "PRECISIONS": "spec",
     "Knobs": "spec",
     "Spec": "spec",

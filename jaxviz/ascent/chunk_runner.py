@@ -14,9 +14,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxviz.ascent.chunk_sizing import auto_chunk, round_up, shape_of
 from jaxviz.ascent.engine import AscentResult
 from jaxviz.ascent.layer import LayerAscent
-from jaxviz.ascent.sizing import auto_chunk, round_up, shape_of
 from jaxviz.errors import JaxvizError
 
 # on_step(part, s, activations, images): as LayerAscent's, with the chunk's filters first.

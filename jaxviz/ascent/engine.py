@@ -15,12 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxviz.architecture import CONV_LAYERS
 from jaxviz.ascent import objectives, optim
 from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
-from jaxviz.vgg import VGG16
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.vgg import VGG16
 
 # Steps dispatched ahead of the one whose activations the host reads: the device never waits for the host.
 IN_FLIGHT = 4

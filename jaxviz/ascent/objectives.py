@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from jaxviz.errors import JaxvizError
-from jaxviz.lazy_jax import jax, jnp  # config checks and plans parse objectives without importing JAX
+from jaxviz.runtime.lazy_jax import jax, jnp  # config checks and plans parse objectives without importing JAX
 
 
 class Seen(NamedTuple):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jaxviz.lazy_jax import jax, jnp, optax  # the config reads these tables' names without importing JAX
+from jaxviz.runtime.lazy_jax import jax, jnp, optax  # the config reads these tables' names without importing JAX
 
 # Name -> the norm g is divided by. Sources: RMS + 1e-5 from Chollet's Deep Learning with Python 5.4; L2 from
 # the TF2 GradientTape tutorial (tf.math.l2_normalize); max |g| and the signed max (max g) from the TF1 tutorial.

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxviz.lazy_jax import jax, jnp  # the config reads PARAMS' names without importing JAX
+from jaxviz.runtime.lazy_jax import jax, jnp  # the config reads PARAMS' names without importing JAX
 
 SQUASHES = ("none", "sigmoid")
 # Square root of ImageNet's RGB colour correlation (the matrix Lucid publishes), columns scaled to norm <= 1.

@@ -11,11 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from jaxviz.architecture import CONV_LAYERS
 from jaxviz.ascent import transforms
 from jaxviz.ascent.method import Method
 from jaxviz.ascent.optim import NORMALIZERS
 from jaxviz.errors import JaxvizError
+from jaxviz.model.architecture import CONV_LAYERS
 
 PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
 # How the step runs, each "auto" by backend (`for_backend`); every choice gives the same images (within float

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from jaxviz.errors import JaxvizError
-from jaxviz.lazy_jax import jax, jnp  # config checks and plans parse transforms without importing JAX
+from jaxviz.runtime.lazy_jax import jax, jnp  # config checks and plans parse transforms without importing JAX
 
 Transform = Callable[["jax.Array", "jax.Array"], "jax.Array"]  # (key, image) -> image
 GREY = 127.5  # padding colour in pixel units (Lucid pads with 0.5 of [0, 1])

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from jaxviz.atlas import assets, sweep_build
-from jaxviz.atlas.output import Output
+from jaxviz.atlas.atlas_state import STATE, dumps, known
 from jaxviz.atlas.run_build import write_run
 from jaxviz.atlas.site import Run, read
-from jaxviz.atlas.state import STATE, dumps, known
+from jaxviz.atlas.site_files import Output
 from jaxviz.atlas.sweep_pages import HOME
 
 FOLDER = "atlas"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jaxviz.atlas.html import fmt
+from jaxviz.atlas.page_parts import fmt
 
 W, H, LEFT, RIGHT, TOP, BOTTOM = 560, 220, 60, 14, 14, 36  # the chart and its margins, in SVG units
 DOTS = 60  # at most this many steps get a dot each: more would blur into the line

@@ -6,7 +6,7 @@ from markupsafe import Markup
 
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
-from jaxviz.atlas.html import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
+from jaxviz.atlas.page_parts import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
 

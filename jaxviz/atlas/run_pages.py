@@ -3,9 +3,8 @@ numbers (one table a run, one click from the index) and each layer (every filter
 
 from __future__ import annotations
 
-from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.atlas.assets import render
-from jaxviz.atlas.html import (
+from jaxviz.atlas.page_parts import (
     alt_text,
     example,
     filter_page,
@@ -21,6 +20,7 @@ from jaxviz.atlas.html import (
 )
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
 
 # Filters each layer shows on the index: its first STRIP by number, so that a 512-filter layer costs no more than
 # a 64-filter one and the index reads the same in every run (the layer page has them all, sortable).

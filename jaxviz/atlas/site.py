@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jaxviz.architecture import network_order  # no JAX: seconds the atlas does not need
 from jaxviz.errors import JaxvizError
-from jaxviz.paths import explain
+from jaxviz.model.architecture import network_order  # no JAX: seconds the atlas does not need
+from jaxviz.runtime.paths import explain
 
 # Layer and point names become file names: anything else in a metrics or index file means it is damaged.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

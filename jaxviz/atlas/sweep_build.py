@@ -14,11 +14,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaxviz.architecture import network_order
-from jaxviz.atlas.output import Output
+from jaxviz.atlas.atlas_state import STATE, dumps, known
 from jaxviz.atlas.run_build import code, write_run
 from jaxviz.atlas.site import Run, Sweep, read_run
-from jaxviz.atlas.state import STATE, dumps, known
+from jaxviz.atlas.site_files import Output
 from jaxviz.atlas.sweep_pages import (
     COMPARE,
     HOME,
@@ -34,6 +33,7 @@ from jaxviz.atlas.sweep_pages import (
     sweep_index,
 )
 from jaxviz.atlas.view import PointSeen
+from jaxviz.model.architecture import network_order
 
 # What a point's pages are made from, as its run writes it: each writer renames a finished file into place, and
 # writes these last (metrics.json after a layer's chunks, grid and PNGs; images.json after the examples' layer

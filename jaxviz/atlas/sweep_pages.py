@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from jaxviz.architecture import network_order
 from jaxviz.atlas.assets import render
-from jaxviz.atlas.html import alt_text, filter_page, fmt, href, label, numeric, page, picture, short
+from jaxviz.atlas.page_parts import alt_text, filter_page, fmt, href, label, numeric, page, picture, short
 from jaxviz.atlas.site import Sweep
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import PointSeen, RunView
 from jaxviz.config import short_keys
+from jaxviz.model.architecture import network_order
 
 HOME = "index.html"
 COMPARE = "compare/{layer}.html"  # a layer's page across every point, from the atlas root

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from jaxviz.atlas.output import Output
-from jaxviz.display import dead_tile
-from jaxviz.files import read_npz
-from jaxviz.images import png_bytes
+from jaxviz.atlas.site_files import Output
+from jaxviz.runtime.files import read_npz
+from jaxviz.runtime.images import png_bytes
+from jaxviz.show.display import dead_tile
 
 THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
 THUMB_QUALITY = 75

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any, Union
 
 from jaxviz.config.schema import Config
+from jaxviz.dataset_examples import CONVS, LEAST, check_number
 from jaxviz.errors import JaxvizError
-from jaxviz.examples import CONVS, LEAST, check_number
-from jaxviz.paths import check_text, explain, input_file
+from jaxviz.runtime.paths import check_text, explain, input_file
 
 
 @functools.cache
 def choices() -> dict[str, tuple[str, ...]]:
     """Config key -> its valid values, read from the tables that define them (a new entry there is valid here)."""
-    from jaxviz import display
     from jaxviz.ascent import PRECISIONS, optim, params, spec
+    from jaxviz.show import display
 
     return {
         "ascent.loop": spec.LOOPS,
@@ -164,7 +164,7 @@ def load(path: str | Path | None = None, overrides: list[str] = (), base: Config
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise JaxvizError(f"config file {str(path)!r} is not valid TOML: {e}") from None
         if "preset" in tree:  # `preset = "quality"` at the top: the file holds what differs from it
-            from jaxviz import presets
+            from jaxviz.config import presets
 
             name = tree.pop("preset")
             cfg = load(presets.path(name), base=cfg)

@@ -8,6 +8,6 @@ fails records its error and the next one runs. Output: results.jsonl (one JSON o
 stage or part finishes), log.txt (every stage's stderr and pytest's output) and a few grid PNGs.
 """
 
-from jaxviz.devicecheck.cli import main, run
+from jaxviz.devicecheck.runner import run
 
-__all__ = ["main", "run"]
+__all__ = ["run"]

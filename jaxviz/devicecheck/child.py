@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxviz.devicecheck import probes, stages
-from jaxviz.devicecheck.plan import Plan
+from jaxviz.devicecheck.stage_plan import Plan
 
 BODIES: dict[str, Callable[[stages.Context], dict]] = {
     "versions": stages.versions,

@@ -31,8 +31,8 @@ def choices(ctx: Context) -> dict:
     import jax
 
     from jaxviz import ascent
-    from jaxviz.architecture import CONV_WIDTHS
-    from jaxviz.timing import time_layer, time_program
+    from jaxviz.bench.timing import time_layer, time_program
+    from jaxviz.model.architecture import CONV_WIDTHS
 
     p, params = ctx.plan, ctx.params()
     devices, knobs = jax.local_devices(), ascent.Knobs(steps=p.steps)
@@ -92,7 +92,7 @@ def oom(ctx: Context) -> dict:
     import jax
 
     from jaxviz import ascent
-    from jaxviz.ascent.sizing import bytes_per_image
+    from jaxviz.ascent.chunk_sizing import bytes_per_image
 
     p = ctx.plan
     device = jax.local_devices()[0]

@@ -13,8 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from jaxviz.devicecheck.stage_plan import STAGES, Plan
+from jaxviz.errors import JaxvizError
+from jaxviz.runtime.files import writing
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) that holds this jaxviz
 RESERVE_S = 3.0  # kept back from the budget for the summary and the last process's exit
@@ -116,7 +120,7 @@ PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfai
 
 def tests_stage(plan: dict, env: dict, cap: float, results: Results) -> tuple[str, dict]:
     """The accelerator-sensitive tests (plan.TESTS, -k plan's tests_k) under pytest, with pass/fail counts."""
-    from jaxviz.devicecheck.plan import TESTS
+    from jaxviz.devicecheck.stage_plan import TESTS
 
     if not all((ROOT / t).is_file() for t in TESTS):
         return "skipped", {"error": f"no tests folder beside this jaxviz ({ROOT}): an installed copy?"}
@@ -152,3 +156,60 @@ def child_env(weights: str, stage: str, plan: dict) -> dict:
     if stage == "oom":
         env["XLA_PYTHON_CLIENT_MEM_FRACTION"] = plan["oom_fraction"]
     return env
+
+
+RANDOM = "random (no weights file found: same speed as ImageNet's, but the pictures mean nothing)"
+
+
+def find_weights(explicit: str) -> tuple[str, str]:
+    """(weights file or "" for random weights, how the results describe them): --weights, else $JAXVIZ_WEIGHTS,
+    else Keras' or jaxviz's cache, else random. A named file that is missing is a JaxvizError (bad input)."""
+    from jaxviz.model.weight_search import resolve_weights
+
+    try:
+        path = str(resolve_weights(explicit, download=False))
+    except JaxvizError:
+        if explicit or os.environ.get("JAXVIZ_WEIGHTS"):
+            raise
+        return "", RANDOM
+    return path, f"file {path}"
+
+
+def run(out: Path, budget: float, plan: Plan, weights: str, described: str, only: Sequence[str]) -> dict:
+    """Every stage named in `only` (in STAGES' order) within `budget` seconds; returns the summary line."""
+    t0 = time.monotonic()
+    with writing(out / "results.jsonl"):
+        results = Results(out, {"device": "unknown", "devices": None})
+    todo = [s for s in STAGES if s.name in only]
+    statuses: dict[str, str] = {}
+    try:
+        for i, stage in enumerate(todo):
+            left = budget - (time.monotonic() - t0) - RESERVE_S
+            cap = left * stage.share / sum(s.share for s in todo[i:])
+            if cap < stage.least:
+                statuses[stage.name] = "skipped"
+                results.write(stage.name, {"status": "skipped", "seconds": 0.0, "cap_s": round(cap, 1)})
+                continue
+            results.log(f"===== {stage.name} (cap {cap:.0f} s) =====")
+            started = time.monotonic()
+            env = child_env(weights, stage.name, plan.as_dict())
+            if stage.name == "tests":
+                status, fields = tests_stage(plan.as_dict(), env, cap, results)
+            else:  # the child stops itself a little before the cap; the cap kills it if it does not
+                deadline = time.time() + cap - min(15.0, 0.15 * cap)
+                args = {"plan": plan.as_dict(), "weights": weights, "out": str(out.resolve()), "deadline": deadline}
+                status, fields = child_stage(stage.name, args, env, cap, results)
+            if stage.name == "versions" and status == "ok":
+                found = fields["result"]
+                results.common.update(device=f"{found['backend']}:{found['device_kinds'][0]}")
+                results.common.update(devices=found["devices"])
+                found["weights"] = described
+            statuses[stage.name] = status
+            seconds = round(time.monotonic() - started, 3)
+            results.write(stage.name, {"status": status, "seconds": seconds, "cap_s": round(cap, 1), **fields})
+        ok = all(s == "ok" for s in statuses.values())
+        summary = {"status": "ok" if ok else "incomplete", "seconds": round(time.monotonic() - t0, 3)}
+        summary["result"] = {"budget_s": budget, "stages": statuses, "weights": described, "plan": plan.as_dict()}
+        return results.write("summary", summary)
+    finally:
+        results.close()

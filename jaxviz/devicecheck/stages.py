@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxviz.devicecheck.plan import Plan
+from jaxviz.devicecheck.stage_plan import Plan
 
 Part = Callable[[str, dict], None]  # (part name, its figures): one results.jsonl line, written at once
 ENV_KEYS = ("JAX_PLATFORMS", "XLA_FLAGS", "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_PREALLOCATE")
@@ -38,8 +38,8 @@ class Context:
 
     def params(self) -> dict:
         """The weights' params, or random ones of the right shapes."""
-        from jaxviz.benchmark import random_params
-        from jaxviz.weights import load_params
+        from jaxviz.bench.ascent_speed import random_params
+        from jaxviz.model.weights import load_params
 
         return load_params(self.weights) if self.weights else random_params()
 
@@ -48,8 +48,8 @@ class Context:
         written into `folder` as jaxviz's own format."""
         if self.weights:
             return self.weights
-        from jaxviz.benchmark import random_params
-        from jaxviz.weights import save_params
+        from jaxviz.bench.ascent_speed import random_params
+        from jaxviz.model.weights import save_params
 
         path = str(Path(folder) / "random_vgg16.msgpack")
         save_params(random_params(), path)
@@ -58,11 +58,15 @@ class Context:
 
 def versions(ctx: Context) -> dict:
     """Versions of Python and the libraries, the devices (kind, count, memory), the documented peak if known."""
+    import importlib.metadata
+
     import flax
     import jax
     import jaxlib
 
-    from jaxviz import __version__, peaks
+    from jaxviz.bench import peaks
+
+    __version__ = importlib.metadata.version("jaxviz")  # the installed distribution's, as pip reports it
 
     devices = jax.devices()
     first = devices[0]
@@ -93,8 +97,8 @@ def versions(ctx: Context) -> dict:
 
 def save_grid(ctx: Context, name: str, images: np.ndarray) -> str:
     """Float RGB images (N, H, W, 3) on the 0-255 scale as one grid PNG in the out folder (the book's display)."""
-    from jaxviz import display
-    from jaxviz.images import grid, save_png
+    from jaxviz.runtime.images import grid, save_png
+    from jaxviz.show import display
 
     save_png(ctx.out / name, grid(np.stack([display.tile(im) for im in images])))
     return name
@@ -103,7 +107,7 @@ def save_grid(ctx: Context, name: str, images: np.ndarray) -> str:
 def layer(ctx: Context, precision: str) -> dict:
     """Every filter of the plan's layer (block3_conv1), batched, against its one-filter-at-a-time baseline; the
     first filters' images as layer_<precision>.png."""
-    from jaxviz import benchmark
+    from jaxviz.bench import ascent_speed as benchmark
 
     p = ctx.plan
     report = benchmark.benchmark(
@@ -116,7 +120,7 @@ def layer(ctx: Context, precision: str) -> dict:
 def network(ctx: Context, precision: str) -> dict:
     """The plan's layers one after another, each reported as it finishes; stops cleanly before the deadline
     ("status": "stopped", the layers done kept)."""
-    from jaxviz import benchmark
+    from jaxviz.bench import ascent_speed as benchmark
 
     p = ctx.plan
     report = benchmark.network(
@@ -136,8 +140,8 @@ def network(ctx: Context, precision: str) -> dict:
 
 def quality(ctx: Context) -> dict:
     """jaxviz.visualize with the quality preset on a few filters, the grid saved as quality.png."""
-    import jaxviz
-    from jaxviz.images import save_png
+    import jaxviz.api as jaxviz  # the notebook API, as a user calls it
+    from jaxviz.runtime.images import save_png
 
     p = ctx.plan
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +178,7 @@ def examples(ctx: Context) -> dict:
     images, the batch sized for the device (examples.batch 0)."""
     from PIL import Image
 
-    from jaxviz import benchmark_examples as bench
+    from jaxviz.bench import examples_speed as bench
 
     p = ctx.plan
     rng = np.random.default_rng(0)

@@ -11,12 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxviz.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.ascent import bytes_per_image, layer_params
-from jaxviz.ascent.sizing import memory_limit
+from jaxviz.ascent.chunk_sizing import memory_limit
+from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.metrics import DEAD_EPS
-from jaxviz.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.model.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
 
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)
 DEGREES = 10.0  # rotation range of the robustness copies: uniform in [-DEGREES, DEGREES]

@@ -1,5 +1,5 @@
-"""Running visualisations: one run (`job`), its resumable state, sweeps of runs, several processes."""
+"""One visualisation run: its plan, the chunks it computes and stores, what it reports, its dataset examples.
 
-from jaxviz.run.job import plan, run
-
-__all__ = ["plan", "run"]
+Import the modules themselves (jaxviz.run.visualization.run_visualization); this package imports nothing, so
+the atlas can read a run's formats (chunk_store) without importing JAX.
+"""

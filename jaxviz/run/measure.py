@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxviz.architecture import CONV_LAYERS, gflop_per_step
-from jaxviz.files import atomic_write, read_npz
-from jaxviz.run.state import FilterResult
+from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
+from jaxviz.run.chunk_store import FilterResult
+from jaxviz.runtime.files import atomic_write, read_npz
 
 
 def _read(path: Path) -> dict[int, tuple[np.ndarray, float]]:

@@ -10,8 +10,8 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.paths import output_dir
 from jaxviz.run.report import LayerRecord
+from jaxviz.runtime.paths import output_dir
 
 
 def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxviz.ascent.records import filter_record, layer_summary
 from jaxviz.config import Config
-from jaxviz.images import save_png
-from jaxviz.metrics import filter_record, layer_summary
+from jaxviz.run.chunk_store import FilterResult
 from jaxviz.run.session import layer_grid
-from jaxviz.run.state import FilterResult
+from jaxviz.runtime.images import save_png
 
 
 @dataclass

@@ -7,12 +7,12 @@ import time
 import numpy as np
 from PIL import Image
 
-from jaxviz import display
-from jaxviz.architecture import gflop_per_step
 from jaxviz.config import Config
-from jaxviz.progress import Progress, duration
-from jaxviz.run.live import LiveGrids, copies
-from jaxviz.run.state import FilterResult, Store
+from jaxviz.model.architecture import gflop_per_step
+from jaxviz.run.chunk_store import FilterResult, Store
+from jaxviz.show import display
+from jaxviz.show.live_grids import LiveGrids, copies
+from jaxviz.show.progress import Progress, duration
 
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 

@@ -1,0 +1,153 @@
+"""Keras VGG16 weight files (h5, .keras; see keras_files) and converted params (msgpack) -> Flax params, validated."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+from flax import serialization
+
+from jaxviz.errors import JaxvizError
+from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
+from jaxviz.model.keras_files import is_keras_file, read_keras_file
+from jaxviz.model.vgg import param_shapes
+from jaxviz.model.weight_search import FORMATS, check_is_file
+from jaxviz.runtime.files import atomic_write
+
+Params = dict[str, dict[str, np.ndarray]]
+
+
+def read_keras_h5(path: str | Path) -> Params:
+    """VGG16's layers from a Keras weights file: any h5 layout, VGG16 alone or nested, or a `.keras` archive.
+
+    Named as Keras names them ({"block1_conv1": {"kernel": (3, 3, 3, 64), "bias": (64,)}, ...}), unchecked
+    (see `check_params`). Raises JaxvizError (one line) for a missing path, a directory, a damaged or
+    foreign file, or a file holding VGG16 layers in more than one place (two VGG16 sub-models).
+    """
+    return read_keras_file(path)
+
+
+def check_params(params: object, include_top: bool = False, source: str = "weights") -> Params:
+    """The subset of `params` VGG16 needs, checked whole against `jax.eval_shape(model.init)`, as float32.
+
+    `params` must be a mapping of layer name -> {"kernel", "bias"} arrays (a converted .msgpack, or what
+    keras_files read). Checked in network order, the first difference named: a missing layer or entry, a
+    layer that is not a table (a list, say), an entry too many (a BatchNormalization's `gamma`, say), a shape,
+    a dtype that is not floating-point (float16, bfloat16 and float64 are upcast or cast to float32), NaN or
+    infinite values; then a layer VGG16 does not have (the classifier top is allowed in a notop read).
+    Raises JaxvizError (one line) on the first.
+    """
+    expected = param_shapes("predictions" if include_top else CONV_LAYERS[-1], include_top)
+    if not isinstance(params, Mapping):
+        raise JaxvizError(f"{source} holds a {type(params).__name__}, not a table of VGG16 layers")
+    missing = [name for name in expected if name not in params]
+    if missing:
+        if include_top and set(missing) <= set(TOP_LAYERS):
+            raise JaxvizError(f"{source} has no classifier top ({', '.join(missing)}); use a full VGG16 file")
+        have = ", ".join(sorted(map(str, params))) or "none"
+        raise JaxvizError(f"{source} lacks VGG16 layer(s) {', '.join(missing)} (layers found: {have})")
+    out: Params = {}
+    for layer, leaves in expected.items():
+        got = params[layer]
+        if not isinstance(got, Mapping):
+            raise JaxvizError(f"{source}: {layer} is a {type(got).__name__}, expected a table of kernel and bias")
+        for kind in leaves:
+            if kind not in got:
+                raise JaxvizError(
+                    f"{source}: {layer} has no {kind} (it holds: {', '.join(map(str, got)) or 'nothing'})"
+                )
+        extra = [str(k) for k in got if k not in leaves]
+        if extra:
+            raise JaxvizError(
+                f"{source}: {layer} holds {', '.join(extra)} besides its kernel and bias: not a layer of plain VGG16"
+            )
+        out[layer] = {kind: _leaf(source, f"{layer}/{kind}", got[kind], spec.shape) for kind, spec in leaves.items()}
+    unknown = [str(name) for name in params if name not in expected and name not in TOP_LAYERS]
+    if unknown:
+        raise JaxvizError(f"{source} holds layer(s) VGG16 does not have: {', '.join(unknown)}")
+    return out
+
+
+def _floating(dtype: np.dtype) -> bool:
+    # bfloat16 comes from ml_dtypes (JAX's), which NumPy does not count among its floating types.
+    return np.issubdtype(dtype, np.floating) or dtype.name == "bfloat16"
+
+
+def _leaf(source: str, where: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
+    """One checked array as float32 (see check_params)."""
+    if not isinstance(value, np.ndarray):
+        raise JaxvizError(f"{source}: {where} is a {type(value).__name__}, not an array")
+    if not _floating(value.dtype):
+        raise JaxvizError(f"{source}: {where} is {value.dtype}, not floating-point numbers")
+    if value.shape != tuple(shape):
+        raise JaxvizError(f"{source}: {where} has shape {value.shape}, expected {tuple(shape)}")
+    out = value.astype(np.float32)
+    bad = int(np.size(out) - np.count_nonzero(np.isfinite(out)))
+    if bad:
+        raise JaxvizError(f"{source}: {where} holds {bad} NaN or infinite value(s)")
+    return out
+
+
+def load_params(path: str | Path, include_top: bool = False) -> Params:
+    """Checked params (see `check_params`) from a Keras file (see `read_keras_h5`) or a `save_params` msgpack.
+
+    Raises JaxvizError (one line) for a missing path, a directory, or a file that is none of these.
+    """
+    path = Path(path)
+    check_is_file(path, "weights file")
+    if not is_keras_file(path):
+        try:
+            raw = serialization.msgpack_restore(path.read_bytes())
+        except Exception:  # msgpack raises many types; any of them means "not ours"
+            raise JaxvizError(
+                f"{str(path)!r} is neither HDF5, a .keras zip, nor a jaxviz params file; expected {FORMATS}"
+            ) from None
+        if not isinstance(raw, dict):
+            raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")
+        return check_params(raw, include_top, str(path))
+    return check_params(read_keras_h5(path), include_top, str(path))
+
+
+def save_params(params: Params, path: str | Path) -> None:
+    """Write params with flax serialization (msgpack), atomically."""
+    atomic_write(path, serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
+
+
+def fingerprint(params: Params) -> str:
+    """A short hash of the parameter values (not the file bytes), to tell weight sets apart."""
+    h = hashlib.sha256()
+    for layer in sorted(params):
+        for kind in sorted(params[layer]):
+            h.update(f"{layer}/{kind}".encode())
+            h.update(np.ascontiguousarray(params[layer][kind]).tobytes())
+    return h.hexdigest()[:16]
+
+
+class Loaded(NamedTuple):
+    """Weights found and loaded: the file, how it was found (fetch.FoundWeights.how), the checked params."""
+
+    path: Path
+    how: str
+    params: Params
+
+
+@functools.cache  # a notebook, a comparison, a run and its examples ask many times: loaded once per process
+def find_and_load_file(weights: str = "", download: bool = True) -> Loaded:
+    """The weights `fetch.find_weights` finds for `weights` (a path, or "" to search), loaded and checked once.
+
+    Raises JaxvizError as find_weights and load_params do.
+    """
+    from jaxviz.model.weight_search import find_weights
+
+    path, how = find_weights(weights, download=download)
+    return Loaded(path, how, load_params(path))
+
+
+def find_and_load(weights: str = "", download: bool = True) -> Params:
+    """The params of `find_and_load_file(weights, download)`."""
+    return find_and_load_file(weights, download).params

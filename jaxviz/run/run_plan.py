@@ -1,0 +1,102 @@
+"""What a run will do, checked before anything loads or compiles: layers, filters, and the image each layer sees."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from jaxviz.ascent import Knobs, Method, Spec
+from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, min_size
+from jaxviz.model.targets import resolve_filters, resolve_layers
+
+
+def fed_sizes(cfg: Config) -> list[tuple[int, int]]:
+    """(stage side, side the model is fed) for every ascent stage, in order, in pixels.
+
+    The fed side is the stage's image after `ascent.transforms` (pads add 2*width, jitters crop d; scale
+    and rotate keep the side). Stages start smaller than `ascent.size` when `ascent.upscale` > 1.
+    """
+    from jaxviz.ascent import stage_sizes
+    from jaxviz.ascent.transforms import output_side
+
+    a = cfg.ascent
+    return [(side, output_side(a.transforms, side)) for side in stage_sizes(a.size, a.stages, a.upscale)]
+
+
+def _shrinker(cfg: Config, stage: int, side: int, fed: int) -> str:
+    """The settings that make the fed image smaller than ascent.size, in words."""
+    a, why = cfg.ascent, []
+    if side < a.size:
+        why.append(
+            f"stage {stage + 1} of ascent.stages = {a.stages} runs at {side} px (ascent.upscale = {a.upscale} "
+            f"between stages)"
+        )
+    if fed < side:
+        crops = [t for t in a.transforms if t.strip().startswith("jitter")]
+        why.append(f"ascent.transforms {', '.join(crops)} crop{'s' if len(crops) == 1 else ''} {side} px to {fed} px")
+    return "; ".join(why) or f"ascent.size = {a.size}"
+
+
+def check_sizes(cfg: Config, layers: list[str]) -> None:
+    """Every target layer gets at least a 1x1 map from the smallest image the model is fed, or one line."""
+    sizes = fed_sizes(cfg)
+    stage, (side, fed) = min(enumerate(sizes), key=lambda item: item[1][1])
+    for layer in layers:
+        if fed < min_size(layer):
+            raise JaxvizError(
+                f"the image is too small for {layer}: it needs at least {min_size(layer)} px but would see "
+                f"{max(fed, 0)} px ({_shrinker(cfg, stage, side, fed)}); raise ascent.size or shrink it less"
+            )
+
+
+class Plan(NamedTuple):
+    """A checked config in the ascent's terms: layer -> filters, the Method (built once), each layer's Spec, Knobs."""
+
+    targets: dict[str, list[int]]
+    method: Method
+    specs: dict[str, Spec]
+    knobs: Knobs
+
+
+def prepare(cfg: Config) -> Plan:
+    """Everything a run needs from `cfg`, every name, index, combination and size checked before any work.
+
+    Raises JaxvizError (one line) for an unknown layer or filter, a method that cannot work, or an image
+    too small for a layer at any stage after its transforms.
+    """
+    from jaxviz.run.translate import knobs_of, method_of, spec_of
+
+    method = method_of(cfg)  # objective, transforms and their combinations, checked before any compile
+    layers = resolve_layers(cfg.target.layers)
+    specs = {layer: spec_of(cfg, layer, method) for layer in layers}
+    check_sizes(cfg, layers)
+    targets = {layer: resolve_filters(cfg.target.filters, layer) for layer in layers}
+    return Plan(targets, method, specs, knobs_of(cfg))
+
+
+def plan(cfg: Config) -> dict[str, list[int]]:
+    """Layer -> filter indices, checked as `prepare` checks them."""
+    return prepare(cfg).targets
+
+
+def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:
+    """The plan in words: a first line that warns when the defaults cover the whole network, then what runs."""
+    a, lines = cfg.ascent, []
+    n = sum(map(len, targets.values()))
+    whole = sum(CONV_WIDTHS.values())
+    if n == whole and cfg.target.layers == "all" and cfg.target.filters == "all":
+        lines.append(
+            f"no layers or filters given: this run covers all {whole:,} filters of all {len(CONV_LAYERS)} layers "
+            f"(hours on a CPU; try --layers block3_conv1 --filters 0:16 first)"
+        )
+    names = list(targets)
+    shown = ", ".join(names) if len(names) <= 4 else f"{names[0]} ... {names[-1]}"
+    stages = f" x {a.stages} stages" if a.stages > 1 else ""
+    method = f"{cfg.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
+    extra = f", transforms {' '.join(a.transforms)}" if a.transforms else ""
+    lines.append(
+        f"plan: {n:,} filter(s) of {len(names)} layer(s) ({shown}), {a.size} px x {a.steps} steps{stages}, "
+        f"{method}, objective {cfg.objective.expr}{extra} -> {cfg.output.dir}"
+    )
+    return lines

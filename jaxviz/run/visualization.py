@@ -1,0 +1,243 @@
+"""One visualisation run: every requested filter of every requested layer, resumable, on every device."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from jaxviz import config as config_lib
+from jaxviz.config import Config
+from jaxviz.errors import Interrupted
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.run import measure, report
+from jaxviz.run.chunk_store import Store, check_writable, settings
+from jaxviz.run.recorded import resolve, up_to_date
+from jaxviz.run.report import LayerRecord
+from jaxviz.run.run_plan import Plan, describe, plan, prepare
+from jaxviz.run.session import Session, filter_cost
+from jaxviz.runtime import compile_cache, compile_clock, numerics
+from jaxviz.runtime import processes as distributed
+from jaxviz.runtime.files import atomic_write, write_json
+from jaxviz.runtime.paths import output_dir
+from jaxviz.show.progress import Progress
+from jaxviz.show.writers import NullWriter, TensorBoardWriter, logged_steps
+
+__all__ = ["plan", "resolve", "run_visualization"]
+AfterLayer = Callable[[Path], None]  # e.g. the atlas' refresh: the run layer does not import the atlas
+
+
+QUALITY_SHARE, QUALITY_FLOOR_S = 0.25, 2.0  # "auto" measures when that costs <= a quarter of the ascent, or 2 s
+
+
+def _quality_mode(setting: bool | str) -> str:
+    return {True: "on", False: "off"}.get(setting, setting) if isinstance(setting, bool) else setting
+
+
+class _Visualization:
+    """One invocation's state: the plan, the per-layer records, the writer, the progress bar."""
+
+    def __init__(self, cfg: Config, p: Plan, params: dict, after_layer: AfterLayer | None):
+        self.cfg, self.plan, self.params, self.after_layer = cfg, p, params, after_layer
+        self.index, self.count = distributed.process()
+        self.primary = self.index == 0
+        self.out = Path(cfg.output.dir)
+        check_writable(self.out)
+        self.store = Store(self.out, settings(cfg, cfg.model.fingerprint), numerics.environment())
+        self.text = config_lib.to_toml(cfg)
+        held = [la for la in CONV_LAYERS if la in p.targets or la in self.store.layers()]
+        self.layers = {la: self._record(la) for la in held}
+
+    def _record(self, name: str) -> LayerRecord:
+        done = self.store.load(name)
+        if name not in self.plan.targets:  # a layer an earlier invocation made: reported with what it has
+            cached = measure.cached(self.store.root, name, sorted(done))
+            return LayerRecord(name, sorted(done), False, done=done, scores=cached)
+        filters = self.plan.targets[name]
+        share = distributed.share(filters, self.index, self.count)
+        return LayerRecord(name, filters, True, share, done, filter_cost(self.cfg, name))
+
+    def start(self) -> None:
+        """config.toml, the TensorBoard writer (steps after what the event files hold), the progress bar."""
+        targets = [la for la in self.layers.values() if la.target]
+        if self.primary:
+            atomic_write(self.out / "config.toml", self.text.encode())
+        self.logged = logged_steps(self.out) if self.primary and self.cfg.output.tensorboard else {}
+        step = max(self.logged.values(), default=-1) + 1  # past everything TensorBoard already shows
+        tensorboard = self.cfg.output.tensorboard and self.primary
+        self.writer = TensorBoardWriter(self.out) if tensorboard else NullWriter()
+        self.writer.write_texts(step, {"config": "```toml\n" + self.text + "\n```"})
+        self.bar = Progress(
+            sum(len(la.share) for la in targets),
+            sum(la.cost * len(la.share) for la in targets),
+            self.cfg.output.progress and self.primary,
+            done=sum(len(la.share) - len(la.todo) for la in targets),
+            done_cost=sum(la.cost * (len(la.share) - len(la.todo)) for la in targets),
+            layers=sum(bool(la.todo) for la in targets),
+            heaviest=max((la.cost for la in targets if la.todo), default=0.0),
+        )
+        self.session = Session(self.cfg, self.store, self.writer, self.bar, step)
+        for name, times in report.previous_times(self.out).items():
+            if name in self.layers:
+                self.layers[name].times.update(times)
+
+    def ascend(self, name: str) -> None:
+        """The layer's ascent (this process's share), then, on process 0, its outputs."""
+        from jaxviz import ascent
+
+        layer, t0, c0 = self.layers[name], time.perf_counter(), compile_clock.seconds()
+        ascended = bool(layer.todo)
+        misses = compile_clock.cache_counts()["cache_misses"]
+        if layer.todo:
+            segment = self.cfg.output.snapshot_every  # a device loop reports (and can snapshot) this often
+            mesh = ascent.filter_mesh()
+            engine = ascent.LayerAscent(self.params, self.plan.specs[name], self.plan.knobs, mesh, segment)
+            self.session.run_layer(engine, layer.share, layer.done, layer.filters)
+            layer.times["compile_seconds"] = round(compile_clock.seconds() - c0, 3)
+            # Programs the persistent cache did not hold (0: nothing compiled; not counted with the cache off).
+            layer.times["compile_cache_misses"] = compile_clock.cache_counts()["cache_misses"] - misses
+        distributed.barrier(f"jaxviz:{self.cfg.output.dir}:{name}", self.cfg.distributed.barrier_timeout)
+        if self.primary:
+            if self.count > 1:
+                layer.done = self.store.load(name)  # the other processes' chunks too
+            # A layer resumed with nothing left to do keeps the seconds its ascent took when it ran.
+            self.finish(name, time.perf_counter() - t0 if ascended else None)
+
+    def finish(self, name: str, seconds: float | None, interrupted: bool = False) -> None:
+        """Grid, TensorBoard, quality numbers, metrics.json and the after-layer hook for what `name` holds now.
+
+        `interrupted`: after Ctrl-C; the layer is marked partial and its quality numbers wait for the rerun.
+        """
+        cfg, layer, tag = self.cfg, self.layers[name], f"{name}/activation_mean"
+        self.session.live.drain()  # a live grid still being made must not land after the final one
+        with self.bar.phase("grid"):
+            curve = self.logged[tag] + 1 if tag in self.logged else 0  # each pass's curve after the last one's
+            step = self.session.global_step
+            layer.summary = report.finish_layer(cfg, self.out, self.writer, name, layer, step, curve)
+            self.logged[tag] = curve + cfg.ascent.steps * cfg.ascent.stages
+        if seconds is not None:
+            layer.times["seconds"] = round(seconds, 3)
+        if interrupted:
+            layer.summary["partial"] = True
+        elif self._quality_wanted(name, layer):
+            t0 = time.perf_counter()
+            with self.bar.phase("quality numbers"):
+                layer.scores = measure.measure_layer(
+                    self.params, self.store.root, name, layer.filters, layer.done, cfg.ascent.size
+                )
+            layer.times["quality_seconds"] = round(time.perf_counter() - t0, 3)
+            _write_quality(self.writer, name, layer.scores, self.session.global_step)
+        write_json(self.out / "metrics.json", report.metrics(self.layers))
+        if self.after_layer is not None:
+            with self.bar.phase("atlas"):
+                self.after_layer(self.out)
+
+    def _quality_wanted(self, name: str, layer: LayerRecord) -> bool:
+        """output.quality: on, off, or auto: measured unless the estimate says it would cost more than a
+        QUALITY_SHARE of the layer's ascent (and more than QUALITY_FLOOR_S); a skip is said once and recorded."""
+        mode = _quality_mode(self.cfg.output.quality)
+        if mode != "auto":
+            return mode == "on"
+        size, ascent_s = self.cfg.ascent.size, layer.times.get("seconds", 0.0)
+        estimate = measure.estimate_seconds(self.store.root, name, layer.filters, layer.done, size)
+        if estimate <= max(QUALITY_SHARE * ascent_s, QUALITY_FLOOR_S):
+            return True
+        layer.times["quality_skipped_estimate_seconds"] = round(estimate, 1)
+        _say(
+            f"quality numbers of {name} skipped: about {estimate:.0f} s against {ascent_s:.0f} s of ascent "
+            f'(output.quality = "on" measures them anyway)'
+        )
+        return False
+
+
+def run_visualization(
+    cfg: Config,
+    hparams: Sequence[str] | None = None,
+    metric_layers: Sequence[str] | None = None,
+    after_layer: AfterLayer | None = None,
+) -> dict:
+    """Run `cfg`; returns the metrics also written to RUN/metrics.json.
+
+    With several processes (see `distributed`), each computes its share of every layer and process 0
+    writes the outputs. `hparams`: the config keys TensorBoard's HParams dashboard shows (default: all);
+    `metric_layers`: the layers whose metrics it declares (default: this run's; a sweep passes every
+    point's, so all its runs share one table); `after_layer(RUN)`: called on process 0 after each layer's
+    outputs (the command line refreshes the atlas). Ctrl-C raises Interrupted after writing what finished.
+
+    The run directory is held for the whole run (jaxviz.runtime.dir_lock): another process writing it is refused
+    (JaxvizError, one line naming it) before anything is loaded or written.
+    """
+    from jaxviz.model.weights import find_and_load_file
+
+    p = prepare(cfg)
+    out = output_dir(cfg.output.dir)  # a link and its target are one run directory
+    weights = find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights create no directory
+    with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
+        return _run_held(cfg, p, weights, hparams, metric_layers, after_layer)
+
+
+def _run_held(
+    cfg: Config, p: Plan, loaded, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer
+) -> dict:
+    """run_visualization(), once this process (or job) holds the run directory; `loaded`: weights.Loaded."""
+    from jaxviz.model.weights import fingerprint
+
+    compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
+    weights, how, params = loaded
+    cfg = resolve(cfg, weights, fingerprint(params))
+    r = _Visualization(
+        cfg, p, params, after_layer
+    )  # every refusal (weights, settings, directory) before a word is said
+    if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
+        if (r.out / "config.toml").read_text() != r.text:  # only [examples] differs: record it, nothing else
+            atomic_write(r.out / "config.toml", r.text.encode())
+        _say(f"{r.out} is already complete with this config; nothing to do")
+        return {**found, "up_to_date": True}
+    if r.primary:
+        for line in describe(cfg, p.targets):
+            _say(line)  # before any compile: a whole-network run by mistake is stopped at once
+        _say(f"weights: {cfg.model.weights} ({how}; fingerprint {cfg.model.fingerprint})")
+    r.start()
+    current = None
+    try:
+        for name in p.targets:
+            current = name
+            r.ascend(name)
+            current = None
+    except KeyboardInterrupt:
+        r.bar.close()
+        if r.primary and current is not None and r.layers[current].done:
+            _say(f"interrupted: writing the grid, metrics and atlas of what {current} has so far (partial)")
+            r.finish(current, None, interrupted=True)
+        elif r.primary and current is not None:  # nothing of it finished yet: metrics.json still says partial
+            r.layers[current].summary = {"partial": True}
+            write_json(r.out / "metrics.json", report.metrics(r.layers))
+        r.writer.close()
+        raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
+    finally:
+        r.bar.close()
+        r.session.live.close(raise_error=sys.exc_info()[0] is None)
+    if not r.primary:
+        return {"filters": [], "layers": {}}
+    flat = config_lib.as_flat_dict(cfg)
+    declared = metric_layers if metric_layers is not None else list(p.targets)
+    values = {la: r.layers[la].summary["activation_mean"] for la in declared if la in r.layers and r.layers[la].summary}
+    r.writer.write_hparams(
+        r.session.global_step,
+        {k: flat[k] for k in hparams} if hparams is not None else flat,
+        {f"hparams/{la}/activation_mean": values.get(la, float("nan")) for la in declared},
+    )
+    r.writer.close()
+    return report.metrics(r.layers)
+
+
+def _say(text: str) -> None:
+    print(f"jaxviz: {text}", flush=True)
+
+
+def _write_quality(writer, layer: str, rows: dict[int, dict], step: int) -> None:
+    from jaxviz import quality
+
+    numbers = {k: v for k, v in quality.summarize(list(rows.values())).items() if v is not None}
+    writer.write_scalars(step, {f"{layer}/quality/{k}": v for k, v in numbers.items()})

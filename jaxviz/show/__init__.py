@@ -1,0 +1,1 @@
+"""What is shown and written while work runs: tiles and grids, the progress bar, TensorBoard writers."""
