@@ -6,7 +6,9 @@ import argparse
 import contextlib
 import io
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,18 +29,21 @@ SHORTCUTS = {
 
 
 class ReaderMayLeave:
-    """A text stream (stdout, stderr) whose reader may leave: `visualize.py ... | head -1` closes the pipe after
-    one line. The first write that finds it closed (BrokenPipeError) points the descriptor at /dev/null, and the
-    run goes on to write every output with no traceback; what it would have said is simply not read."""
+    """A text stream (stdout, stderr) whose reader may leave or never be there: `visualize.py ... | head -1` closes
+    the pipe after one line, `>&-` closes the stream before the start, `>/dev/full` fills at the first write. The
+    first write that fails (BrokenPipeError or any OSError) points the descriptor at /dev/null, and the run goes on
+    to write every output with no traceback; what it would have said is simply not read. `stream` None (Python's
+    stand-in for a closed stream) writes to /dev/null from the start."""
 
-    def __init__(self, stream: TextIO):
-        self._stream, self.left = stream, False
+    def __init__(self, stream: TextIO | None):
+        self.left = stream is None
+        self._stream = stream if stream is not None else open(os.devnull, "w")  # noqa: SIM115 (lives as long as we do)
 
     def write(self, text: str) -> int:
         if not self.left:
             try:
                 return self._stream.write(text)
-            except BrokenPipeError:
+            except (OSError, ValueError):  # a broken pipe, a full device, a stream closed under us
                 self._leave()
         return len(text)
 
@@ -46,7 +51,7 @@ class ReaderMayLeave:
         if not self.left:
             try:
                 self._stream.flush()
-            except BrokenPipeError:
+            except (OSError, ValueError):
                 self._leave()
 
     def _leave(self) -> None:
@@ -57,28 +62,66 @@ class ReaderMayLeave:
             os.dup2(devnull, self._stream.fileno())
             os.close(devnull)
 
-    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...: the stream's own
+    def isatty(self) -> bool:
+        return not self.left and self._stream.isatty()
+
+    def __getattr__(self, name: str) -> Any:  # fileno, encoding, ...: the stream's own
         return getattr(self._stream, name)
+
+
+def _standard_descriptors() -> None:
+    """Give a closed standard descriptor (0, 1, 2: `>&-`, a daemon's) /dev/null: else the next file opened takes
+    its number, and whatever writes to "stdout" — Python, XLA's C++ logging, a child process — writes into that
+    file (a run's chunk, its lock file) and corrupts it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what `kill`, SLURM and `docker stop` send), raised where Ctrl-C would be: every path that saves
+    what finished on Ctrl-C does so for it too."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose refusals keep the one-line contract: `jaxviz: error: ...` (via JaxvizError and
+    `guarded`), exit 2, instead of the usage block and argparse's own error line."""
+
+    def error(self, message: str) -> None:  # argparse calls this for an unknown flag, a missing value, ...
+        raise JaxvizError(f"{message} (see {self.prog} --help)")
 
 
 def guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], None]:
     """An entry point that keeps the command line's contract: bad input or a failed write is one line
-    `jaxviz: error: ...` and exit 2; Ctrl-C is one line `jaxviz: interrupted: ...` and exit 130 (128 + SIGINT,
-    the shell's convention), never a traceback; an operating-system refusal that no check named first is one
-    line with its path and real cause (paths.explain); a reader of stdout or stderr that leaves stops nothing
-    (ReaderMayLeave)."""
+    `jaxviz: error: ...` and exit 2; Ctrl-C is one line `jaxviz: interrupted: ...` and exit 130, SIGTERM one line
+    `jaxviz: terminated: ...` and exit 143 (128 + the signal, the shell's convention), what finished saved either
+    way, never a traceback; an operating-system refusal that no check named first is one line with its path and
+    real cause (paths.explain); a reader of stdout or stderr that leaves, or a closed or full stream, stops
+    nothing (ReaderMayLeave)."""
 
     def wrapped(argv: Sequence[str] | None = None) -> None:
+        _standard_descriptors()
         streams = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = ReaderMayLeave(sys.stdout), ReaderMayLeave(sys.stderr)
+        handler = (
+            signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+        )
         try:
             code = main(argv)
-        except Interrupted as e:
-            print(f"jaxviz: interrupted: {e}", file=sys.stderr)
-            code = 130
-        except KeyboardInterrupt:
-            print("jaxviz: interrupted", file=sys.stderr)
-            code = 130
+        except (Interrupted, KeyboardInterrupt) as e:
+            terminated = isinstance(e, Terminated) or isinstance(e.__context__, Terminated)
+            word = "terminated" if terminated else "interrupted"
+            print(f"jaxviz: {word}" + (f": {e}" if isinstance(e, Interrupted) else ""), file=sys.stderr)
+            code = 143 if terminated else 130
         except JaxvizError as e:
             print(f"jaxviz: error: {e}", file=sys.stderr)
             code = 2
@@ -87,6 +130,8 @@ def guarded(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[s
             print(f"jaxviz: error: {where}{explain(e)}", file=sys.stderr)
             code = 2
         finally:
+            if handler is not None:
+                signal.signal(signal.SIGTERM, handler)
             sys.stdout.flush()
             sys.stdout, sys.stderr = streams
         sys.exit(code)
@@ -101,7 +146,7 @@ def add_set_flag(p: argparse.ArgumentParser, text: str) -> None:
 
 def config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)) -> argparse.ArgumentParser:
     """A parser with --config, --set and the `shortcuts` flags (each sets one config key)."""
-    p = argparse.ArgumentParser(description=description)
+    p = ArgumentParser(description=description)
     p.add_argument("--config", metavar="FILE", help="TOML file holding what differs from the defaults")
     add_set_flag(p, "override one key, e.g. --set ascent.steps=20 (repeatable)")
     for name in shortcuts:

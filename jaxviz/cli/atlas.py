@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.cli.arguments import guarded
+from jaxviz.cli.arguments import ArgumentParser, guarded
 
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """The jaxviz-atlas command: 0 once DIR/atlas is up to date (bad input: a one-line error, 2)."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Write DIR/atlas/: a static site of every filter of a run or sweep directory (opens from file://)."
     )
     p.add_argument("dir", metavar="DIR", help="a run directory (metrics.json) or a sweep directory (index.json)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from jaxviz.cli.arguments import add_distributed_flags, add_set_flag, guarded, join_processes
+from jaxviz.cli.arguments import ArgumentParser, add_distributed_flags, add_set_flag, guarded, join_processes
 from jaxviz.dataset_examples import CONVS
 
 # Flag -> the config key it overrides.
@@ -31,7 +31,7 @@ DEFAULT_OUT = "runs/examples"  # output.dir without --config (a config's own out
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute (or continue) the dataset examples of a folder into RUN/examples; exit 0, or 2 with one line."""
-    p = argparse.ArgumentParser(description="The real images of a folder that drive every VGG16 filter hardest.")
+    p = ArgumentParser(description="The real images of a folder that drive every VGG16 filter hardest.")
     p.add_argument("--config", metavar="FILE", help="a config: its [examples] table, [target], [model] weights "
                    "and [output] dir (the examples go beside its ascent)")  # fmt: skip
     add_set_flag(p, "override one config key, e.g. --set examples.top=9 (repeatable)")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.cli.arguments import add_distributed_flags, add_set_flag, atlas_hook, guarded, join_processes, print_where
+from jaxviz.cli.arguments import (
+    ArgumentParser,
+    add_distributed_flags,
+    add_set_flag,
+    atlas_hook,
+    guarded,
+    join_processes,
+    print_where,
+)
 
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
+    p = ArgumentParser(description="Run one visualisation per point of a sweep file's [sweep.axes].")
     p.add_argument("--config", metavar="FILE", required=True, help="a config plus a [sweep] table (mode, axes)")
     p.add_argument("--out", metavar="DIR", help="sweep directory (default: output.dir if set, else runs/<FILE stem>)")
     add_set_flag(p, "override one key of every point's base config, e.g. --set ascent.size=64 (repeatable)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,11 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", metavar="NAME", help="start from a preset (jaxviz/presets/NAME.toml), e.g. quality")
     add_distributed_flags(p)
     args = p.parse_args(argv)
-    cfg = config_from_args(args)
+    cfg = moved_run(args, config_from_args(args))
     from jaxviz.run import examples_stage as run_examples
+    from jaxviz.run.run_dir import check_run_dir
     from jaxviz.run.run_plan import prepare
     from jaxviz.runtime.paths import output_dir
 
+    out = output_dir(cfg.output.dir)
+    check_run_dir(out)  # new, empty or jaxviz's: never a sweep's or some other folder
     prepare(cfg)  # every name, filter and size refused here, before JAX is imported: a mistake answers at once
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
@@ -38,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights: refused before a directory is made
     # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
     # can slip in between them.
-    with distributed.holding(output_dir(cfg.output.dir), "a visualisation run", cfg.distributed.initialization_timeout):
+    with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
         if job is not None:
             run_examples.check_before(job)  # refused before the ascent, not after
         result = run_visualization(cfg, after_layer=atlas_hook(cfg))
@@ -50,6 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print_outcome(cfg, result, examples)
     return 0
+
+
+def moved_run(args: argparse.Namespace, cfg: config_lib.Config) -> config_lib.Config:
+    """`cfg`, continuing where its run directory is now when `--config DIR/config.toml` names a run that was moved
+    or copied (its recorded output.dir is elsewhere) and no other directory was asked for; said in one line."""
+    if not args.config or args.out is not None or any(o.strip().startswith("output.dir") for o in args.overrides):
+        return cfg
+    here = Path(args.config).resolve().parent
+    if Path(args.config).name != "config.toml" or not (here / "state").is_dir():
+        return cfg  # not a run's recorded config
+    if Path(cfg.output.dir).resolve() == here:
+        return cfg
+    print(f"jaxviz: {args.config} was recorded for {cfg.output.dir}; the run is now in {here}: continuing there")
+    return config_lib.apply(cfg, {"output.dir": str(here)})
 
 
 def print_outcome(cfg: config_lib.Config, result: dict, examples: tuple | None = None) -> None:

@@ -36,6 +36,8 @@ def list_images(root: str | Path, warn: Callable[[str], None] | None = None) -> 
     (one line) when `root` is not a readable directory or holds no JPEG/PNG file.
     """
     root = Path(root)
+    if not root.exists():
+        raise JaxvizError(f"the image folder {str(root)!r} does not exist")
     if not root.is_dir():
         raise JaxvizError(f"the image folder {str(root)!r} is not a directory")
     try:

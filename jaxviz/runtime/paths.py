@@ -124,6 +124,8 @@ def output_dir(path: str | Path, what: str = "output directory") -> Path:
     created: JaxvizError for control characters, a broken link (named with where it points), or a path that
     exists and is not a directory. The same directory given through a link or by its real path is one run."""
     check_text(str(path), what)
+    if not str(path).strip():
+        raise JaxvizError(f"{what} is empty: give a directory (e.g. runs/first)")
     p = Path(os.path.expanduser(str(path)))
     link = broken_link(p)
     if link:

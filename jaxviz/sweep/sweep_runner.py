@@ -8,6 +8,8 @@ from pathlib import Path
 
 from jaxviz import config as config_lib
 from jaxviz.errors import Interrupted, JaxvizError
+from jaxviz.run.run_dir import check_sweep_dir
+from jaxviz.runtime.dir_lock import Busy
 from jaxviz.sweep import sweep_index as index_lib
 from jaxviz.sweep.sweep_file import Point, Sweep, load_sweep, resolved_points
 
@@ -30,6 +32,7 @@ def sweep(
     from jaxviz.runtime import processes as distributed
 
     sw = load_sweep(path, out, overrides)
+    check_sweep_dir(sw.out)  # new, empty or a sweep's: never a run's or some other folder
     resolved = resolved_points(sw)  # every point's config as its run directory records it; weights checked first
     with distributed.holding(sw.out, "a sweep", sw.base.distributed.initialization_timeout, what="sweep directory"):
         return _sweep(sw, resolved, after_point)
@@ -69,6 +72,7 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
         check_writable(sw.out)
         index_lib.write_sweep_toml(sw.out, resolved[None], sw.mode, sw.axes)
     index = publish()
+    busy: list[str] = []
     for i, p in enumerate(sw.points):
         if p.name in kept:
             _say(writer, f"sweep point {i + 1}/{len(sw.points)} {p.name}: already done")
@@ -83,7 +87,16 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
             if p.name in jobs:
                 _say(writer, f"sweep point {p.name}: dataset examples {shared(resolved[p.name], jobs[p.name])}")
         except Interrupted:
+            # Ctrl-C or SIGTERM: the index says so for this point (a rerun resumes it from its chunks).
+            entries[i] = index_lib.entry(p.name, p.name, p.values, "interrupted", None, time.perf_counter() - t0)
+            publish()
             raise
+        except Busy as e:
+            # Another process holds this point's directory (a run extending it by hand): its results are intact,
+            # so its entry stays as it was; the sweep says so and goes on.
+            busy.append(p.name)
+            _say(writer, f"warning: sweep point {p.name} skipped: {e}")
+            continue
         except JaxvizError as e:
             status, error = "failed", str(e)
         else:
@@ -103,6 +116,11 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
     if failed:
         raise JaxvizError(
             f"{len(failed)} of {len(entries)} sweep points failed: {', '.join(failed)} (see {sw.out / 'index.json'})"
+        )
+    if busy:
+        raise JaxvizError(
+            f"{len(busy)} of {len(entries)} sweep points were in use by another process and were skipped: "
+            f"{', '.join(busy)}; rerun the sweep once they are free"
         )
     return index
 

@@ -1,0 +1,90 @@
+"""The command line's contract in the conditions a batch job meets: closed or full output streams, SIGTERM, and
+argparse's own refusals — one line, the right exit code, and every output written (or what finished saved)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, assert_one_line_error, script
+
+SMALL = ["--layers", "block1_conv1", "--filters", "0:4", "--size", "32", "--steps", "3",
+         "--set", "output.atlas=false", "--set", "output.quality=false"]  # fmt: skip
+
+
+def _visualize(args: list[str], redirect: str, cwd) -> subprocess.CompletedProcess:
+    """scripts/visualize.py run by a shell with `redirect` (e.g. `>&- 2>&-`), as cron or nohup would."""
+    command = " ".join([sys.executable, str(ROOT / "scripts" / "visualize.py"), *map(_quote, args), redirect])
+    env = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"}
+    return subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def _quote(arg: str) -> str:
+    return "'" + arg.replace("'", "'\\''") + "'"
+
+
+@pytest.mark.parametrize(
+    "redirect", [">&- 2>&-", ">&- 2>{err}", "2>&- >{out}", ">/dev/full"], ids=["both-closed", "stdout-closed",
+                                                                              "stderr-closed", "stdout-full"]
+)  # fmt: skip
+def test_a_run_with_closed_or_full_streams_finishes_and_writes_everything(tmp_path, weights_path, redirect):
+    run = tmp_path / "run"
+    redirect = redirect.format(err=tmp_path / "err.txt", out=tmp_path / "out.txt")
+    p = _visualize([*SMALL, "--weights", str(weights_path), "--out", str(run)], redirect, tmp_path)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr + p.stdout
+    for name in ("metrics.json", "config.toml", "block1_conv1.png"):
+        assert (run / name).is_file(), name
+    assert len(json.loads((run / "metrics.json").read_text())["filters"]) == 4
+    if (tmp_path / "err.txt").exists():
+        assert "Traceback" not in (tmp_path / "err.txt").read_text()
+
+
+def test_help_with_stdout_closed_is_no_traceback(tmp_path):
+    p = subprocess.run(["bash", "-c", f"{sys.executable} {ROOT / 'scripts' / 'sweep.py'} --help >&-"],
+                       capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0 and not p.stderr, p.stderr
+
+
+@pytest.mark.parametrize(
+    "name, args, needle",
+    [
+        ("visualize", ["--bogus"], "unrecognized arguments: --bogus (see visualize.py --help)"),
+        ("visualize", ["--size"], "argument --size: expected one argument"),
+        ("atlas", [], "the following arguments are required: DIR"),
+        ("sweep", [], "the following arguments are required: --config"),
+        ("examples", ["--top", "many"], "argument --top: invalid int value: 'many'"),
+    ],
+)
+def test_argparse_refusals_are_one_line(name, args, needle):
+    p = script(name, *args)
+    assert_one_line_error(p.returncode, p.stderr, needle)
+    assert "usage:" not in p.stderr
+
+
+def test_sigterm_saves_what_finished_and_says_so_in_one_line(tmp_path, weights_path):
+    """SIGTERM (SLURM, docker stop, kill) is handled as Ctrl-C is: the finished chunks' grid and metrics marked
+    partial, one line, exit 143 (128 + SIGTERM)."""
+    run = tmp_path / "run"
+    args = [*SMALL[:3], "0:64", *SMALL[4:7], "200", *SMALL[8:], "--set", "output.progress=false"]
+    args += ["--weights", str(weights_path), "--out", str(run)]
+    env = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1"}
+    command = [sys.executable, str(ROOT / "scripts" / "visualize.py"), *args]
+    p = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not list((run / "state" / "block1_conv1").glob("*.npz")):  # a chunk has finished
+        assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "slow"
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert p.returncode == 143 and "Traceback" not in err, err
+    assert lines[-1].startswith("jaxviz: terminated: ") and "rerun the same command to resume" in lines[-1], err
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["partial"] and metrics["layers"]["block1_conv1"]["partial"]
+    assert (run / "block1_conv1.png").is_file()
