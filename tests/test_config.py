@@ -135,3 +135,19 @@ def test_valid_choices_and_the_readme_come_from_the_librarys_tables():
     names += [*display.GRIDS, *objectives.TERMS, *(k.example for k in transforms.TRANSFORMS.values())]
     missing = [n for n in names if f"`{n}`" not in readme and f'"{n}"' not in readme]
     assert not missing, f"README does not list {missing}"
+
+
+def test_non_finite_numbers_are_refused():
+    for key in ("ascent.step", "ascent.init_noise", "objective.tv"):
+        for value in ("inf", "nan", "-inf"):
+            with pytest.raises(JaxvizError, match=f"{key} must be a finite number"):
+                config.load(None, [f"{key}={value}"])
+
+
+def test_an_invalid_escape_in_a_toml_path_gets_the_backslash_hint(tmp_path):
+    for text in ('[output]\ndir = "C:\\Users\\me\\runs"\n', '[model]\nweights = "w\\x.h5"\n'):
+        path = tmp_path / "c.toml"
+        path.write_text(text)
+        with pytest.raises(JaxvizError, match="is not valid TOML: .*single quotes") as e:
+            config.load(path)
+        assert "\n" not in str(e.value)

@@ -187,10 +187,10 @@ def test_changed_images_or_settings_are_refused_by_name(folder, tmp_path):
     shutil.copytree(folder, root)
     job = make_job(root, "block1_conv1", "0:4", top=2, size=SIZE, out=tmp_path / "run")
     run(job)
-    with pytest.raises(JaxvizError, match="another top"):
+    with pytest.raises(JaxvizError, match="a different setting of top"):
         run(make_job(root, "block1_conv1", "0:4", top=3, size=SIZE, out=tmp_path / "run"))
     save(root / "new.png", np.zeros((40, 40, 3), np.uint8))
-    with pytest.raises(JaxvizError, match=r"another image list .*'new.png' added"):
+    with pytest.raises(JaxvizError, match=r"a different setting of image list .*'new.png' added"):
         run(job)
 
 

@@ -157,7 +157,7 @@ def test_visualize_computes_the_examples_into_its_run_and_atlas(folder, tmp_path
     with pytest.raises(SystemExit) as e:
         cli_visualize.main(["--config", str(out / "config.toml"), "--set", "examples.top=3"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and "another top (2 then, 3 now)" in err[0], err
+    assert e.value.code == 2 and len(err) == 1 and "a different setting of top (2 then, 3 now)" in err[0], err
     assert _stamps(out) == before
     # A batch size changes no result: recorded in config.toml, and nothing else is written.
     with pytest.raises(SystemExit) as e:
@@ -181,7 +181,7 @@ def test_the_same_names_in_another_folder_or_a_replaced_file_are_refused(folder,
     with pytest.raises(SystemExit) as e:
         examples_main(["--images", str(other), *args, *out])
     err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and "another image folder" in err[0], err
+    assert e.value.code == 2 and len(err) == 1 and "a different setting of image folder" in err[0], err
     replaced = sorted(other.iterdir())[0]
     with pytest.raises(SystemExit):
         examples_main(["--images", str(other), *args, "--out", str(tmp_path / "run2"), "--stop-after", "2"])

@@ -118,3 +118,20 @@ def test_an_unusable_compilation_cache_says_so_once(tmp_path, weights_path):
     assert p.returncode == 0, p.stderr
     said = [ln for ln in p.stderr.splitlines() if "compilation cache" in ln]
     assert len(said) == 1 and "cannot be used" in said[0] and "ENOTDIR" in said[0], p.stderr
+
+
+def test_a_fifo_or_a_pipe_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "weights.h5"
+    os.mkfifo(fifo)
+    for args in (["--config", str(fifo)], ["--weights", str(fifo), "--layers", "block1_conv1", "--out", str(tmp_path)]):
+        p = script("visualize", *args, timeout=60)  # opening a FIFO without a writer would wait forever
+        assert_one_line_error(p.returncode, p.stderr, "is a named pipe (FIFO), not a regular file")
+
+
+def test_a_compilation_cache_that_is_a_file_says_so(tmp_path, weights_path):
+    blocker = tmp_path / "cache"
+    blocker.write_text("")
+    p = script("visualize", *ARGS, *LEAN, "--weights", str(weights_path), "--out", str(tmp_path / "r"),
+               env={"JAXVIZ_COMPILE_CACHE": str(blocker)})  # fmt: skip
+    said = [ln for ln in p.stderr.splitlines() if "compilation cache" in ln]
+    assert p.returncode == 0 and len(said) == 1 and "it is a file, not a directory" in said[0], p.stderr

@@ -157,3 +157,21 @@ def test_a_sweep_directory_has_one_writer(tmp_path, weights_path):
     finally:
         p.kill()
         p.wait()
+
+
+def test_a_read_only_directory_needs_no_lock(tmp_path, monkeypatch):
+    """Nobody can write a read-only directory: holding it takes no lock (and makes no lock file) instead of failing,
+    so a complete run on a read-only mount reruns as complete."""
+    import errno
+
+    real = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(dir_lock.LOCK_NAME):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real(path, flags, *args)
+
+    monkeypatch.setattr(dir_lock.os, "open", read_only)
+    with dir_lock.holding(tmp_path, "a run on a read-only mount"):
+        pass
+    assert not (tmp_path / dir_lock.LOCK_NAME).exists()

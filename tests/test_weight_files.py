@@ -457,3 +457,16 @@ def test_any_floating_dtype_is_valid_weights(tmp_path, params):
         got = load_params(_msgpack(tmp_path, tree))
         assert all(got[la][k].dtype == np.float32 for la in got for k in got[la])
         np.testing.assert_array_equal(got["block3_conv1"]["kernel"], tree["block3_conv1"]["kernel"].astype(np.float32))
+
+
+def test_a_vgg16_with_keras_automatic_names_reads_from_a_legacy_h5_too(tmp_path, params):
+    """Keras names layers conv2d, conv2d_1, ... unless told otherwise: such a VGG16 is read by its order and shapes
+    from a legacy .h5 as from a .keras archive (it was refused as "layers found: none")."""
+    groups = {"input_layer": {}}
+    for i, layer in enumerate(CONV_LAYERS):
+        name = "conv2d" + (f"_{i}" if i else "")
+        groups[name] = {f"{name}/kernel": params[layer]["kernel"], f"{name}/bias": params[layer]["bias"]}
+    _assert_same(load_params(write_legacy(tmp_path / "auto.h5", groups, model_save=True)), params)
+    inside = dict(list(groups.items())[:3]) | {"bn": {"bn/gamma": np.ones(64, "f4")}} | dict(list(groups.items())[3:])
+    with pytest.raises(JaxvizError, match=r"not plain VGG16.*bn \(after conv2d_1\)"):
+        load_params(write_legacy(tmp_path / "auto_bn.h5", inside, model_save=True))

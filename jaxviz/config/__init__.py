@@ -1,6 +1,6 @@
 """Configuration: typed defaults (schema), TOML files and overrides (parse), the resolved config as text (text)."""
 
-from jaxviz.config.parse import apply, choices, flatten, load, parse_overrides, sections
+from jaxviz.config.parse import apply, choices, flatten, load, parse_overrides, read_toml, sections
 from jaxviz.config.schema import (
     AscentConfig,
     Config,
@@ -30,6 +30,7 @@ __all__ = [
     "flatten",
     "load",
     "parse_overrides",
+    "read_toml",
     "sections",
     "short_keys",
     "to_toml",

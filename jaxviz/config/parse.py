@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import tomllib
 import types
 import typing
@@ -13,7 +14,7 @@ from typing import Any, Union
 from jaxviz.config.schema import Config
 from jaxviz.dataset_examples import CONVS, LEAST, check_number
 from jaxviz.errors import JaxvizError
-from jaxviz.runtime.paths import check_text, explain, input_file
+from jaxviz.runtime.paths import BACKSLASH_HINT, check_text, explain, input_file
 
 
 @functools.cache
@@ -108,6 +109,8 @@ def _check(key: str, value: Any) -> None:
     for text in value if isinstance(value, tuple) else (value,):
         if isinstance(text, str):
             check_text(text, key)  # "runs\new" in double quotes arrives with a newline: say so, never create it
+    if isinstance(value, float) and not math.isfinite(value):  # inf and nan pass every range check below
+        raise JaxvizError(f"{key} must be a finite number, got {value!r}")
     if key in _POSITIVE and not value > 0:
         raise JaxvizError(f"{key} must be greater than 0, got {value!r}")
     if key in _NON_NEGATIVE and value < 0:
@@ -153,16 +156,26 @@ def flatten(tree: dict[str, Any], where: str = "") -> dict[str, Any]:
     return out
 
 
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The TOML table in the file `path` (`what` names it in errors: "config file", "sweep file"). JaxvizError, one
+    line: the real cause when it cannot be read (paths.input_file), or the parser's complaint, with the backslash hint
+    when it is about an escape ("C:\\Users" in double quotes is an invalid escape, not a path)."""
+    try:
+        return tomllib.loads(input_file(path, what).read_text())
+    except OSError as e:  # between the check and the read: the real cause all the same
+        raise JaxvizError(f"cannot read {what} {str(path)!r}: {explain(e)}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        escape = any(word in str(e) for word in ("escape", "Unescaped", "hex value"))
+        raise JaxvizError(
+            f"{what} {str(path)!r} is not valid TOML: {e}" + (f"; {BACKSLASH_HINT}" if escape else "")
+        ) from None
+
+
 def load(path: str | Path | None = None, overrides: list[str] = (), base: Config | None = None) -> Config:
     """Defaults <- TOML file <- `section.key=value` overrides (values in TOML syntax, or bare strings)."""
     cfg = base or Config()
     if path:
-        try:
-            tree = tomllib.loads(input_file(path, "config file").read_text())
-        except OSError as e:  # between the check and the read: the real cause all the same
-            raise JaxvizError(f"cannot read config file {str(path)!r}: {explain(e)}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise JaxvizError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+        tree = read_toml(path, "config file")
         if "preset" in tree:  # `preset = "quality"` at the top: the file holds what differs from it
             from jaxviz.config import presets
 

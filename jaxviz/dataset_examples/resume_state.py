@@ -107,7 +107,7 @@ def check_settings(path: Path, saved: dict, now: dict) -> None:
         else:
             detail = f"{old} then, {value} now"
         raise JaxvizError(
-            f"{path} was made with another {name} ({detail}); rerun with the same settings, "
+            f"{path} was made with a different setting of {name} ({detail}); rerun with the same settings, "
             f"or use another --out (or delete {path.parent}) to start over"
         )
 

@@ -101,6 +101,23 @@ def _read_legacy(root: h5py.Group) -> tuple[Found, Foreign]:
     return found, {place: _in_chain(layers) for place, layers in order.items()}
 
 
+def _legacy_by_shape(root: h5py.Group) -> tuple[Found, Foreign]:
+    """A legacy file's top-level model read as VGG16 by its layers' order and shapes, for a VGG16 whose layers kept
+    Keras' automatic names: the place found (or nothing), and the other layers with weights inside its chain."""
+    names = [name for name in _attr_list(root, "layer_names") if name in root]
+    weights = {name: [root[name][w] for w in _attr_list(root[name], "weight_names")] for name in names}
+    mapped = _by_shape([weights[name] for name in names if weights[name]])
+    if not mapped:
+        return {}, {}
+    place = root.name.rstrip("/") or "/"
+    chosen = {id(datasets[0]) for datasets in mapped.values()}
+    order = [(name, bool(weights[name]), bool(weights[name]) and id(weights[name][0]) in chosen) for name in names]
+    vgg = [i for i, (_, _, hit) in enumerate(order) if hit]
+    between = [f"{name} (after {order[i - 1][0]})" for i, (name, weighted, hit) in enumerate(order)
+               if vgg[0] < i < vgg[-1] and weighted and not hit]  # fmt: skip
+    return {place: mapped}, {place: between}
+
+
 def _in_chain(layers: list[tuple[str, bool]]) -> list[str]:
     """The layers of one model, in order, that sit inside its VGG16 chain (from block1_conv1 to the last VGG16
     layer it holds) but are not VGG16's, each "name (after the layer before it)". A head after the chain (a
@@ -130,6 +147,12 @@ def _vars(group: h5py.Group) -> list[h5py.Dataset]:
 def _by_structure(container: h5py.Group) -> dict[str, list[h5py.Dataset]]:
     """VGG16 layers of one model by order and shape, for files that do not store the layer names."""
     layers = [_vars(g) for k in sorted(container, key=_unique_name_order) if isinstance(g := container[k], h5py.Group)]
+    return _by_shape(layers)
+
+
+def _by_shape(layers: list[list[h5py.Dataset]]) -> dict[str, list[h5py.Dataset]]:
+    """VGG16's layers among one model's `layers` (each its weights, in model order): the kernel-and-bias pairs
+    whose 3x3 kernels have VGG16's shapes in VGG16's order; {} when they do not."""
     pairs = [v for v in layers if len(v) == 2 and sorted(d.ndim for d in v)[0] == 1]
     convs = [v for v in pairs if max(d.ndim for d in v) == 4]
     dense = [v for v in pairs if max(d.ndim for d in v) == 2]
@@ -242,6 +265,8 @@ def read_h5(f: h5py.File, source: str) -> Params:
     root = f["model_weights"] if "model_weights" in f else f
     if "layer_names" in root.attrs or "layer_names0" in root.attrs:
         found, foreign = _read_legacy(root)
+        if not any(layer in CONV_LAYERS for layers in found.values() for layer in layers):
+            found, foreign = _legacy_by_shape(root)  # Keras' automatic names (conv2d, conv2d_1, ...)
         return _choose(root, found, source, foreign)
     if "vars" in root or any(c in root for c in _CONTAINERS):
         found, foreign = _read_keras3(root)

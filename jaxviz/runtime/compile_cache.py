@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from jaxviz.runtime.paths import explain
+from jaxviz.runtime.paths import control_characters, explain
 
 OFF = ("off", "0", "false", "no", "none")
 
@@ -43,14 +43,10 @@ def enable(setting: str = "auto") -> Path | None:
     if where is None:
         jax.config.update("jax_enable_compilation_cache", False)
         return None
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".jaxviz-probe-", dir=where)  # JAX writes entries beside it
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
+    why = _unusable(where)
+    if why:
         say_once(
-            f"the compilation cache {where} cannot be used ({explain(e)}); every program is compiled each run: "
+            f"the compilation cache {str(where)!r} cannot be used ({why}); every program is compiled each run: "
             f'set ascent.compile_cache (or $JAXVIZ_COMPILE_CACHE) to another directory, or to "off"'
         )
         jax.config.update("jax_enable_compilation_cache", False)
@@ -63,6 +59,24 @@ def enable(setting: str = "auto") -> Path | None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     _collapse_entry_warnings(where)
     return where
+
+
+def _unusable(where: Path) -> str:
+    """Why `where` cannot hold the cache ("" when it can): control characters in its name (a mistyped variable),
+    a file in its place, or what the OS said when it was created and a file written in it."""
+    found = control_characters(str(where))
+    if found:
+        return f"its name holds {', '.join(dict.fromkeys(found))}"
+    if where.exists() and not where.is_dir():
+        return "it is a file, not a directory"
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".jaxviz-probe-", dir=where)  # JAX writes entries beside it
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return explain(e)
+    return ""
 
 
 # JAX's own warning for each program whose cache entry it cannot read or write (jax/_src/compiler.py).

@@ -123,6 +123,11 @@ def holding(directory: str | Path, job: str, what: str = "run directory", advice
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
+        if e.errno == errno.EROFS:
+            # Nobody can write a read-only directory, so there is no writer to keep out: a complete run reruns
+            # ("already complete"), anything that would write says the file system is read-only when it tries.
+            yield
+            return
         raise JaxvizError(f"cannot open the lock file {path}: {explain(e)}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

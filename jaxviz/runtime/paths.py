@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import unicodedata
 from pathlib import Path
 
@@ -95,6 +96,9 @@ def input_file(path: str | Path, what: str, folder_hint: str = "", noun: str = "
     link = broken_link(p)
     if link:
         raise JaxvizError(f"{what} {str(path)!r} is {link}")
+    kind = _special(p)
+    if kind:  # opening a FIFO waits for a writer forever; a pipe or a device cannot be read twice or seeked
+        raise JaxvizError(f"{what} {str(path)!r} is {kind}, not a regular file; copy it into a file first")
     try:
         with open(p, "rb"):
             pass
@@ -107,6 +111,19 @@ def input_file(path: str | Path, what: str, folder_hint: str = "", noun: str = "
     except OSError as e:
         raise JaxvizError(f"cannot read {what} {str(path)!r}: {explain(e)}") from None
     return p
+
+
+def _special(p: Path) -> str:
+    """What `p` is when it exists and is neither a regular file nor a directory ("a named pipe (FIFO)", ...)."""
+    try:
+        mode = os.stat(p).st_mode
+    except OSError:
+        return ""  # missing or unreadable: open() names the real cause
+    for test, name in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return name
+    return ""
 
 
 def _missing_parent(p: Path) -> Path | None:

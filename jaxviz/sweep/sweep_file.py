@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import tomllib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from typing import Any
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.runtime.paths import explain, input_file, output_dir
+from jaxviz.runtime.paths import output_dir
 from jaxviz.sweep import sweep_index as index_lib
 
 MODES = ("product", "zip")
@@ -49,12 +48,7 @@ def _where(prefix: str) -> Iterator[None]:
 
 
 def _read(path: str | Path) -> dict:
-    try:
-        return tomllib.loads(input_file(path, "sweep file").read_text())
-    except OSError as e:  # between the check and the read: the real cause all the same
-        raise JaxvizError(f"cannot read sweep file {str(path)!r}: {explain(e)}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise JaxvizError(f"sweep file {str(path)!r} is not valid TOML: {e}") from None
+    return config_lib.read_toml(path, "sweep file")
 
 
 def _dotted(tree: dict, where: str = "") -> dict[str, Any]:
