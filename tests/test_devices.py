@@ -13,6 +13,7 @@ from conftest import traces
 
 from jaxviz import ascent
 from jaxviz.ascent import Knobs, Spec
+from jaxviz.runtime.device_fit import round_up
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOBS = Knobs(steps=4)
@@ -53,7 +54,7 @@ def test_images_equal_on_one_two_and_four_devices(weights_path):
 
 
 def test_chunk_is_padded_to_a_multiple_of_the_devices():
-    assert ascent.round_up(5, 4) == 8 and ascent.round_up(8, 4) == 8 and ascent.round_up(1, 1) == 1
+    assert round_up(5, 4) == 8 and round_up(8, 4) == 8 and round_up(1, 1) == 1
     for n_dev in (1, 2, 4):
         for n in (1, 3, 64, 130):
             c = ascent.auto_chunk("block3_conv1", 64, n, n_dev)
@@ -89,3 +90,21 @@ def test_bfloat16_activations_rise_and_stay_close_to_float32(params):
     scale = np.abs(f32.history[:, 0]).max()
     assert np.abs(bf16.history[:, 0] - f32.history[:, 0]).max() < 0.05 * scale
     np.testing.assert_allclose(bf16.history[live, -1], f32.history[live, -1], rtol=0.05)
+
+
+def test_the_one_rule_that_fits_work_to_a_device():
+    from jaxviz.runtime.device_fit import next_power_of_two, per_device
+
+    assert per_device(1000, 100, 64) == 8  # 10 fit: the largest power of two of them
+    assert per_device(1000, 100, 4) == 4 and per_device(50, 100, 64) == 1  # most wins; at least one
+    assert per_device(50, 100, 64, least=8) == 8
+    assert [next_power_of_two(n) for n in (0, 1, 2, 3, 5, 8, 9)] == [1, 1, 2, 4, 8, 8, 16]
+
+
+def test_a_size_no_memory_holds_is_refused_before_anything_runs(tmp_path, weights_path):
+    from conftest import assert_one_line_error, script
+
+    p = script("visualize", "--layers", "block1_conv1", "--filters", "0:1", "--size", "100000", "--weights",
+               str(weights_path), "--out", str(tmp_path / "r"), timeout=120)  # fmt: skip
+    assert_one_line_error(p.returncode, p.stderr, "one filter of block1_conv1 at 100000 px needs about", "GiB")
+    assert not (tmp_path / "r").exists()

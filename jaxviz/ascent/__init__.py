@@ -33,7 +33,6 @@ _WHERE = {
     "auto_chunk": "chunk_sizing",
     "bytes_per_image": "chunk_sizing",
     "device_budget": "chunk_sizing",
-    "round_up": "chunk_sizing",
     "PRECISIONS": "spec",
     "Knobs": "spec",
     "Spec": "spec",

@@ -14,10 +14,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxviz.ascent.chunk_sizing import auto_chunk, round_up, shape_of
+from jaxviz.ascent.chunk_sizing import auto_chunk, shape_of
 from jaxviz.ascent.engine import AscentResult
 from jaxviz.ascent.layer import LayerAscent
 from jaxviz.errors import JaxvizError
+from jaxviz.runtime.device_fit import round_up
 
 # on_step(part, s, activations, images): as LayerAscent's, with the chunk's filters first.
 ChunkStep = Callable[[list[int], int, np.ndarray, Callable[[], np.ndarray]], None]

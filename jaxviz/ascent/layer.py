@@ -11,10 +11,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxviz.ascent import engine, optim
-from jaxviz.ascent.chunk_sizing import round_up
 from jaxviz.ascent.engine import DTYPES, AscentResult, StepKey, filter_mesh, layer_params
 from jaxviz.ascent.spec import Knobs, Spec
 from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.runtime.device_fit import round_up
 
 OnStep = Callable[[int, np.ndarray, Callable[[], np.ndarray]], None]
 DEFAULT_KNOBS = Knobs()

@@ -36,10 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
     from jaxviz.model.weights import find_and_load_file
-    from jaxviz.run.visualization import run_visualization
+    from jaxviz.run.visualization import check_fits, run_visualization
     from jaxviz.runtime import processes as distributed
 
     find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights: refused before a directory is made
+    check_fits(cfg, prepare(cfg))  # so is an image no memory holds
     # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
     # can slip in between them.
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):

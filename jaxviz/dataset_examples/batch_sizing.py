@@ -1,15 +1,15 @@
 """How many images go in one forward pass (`--batch 0`): from device memory on accelerators, small on CPU.
 
-The same reasoning as the ascent's sizing (jaxviz.ascent.chunk_sizing): activation bytes per image against the
-memory XLA may allocate, a power of two per device (few compiled shapes), a multiple of the local devices.
+The one rule of jaxviz.runtime.device_fit, as for the ascent's chunks: activation bytes per image against the memory
+XLA may allocate, a power of two per device (few compiled shapes), a multiple of the local devices.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from jaxviz.ascent.chunk_sizing import memory_limit, round_up
 from jaxviz.model.architecture import CONV_LAYERS, conv_geometry
+from jaxviz.runtime.device_fit import memory_limit, per_device, round_up
 
 # Measured on 2 busy CPU cores, 224 px to block3_conv3: 2 to 16 images per batch all ran at 3-6 images/s
 # (within the noise), at 128 px 1-2 per batch ran ~10% faster than 8 and 16 slower: small, as before.
@@ -35,8 +35,7 @@ def auto_batch(layers: Sequence[str], size: int, n_devices: int, budget: int | N
     at most MOST_PER_DEVICE), times the devices; None -> CPU_BATCH rounded up to a multiple of the devices."""
     if budget is None:
         return round_up(CPU_BATCH, n_devices)
-    per_device = max(1, min(MOST_PER_DEVICE, budget // bytes_per_image(layers, size)))
-    return (1 << (per_device.bit_length() - 1)) * n_devices
+    return per_device(budget, bytes_per_image(layers, size), MOST_PER_DEVICE) * n_devices
 
 
 def device_budget(devices: Sequence) -> int | None:

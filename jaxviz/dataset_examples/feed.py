@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jaxviz.ascent.chunk_runner import out_of_memory
-from jaxviz.ascent.chunk_sizing import round_up
 from jaxviz.dataset_examples import sums as sums_lib
 from jaxviz.dataset_examples.loader import Loaded
 from jaxviz.errors import JaxvizError
+from jaxviz.runtime.device_fit import round_up
 
 
 class Feeder:

@@ -12,11 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxviz.ascent import bytes_per_image, layer_params
-from jaxviz.ascent.chunk_sizing import memory_limit
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.model.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
+from jaxviz.runtime.device_fit import memory_limit, next_power_of_two, per_device
 
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)
 DEGREES = 10.0  # rotation range of the robustness copies: uniform in [-DEGREES, DEGREES]
@@ -50,9 +50,8 @@ def chunk_size(layer: str, size: int, n: int) -> int:
     device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
     if on_cpu():
         return CPU_CHUNK
-    fits = (memory_limit() or 1 << 34) // 2 // ((1 + COPIES) * bytes_per_image(layer, size))
-    want = 1 << max(0, n - 1).bit_length()
-    return max(1, min(max(want, MIN_CHUNK), MAX_CHUNK, 1 << max(0, int(fits).bit_length() - 1)))
+    fits = per_device((memory_limit() or 1 << 34) // 2, (1 + COPIES) * bytes_per_image(layer, size), MAX_CHUNK)
+    return min(max(next_power_of_two(n), MIN_CHUNK), fits)
 
 
 @functools.cache
