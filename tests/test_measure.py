@@ -48,3 +48,20 @@ def test_plan_counts_padding_and_copy_groups():
     chunk = quality.chunk_size(LAYER, SIZE, n)
     assert passes == -(-n // chunk) * chunk * (1 + 2 * quality.COPIES)
     assert quality.plan(LAYER, SIZE, 0) == (0, [])
+
+
+def test_the_quality_cache_round_trips_beside_the_chunks(params, results, tmp_path):
+    rows = measure.measure_layer(params, tmp_path, LAYER, [0, 1, 2], results, SIZE)
+    assert [p.name for p in tmp_path.iterdir()] == [f"{LAYER}.quality.npz"]  # beside the layer's chunk folder
+    assert measure.cached(tmp_path, LAYER, [0, 1, 2]) == rows  # read back, nothing computed
+    assert measure.cached(tmp_path, LAYER, [1, 2, 7]).keys() == {1, 2}  # 7 was never measured
+
+
+def test_a_damaged_quality_cache_is_ignored_and_measured_again(params, results, tmp_path):
+    rows = measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE)
+    (tmp_path / f"{LAYER}.quality.npz").write_bytes(b"cut short")
+    assert measure.cached(tmp_path, LAYER, [0, 1]) == {}
+    assert measure.estimate_seconds(tmp_path, LAYER, [0, 1], results, SIZE) > 0  # to be measured again
+    spent: dict = {}
+    assert measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE, spent=spent) == rows
+    assert spent["seconds"] > 0 and measure.cached(tmp_path, LAYER, [0, 1]) == rows  # and cached again

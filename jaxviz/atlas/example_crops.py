@@ -1,4 +1,5 @@
-"""Dataset examples in the atlas: RUN/examples/ (scripts/examples.py) as crops, whole-image thumbnails and numbers.
+"""Dataset examples in the atlas: RUN/examples/ (scripts/examples.py; read through its format's module,
+dataset_examples.examples_store) as crops, whole-image thumbnails and numbers.
 
 Everything here is optional: a missing or damaged examples folder (or layer file) means no panel, never an error.
 A crop is encoded once and kept while its source (the image file's size and time, the box, the crop size) is
@@ -10,24 +11,49 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from jaxviz.atlas.example_records import (
-    CROP,
-    ENCODING,
-    FOLDER,
-    QUALITY,
-    WHOLE,
-    Data,
-    Example,
-    FilterExamples,
-    number,
-    read_examples,
-)
 from jaxviz.atlas.site_files import Output
+from jaxviz.dataset_examples.examples_store import Stored, read_stored
+
+FOLDER = "examples"  # the atlas's own folder of crops (as RUN/examples is the run's)
+CROP = 96  # px, the longer side of a stored crop (a larger receptive field is scaled down)
+WHOLE = 160  # px, the longer side of a whole preprocessed image's thumbnail
+QUALITY = 80
+ENCODING = 1  # bump when the encoding changes, so that every crop is made again
+
+
+@dataclass(frozen=True)
+class Example:
+    """One crop as the pages show it; paths relative to the atlas root, `crop` None: its image is gone."""
+
+    rank: int
+    score: float
+    image: str  # the path relative to the image folder
+    crop: str | None
+    crop_size: tuple[int, int]
+    whole: str | None  # thumbnail of the whole preprocessed image
+    original: str  # file:// URL of the original file
+
+
+@dataclass(frozen=True)
+class FilterExamples:
+    """One filter's examples as the pages show them: its mean over the data set, how often it fires, its crops."""
+
+    mean: float
+    fires: float
+    items: tuple[Example, ...]
+
+
+def number(x: float) -> float:
+    """`x` as a float, NaN for infinities (what the pages print as "—")."""
+    x = float(x)
+    return x if math.isfinite(x) else float("nan")
 
 
 def _encode(pixels: np.ndarray, longest: int) -> tuple[bytes, tuple[int, int]]:
@@ -63,7 +89,7 @@ def write_examples(
 ) -> tuple[dict[str, dict[int, FilterExamples]], dict, dict]:
     """Every layer's examples under out/prefix: by layer and filter, the new `known` (what each file was made
     from), and a summary for the index ({} without examples). Never raises for bad examples data."""
-    data = read_examples(run_dir, layers)
+    data = read_stored(run_dir, layers)
     if data is None or not data.layers:
         return {}, {}, {}
     root = Path(data.root)
@@ -152,7 +178,7 @@ def rows_alone(found: dict[str, dict[int, FilterExamples]], layers: list[str]) -
     return rows
 
 
-def _make(root: Path, data: Data, todo: dict, out: Output, sizes: dict) -> None:
+def _make(root: Path, data: Stored, todo: dict, out: Output, sizes: dict) -> None:
     """Encode every planned file, one image read (and preprocessed as the examples run did) at a time."""
     from jaxviz.dataset_examples.loader import load
 

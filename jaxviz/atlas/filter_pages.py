@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from markupsafe import Markup
-
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
 from jaxviz.atlas.page_parts import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
@@ -11,10 +9,6 @@ from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
 
 HIDDEN = ("layer", "filter", "history")  # record fields shown otherwise (the title, the curve)
-DEAD_NOTE = (
-    "This filter never fired: its activation never rose above zero, so the ascent had nothing to follow "
-    "and its image is only the starting noise. The cross marks it as dead (the run's state keeps the noise)."
-)
 
 
 def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, nxt: tuple | None) -> str:
@@ -45,9 +39,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         name=name,
         badges=[{"kind": k, "text": label(k)} for k in ("dead", "nan") if r.get(k)],
         filters=pager(here, "Filters", step(prev), step(nxt)),
-        dead=dead(r),
-        # Our own text, shown as written (its apostrophe unescaped): it says why there is a cross, not an image.
-        dead_note=Markup(DEAD_NOTE),
+        dead=dead(r),  # the template says why there is a cross, not an image
         hero=picture(here, pic, what, full=True, lazy=False),
         size=f"{pic.size[0]}×{pic.size[1]}" if pic else None,
         png=href(here, pic.full) if pic else None,

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from jaxviz.atlas.assets import CSS, JS
-from jaxviz.atlas.example_records import Example
+from jaxviz.atlas.example_crops import Example
 from jaxviz.atlas.tiles import Pictures, dead
 
 

@@ -11,13 +11,13 @@ from importlib import resources
 
 from jaxviz.atlas import assets, filter_pages
 from jaxviz.atlas import example_crops as examples
-from jaxviz.atlas.example_records import stored_layers
 from jaxviz.atlas.page_parts import filter_page, layer_page
 from jaxviz.atlas.run_pages import index_html, layer_html, numbers_html, numbers_page
 from jaxviz.atlas.site import Run
 from jaxviz.atlas.site_files import Output
 from jaxviz.atlas.tiles import Pictures, write_pictures
 from jaxviz.atlas.view import RunView
+from jaxviz.dataset_examples.examples_store import stored_layers
 from jaxviz.model.architecture import network_order
 
 

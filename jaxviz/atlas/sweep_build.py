@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jaxviz.atlas.atlas_state import STATE, dumps, known
 from jaxviz.atlas.run_build import code, write_run
-from jaxviz.atlas.site import Run, Sweep, read_run
+from jaxviz.atlas.site import RUN_FILES, Run, Sweep, read_run
 from jaxviz.atlas.site_files import Output
 from jaxviz.atlas.sweep_pages import (
     COMPARE,
@@ -38,7 +38,7 @@ from jaxviz.model.architecture import network_order
 # What a point's pages are made from, as its run writes it: each writer renames a finished file into place, and
 # writes these last (metrics.json after a layer's chunks, grid and PNGs; images.json after the examples' layer
 # files), so their sizes and times change whenever anything the pages show does.
-SOURCES = ("metrics.json", "config.toml", "examples/images.json")
+SOURCES = RUN_FILES
 
 
 @dataclass

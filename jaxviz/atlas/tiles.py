@@ -1,4 +1,5 @@
-"""Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles.
+"""Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles
+(read through their formats' modules: run.chunk_store, else run.filter_pngs).
 
 Only what changed is encoded again: a layer whose chunk files (and dead filters) are unchanged is not even read,
 and a tile whose pixels are unchanged is not re-encoded. A dead filter's pictures are `display.dead_tile`.
@@ -16,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.atlas.site_files import Output
-from jaxviz.runtime.files import read_npz
+from jaxviz.run import chunk_store, filter_pngs
 from jaxviz.runtime.images import png_bytes
 from jaxviz.show.display import dead_tile
 
@@ -47,41 +48,23 @@ def dead(record: dict) -> bool:
 def _signature(run_dir: Path, layer: str) -> list:
     """What the layer's sources look like on disk (names, sizes, times): unchanged means nothing to read."""
     found = []
-    for folder, pattern in ((run_dir / "state" / layer, "*.npz"), (run_dir / "filters" / layer, "*.png")):
-        for p in sorted(folder.glob(pattern)) if folder.is_dir() else []:
-            st = p.stat()
-            found.append([p.name, st.st_size, st.st_mtime_ns])
+    for p in chunk_store.chunk_files(run_dir, layer) + filter_pngs.files(run_dir, layer):
+        st = p.stat()
+        found.append([p.name, st.st_size, st.st_mtime_ns])
     return found
 
 
-def _tile(x: object) -> np.ndarray | None:
-    ok = isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.size
-    return x if ok else None
-
-
 def read_tiles(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
-    """The wanted filters' tiles from RUN/state/<layer>/*.npz, else RUN/filters/<layer>/NNNN.png.
+    """The wanted filters' tiles ((H, W, 3) uint8) from the run's chunks, else from its per-filter PNGs.
 
-    Read directly, not through run.state.Store: the atlas must neither check settings nor move damaged chunks
-    aside (a damaged or missing chunk just leaves its filters without a picture).
+    The chunks through chunk_store.read_tiles, not its Store: the atlas must neither check settings nor move
+    damaged chunks aside (a damaged or missing chunk just leaves its filters without a picture).
     """
-    tiles: dict[int, np.ndarray] = {}
-    folder = run_dir / "state" / layer
-    for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
-        chunk = read_npz(path, ("filters", "tiles"))
-        if chunk is None:
-            continue
-        filters, stack = chunk["filters"].tolist(), chunk["tiles"]
-        for i, f in enumerate(filters):
-            if f in wanted and i < len(stack) and _tile(stack[i]) is not None:
-                tiles[f] = stack[i]
+    tiles = chunk_store.read_tiles(run_dir, layer, wanted)
     for f in wanted - set(tiles):
-        path = run_dir / "filters" / layer / f"{f:04d}.png"
-        try:
-            with Image.open(path) as im:
-                tiles[f] = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError):
-            pass
+        tile = filter_pngs.read(run_dir, layer, f)
+        if tile is not None:
+            tiles[f] = tile
     return tiles
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from jaxviz.atlas.example_records import FilterExamples
+from jaxviz.atlas.example_crops import FilterExamples
 from jaxviz.atlas.site import Run
 from jaxviz.atlas.tiles import Pictures
 

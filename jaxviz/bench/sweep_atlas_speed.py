@@ -2,16 +2,15 @@
 each point, for sweeps of 10, 40 and 160 small synthetic points.
 
 A point is synthesised, not ascended, so the figure is the atlas's alone and JAX is not needed: its config.toml is
-what a run records (`config.to_toml`), its metrics.json rows and summaries come from `jaxviz.ascent.records` (the code a
-run reports with), its state chunks are .npz files of the run's format (`run.state.Store.save`: filters, tiles,
-history, nan_step) holding random tiles, and index.json has the sweep's entries (`run.index.entry`). Those two
-are written here because importing jaxviz.run imports JAX. After each point the index is rewritten and
-`jaxviz.atlas.refresh(sweep_dir)` runs, as `run.sweep.sweep` calls it.
+what a run records (`config.to_toml`, written by `run.recorded.write_config`), its metrics.json rows and summaries
+come from `jaxviz.ascent.records` (the code a run reports with; written by `run.metrics_file.write`), its state chunks
+hold random tiles (`run.chunk_store.write_chunk`), and index.json has the sweep's entries (`index_entry`, the shape
+of `sweep.sweep_index.entry`). After each point the index is rewritten and `jaxviz.atlas.refresh(sweep_dir)` runs,
+as `sweep.sweep_runner.sweep` calls it.
 """
 
 from __future__ import annotations
 
-import io
 import platform
 import statistics
 import tempfile
@@ -23,9 +22,9 @@ import numpy as np
 
 from jaxviz import config as config_lib
 from jaxviz.ascent.records import filter_record, layer_summary
-from jaxviz.runtime.files import atomic_write, write_json
-
-LAYER_FIELDS = ("activation_mean", "activation_median", "dead", "nan")  # run.index.LAYER_FIELDS
+from jaxviz.run import metrics_file, recorded
+from jaxviz.run.chunk_store import FilterResult, write_chunk
+from jaxviz.sweep import sweep_index
 
 
 def _point_values(i: int) -> dict:
@@ -46,30 +45,24 @@ def write_point(run_dir: Path, i: int, layers: Sequence[str], filters: int, size
             **_point_values(i),
         },
     )
-    atomic_write(run_dir / "config.toml", config_lib.to_toml(cfg).encode())
+    recorded.write_config(run_dir, config_lib.to_toml(cfg))
     records, summaries = [], {}
     for layer in layers:
         tiles = rng.integers(0, 256, (filters, size, size, 3), dtype=np.uint8)
         history = np.cumsum(rng.random((filters, steps + 1), dtype=np.float32), axis=1)
         history[0] = 0.0  # one dead filter a layer, as real layers have
-        nan_step = np.full(filters, -1)
-        buf = io.BytesIO()
-        np.savez(buf, filters=np.arange(filters), tiles=tiles, history=history, nan_step=nan_step)
-        atomic_write(run_dir / "state" / layer / f"0000-{filters - 1:04d}.npz", buf.getvalue())
+        write_chunk(run_dir, layer, list(range(filters)), [FilterResult(t, h, -1) for t, h in zip(tiles, history)])
         rows = [filter_record(layer, f, history[f], -1) for f in range(filters)]
         records += rows
         summaries[layer] = layer_summary(layer, rows)
-    write_json(run_dir / "metrics.json", {"filters": records, "layers": summaries})
+    metrics_file.write(run_dir, {"filters": records, "layers": summaries})
     return summaries
 
 
 def index_entry(i: int, status: str, summary: dict | None = None, seconds: float | None = None) -> dict:
-    """Point i's entry of index.json, as run.index.entry writes it (`summary`: write_point's)."""
+    """Point i's entry of index.json (`summary`: write_point's)."""
     name = f"point-{i:04d}"
-    layers = {la: {f: s[f] for f in LAYER_FIELDS} for la, s in (summary or {}).items()}
-    values = _point_values(i)
-    return {"name": name, "dir": name, "values": values, "status": status, "error": None, "seconds": seconds,
-            "layers": layers}  # fmt: skip
+    return sweep_index.entry(name, name, _point_values(i), status, None, seconds, summary)
 
 
 def sweep_of(root: Path, points: int, layers: Sequence[str], filters: int, size: int, steps: int) -> list[float]:
@@ -80,7 +73,7 @@ def sweep_of(root: Path, points: int, layers: Sequence[str], filters: int, size:
     axes = {"ascent.step": [_point_values(i)["ascent.step"] for i in range(points)]}
 
     def publish() -> None:
-        write_json(root / "index.json", {"sweep": {"mode": "grid", "axes": axes, "base": {}}, "points": entries})
+        sweep_index.write(root, sweep_index.document("grid", axes, config_lib.Config(), entries), layers)
 
     root.mkdir(parents=True, exist_ok=True)
     publish()

@@ -5,7 +5,9 @@ RUN/examples/<layer>.npz: scores (C, K) float32, image (C, K) int32 (index into 
 bottom/right exclusive, pixels of the preprocessed size x size image), best first; mean (C,) float32 (mean over
 the images of the filter's spatial mean), fires (C,) float32 (fraction of images whose maximum is > 0), filters
 (C,) int32 (which channels of the layer the rows are). K is min(top, images read).
-RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...]}.
+RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...]},
+written last. Both are written (`write`) and read back (`read_stored`, for the atlas) here only; the resumable
+state beside them (state*.npz) is resume_state.py's. No JAX at import: the atlas imports this.
 
 In a notebook an Examples shows a small grid of crops (`_repr_html_`, `_repr_png_`); `crops_grid` makes any.
 """
@@ -15,20 +17,23 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from jaxviz.dataset_examples.receptive import boxes, field
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, MEAN_BGR
-from jaxviz.runtime.files import atomic_write, write_json
+from jaxviz.runtime.files import atomic_write, read_npz, write_json
 
+FOLDER, LISTING = "examples", "images.json"  # RUN/examples/ and its list of images
 KEYS = ("scores", "image", "position", "box", "mean", "fires", "filters")
+SHOWN_KEYS = ("scores", "image", "box", "mean", "fires", "filters")  # what a reader of crops needs (no position)
 MIN_TILE = 48  # px: a smaller field (block1_conv1's is 3 px) is enlarged by a whole factor, its pixels kept sharp
 # Where a field runs off the image the model saw its zero padding, which after Keras' preprocessing is the mean
 # colour: a tile shows that there, not black (black is the grid's margin).
@@ -165,13 +170,99 @@ def finish_layer(
 
 def write(run: Path, result: Examples) -> Path:
     """Write RUN/examples/<layer>.npz and images.json (atomically, each); returns RUN/examples."""
-    out = Path(run) / "examples"
+    out = Path(run) / FOLDER
     for layer, ex in result.layers.items():
         buf = io.BytesIO()
         np.savez(buf, **{key: getattr(ex, key) for key in KEYS})
         atomic_write(out / f"{layer}.npz", buf.getvalue())
-    write_json(out / "images.json", {"root": str(result.root), "size": result.size, "images": result.images})
+    write_json(out / LISTING, {"root": str(result.root), "size": result.size, "images": result.images})
     return out
+
+
+@dataclass(frozen=True)
+class StoredLayer:
+    """One layer's examples as read back, checked: rows follow `filters`, columns best first."""
+
+    scores: np.ndarray  # (C, K) float64
+    image: np.ndarray  # (C, K) int64, valid indices into Stored.images
+    box: np.ndarray  # (C, K, 4) int64 top, left, bottom, right, clipped to the size x size image
+    mean: np.ndarray  # (C,) float64
+    fires: np.ndarray  # (C,) float64
+    filters: list[int]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """RUN/examples as read back: the image folder, the crop size, the images and the layers asked for."""
+
+    root: str
+    size: int
+    images: list[str]  # paths relative to root; "" for an entry that is not a safe relative path
+    layers: dict[str, StoredLayer]
+
+
+def _safe(path: object) -> bool:
+    if not isinstance(path, str) or not path:
+        return False
+    p = PurePosixPath(path)
+    return not p.is_absolute() and ".." not in p.parts
+
+
+def read_stored(run: Path, layers: list[str]) -> Stored | None:
+    """RUN/examples for `layers`, or None when there is none or images.json is damaged; a damaged or missing layer
+    file (or one whose arrays do not fit together or point past the images) just leaves that layer out. Never
+    raises for bad data: dataset examples are an optional panel wherever they are shown."""
+    folder = Path(run) / FOLDER
+    try:
+        meta = json.loads((folder / LISTING).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(meta, dict) or not isinstance(meta.get("root"), str) or not isinstance(meta.get("images"), list):
+        return None
+    size = meta.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        return None
+    images = [e.get("path") if isinstance(e, dict) else None for e in meta["images"]]
+    found = {}
+    for layer in layers:
+        z = read_npz(folder / f"{layer}.npz", SHOWN_KEYS) if (folder / f"{layer}.npz").is_file() else None
+        data = _check(z, len(images), size) if z is not None else None
+        if data is not None:
+            found[layer] = data
+    # An entry that is not a safe relative path is treated as a vanished image (its crops are placeholders).
+    return Stored(meta["root"], size, [p if _safe(p) else "" for p in images], found)
+
+
+def stored_layers(run: Path) -> list[str]:
+    """The layers RUN/examples holds a file for, in network order."""
+    folder = Path(run) / FOLDER
+    return [layer for layer in CONV_LAYERS if (folder / f"{layer}.npz").is_file()]
+
+
+def _check(z: dict[str, np.ndarray], n: int, size: int) -> StoredLayer | None:
+    """A layer file's arrays as a StoredLayer, None when their shapes or types do not fit (`n` images)."""
+    try:
+        scores, image, box = z["scores"], z["image"], z["box"]
+        filters, mean, fires = z["filters"], z["mean"], z["fires"]
+        if scores.ndim != 2 or image.shape != scores.shape or box.shape != (*scores.shape, 4):
+            return None
+        c = scores.shape[0]
+        if filters.shape != (c,) or mean.shape != (c,) or fires.shape != (c,):
+            return None
+        if not all(np.issubdtype(a.dtype, np.integer) for a in (image, box, filters)):
+            return None
+        if image.size and (image.min() < 0 or image.max() >= n):
+            return None
+        return StoredLayer(
+            scores.astype(np.float64),
+            image.astype(np.int64),
+            np.clip(box.astype(np.int64), 0, size),
+            mean.astype(np.float64),
+            fires.astype(np.float64),
+            [int(f) for f in filters],
+        )
+    except (TypeError, ValueError):
+        return None
 
 
 def crops(result: Examples, layer: str, filter: int, top: int = 0) -> list[np.ndarray]:

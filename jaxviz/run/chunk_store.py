@@ -1,4 +1,12 @@
-"""What a run directory already holds: finished chunks (for resuming) and the settings they used."""
+"""RUN/state/: a run's finished chunks (for resuming) and settings.json, what made them. Written and read here only:
+the run resumes through `Store`, the atlas reads tiles through `read_tiles`. No JAX (the atlas imports this).
+
+A chunk, RUN/state/<layer>/<first>-<last>.npz (filter numbers zero-padded to 4 digits): filters (n,) int,
+tiles (n, H, W, 3) uint8 (deprocessed, as displayed), history (n, S + 1) float32 (the mean activation at the
+start and after each of the S steps of all stages), nan_step (n,) int (-1: every update was finite).
+settings.json: `settings()` plus "environment" (jaxviz.runtime.numerics.environment()). Beside the layer folders,
+<layer>.quality.npz is the quality numbers' cache, run/measure.py's.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxviz.ascent.spec import ACCELERATOR_CHOICES, CPU_CHOICES
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.runtime.files import atomic_write, read_npz, reason, write_json
@@ -19,6 +28,7 @@ from jaxviz.runtime.numerics import differences
 from jaxviz.runtime.paths import make_dir, output_dir
 
 FORMAT = 1
+STATE = "state"
 CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays of a chunk file
 # Settings that change the images; anything else (layers, filters, chunking, grid layout) may change on resume.
 RESULT_KEYS = (
@@ -35,7 +45,14 @@ RESULT_KEYS = (
     "transforms",
     "stages",
     "upscale",
+    # How the step runs: every choice gives the same images within float rounding, which after 20 steps can be 7
+    # grey levels (block3_conv1 at 32 px, filter 1 of 0-3: conv "patches" against "xla" on CPU). A directory from
+    # before they were recorded used the default, "auto" (`_defaults`).
+    "loop",
+    "target",
+    "conv",
 )
+CHOICE_KEYS = ("loop", "target", "conv")  # "auto" is made per backend, as ascent.Spec.for_backend makes it
 RESULT_SECTIONS = ("param", "objective")  # every key of these
 
 
@@ -73,6 +90,63 @@ def check_writable(out: Path) -> None:
         raise JaxvizError(f"cannot write to output directory {str(out)!r}: {reason(e)}") from None
 
 
+def _made(key: str, value: object, backend: str | None) -> object:
+    """A step choice as `backend` runs it: "auto" is CPU_CHOICES' on "cpu", ACCELERATOR_CHOICES' elsewhere (the
+    rule of ascent.Spec.for_backend); unchanged without a backend."""
+    if key not in CHOICE_KEYS or value != "auto" or not backend:
+        return value
+    return (CPU_CHOICES if backend == "cpu" else ACCELERATOR_CHOICES)[key]
+
+
+def _difference(key: str, then: object, now: object, backends: tuple[str | None, str | None]) -> str | None:
+    """The difference `key: then -> now` when the two make other images, None when they make the same (for a step
+    choice, "auto" and what it is made as on that backend are the same)."""
+    made = [_made(key, value, backend) for value, backend in zip((then, now), backends)]
+    if made[0] == made[1]:
+        return None
+    said = [f"{v!r}" + (f" ({m} on {b})" if v != m else "") for v, m, b in zip((then, now), made, backends)]
+    return f"{key}: {said[0]} -> {said[1]}"
+
+
+def chunk_files(out: Path, layer: str) -> list[Path]:
+    """`layer`'s chunk files under OUT/state, sorted by name ([] when there are none)."""
+    folder = Path(out) / STATE / layer
+    return sorted(folder.glob("*.npz")) if folder.is_dir() else []
+
+
+def write_chunk(out: Path, layer: str, filters: list[int], results: list[FilterResult]) -> None:
+    """Store `results` (one per filter of `filters`, in order) as one chunk of `layer`, atomically."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        filters=np.asarray(filters),
+        tiles=np.stack([r.tile for r in results]),
+        history=np.stack([r.history for r in results]),
+        nan_step=np.asarray([r.nan_step for r in results]),
+    )
+    atomic_write(Path(out) / STATE / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
+
+
+def _tile(x: object) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.size > 0
+
+
+def read_tiles(out: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The stored tiles ((H, W, 3) uint8) of the `wanted` filters of `layer`, by filter, for a reader that must
+    neither check the settings nor move damaged chunks aside (the atlas, while a run may be writing): a damaged or
+    missing chunk, or a tile of the wrong shape, just leaves its filters out."""
+    tiles: dict[int, np.ndarray] = {}
+    for path in chunk_files(out, layer):
+        chunk = read_npz(path, ("filters", "tiles"))
+        if chunk is None:
+            continue
+        filters, stack = chunk["filters"].tolist(), chunk["tiles"]
+        for i, f in enumerate(filters):
+            if f in wanted and i < len(stack) and _tile(stack[i]):
+                tiles[f] = stack[i]
+    return tiles
+
+
 class Store:
     """Finished chunks under RUN/state/<layer>/<first>-<last>.npz, each written atomically; RUN/state/settings.json
     records what made them: the settings (`wanted`) and the numerics they were computed under (`environment`:
@@ -80,28 +154,31 @@ class Store:
 
     def __init__(self, out: Path, wanted: dict, environment: dict | None = None):
         """Raises JaxvizError (one line, naming each difference) when the directory's chunks were made with other
-        settings or under other numerics (another PRNG mode, JAX release, backend, ...): they would mix."""
-        self.root = out / "state"
+        settings or under other numerics (another PRNG mode, JAX release, backend, ...): they would mix. The
+        advice is to delete the run directory itself: its grids, metrics and event files show the old chunks."""
+        self.out, self.root = Path(out), Path(out) / STATE
         path = self.root / "settings.json"
         now = {**wanted, "environment": environment or {}}
         if path.exists():
             try:
                 have = json.loads(path.read_text())
             except (OSError, ValueError):
-                raise JaxvizError(f"{path} is damaged; delete {self.root} to start this run afresh") from None
+                raise JaxvizError(f"{path} is damaged; delete {out} to start this run afresh") from None
             have = {**_defaults(), **have}
-            diff = [f"{k}: {have.get(k)!r} -> {v!r}" for k, v in wanted.items() if have.get(k) != v]
+            then = have.get("environment") if isinstance(have.get("environment"), dict) else {}
+            backend = now["environment"].get("backend")
+            backends = (then.get("backend", backend), backend)  # not recorded then: the same as now
+            diff = [d for k, v in wanted.items() if (d := _difference(k, have.get(k), v, backends))]
             if diff:
                 raise JaxvizError(
                     f"{out} holds results made with other settings ({'; '.join(diff)}); "
-                    f"use another output directory, or delete {self.root} to redo them"
+                    f"use another output directory, or delete {out} to redo them"
                 )
-            then = have.get("environment") if isinstance(have.get("environment"), dict) else {}
             diff = differences(then, now["environment"])
             if diff:
                 raise JaxvizError(
                     f"{out} holds results computed under other numerics ({'; '.join(diff)}), whose images would mix "
-                    f"with these; run under the same, or use another output directory (or delete {self.root})"
+                    f"with these; run under the same, or use another output directory (or delete {out})"
                 )
             if any(name not in then for name in now["environment"]):  # from before it was recorded: record it now
                 write_json(path, {**have, "environment": {**now["environment"], **then}})
@@ -109,10 +186,9 @@ class Store:
             write_json(path, now)
 
     def load(self, layer: str) -> dict[int, FilterResult]:
-        """Every finished filter of `layer`, by index; a damaged chunk is set aside and redone."""
+        """Every finished filter of `layer`, by index; a damaged chunk is set aside (renamed .damaged) and redone."""
         found: dict[int, FilterResult] = {}
-        folder = self.root / layer
-        for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        for path in chunk_files(self.out, layer):
             chunk = read_npz(path, CHUNK_KEYS)
             if chunk is None:
                 with contextlib.suppress(OSError):  # another process may have set it aside first
@@ -123,15 +199,8 @@ class Store:
         return found
 
     def save(self, layer: str, filters: list[int], results: list[FilterResult]) -> None:
-        buf = io.BytesIO()
-        np.savez(
-            buf,
-            filters=np.asarray(filters),
-            tiles=np.stack([r.tile for r in results]),
-            history=np.stack([r.history for r in results]),
-            nan_step=np.asarray([r.nan_step for r in results]),
-        )
-        atomic_write(self.root / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
+        """Store one chunk of `layer` (see `write_chunk`)."""
+        write_chunk(self.out, layer, filters, results)
 
     def layers(self) -> list[str]:
         """The layers with stored chunks."""

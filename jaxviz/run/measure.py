@@ -1,7 +1,8 @@
 """A layer's quality numbers for metrics.json and TensorBoard, cached beside its chunks, and what they cost.
 
 Each filter's tile is measured once (its channel means as displayed and its robustness) and kept in
-RUN/state/<layer>.quality.npz, so resuming a finished run measures nothing again; selectivity is
+RUN/state/<layer>.quality.npz (filters (n,) int64, means (n, C) of the layer's C channels, robustness (n,) float32;
+written and read here only), so resuming a finished run measures nothing again; selectivity is
 recomputed from the cached means for whatever set of filters the run shows. `estimate_seconds` says
 beforehand what measuring a layer will cost, so a run can skip it where it would outweigh the ascent.
 """
@@ -16,6 +17,10 @@ import numpy as np
 from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.runtime.files import atomic_write, read_npz
+
+
+def _path(state_dir: Path, layer: str) -> Path:
+    return state_dir / f"{layer}.quality.npz"  # beside, not among, the chunks
 
 
 def _read(path: Path) -> dict[int, tuple[np.ndarray, float]]:
@@ -59,7 +64,7 @@ def measure_layer(
     from jaxviz import quality
 
     took = {"seconds": 0.0, "compile_s": 0.0}
-    path = state_dir / f"{layer}.quality.npz"  # beside, not among, the chunks
+    path = _path(state_dir, layer)
     cache = _read(path)
     todo = [f for f in filters if f in results and f not in cache]
     if todo:
@@ -113,7 +118,7 @@ def estimate_seconds(
     call measured (before any: those measured on XLA:CPU). Nothing is compiled or run."""
     from jaxviz import quality
 
-    cache = _read(state_dir / f"{layer}.quality.npz")
+    cache = _read(_path(state_dir, layer))
     passes, compiles = quality.plan(layer, size, sum(f in results and f not in cache for f in filters))
     seconds = _FIGURES["compile_s_per_layer"] * (CONV_LAYERS.index(layer) + 1) if "measure" in compiles else 0.0
     seconds += _FIGURES["copies_compile_s"] if "copies" in compiles else 0.0
@@ -122,7 +127,7 @@ def estimate_seconds(
 
 def cached(state_dir: Path, layer: str, filters: list[int]) -> dict[int, dict]:
     """The quality numbers already measured for `filters` of `layer` (nothing computed)."""
-    return _rows(_read(state_dir / f"{layer}.quality.npz"), filters)
+    return _rows(_read(_path(state_dir, layer)), filters)
 
 
 def _rows(cache: dict[int, tuple[np.ndarray, float]], filters: list[int]) -> dict[int, dict]:

@@ -1,17 +1,25 @@
-"""What a run directory records of itself: the resolved config (rerunnable from anywhere), and whether a run
-with a given config is already complete there (so rerunning it writes nothing)."""
+"""What a run directory records of itself: RUN/config.toml, the resolved config (rerunnable from anywhere; written
+and read here), and whether a run with a given config is already complete there (so rerunning it writes nothing).
+No JAX: the atlas reads config.toml through this module."""
 
 from __future__ import annotations
 
-import json
 import os
+import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.run.report import LayerRecord
+from jaxviz.run import metrics_file
+from jaxviz.runtime.files import atomic_write
 from jaxviz.runtime.paths import output_dir
+
+if TYPE_CHECKING:  # only a type here: report imports the grids' and the live display's modules
+    from jaxviz.run.report import LayerRecord
+
+CONFIG = "config.toml"
 
 
 def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
@@ -36,21 +44,50 @@ def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
 
 def ascent_part(text: str) -> str:
     """A resolved config's text without its [examples] table (config.to_toml writes one table per blank-line
-    separated block): the examples keep their own state and refusals, so changing only them (a batch size, a
-    save interval) leaves a complete ascent complete instead of rewriting its metrics, grids and events."""
-    return "\n\n".join(block for block in text.split("\n\n") if not block.lstrip().startswith("[examples]"))
+    separated block) and without output.dir: the examples keep their own state and refusals, so changing only them
+    (a batch size, a save interval) leaves a complete ascent complete instead of rewriting its metrics, grids and
+    events; and the run directory is the one being compared, wherever it was when the text was recorded (a moved
+    or copied run)."""
+    blocks = [block for block in text.split("\n\n") if not block.lstrip().startswith("[examples]")]
+    return "\n".join(line for line in "\n\n".join(blocks).split("\n") if not line.startswith("dir = "))
+
+
+def write_config(out: Path, text: str) -> None:
+    """Replace OUT/config.toml by `text` (config.to_toml of the resolved config), atomically."""
+    atomic_write(Path(out) / CONFIG, text.encode())
+
+
+def read_config(out: Path) -> str | None:
+    """OUT/config.toml's text, or None when it is missing or unreadable (not UTF-8 included)."""
+    try:
+        return (Path(out) / CONFIG).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def ascent_table(text: str) -> dict[str, Any]:
+    """The [ascent] table of a recorded config's text ({} when it has none or is not TOML): what a page says of
+    how the images were made. Read as plain TOML, not checked as a config: an older release's keys still show."""
+    try:
+        table = tomllib.loads(text).get("ascent", {})
+    except tomllib.TOMLDecodeError:
+        return {}
+    return table if isinstance(table, dict) else {}
 
 
 def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> dict | None:
     """The metrics of a run that is already complete with this very config (so a rerun writes nothing);
     `atlas`: whether its atlas belongs to it (an after-layer hook writes one)."""
-    try:
-        if ascent_part((out / "config.toml").read_text()) != ascent_part(text):
-            return None
-        found = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
+    recorded = read_config(out)
+    if recorded is None or ascent_part(recorded) != ascent_part(text):
         return None
-    summaries = found.get("layers", {}) if isinstance(found, dict) else {}
+    try:
+        found = metrics_file.read(out)
+    except JaxvizError:  # unreadable or damaged: the rerun writes it again
+        return None
+    if found is None:
+        return None
+    summaries = found.get("layers", {})
     for name, layer in layers.items():
         if not layer.target:
             continue

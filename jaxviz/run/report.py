@@ -1,8 +1,8 @@
-"""What a run reports: one record per layer, metrics.json, a layer's grid and its TensorBoard summary."""
+"""What a run reports: one record per layer, metrics.json's document (run/metrics_file.py writes and reads the
+file), a layer's grid, its per-filter PNGs (run/filter_pngs.py) and its TensorBoard summary."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +10,8 @@ import numpy as np
 
 from jaxviz.ascent.records import filter_record, layer_summary
 from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
+from jaxviz.run import filter_pngs, metrics_file
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.run.session import layer_grid
 from jaxviz.runtime.images import save_png
@@ -52,9 +54,9 @@ class LayerRecord:
 def previous_times(out: Path) -> dict[str, dict[str, float]]:
     """metrics.json's per-layer seconds from an earlier invocation (empty when there is none, or it is damaged)."""
     try:
-        layers = json.loads((out / "metrics.json").read_text())["layers"]
+        layers = (metrics_file.read(out) or {}).get("layers", {})
         return {la: {k: float(v) for k, v in s.items() if k.endswith("seconds")} for la, s in layers.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (JaxvizError, ValueError, TypeError):  # unreadable, damaged, or a time that is not a number
         return {}
 
 
@@ -98,7 +100,7 @@ def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord
     present = [f for f in filters if f in results]
     if cfg.output.filter_pngs:
         for f in present:
-            save_png(out / "filters" / layer / f"{f:04d}.png", results[f].tile)
+            filter_pngs.write(out, layer, f, results[f].tile)
     if present:
         history = np.stack([results[f].history for f in present])
         for s in range(history.shape[1]):

@@ -11,15 +11,14 @@ from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted
 from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.run import measure, report
+from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
-from jaxviz.run.recorded import resolve, up_to_date
+from jaxviz.run.recorded import read_config, resolve, up_to_date, write_config
 from jaxviz.run.report import LayerRecord
 from jaxviz.run.run_plan import Plan, describe, plan, prepare
 from jaxviz.run.session import Session, filter_cost
 from jaxviz.runtime import compile_cache, compile_clock, numerics
 from jaxviz.runtime import processes as distributed
-from jaxviz.runtime.files import atomic_write, write_json
 from jaxviz.runtime.paths import output_dir
 from jaxviz.show.progress import Progress
 from jaxviz.show.writers import NullWriter, TensorBoardWriter, logged_steps
@@ -62,7 +61,7 @@ class _Visualization:
         """config.toml, the TensorBoard writer (steps after what the event files hold), the progress bar."""
         targets = [la for la in self.layers.values() if la.target]
         if self.primary:
-            atomic_write(self.out / "config.toml", self.text.encode())
+            write_config(self.out, self.text)
         self.logged = logged_steps(self.out) if self.primary and self.cfg.output.tensorboard else {}
         step = max(self.logged.values(), default=-1) + 1  # past everything TensorBoard already shows
         tensorboard = self.cfg.output.tensorboard and self.primary
@@ -128,7 +127,7 @@ class _Visualization:
                 )
             layer.times["quality_seconds"] = round(time.perf_counter() - t0, 3)
             _write_quality(self.writer, name, layer.scores, self.session.global_step)
-        write_json(self.out / "metrics.json", report.metrics(self.layers))
+        metrics_file.write(self.out, report.metrics(self.layers))
         if self.after_layer is not None:
             with self.bar.phase("atlas"):
                 self.after_layer(self.out)
@@ -190,8 +189,8 @@ def _run_held(
         cfg, p, params, after_layer
     )  # every refusal (weights, settings, directory) before a word is said
     if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
-        if (r.out / "config.toml").read_text() != r.text:  # only [examples] differs: record it, nothing else
-            atomic_write(r.out / "config.toml", r.text.encode())
+        if read_config(r.out) != r.text:  # only [examples] differs: record it, nothing else
+            write_config(r.out, r.text)
         _say(f"{r.out} is already complete with this config; nothing to do")
         return {**found, "up_to_date": True}
     if r.primary:
@@ -212,7 +211,7 @@ def _run_held(
             r.finish(current, None, interrupted=True)
         elif r.primary and current is not None:  # nothing of it finished yet: metrics.json still says partial
             r.layers[current].summary = {"partial": True}
-            write_json(r.out / "metrics.json", report.metrics(r.layers))
+            metrics_file.write(r.out, report.metrics(r.layers))
         r.writer.close()
         raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
     finally:

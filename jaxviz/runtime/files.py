@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from jaxviz.errors import WriteError
+from jaxviz.errors import JaxvizError, WriteError
 from jaxviz.runtime.paths import explain
 
 
@@ -83,6 +83,25 @@ def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Atomically write `obj` as indented JSON."""
     atomic_write(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def damaged(path: str | Path, why: str) -> JaxvizError:
+    """The one-line error for a stored file that is not what its writer writes: its path, what is wrong, what to do."""
+    return JaxvizError(f"{path} is damaged ({why}); rerun the command that wrote it to write it again")
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON document a writer stored at `path` (`write_json`); its format's own module checks its shape.
+
+    Raises JaxvizError, one line: "cannot read PATH: <the OS's reason>" (missing, permissions, not UTF-8), or
+    `damaged` when it is not JSON (a copy cut short, an edit gone wrong).
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise JaxvizError(f"cannot read {path}: {reason(e) if isinstance(e, OSError) else e}") from None
+    except ValueError as e:
+        raise damaged(path, f"not JSON: {e}") from None
 
 
 def read_npz(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:

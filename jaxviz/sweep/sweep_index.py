@@ -1,4 +1,10 @@
-"""A sweep directory's layout: point names, index.json and index.csv (one entry per point), sweep.toml."""
+"""A sweep directory's layout: point names, index.json and index.csv (one entry per point), sweep.toml. Its files
+are written and read here only (the sweep resumes from `finished`, the atlas reads `read` and `read_sweep_toml`).
+No JAX: the atlas imports this.
+
+index.json: {"sweep": {"mode", "axes": {key: [value, ...]}, "base": flat config}, "points": [entry, ...]}, an entry
+as `entry` makes it, in sweep order. index.csv: the same, one row a point (`to_csv`), for people and spreadsheets.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,24 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jaxviz import config as config_lib
 from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.runtime.files import atomic_write, write_json
+from jaxviz.run.recorded import read_config
+from jaxviz.runtime.files import atomic_write, damaged, read_json, write_json
 
 LAYER_FIELDS = ("activation_mean", "activation_median", "dead", "nan")
 POINT_FIELDS = ("name", "dir", "status", "error", "seconds")
 MAX_NAME = 100
+INDEX, TABLE, SWEEP_FILE = "index.json", "index.csv", "sweep.toml"
+# A point's name is its folder's (point_names makes them of these characters): anything else in index.json means it
+# is damaged, and must not become a path (a name like "../x" would reach outside the sweep).
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _label(value: Any) -> str:
@@ -120,8 +133,8 @@ def to_csv(index: dict, layers: Sequence[str]) -> str:
 
 def write(out: Path, index: dict, layers: Sequence[str]) -> None:
     """OUT/index.json and OUT/index.csv, each replaced atomically."""
-    write_json(out / "index.json", index)
-    atomic_write(out / "index.csv", to_csv(index, layers).encode())
+    write_json(out / INDEX, index)
+    atomic_write(out / TABLE, to_csv(index, layers).encode())
 
 
 def sweep_toml(base: Config, mode: str, axes: Mapping[str, Sequence[Any]]) -> str:
@@ -132,22 +145,59 @@ def sweep_toml(base: Config, mode: str, axes: Mapping[str, Sequence[Any]]) -> st
 
 
 def write_sweep_toml(out: Path, base: Config, mode: str, axes: Mapping[str, Sequence[Any]]) -> None:
-    header = f"# The resolved sweep; rerun it with: jaxviz-sweep --config {out / 'sweep.toml'} --out {out}\n"
-    atomic_write(out / "sweep.toml", (header + sweep_toml(base, mode, axes)).encode())
+    """OUT/sweep.toml: the resolved sweep, with the command that reruns it, replaced atomically."""
+    header = f"# The resolved sweep; rerun it with: jaxviz-sweep --config {out / SWEEP_FILE} --out {out}\n"
+    atomic_write(out / SWEEP_FILE, (header + sweep_toml(base, mode, axes)).encode())
+
+
+def read_sweep_toml(out: Path) -> str:
+    """OUT/sweep.toml's text ("" when it is missing or unreadable: what shows it has nothing to show)."""
+    try:
+        return (Path(out) / SWEEP_FILE).read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+@dataclass
+class Index:
+    """OUT/index.json as `read` found it, checked: the sweep's mode and axes, and its entries in sweep order, each
+    an object with a safe `name` and `values` an object (set to {} when it was not)."""
+
+    mode: str
+    axes: dict[str, Any]
+    points: list[dict] = field(default_factory=list)
+
+
+def read(out: Path) -> Index | None:
+    """OUT/index.json, checked (None when there is none yet).
+
+    Raises JaxvizError (one line naming the file) when it cannot be read or is damaged: not JSON, no list of
+    points, axes that are not an object, a point without an object or a safe name.
+    """
+    path = Path(out) / INDEX
+    if not path.exists():
+        return None
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("points"), list):
+        raise damaged(path, "no list of points")
+    sweep = doc.get("sweep") if isinstance(doc.get("sweep"), dict) else {}
+    axes = sweep.get("axes", {})
+    if not isinstance(axes, dict):
+        raise damaged(path, "'sweep.axes' is not an object")
+    found = Index(str(sweep.get("mode", "")), axes)
+    for e in doc["points"]:
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not NAME.fullmatch(e["name"]):
+            raise damaged(path, f"a point is named {(e.get('name') if isinstance(e, dict) else e)!r}")
+        found.points.append({**e, "values": e.get("values") if isinstance(e.get("values"), dict) else {}})
+    return found
 
 
 def finished(out: Path, expected: Mapping[str, str]) -> dict[str, dict]:
     """Entries of OUT/index.json that are done and whose config.toml is still `expected[name]`."""
-    same = set()
-    for name, text in expected.items():
-        try:
-            if (out / name / "config.toml").read_text() == text:
-                same.add(name)
-        except (OSError, UnicodeDecodeError):
-            pass
+    same = {name for name, text in expected.items() if read_config(out / name) == text}
     try:
-        points = json.loads((out / "index.json").read_text())["points"]
-        recorded = {e["name"]: e for e in points if e["status"] == "done"}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}  # no index yet, or a damaged one: every point runs (and resumes from its chunks)
+        index = read(out)
+    except JaxvizError:
+        index = None  # damaged or unreadable, like no index yet: every point runs (and resumes from its chunks)
+    recorded = {e["name"]: e for e in index.points if e.get("status") == "done"} if index else {}
     return {name: e for name, e in recorded.items() if name in same}
