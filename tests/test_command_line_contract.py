@@ -58,7 +58,7 @@ def test_help_with_stdout_closed_is_no_traceback(tmp_path):
         ("visualize", ["--size"], "argument --size: expected one argument"),
         ("atlas", [], "the following arguments are required: DIR"),
         ("sweep", [], "the following arguments are required: --config"),
-        ("examples", ["--top", "many"], "argument --top: invalid int value: 'many'"),
+        ("examples", ["--top", "many"], "examples.top: expected an integer, got 'many'"),
     ],
 )
 def test_argparse_refusals_are_one_line(name, args, needle):

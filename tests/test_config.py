@@ -151,3 +151,26 @@ def test_an_invalid_escape_in_a_toml_path_gets_the_backslash_hint(tmp_path):
         with pytest.raises(JaxvizError, match="is not valid TOML: .*single quotes") as e:
             config.load(path)
         assert "\n" not in str(e.value)
+
+
+def test_the_flags_and_short_names_come_from_the_schema():
+    """One table: a field's `flag` metadata makes the flag of each command named there, and --help lists it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from jaxviz.config.keys import flags, keyword_names, short_keys
+
+    visualize, examples = flags("visualize"), flags("examples")
+    assert visualize["size"].key == "ascent.size" and examples["size"].key == "examples.size"
+    assert {f.name for f in visualize.values()} == {"weights", "layers", "filters", "size", "steps", "out"}
+    assert examples["save-every"].key == "examples.save_every" and not examples["save-every"].raw
+    assert flags("convert") == {"weights": visualize["weights"]} and visualize["out"].raw
+    for command, script in (("visualize", "visualize"), ("examples", "examples"), ("convert", "convert_weights")):
+        text = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"), "--help"], capture_output=True,
+                              text=True).stdout  # fmt: skip
+        assert all(f"--{name} " in text for name in flags(command)), (command, text)
+    assert keyword_names()["size"] == ["ascent.size"] and "top" not in keyword_names()  # [examples] left out
+    assert short_keys(["ascent.steps", "ascent.size", "examples.size"]) == {
+        "ascent.steps": "steps", "ascent.size": "ascent.size", "examples.size": "examples.size"}  # fmt: skip

@@ -17,16 +17,6 @@ from jaxviz import config as config_lib
 from jaxviz.errors import Interrupted, JaxvizError
 from jaxviz.runtime.paths import explain
 
-# Shortcut flag -> (config key, value kept as a raw string (else parsed as TOML), metavar, help).
-SHORTCUTS = {
-    "layers": ("target.layers", True, "L1,L2|all", "layers to visualise"),
-    "filters": ("target.filters", True, "0:64|3,5,9|all", "filters of each layer"),
-    "size": ("ascent.size", False, "PX", "image side in pixels"),
-    "steps": ("ascent.steps", False, "N", "ascent steps"),
-    "weights": ("model.weights", True, "PATH", "Keras VGG16 .h5 or converted .msgpack"),
-    "out": ("output.dir", True, "DIR", "run directory"),
-}
-
 
 class ReaderMayLeave:
     """A text stream (stdout, stderr) whose reader may leave or never be there: `visualize.py ... | head -1` closes
@@ -144,14 +134,15 @@ def add_set_flag(p: argparse.ArgumentParser, text: str) -> None:
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides", help=text)
 
 
-def config_parser(description: str, shortcuts: Sequence[str] = tuple(SHORTCUTS)) -> argparse.ArgumentParser:
-    """A parser with --config, --set and the `shortcuts` flags (each sets one config key)."""
+def config_parser(description: str, command: str) -> ArgumentParser:
+    """A parser with --config, --set and `command`'s config flags (config.keys.flags: each sets one config key)."""
+    from jaxviz.config.keys import flags
+
     p = ArgumentParser(description=description)
     p.add_argument("--config", metavar="FILE", help="TOML file holding what differs from the defaults")
     add_set_flag(p, "override one key, e.g. --set ascent.steps=20 (repeatable)")
-    for name in shortcuts:
-        key, _, metavar, text = SHORTCUTS[name]
-        p.add_argument(f"--{name}", metavar=metavar, help=f"{text} (sets {key})")
+    for f in flags(command).values():
+        p.add_argument(f"--{f.name}", metavar=f.metavar, help=f"{f.help} (sets {f.key})")
     return p
 
 
@@ -179,18 +170,22 @@ def join_processes(args: argparse.Namespace, cfg: config_lib.Config) -> None:
     initialize(launch, cfg.distributed.initialization_timeout, cfg.distributed.heartbeat_timeout)
 
 
-def config_from_args(args: argparse.Namespace) -> config_lib.Config:
-    """Defaults <- --preset <- --config <- --set <- shortcut flags."""
+def config_from_args(
+    args: argparse.Namespace, command: str, base: config_lib.Config | None = None
+) -> config_lib.Config:
+    """Defaults (or `base`) <- --preset <- --config <- --set <- `command`'s config flags."""
     from jaxviz.config import presets
+    from jaxviz.config.keys import flags
 
     preset = getattr(args, "preset", None)
-    base = config_lib.load(presets.path(preset)) if preset else None
+    if preset:
+        base = config_lib.load(presets.path(preset), base=base)
     cfg = config_lib.load(args.config, args.overrides, base=base)
     updates = {}
-    for name, (key, raw, _, _) in SHORTCUTS.items():
-        value = getattr(args, name, None)
+    for f in flags(command).values():
+        value = getattr(args, f.name.replace("-", "_"), None)
         if value is not None:
-            updates.update({key: value} if raw else config_lib.parse_overrides([f"{key}={value}"]))
+            updates.update({f.key: value} if f.raw else config_lib.parse_overrides([f"{f.key}={value}"]))
     return config_lib.apply(cfg, updates)
 
 

@@ -20,11 +20,11 @@ from jaxviz.cli.arguments import (
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
-    p = config_parser("Visualise VGG16 filters by gradient ascent in input space.")
+    p = config_parser("Visualise VGG16 filters by gradient ascent in input space.", "visualize")
     p.add_argument("--preset", metavar="NAME", help="start from a preset (jaxviz/presets/NAME.toml), e.g. quality")
     add_distributed_flags(p)
     args = p.parse_args(argv)
-    cfg = moved_run(args, config_from_args(args))
+    cfg = moved_run(args, config_from_args(args, "visualize"))
     from jaxviz.run import examples_stage as run_examples
     from jaxviz.run.run_dir import check_run_dir
     from jaxviz.run.run_plan import prepare

@@ -1,27 +1,42 @@
-"""Every setting's default, as frozen dataclasses: one per config section. A TOML file holds only what differs."""
+"""Every setting's default, as frozen dataclasses: one per config section. A TOML file holds only what differs.
+
+A field that a command line sets with a flag of its own says so here (`flag`): config.keys reads the commands'
+flags from these fields, so a key, its default, its flags and their help are written once.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+
+def flag(default: Any, metavar: str, help: str, **commands: str) -> Any:
+    """A field with `default` that each of `commands` ("visualize", "examples", "convert") sets with the flag
+    named as given (`--size`), showing `metavar` and `help` in --help."""
+    return field(default=default, metadata={"flags": commands, "metavar": metavar, "help": help})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    weights: str = ""  # a Keras .h5 or converted .msgpack; "" searches (docs/weights.md) and may download
+    # A Keras .h5, .weights.h5 or .keras, or a converted .msgpack; "" searches (docs/weights.md) and may download.
+    weights: str = flag("", "PATH", "Keras VGG16 .h5, .weights.h5, .keras or converted .msgpack",
+                        visualize="weights", examples="weights", convert="weights")  # fmt: skip
     download: bool = True  # allow downloading Keras' file when nothing is found locally
     fingerprint: str = ""  # the weights' value hash a run used (its config.toml); set, other weights are refused
 
 
 @dataclass(frozen=True)
 class TargetConfig:
-    layers: str | tuple[str, ...] = "all"  # "all", "block1_conv1,block3_conv1" or a list
-    filters: str | tuple[int, ...] = "all"  # "all", "0:64" (a range), "3,5,9" or a list
+    layers: str | tuple[str, ...] = flag("all", "L1,L2|all", "layers to visualise (\"all\", names, or a list)",
+                                         visualize="layers", examples="layers")  # fmt: skip
+    filters: str | tuple[int, ...] = flag("all", "0:64|3,5,9|all", "filters of each layer (a range, a list, all)",
+                                          visualize="filters", examples="filters")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AscentConfig:
-    size: int = 150  # image side in pixels
-    steps: int = 40
+    size: int = flag(150, "PX", "image side in pixels", visualize="size")
+    steps: int = flag(40, "N", "ascent steps", visualize="steps")
     step: float = 1.0  # step size (learning rate); in pixel units for pixels with the normalized optimizer
     normalize: str = "rms"  # normalized optimizer: g/(sqrt(mean g^2)+1e-5), g/|g|, g/max|g|, g/max(g)
     optimizer: str = "normalized"  # normalized (the seeds'), sgd, momentum, adam, rmsprop (optax)
@@ -62,7 +77,7 @@ class ObjectiveConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    dir: str = "runs/latest"
+    dir: str = flag("runs/latest", "DIR", "run directory", visualize="out", examples="out")
     columns: int = 0  # grid columns; 0 = ceil(sqrt(filters))
     margin: int = 5  # black pixels between tiles
     sort: bool = False  # order the grid by final activation, highest first
@@ -81,12 +96,15 @@ class OutputConfig:
 class ExamplesConfig:
     """Dataset examples (scripts/examples.py; with `images` set, visualize computes them after the ascent)."""
 
-    images: str = ""  # folder of JPEG/PNG files (searched recursively); "" = off. Relative: to the working directory
-    top: int = 16  # images kept per filter
-    size: int = 224  # centre-crop side in pixels
-    batch: int = 0  # images per forward pass; 0 picks one for the device
-    save_every: int = 1024  # images between saves of the resumable state
-    conv: str = "auto"  # auto (Winograd on CPU's deep layers), xla (Keras' exact arithmetic), winograd
+    # Folder of JPEG/PNG files (searched recursively); "" = off. Relative: to the working directory.
+    images: str = flag("", "DIR", "folder of JPEG/PNG files, searched recursively", examples="images")
+    top: int = flag(16, "K", "images kept per filter", examples="top")
+    size: int = flag(224, "PX", "centre-crop side in pixels", examples="size")
+    batch: int = flag(0, "N", "images per forward pass (0 picks one for the device)", examples="batch")
+    save_every: int = flag(1024, "N", "images between saves of the resumable state", examples="save-every")
+    # auto (Winograd on CPU's deep layers), xla (Keras' exact arithmetic), winograd
+    conv: str = flag("auto", "auto|xla|winograd", "auto: Winograd on CPU's deep layers (scores within ~2e-5); "
+                     "xla: Keras' exact arithmetic", examples="conv")  # fmt: skip
 
 
 @dataclass(frozen=True)

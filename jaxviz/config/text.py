@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from jaxviz.config.parse import sections
@@ -40,11 +39,3 @@ def as_flat_dict(cfg: Config) -> dict[str, Any]:
         for key, value in dataclasses.asdict(getattr(cfg, name)).items():
             out[f"{name}.{key}"] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
     return out
-
-
-def short_keys(keys: Iterable[str]) -> dict[str, str]:
-    """Dotted key -> its last part where no other key of `keys` shares it, else the key itself
-    ({"ascent.steps": "steps", "ascent.seed": "seed"}): how keys are named for people and paths."""
-    keys = list(keys)
-    shorts = [key.rsplit(".", 1)[-1] for key in keys]
-    return {key: short if shorts.count(short) == 1 else key for key, short in zip(keys, shorts)}
