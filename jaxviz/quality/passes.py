@@ -32,7 +32,30 @@ MIN_CHUNK, MAX_CHUNK = 8, 256  # elsewhere: a power of two in this range, so at 
 # slower in block1 at 128 px), while compiles take a third of -O2's (block5_conv3 at 32 px: 1.0 s, not 3.2).
 CPU_OPTIONS = {"xla_backend_optimization_level": 0}
 KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filter) keys
-_COMPILED: dict[tuple, jax.stages.Compiled] = {}
+
+
+class Executables:
+    """This process's compiled measuring programs, by key: compiled on first use, each compile timed apart from the
+    runs (the quality numbers' cost estimate learns from both). jax.jit's own cache would hide the compiles."""
+
+    def __init__(self) -> None:
+        self._compiled: dict[tuple, jax.stages.Compiled] = {}
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._compiled
+
+    def call(self, key: tuple, jitted: Callable, took: dict, *args) -> jax.Array:
+        """jitted(*args) by the executable cached under `key`, compiled on first use and its seconds added to
+        took[key[0] + "_compile_s"] and took["compile_s"]."""
+        if key not in self._compiled:
+            t = time.perf_counter()
+            self._compiled[key] = jitted.lower(*args).compile()
+            for name in (f"{key[0]}_compile_s", "compile_s"):
+                took[name] += time.perf_counter() - t
+        return self._compiled[key](*args)
+
+
+EXECUTABLES = Executables()  # one per process, as JAX's own compiled programs are
 
 
 def on_cpu() -> bool:
@@ -121,17 +144,6 @@ def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales:
     return keys | {"copies": ("copies", chunk, *shape, shift, scales, degrees)} if copies else keys
 
 
-def _call(key: tuple, jitted: Callable, took: dict, *args) -> jax.Array:
-    """jitted(*args) by the executable cached under `key`, compiled on first use and its seconds added
-    to took[key[0] + "_compile_s"] and took["compile_s"]: compiles are timed apart from runs."""
-    if key not in _COMPILED:
-        t = time.perf_counter()
-        _COMPILED[key] = jitted.lower(*args).compile()
-        for name in (f"{key[0]}_compile_s", "compile_s"):
-            took[name] += time.perf_counter() - t
-    return _COMPILED[key](*args)
-
-
 def plan(layer: str, size: int, n: int, copies: int = COPIES) -> tuple[int, list[str]]:
     """For `measure` on n square `size` px images with default settings: (forward passes it runs, padding
     and whole groups of COPIES included; which of its executables, "measure" and "copies", this process
@@ -141,7 +153,7 @@ def plan(layer: str, size: int, n: int, copies: int = COPIES) -> tuple[int, list
     chunk = chunk_size(layer, size, n)
     keys = _keys(layer, chunk, (size, size, 3), copies, size // SHIFT_FRACTION, SCALES, DEGREES)
     passes = -(-n // chunk) * chunk * (1 + -(-copies // COPIES) * COPIES)
-    return passes, [name for name, key in keys.items() if key not in _COMPILED]
+    return passes, [name for name, key in keys.items() if key not in EXECUTABLES]
 
 
 def ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
@@ -195,8 +207,8 @@ def measure(
     groups, out = [np.int32(g) for g in range(0, copies, COPIES)], []  # all dispatched before any is read
     for s in range(0, len(images), chunk):
         part, fs = images[s : s + chunk], filt[s : s + chunk]
-        made = [_call(keys["copies"], make, took, part, fs, np.int32(seed), g) for g in groups] or [none]
-        out.append([_call(keys["measure"], fn, took, placed, part, m, fs) for m in made])
+        made = [EXECUTABLES.call(keys["copies"], make, took, part, fs, np.int32(seed), g) for g in groups] or [none]
+        out.append([EXECUTABLES.call(keys["measure"], fn, took, placed, part, m, fs) for m in made])
     means = np.concatenate([np.asarray(row[0][0]) for row in out])[:n]
     per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
     own = means[np.arange(n), filt[:n]]
