@@ -157,7 +157,7 @@ def visualize(
     jaxviz.show.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything loads or compiles.
     """
     from jaxviz.run.run_plan import prepare
-    from jaxviz.show.progress import Progress, warn_if_slow
+    from jaxviz.show.progress import Progress, Work, warn_if_slow
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
@@ -185,7 +185,7 @@ def visualize(
     from jaxviz.run.session import filter_cost
 
     cost = filter_cost(cfg, layer_name)
-    bar = Progress(len(wanted), cost * len(wanted), enabled=progress)
+    bar = Progress(Work("filters", len(wanted), cost * len(wanted)), enabled=progress)
     try:
         return _ascend(cfg, p, layer_name, wanted, quality, bar, cost)
     finally:
@@ -196,9 +196,8 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.ascent.records import filter_record
     from jaxviz.model.weights import find_and_load
-    from jaxviz.show import display
+    from jaxviz.run.tiled_chunks import tiled_chunks
 
     with bar.phase("loading weights"):
         params = find_and_load(cfg.model.weights, cfg.model.download)
@@ -206,26 +205,24 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
     # there too; without one, each stage stays one call (0), the fastest.
     segment = cfg.output.snapshot_every if bar.enabled else 0
     engine = ascent.LayerAscent(params, p.specs[layer], p.knobs, ascent.filter_mesh(), segment)
-    o, total = cfg.output, cfg.ascent.steps * cfg.ascent.stages
-    rows, tiles, firsts = [], [], []
+    total = cfg.ascent.steps * cfg.ascent.stages
+    rows, tiles = [], []
 
     def on_step(part: list[int], s: int, act, images) -> None:  # the first report comes after the first compile
-        frac = len(part) * s / total
-        bar.update(layer, len(rows) + frac, len(rows) + frac, len(wanted), (len(rows) + frac) * cost)
+        done = len(rows) + len(part) * s / total
+        bar.update(layer, done, done * cost, within=(done, len(wanted)))
 
     bar.status("compiling")
-    for part, r in ascent.chunks(engine, wanted, cfg.ascent.chunk, on_step if bar.enabled else None):
-        shown = r.all_images if r.all_images is not None else r.images
-        for i, f in enumerate(part):
-            t = display.tile(shown[i], o.display, o.deprocess_std)
-            tiles.append(t)
-            firsts.append(t[:, : cfg.ascent.size])
-            rows.append(filter_record(layer, f, r.history[i], int(r.nan_step[i])))
-        bar.chunk_measured(cost)
-        bar.update(layer, len(rows), len(rows), len(wanted), len(rows) * cost, force=len(rows) == len(wanted))
+    for chunk in tiled_chunks(engine, wanted, cfg, on_step if bar.enabled else None):
+        tiles += [r.tile for r in chunk.results]
+        rows += chunk.records
+        bar.measured(cost)
+        n = len(rows)
+        bar.update(layer, n, n * cost, within=(n, len(wanted)), force=n == len(wanted))
     if quality:
+        firsts = np.stack([t[:, : cfg.ascent.size] for t in tiles])  # each filter's first image
         with bar.phase("quality numbers"):
-            for row, extra in zip(rows, quality_lib.evaluate(params, layer, np.stack(firsts), wanted)):
+            for row, extra in zip(rows, quality_lib.evaluate(params, layer, firsts, wanted)):
                 row.update(extra)
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
     return Result(layer, wanted, np.stack(tiles), activations, rows, cfg)
@@ -264,14 +261,13 @@ def find_examples(
     folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
     arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative).
 
-    `progress`: a progress bar (files done, images/s, time left) on a terminal, in a Jupyter notebook, or as a
+    `progress`: the progress bar (files done, files/s, time left) on a terminal, in a Jupyter notebook, or as a
     line every 30 s elsewhere; False: silent. A call estimated (`examples_seconds`) to take more than
     jaxviz.show.progress.SLOW_CALL_SECONDS warns first (jaxviz.SlowCallWarning), before anything compiles."""
     from jaxviz.dataset_examples import make_job
     from jaxviz.dataset_examples.loader import list_images
     from jaxviz.dataset_examples.scan import run
-    from jaxviz.show.files_progress import Bar
-    from jaxviz.show.progress import warn_if_slow
+    from jaxviz.show.progress import Progress, warn_if_slow
 
     job = make_job(images, layers, filters, top, size, batch, weights, conv=conv)
     # The engine lists the folder again; counting here is what lets the warning come before any compile.
@@ -281,4 +277,4 @@ def find_examples(
         f"jaxviz.find_examples over {files:,} images to {job.layers[-1]} at {job.size} px",
         "fewer images, an earlier deepest layer or a smaller size make it shorter",
     )
-    return run(job, progress=Bar if progress else None)
+    return run(job, progress=Progress.over_files if progress else None)

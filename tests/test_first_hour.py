@@ -13,7 +13,7 @@ from jaxviz import config as config_lib
 from jaxviz.cli import visualize as cli_visualize
 from jaxviz.errors import JaxvizError
 from jaxviz.run.run_plan import describe, plan
-from jaxviz.show.progress import Progress
+from jaxviz.show.progress import Progress, Work
 
 QUALITY_ON = ["--set", 'output.quality="on"']
 ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:4", "--size", "32", "--steps", "2"]
@@ -111,13 +111,13 @@ def test_ctrl_c_before_a_layers_first_chunk_still_says_partial(tmp_path, weights
 
 def test_progress_counts_whole_filters_shows_phases_and_ends_full():
     stream = io.StringIO()
-    bar = Progress(total=8, total_cost=8.0, stream=stream, every=0)
-    bar.update("block1_conv1", done=2.6, layer_done=2.6, layer_total=4, cost_done=2.6, force=True)
+    bar = Progress(Work("filters", total=8, total_cost=8.0), stream=stream, every=0)
+    bar.update("block1_conv1", done=2.6, cost_done=2.6, within=(2.6, 4), force=True)
     assert "2/4 | 2/8 filters" in stream.getvalue() and "left ?" in stream.getvalue()
     with bar.phase("quality numbers"):
         assert stream.getvalue().splitlines()[-1].startswith("quality numbers")
-    bar.chunk_measured()
-    bar.update("block2_conv1", done=8, layer_done=4, layer_total=4, cost_done=8.0, force=True)
+    bar.measured()
+    bar.update("block2_conv1", done=8, cost_done=8.0, within=(4, 4), force=True)
     bar.close()
     last = stream.getvalue().splitlines()[-1]
     assert "8/8 filters" in last and "━" * 24 in last and "left 0 s" in last, last
@@ -145,12 +145,13 @@ def test_a_light_first_layer_does_not_make_an_absurd_estimate(monkeypatch):
 
     monkeypatch.setattr(progress, "PRIOR_GFLOPS", {"cpu": 60.0, "gpu": 60.0, "tpu": 60.0})
     stream = io.StringIO()
-    bar = Progress(total=20, total_cost=10 * 1.0 + 10 * 500.0, stream=stream, every=0, heaviest=500.0)
+    work = Work("filters", total=20, total_cost=10 * 1.0 + 10 * 500.0, heaviest=500.0)
+    bar = Progress(work, stream=stream, every=0)
     bar.start -= 10.0  # a dispatch-bound first layer: 10 cheap filters in 10 s, "1 GFLOP/s"
-    bar.chunk_measured(1.0)
-    bar.update("block1_conv1", done=10, layer_done=10, layer_total=10, cost_done=10.0, force=True)
+    bar.measured(1.0)
+    bar.update("block1_conv1", done=10, cost_done=10.0, within=(10, 10), force=True)
     line = stream.getvalue().splitlines()[-1]
     assert "left about 1 min" in line, line  # 5000 left at the prior 60/s, not 1 h 23 min at the light layer's rate
-    bar.chunk_measured(500.0)  # a heavy layer measured: its own rate from now on
-    bar.update("block3_conv1", done=10, layer_done=0, layer_total=10, cost_done=10.0, force=True)
+    bar.measured(500.0)  # a heavy layer measured: its own rate from now on
+    bar.update("block3_conv1", done=10, cost_done=10.0, within=(0, 10), force=True)
     assert "left about 1 h 20 min" in stream.getvalue().splitlines()[-1], stream.getvalue()  # 4990 at 1 per second

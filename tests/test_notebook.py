@@ -122,15 +122,14 @@ def notebook(monkeypatch) -> list:
 
 
 def test_in_a_notebook_progress_is_one_output_updated_in_place(notebook, capsys):
-    from jaxviz.show.files_progress import Bar
-    from jaxviz.show.progress import Progress
+    from jaxviz.show.progress import Progress, Work
 
     calls, text = notebook
-    bar = Progress(total=4, total_cost=4.0)
+    bar = Progress(Work("filters", total=4, total_cost=4.0))
     assert not bar.live
     bar.status("compiling")
     for s in range(1, 5):
-        bar.update("block1_conv1", done=s, layer_done=s, layer_total=4, cost_done=float(s))  # redrawn at most 2/s
+        bar.update("block1_conv1", done=s, cost_done=float(s), within=(s, 4))  # redrawn at most 2/s
     bar.close()
     assert calls == [True]  # one output, made with a display id; every later state replaces it
     shown = text()
@@ -138,8 +137,10 @@ def test_in_a_notebook_progress_is_one_output_updated_in_place(notebook, capsys)
     assert capsys.readouterr().err == ""  # nothing also printed as lines
 
     calls.clear()
-    files = Bar(total=3)
-    files.update(3, 3)
+    files = Progress.over_files(3)
+    files.status("compiling")
+    files.measured()
+    files.update("examples", 3, force=True)
     files.close()
     assert calls == [True] and "3/3 files" in text()[-1] and "left 0 s" in text()[-1]
 

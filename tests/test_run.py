@@ -13,7 +13,7 @@ from conftest import interrupt_chunk, small_cfg
 from jaxviz import ascent
 from jaxviz.cli import visualize as cli_visualize
 from jaxviz.run.visualization import run_visualization
-from jaxviz.show.progress import Progress
+from jaxviz.show.progress import Progress, Work
 
 OOM = jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 123 bytes.")
 
@@ -71,15 +71,31 @@ def test_other_errors_are_not_taken_for_out_of_memory(tmp_path, weights_path, mo
 
 def test_time_left_is_weighted_by_cost():
     stream = io.StringIO()
-    bar = Progress(total=20, total_cost=10 * 1.0 + 10 * 9.0, stream=stream, every=0)
+    bar = Progress(Work("filters", total=20, total_cost=10 * 1.0 + 10 * 9.0), stream=stream, every=0)
     bar.start -= 10.0  # ten seconds ago
-    bar.update("block1_conv1", done=3, layer_done=3, layer_total=10, cost_done=3.0, force=True)
+    bar.update("block1_conv1", done=3, cost_done=3.0, within=(3, 10), force=True)
     assert "left ?" in stream.getvalue()  # no estimate before a chunk was measured
-    bar.chunk_measured()
-    bar.update("block1_conv1", done=10, layer_done=10, layer_total=10, cost_done=10.0, force=True)
+    bar.measured()
+    bar.update("block1_conv1", done=10, cost_done=10.0, within=(10, 10), force=True)
     line = stream.getvalue().splitlines()[-1]
     # Half the filters but a tenth of the cost are done: 90 cost units left at 1 per second.
     assert "left about 2 min" in line and "1.00 filters/s" in line and "10/20 filters" in line, line
+
+
+def test_files_are_one_bar_with_filters_and_a_resume_counts_only_new_files():
+    stream = io.StringIO()
+    bar = Progress(Work("files", total=100_000, done=40_000), stream=stream, every=0)  # 40k read before
+    bar.start -= 1000.0  # a thousand seconds ago
+    bar.status("compiling")
+    first = stream.getvalue()
+    assert first.startswith("compiling") and "40000/100000 files" in first and "left ?" in first, first
+    bar.measured()
+    bar.update("examples", 50_000)  # rate-limited to `every` = 0: drawn
+    line = stream.getvalue().splitlines()[-1]
+    # 10k new files in 1000 s: 10 a second (not 50), and the 50k left take 5000 s.
+    assert line.startswith("examples") and "50000/100000 files" in line and "10.00 files/s" in line, line
+    assert "left about 1 h 20 min" in line and "(compiling 0.0 s)" in line, line
+    assert Progress.over_files(10, 4).work == Work("files", 10, 10.0, 4, 4.0)
 
 
 def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):

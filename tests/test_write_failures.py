@@ -18,12 +18,16 @@ FAULTS = {
 
 
 class _Failing:
-    """A file whose writes fail with `code` (as a full disk fails them: partway, after some bytes)."""
+    """A file whose writes fail with `code` (as a full disk fails them: partway, after some bytes), once `after`
+    writes went through."""
 
-    def __init__(self, real, code: int):
-        self.real, self.code = real, code
+    def __init__(self, real, code: int, after: int = 0):
+        self.real, self.code, self.after = real, code, after
 
     def write(self, data):
+        if self.after > 0:
+            self.after -= 1
+            return self.real.write(data)
         self.real.write(data[: len(data) // 2])  # half of it reached the disk
         raise OSError(self.code, os.strerror(self.code))
 
@@ -37,8 +41,9 @@ class _Failing:
         self.real.close()
 
 
-def _inject(monkeypatch, where: str, code: int) -> None:
-    """Fail every write to a path containing `where` (atomic writes and TensorBoard's event files alike)."""
+def _inject(monkeypatch, where: str, code: int, after: int = 0) -> None:
+    """Fail every write to a path containing `where` (atomic writes and TensorBoard's event files alike), once
+    `after` writes to it went through."""
     import tensorboardX.record_writer as records
 
     import jaxviz.runtime.files as files
@@ -48,11 +53,11 @@ def _inject(monkeypatch, where: str, code: int) -> None:
     def fdopen(fd, *args, **kwargs):
         path = os.readlink(f"/proc/self/fd/{fd}")  # the temporary file, named after its target
         f = real_fdopen(fd, *args, **kwargs)
-        return _Failing(f, code) if where in path else f
+        return _Failing(f, code, after) if where in path else f
 
     def open_file(path):
         f = real_open_file(path)
-        return _Failing(f, code) if where in path else f
+        return _Failing(f, code, after) if where in path else f
 
     monkeypatch.setattr(files.os, "fdopen", fdopen)
     monkeypatch.setattr(records, "open_file", open_file)
@@ -84,22 +89,24 @@ def reference(tmp_path_factory, weights_path):
 
 
 @pytest.mark.parametrize(
-    ("where", "code", "atlas"),
+    ("where", "code", "atlas", "after"),
     [
-        ("0002-0003.npz", errno.ENOSPC, False),  # the second chunk
-        ("block1_conv1.png", errno.EDQUOT, False),  # the grid
-        ("metrics.json", errno.EROFS, False),
-        ("tfevents", errno.ENOSPC, False),  # TensorBoard's event file
-        ("atlas/layers", errno.EACCES, True),  # a page of the atlas
+        ("0002-0003.npz", errno.ENOSPC, False, 0),  # the second chunk
+        ("block1_conv1.png", errno.EDQUOT, False, 0),  # the grid
+        ("metrics.json", errno.EROFS, False, 0),
+        ("tfevents", errno.ENOSPC, False, 0),  # TensorBoard's event file, as it is made
+        # Its third record (4 writes each): the first live scalar, written by the writer's own thread.
+        ("tfevents", errno.ENOSPC, False, 8),
+        ("atlas/layers", errno.EACCES, True, 0),  # a page of the atlas
     ],
-    ids=["chunk", "grid", "metrics", "events", "atlas"],
+    ids=["chunk", "grid", "metrics", "events", "events-in-thread", "atlas"],
 )
 def test_a_failed_write_is_one_line_and_a_rerun_resumes(
-    tmp_path, weights_path, monkeypatch, capsys, reference, where, code, atlas
+    tmp_path, weights_path, monkeypatch, capsys, reference, where, code, atlas, after
 ):
     out = tmp_path / "r"
     flags = ["--set", f"output.atlas={'true' if atlas else 'false'}"]
-    _inject(monkeypatch, where, code)
+    _inject(monkeypatch, where, code, after)
     assert _visualize(out, weights_path, *flags) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("jaxviz: error: cannot write "), err

@@ -28,20 +28,33 @@ OnProgress = Callable[[int, float], None]  # (images read so far, images/s after
 
 
 class Display(Protocol):
-    """A progress display of files: `update(files done in all, images read in all)`, then `close()`."""
+    """A progress display over files (jaxviz.show.progress.Progress is one): `status("compiling")` before the first
+    batch, after each batch `measured()` then `update("examples", files done in all, force=...)`, and `close()`."""
 
-    def update(self, done: int, images: int) -> None: ...
+    def status(self, text: str) -> None: ...
+
+    def measured(self, unit_cost: float = 0.0) -> None: ...
+
+    def update(self, phase: str, done: float, cost_done: float | None = None, within: tuple[float, int] | None = None,
+               force: bool = False) -> None: ...  # fmt: skip
 
     def close(self) -> None: ...
 
 
 # (files this process will consume in all, files it consumed before this invocation) -> a Display. The engine shows
-# nothing itself: the app and the notebook API hand it jaxviz.show.files_progress.Bar.
+# nothing itself: the app and the notebook API hand it jaxviz.show.progress.Progress.over_files.
 NewDisplay = Callable[[int, int], Display]
 
 
 class _Silent:
-    def update(self, done: int, images: int) -> None:
+    def status(self, text: str) -> None:
+        pass
+
+    def measured(self, unit_cost: float = 0.0) -> None:
+        pass
+
+    def update(self, phase: str, done: float, cost_done: float | None = None, within: tuple[float, int] | None = None,
+               force: bool = False) -> None:  # fmt: skip
         pass
 
     def close(self) -> None:
@@ -126,6 +139,7 @@ def run(
     feed = Feeder(topk.make_step(job.layers, job.filters, devices), params, job.size, batch, len(devices), retry)
     todo = mine[counters.cursor :][:stop_after]
     bar = progress(len(mine), counters.cursor) if progress is not None else _Silent()
+    bar.status("compiling")  # until the first batch is done the wait is mostly its compile: said so
     saved_at, first = len(counters.images), None
     told = [len(counters.images), time.monotonic()]  # images and time of the last on_progress
 
@@ -153,7 +167,8 @@ def run(
                     first = (time.perf_counter(), len(counters.images))
             counters.cursor += len(group)
             counters.skipped += len(group) - len(good)
-            bar.update(counters.cursor, len(counters.images))
+            bar.measured()
+            bar.update("examples", counters.cursor, force=counters.cursor == len(mine))
             if path is not None and len(counters.images) - saved_at >= job.save_every:
                 save(path, state, sums, counters, meta)
                 saved_at = len(counters.images)

@@ -89,7 +89,7 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
     was written (a complete rerun writes nothing)."""
     from jaxviz.dataset_examples.scan import run
     from jaxviz.runtime.processes import holding, process
-    from jaxviz.show.files_progress import Bar
+    from jaxviz.show.progress import Progress
 
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
         listing = job.out / "examples" / "images.json"  # written last, and only when something changed
@@ -97,7 +97,8 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
         tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
         scalars = Scalars(job.out) if tensorboard else None
         try:
-            result = run(job, stop_after=stop_after, progress=Bar if progress else None, on_progress=scalars,
+            bar = Progress.over_files if progress else None
+            result = run(job, stop_after=stop_after, progress=bar, on_progress=scalars,
                          barrier_seconds=cfg.distributed.barrier_timeout)  # fmt: skip
         except BaseException:
             if scalars is not None:

@@ -10,9 +10,10 @@ from PIL import Image
 from jaxviz.config import Config
 from jaxviz.model.architecture import gflop_per_step
 from jaxviz.run.chunk_store import FilterResult, Store
+from jaxviz.run.tiled_chunks import tile, tiled_chunks
 from jaxviz.show import display
-from jaxviz.show.live_grids import LiveGrids, copies
 from jaxviz.show.progress import Progress, duration
+from jaxviz.show.writers import MetricWriter
 
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 
@@ -23,39 +24,26 @@ def filter_cost(cfg: Config, layer: str) -> float:
     return gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
 
 
-def tile(images: np.ndarray, cfg: Config) -> np.ndarray:
-    """One filter's tile as the run shows it (output.display, output.deprocess_std)."""
-    return display.tile(images, cfg.output.display, cfg.output.deprocess_std)
-
-
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
-    """The layer's grid as the config lays it out (see display.layer_grid)."""
+    """The layer's grid of `filters` as the config lays it out (output.sort, grid, columns, margin), from what
+    `results` holds (see display.layer_grid): a uint8 (H, W, 3) image."""
     o = cfg.output
-    return display.layer_grid(
-        filters,
-        {f: r.tile for f, r in results.items()},
-        {f: r.history for f, r in results.items()},
-        {f: r.nan_step for f, r in results.items()},
-        cfg.ascent.size,
-        o.sort,
-        o.grid,
-        o.columns,
-        o.margin,
-    )
+    layout = display.GridLayout(o.sort, o.grid, o.columns, o.margin)
+    return display.layer_grid(filters, results, cfg.ascent.size, layout)
 
 
 class Session:
     """The state one process threads through its layers and chunks: progress, live TensorBoard."""
 
-    def __init__(self, cfg: Config, store: Store, writer, bar: Progress, step: int = 0):
-        """`step`: the first TensorBoard step this invocation may write (past what the event files hold)."""
+    def __init__(self, cfg: Config, store: Store, writer: MetricWriter, bar: Progress, step: int = 0):
+        """`writer`: where live scalars and grids go (an AsyncWriter builds the grids off the critical path);
+        `step`: the first TensorBoard step this invocation may write (past what the event files hold)."""
         self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
-        self.finished, self.cost = bar.base, bar.base_cost
+        self.finished, self.cost = bar.work.done, bar.work.done_cost
         self.global_step = step
         self.last_snapshot = -float("inf")
         self.started = time.perf_counter()
         self.estimated = False  # the measured estimate is printed once, after the first chunk
-        self.live = LiveGrids()
 
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         """Progress, live scalars and (rate-limited) live grids after step `s` of the chunk `part`."""
@@ -64,7 +52,7 @@ class Session:
         frac = len(part) * s / (a.steps * a.stages)
         layer_done = sum(f in results for f in filters) + frac
         cost = self.cost + frac * filter_cost(self.cfg, layer)
-        self.bar.update(layer, self.finished + frac, layer_done, len(filters), cost)
+        self.bar.update(layer, self.finished + frac, cost, within=(layer_done, len(filters)))
         finite = act[np.isfinite(act)]
         if finite.size:
             self.writer.write_scalars(
@@ -75,15 +63,16 @@ class Session:
         due = every and s % every == 0 and s < a.steps * a.stages
         if due and time.monotonic() - self.last_snapshot >= SNAPSHOT_SECONDS:
             self.last_snapshot = time.monotonic()
-            done, newest, step = dict(results), copies(images()), self.global_step
+            # Copies the snapshot owns: the ascent goes on changing its buffers (and `results`) meanwhile.
+            done, newest = dict(results), np.array(images(), copy=True)
 
-            def snapshot() -> None:  # in the live-grid thread: tiles, grid, PNG, event
+            def snapshot() -> dict[str, np.ndarray]:  # in the writer's thread, if it has one: tiles, grid
                 live = dict(done)
                 for f, image in zip(part, newest):
                     live[f] = FilterResult(self._live_tile(image), None, -1)
-                self.writer.write_images(step, {f"{layer}/grid": layer_grid(self.cfg, filters, live)})
+                return {f"{layer}/grid": layer_grid(self.cfg, filters, live)}
 
-            self.live.submit(snapshot)
+            self.writer.offer_images(self.global_step, snapshot)
 
     def _live_tile(self, images: np.ndarray) -> np.ndarray:
         """A filter's k images (k, side, side, 3) mid-ascent as a tile the shape of a finished one: an
@@ -97,7 +86,7 @@ class Session:
 
     def _first_estimate(self, layer: str) -> None:
         """After the first chunk: one line with its measured time and the time the rest should take."""
-        self.bar.chunk_measured(filter_cost(self.cfg, layer))
+        self.bar.measured(filter_cost(self.cfg, layer))
         if self.estimated:
             return
         self.estimated = True
@@ -112,8 +101,6 @@ class Session:
     def run_layer(self, engine, filters: list[int], results: dict, shown: list[int]) -> None:
         """Ascend every filter of `filters` not yet in `results` with `engine` (an ascent.LayerAscent) through
         the chunk runner; each chunk is saved as it finishes. `shown`: the layer's filters in the live grid."""
-        from jaxviz import ascent
-
         layer = engine.layer
         self.last_snapshot = -float("inf")  # every layer gets its first live snapshot
 
@@ -122,21 +109,18 @@ class Session:
 
         todo = [f for f in filters if f not in results]
         on_step = lambda part, s, act, images: self.on_step(layer, shown, results, part, s, act, images)  # noqa: E731
-        for part, r in ascent.chunks(engine, todo, self.cfg.ascent.chunk, on_step, retry):
-            images = r.all_images if r.all_images is not None else r.images
-            new = [FilterResult(tile(im, self.cfg), h, int(n)) for im, h, n in zip(images, r.history, r.nan_step)]
-            self.store.save(layer, part, new)
-            results.update(zip(part, new))
-            self.finished += len(part)
-            self.cost += len(part) * filter_cost(self.cfg, layer)
+        for chunk in tiled_chunks(engine, todo, self.cfg, on_step, retry):
+            self.store.save(layer, chunk.filters, chunk.results)
+            results.update(zip(chunk.filters, chunk.results))
+            self.finished += len(chunk.filters)
+            self.cost += len(chunk.filters) * filter_cost(self.cfg, layer)
             self._first_estimate(layer)
-            for f, res in zip(part, new):
+            for f, res in zip(chunk.filters, chunk.results):
                 if res.nan_step >= 0:
                     print(
                         f"jaxviz: warning: {layer} filter {f}: non-finite update at step {res.nan_step}; "
                         f"kept its last finite image",
                         flush=True,
                     )
-        self.live.drain()  # the layer's final grid comes after its live ones
         layer_done = sum(f in results for f in shown)
-        self.bar.update(layer, self.finished, layer_done, len(shown), self.cost, force=True)
+        self.bar.update(layer, self.finished, self.cost, within=(layer_done, len(shown)), force=True)

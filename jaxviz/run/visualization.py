@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,8 +21,8 @@ from jaxviz.run.session import Session, filter_cost
 from jaxviz.runtime import compile_cache, compile_clock, numerics
 from jaxviz.runtime import processes as distributed
 from jaxviz.runtime.paths import output_dir
-from jaxviz.show.progress import Progress
-from jaxviz.show.writers import NullWriter, TensorBoardWriter, logged_steps
+from jaxviz.show.progress import Progress, Work
+from jaxviz.show.writers import AsyncWriter, NullWriter, TensorBoardWriter, logged_steps
 
 __all__ = ["plan", "resolve", "run_visualization"]
 AfterLayer = Callable[[Path], None]  # e.g. the atlas' refresh: the run layer does not import the atlas
@@ -65,17 +66,19 @@ class _Visualization:
         self.logged = logged_steps(self.out) if self.primary and self.cfg.output.tensorboard else {}
         step = max(self.logged.values(), default=-1) + 1  # past everything TensorBoard already shows
         tensorboard = self.cfg.output.tensorboard and self.primary
-        self.writer = TensorBoardWriter(self.out) if tensorboard else NullWriter()
+        # Written on a thread of its own: live grids are built and encoded there, off the ascent's critical path.
+        self.writer = AsyncWriter(TensorBoardWriter(self.out)) if tensorboard else NullWriter()
         self.writer.write_texts(step, {"config": "```toml\n" + self.text + "\n```"})
-        self.bar = Progress(
-            sum(len(la.share) for la in targets),
-            sum(la.cost * len(la.share) for la in targets),
-            self.cfg.output.progress and self.primary,
+        work = Work(
+            "filters",
+            total=sum(len(la.share) for la in targets),
+            total_cost=sum(la.cost * len(la.share) for la in targets),
             done=sum(len(la.share) - len(la.todo) for la in targets),
             done_cost=sum(la.cost * (len(la.share) - len(la.todo)) for la in targets),
             layers=sum(bool(la.todo) for la in targets),
             heaviest=max((la.cost for la in targets if la.todo), default=0.0),
         )
+        self.bar = Progress(work, self.cfg.output.progress and self.primary)
         self.session = Session(self.cfg, self.store, self.writer, self.bar, step)
         for name, times in report.previous_times(self.out).items():
             if name in self.layers:
@@ -109,7 +112,6 @@ class _Visualization:
         `interrupted`: after Ctrl-C; the layer is marked partial and its quality numbers wait for the rerun.
         """
         cfg, layer, tag = self.cfg, self.layers[name], f"{name}/activation_mean"
-        self.session.live.drain()  # a live grid still being made must not land after the final one
         with self.bar.phase("grid"):
             curve = self.logged[tag] + 1 if tag in self.logged else 0  # each pass's curve after the last one's
             step = self.session.global_step
@@ -216,7 +218,9 @@ def _run_held(
         raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
     finally:
         r.bar.close()
-        r.session.live.close(raise_error=sys.exc_info()[0] is None)
+        if sys.exc_info()[0] is not None:  # the run's own error is the one to report, not a write's after it
+            with contextlib.suppress(Exception):
+                r.writer.close()  # pending writes done (a live grid lands before the last one), thread stopped
     if not r.primary:
         return {"filters": [], "layers": {}}
     flat = config_lib.as_flat_dict(cfg)

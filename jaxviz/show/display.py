@@ -7,6 +7,8 @@ config's valid choices come from them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -91,36 +93,54 @@ GRIDS: dict[str, Callable[[list[int], Callable[[int], float]], list[int]]] = {
 }
 
 
+class Shown(Protocol):
+    """What a grid needs of a filter (jaxviz.run.chunk_store.FilterResult is one)."""
+
+    @property
+    def tile(self) -> np.ndarray: ...  # (H, W, 3) uint8, as `tile` makes it
+
+    @property
+    def history(self) -> np.ndarray | None: ...  # mean activation per step; None while still ascending
+
+    @property
+    def nan_step(self) -> int: ...  # the first non-finite step, -1: none
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """How a layer's grid is laid out (the config's output.sort, grid, columns, margin): `sort` by final
+    activation; `choice` a GRIDS name ("best_square" also sorts); `columns` 0: ceil(sqrt(N)); `margin` in px."""
+
+    sort: bool = False
+    choice: str = "all"
+    columns: int = 0
+    margin: int = 5
+
+
 def layer_grid(
-    filters: Sequence[int],
-    tiles: Mapping[int, np.ndarray],
-    histories: Mapping[int, np.ndarray | None],
-    nan_steps: Mapping[int, int],
-    size: int,
-    sort: bool = False,
-    choice: str = "all",
-    columns: int = 0,
-    margin: int = 5,
+    filters: Sequence[int], shown: Mapping[int, Shown], size: int, layout: GridLayout = GridLayout()
 ) -> np.ndarray:
-    """A layer's grid of `filters`: each filter's tile (black where none is stored yet), `dead_tile` for a filter
-    that never fired (its stored tile is kept), ordered by final activation when `sort` or a GRIDS `choice`
-    other than "all" asks. `histories[f]` is None for a filter still ascending (not judged yet)."""
+    """A layer's grid of `filters` as `layout` says: each filter's tile from `shown` (black where none is stored
+    yet, `size` px square when no tile tells the shape), `dead_tile` for a filter that never fired (its stored tile
+    is kept), ordered by final activation when `layout.sort` or a GRIDS choice other than "all" asks. A filter's
+    history is None while it is still ascending (not judged yet). Returns a uint8 (H, W, 3) image
+    (jaxviz.runtime.images.grid)."""
 
     def final(f: int) -> float:
-        h = histories.get(f)
+        h = shown[f].history if f in shown else None
         return float(np.nan_to_num(h[-1], nan=-np.inf)) if h is not None else -np.inf
 
     order = list(filters)
-    if sort or choice != "all":
+    if layout.sort or layout.choice != "all":
         order.sort(key=lambda f: -final(f))
-    order = GRIDS[choice](order, final)
-    shape = next((tiles[f].shape for f in order if f in tiles), (size, size, 3))
+    order = GRIDS[layout.choice](order, final)
+    shape = next((shown[f].tile.shape for f in order if f in shown), (size, size, 3))
     blank, mark = np.zeros(shape, np.uint8), dead_tile(shape)
 
-    def shown(f: int) -> np.ndarray:
-        if f not in tiles:
+    def cell(f: int) -> np.ndarray:
+        if f not in shown:
             return blank
-        h = histories.get(f)
-        return mark if h is not None and is_dead(h, nan_steps.get(f, -1)) else tiles[f]
+        s = shown[f]
+        return mark if s.history is not None and is_dead(s.history, s.nan_step) else s.tile
 
-    return grid(np.stack([shown(f) for f in order]), columns, margin)
+    return grid(np.stack([cell(f) for f in order]), layout.columns, layout.margin)

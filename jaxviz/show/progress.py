@@ -1,8 +1,10 @@
-"""Progress of a run through `rich`: phase or layer, whole filters done, filters/s, time left weighted by cost.
+"""The one progress bar (`rich`), over a unit of work: a run's or `visualize`'s filters weighted by their ascent cost,
+or the dataset examples' files. It shows the phase (a layer, "examples", "compiling", "quality numbers"), whole
+units done, units per second of work, elapsed and compile time, and time left as a duration.
 
 On a terminal it is a live bar; in a Jupyter notebook one output updated in place; elsewhere (a log file, CI,
 a batch job) the same columns are printed as a line at most every `every` seconds. Time left is estimated only
-once a chunk has been measured (the first call of a layer compiles; a guess before that would be absurd), and
+once a chunk (or batch) has been measured (the first call compiles; a guess before that would be absurd), and
 from the cost done since this invocation started: a block5 filter costs far more than a block1 one, so
 filters/s alone would mislead. Before anything runs, `warn_if_slow` turns the same prior figures into one
 warning for a notebook call that will take long.
@@ -17,6 +19,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -33,6 +36,7 @@ from jaxviz.runtime import compile_clock
 PRIOR_GFLOPS = {"cpu": 30.0 * (os.cpu_count() or 1), "gpu": 1e5, "tpu": 1e5}
 SLOW_CALL_SECONDS = 30.0  # a notebook call estimated to take longer than this says so before it starts
 NOTEBOOK_EVERY = 0.5  # seconds between redraws of a notebook's progress output (each one is a message to the page)
+WIDTH = 200  # columns of a line outside a terminal: wide enough that the columns never wrap
 
 
 class SlowCallWarning(UserWarning):
@@ -174,50 +178,61 @@ def duration(seconds: float) -> str:
 
 
 class _Left(ProgressColumn):
-    """Time left: the cost still to do over the cost done per second since the first measured chunk."""
+    """Time left (Progress.estimate's seconds) as a duration, "?" before anything was measured."""
 
     def render(self, task) -> Text:
         left = task.fields.get("left")
         return Text(f"left {duration(left)}" if left is not None else "left ?", style="progress.remaining")
 
 
-class Progress:
-    """One run's progress. `total`: filters this invocation covers; `total_cost`: their cost (any unit).
-
-    `done`/`done_cost`: what was already finished when it started (a resumed run); they count as done but
-    not towards the rate.
+@dataclass(frozen=True)
+class Work:
+    """What a bar counts: `total` units of `unit` ("filters", "files") this invocation covers, costing `total_cost`
+    in all (any unit, e.g. GFLOP; None: one per unit). `done`/`done_cost`: what was finished before it started (a
+    resumed run; None: one per unit): counted as done, not towards the rate. `layers`: the layers it will start
+    (each still to start adds the compile and phase seconds a layer took so far to the time left); `heaviest`: the
+    cost of its costliest unit (0: no floor on the rate before such a unit was measured; see Progress.measured).
     """
 
-    def __init__(
-        self,
-        total: int,
-        total_cost: float | None = None,
-        enabled: bool = True,
-        stream: TextIO | None = None,
-        every: float = 30.0,
-        done: int = 0,
-        done_cost: float = 0.0,
-        layers: int = 1,
-        heaviest: float = 0.0,
-    ):
-        self.total, self.enabled, self.every, self.layers = total, enabled, every, layers
-        self.total_cost = float(total if total_cost is None else total_cost)
-        self.base, self.base_cost = done, done_cost
-        self.out = Output(stream, enabled, every, 200)
+    unit: str
+    total: int
+    total_cost: float | None = None
+    done: int = 0
+    done_cost: float | None = None
+    layers: int = 1
+    heaviest: float = 0.0
+
+    def __post_init__(self) -> None:  # costs left out are one per unit: always floats once made
+        object.__setattr__(self, "total_cost", float(self.total if self.total_cost is None else self.total_cost))
+        object.__setattr__(self, "done_cost", float(self.done if self.done_cost is None else self.done_cost))
+
+
+class Progress:
+    """One invocation's progress over `work` (a Work), shown while `enabled`: on `stream` (default: standard
+    error, or the notebook under Jupyter), a line at most every `every` seconds where it is not live.
+
+    Where it shows is three plain arguments; what it counts is one Work, which callers build from their plan
+    (a run's layers, a file list) and which says the same thing for filters and files.
+    """
+
+    def __init__(self, work: Work, enabled: bool = True, stream: TextIO | None = None, every: float = 30.0):
+        self.work, self.enabled, self.every = work, enabled, every
+        self.total, self.total_cost = work.total, float(work.total_cost)
+        self.out = Output(stream, enabled, every, WIDTH)
         self.stream, self.console = self.out.stream, self.out.console
         self.start = time.perf_counter()
         self.compile0 = compile_clock.seconds()
-        self.measured = False  # estimates start once a chunk has finished
-        self.heaviest, self.heavy_measured = heaviest, heaviest <= 0  # the costliest filter of the run
-        self.seen: set[str] = set()  # layers whose ascent started
+        self.is_measured = False  # estimates start once a chunk has finished
+        self.heavy_measured = work.heaviest <= 0  # the costliest unit of the work measured (or no floor wanted)
+        self.seen: set[str] = set()  # phases (layers) whose work started
         self.finished_layers = 0
         self.phase_seconds = self.phase_compile = 0.0  # grids, quality numbers, atlas (their compiles within)
-        self.state = ("", float(done), float(done_cost))
+        self.state = ("", float(work.done), float(work.done_cost))
         self._bar = RichProgress(
             # On a narrow terminal the bar and the clocks give way first: phase, counts and time left stay whole.
             TextColumn("{task.description:<14}", table_column=Column(no_wrap=True)),
             BarColumn(bar_width=24),
-            TextColumn("{task.fields[filters]}", table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[count]}", table_column=Column(no_wrap=True)),
             TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
             TextColumn("elapsed {task.fields[elapsed]}"),
             TextColumn("(compiling {task.fields[compiling]})"),
@@ -229,7 +244,8 @@ class Progress:
         self._task = self._bar.add_task(
             "starting",
             total=max(self.total_cost, 1e-12),
-            filters="",
+            completed=min(float(work.done_cost), self.total_cost),
+            count=self._count(work.done),
             rate="",
             elapsed="0:00",
             compiling="0.0 s",
@@ -237,85 +253,101 @@ class Progress:
         )
         self.out.attach(self._bar)
 
+    @classmethod
+    def over_files(cls, total: int, done: int = 0) -> Progress:
+        """A bar over `total` files, `done` of them consumed before this invocation: the display factory the
+        dataset examples' engine is handed (jaxviz.dataset_examples.scan.NewDisplay)."""
+        return cls(Work("files", total, done=done))
+
     @property
     def live(self) -> bool:
         """Whether this is a live terminal bar (redrawn by rich's own thread)."""
         return self.out.live
 
-    def chunk_measured(self, filter_cost: float = 0.0) -> None:
-        """A chunk finished (its filters cost `filter_cost` each): time left can be estimated from here on.
+    def _count(self, done: float, within: tuple[float, int] | None = None) -> str:
+        part = f"{int(within[0])}/{within[1]} | " if within is not None else ""
+        return f"{part}{int(done)}/{self.total} {self.work.unit}"
 
-        Until a layer at least a tenth as costly per filter as the heaviest has been measured, the rate is at
+    def _work_seconds(self) -> tuple[float, float]:
+        """(seconds of work since the start: compiling and phases taken out, seconds spent compiling in them)."""
+        compiled = compile_clock.seconds() - self.compile0 - self.phase_compile
+        return time.perf_counter() - self.start - self.phase_seconds - compiled, compiled
+
+    def measured(self, unit_cost: float = 0.0) -> None:
+        """A chunk (or batch) finished, its units costing `unit_cost` each: time left can be estimated from here on.
+
+        Until a layer at least a tenth as costly per unit as the work's heaviest has been measured, the rate is at
         least the backend's PRIOR_GFLOPS: a light layer's steps are mostly dispatch, and its rate in GFLOP/s
         says nothing of a heavy layer's (block1_conv1 first made a 40 s run's estimate almost 3 minutes).
         """
-        self.measured = True
-        self.heavy_measured |= filter_cost >= 0.1 * self.heaviest
+        self.is_measured = True
+        self.heavy_measured |= unit_cost >= 0.1 * self.work.heaviest
 
     def estimate(self, cost_done: float) -> float | None:
         """Seconds left, or None before a chunk was measured.
 
-        The ascent's rate is cost per second with compiling and the per-layer phases taken out; each layer
-        still to start adds what compiling and phases cost per layer so far (compiling is per program, not
-        per filter: folding it into the rate made a 17 s run's first estimate 17 minutes).
+        The rate is cost per second with compiling and the per-layer phases taken out; each layer still to
+        start adds what compiling and phases cost per layer so far (compiling is per program, not per filter:
+        folding it into the rate made a 17 s run's first estimate 17 minutes).
         """
-        if not self.measured:
+        if not self.is_measured:
             return None
         if cost_done >= self.total_cost:  # nothing left, whatever the clocks say (a rate can be unmeasurable)
             return 0.0
-        compiled = compile_clock.seconds() - self.compile0 - self.phase_compile
-        work = time.perf_counter() - self.start - self.phase_seconds - compiled
-        rate = (cost_done - self.base_cost) / work if work > 0 else 0.0
+        work, compiled = self._work_seconds()
+        rate = (cost_done - self.work.done_cost) / work if work > 0 else 0.0
         if not self.heavy_measured:
             rate = max(rate, PRIOR_GFLOPS.get(_backend(), PRIOR_GFLOPS["gpu"]))
         if rate <= 0:
             return None
         per_layer = (compiled + self.phase_seconds) / max(self.finished_layers, 1)
-        return max(self.total_cost - cost_done, 0.0) / rate + per_layer * max(self.layers - len(self.seen), 0)
+        return max(self.total_cost - cost_done, 0.0) / rate + per_layer * max(self.work.layers - len(self.seen), 0)
 
     def update(
         self,
-        layer: str,
+        phase: str,
         done: float,
-        layer_done: float,
-        layer_total: int,
         cost_done: float | None = None,
+        within: tuple[float, int] | None = None,
         force: bool = False,
     ) -> None:
-        """`done`: filters finished overall (fractional within a chunk; shown whole), `cost_done` their cost;
-        `layer_*`: within `layer`."""
+        """`done`: units finished overall (fractional within a chunk; shown whole), `cost_done` their cost (None:
+        `done`); `within`: (done, total) within `phase` (a layer), shown before the overall count; `phase` is
+        shown first. The rate is units per second of work (compiling and phases taken out, as for time left).
+        `force`: drawn now even where lines are rate-limited (the last update)."""
         if not self.enabled:
             return
         cost_done = done if cost_done is None else cost_done
-        self.state = (layer, done, cost_done)
-        self.seen.add(layer)
-        elapsed = time.perf_counter() - self.start
-        rate = (done - self.base) / elapsed if elapsed > 0 else 0.0
+        self.state = (phase, done, cost_done)
+        self.seen.add(phase)
+        work, _ = self._work_seconds()
+        rate = (done - self.work.done) / work if work > 0 else 0.0
         self._bar.update(
             self._task,
-            description=layer,
+            description=phase,
             completed=min(cost_done, self.total_cost),
-            filters=f"{int(layer_done)}/{layer_total} | {int(done)}/{self.total} filters",
-            rate=f"{rate:.2f} filters/s",
-            elapsed=clock(elapsed),
+            count=self._count(done, within),
+            rate=f"{rate:.2f} {self.work.unit}/s",
+            elapsed=clock(time.perf_counter() - self.start),
             compiling=f"{compile_clock.seconds() - self.compile0:.1f} s",
             left=self.estimate(cost_done),
         )
-        self._emit(force)
+        self.out.emit(force)
 
     def status(self, text: str) -> None:
-        """Show `text` (e.g. "compiling") in the layer's place until the next update; nothing is timed apart."""
+        """Show `text` (e.g. "compiling") in the phase's place until the next update; nothing is timed apart."""
         if self.enabled:
             self._bar.update(self._task, description=text)
-            self._emit(force=True)
+            self.out.emit(force=True)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        """Show `name` (e.g. "quality numbers", "atlas") while the work inside runs, then the layer again."""
+        """Show `name` (e.g. "quality numbers", "atlas") while the work inside runs, then the layer again; its
+        seconds (and compiles) are taken out of the rate. A "grid" phase ends a layer."""
         layer, t0, c0 = self.state[0], time.perf_counter(), compile_clock.seconds()
         if self.enabled:
             self._bar.update(self._task, description=name)
-            self._emit(force=True)
+            self.out.emit(force=True)
         try:
             yield
         finally:
@@ -325,9 +357,6 @@ class Progress:
                 self.finished_layers += 1
             if self.enabled:
                 self._bar.update(self._task, description=layer)
-
-    def _emit(self, force: bool) -> None:
-        self.out.emit(force)
 
     def close(self) -> None:
         """A full bar when everything was done; the line left on the terminal (or the notebook) either way."""
