@@ -76,19 +76,11 @@ class Result:
         return png_bytes(image)
 
 
-def _keys() -> dict[str, list[str]]:
-    """Short name -> dotted keys that end in it ("steps" -> ["ascent.steps"]; an ambiguous one lists several)."""
-    out: dict[str, list[str]] = {}
-    for key in config_lib.as_flat_dict(Config()):
-        if key.startswith("examples."):  # jaxviz.find_examples() is their API; `size=` here is the ascent's
-            continue
-        out.setdefault(key.rsplit(".", 1)[1], []).append(key)
-    return out
-
-
 def _settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Keyword settings -> dotted config keys: `size=128` or `ascent__size=128` (or a dotted key in a dict)."""
-    keys, out = _keys(), {}
+    from jaxviz.config.keys import keyword_names
+
+    keys, out = keyword_names(), {}
     for name, value in settings.items():
         dotted = name.replace("__", ".")
         if "." in dotted:

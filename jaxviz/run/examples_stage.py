@@ -18,6 +18,8 @@ from jaxviz.config import Config
 from jaxviz.dataset_examples import Examples
 from jaxviz.dataset_examples.scan import Job
 from jaxviz.errors import JaxvizError
+from jaxviz.run.run_dir import check_run_dir
+from jaxviz.runtime.paths import output_dir
 from jaxviz.show.writers import TensorBoardWriter, logged_steps
 
 TAG = "examples/images"  # the scalar whose step (images read) resumes: a rerun writes only past it
@@ -34,17 +36,21 @@ def job_for(cfg: Config) -> Job:
     no folder is set or it is not a directory, or for a setting jaxviz.dataset_examples.make_job refuses. Imports no
     JAX: the saved state is checked by `check_before`, once the processes are joined."""
     from jaxviz.dataset_examples import make_job
-    from jaxviz.model.weight_search import resolve_weights
+    from jaxviz.model.weight_search import find_weights
 
     e = cfg.examples
     if not e.images:
         raise JaxvizError("no image folder: pass --images DIR, or set images in the config's [examples] table")
     images = images_path(e.images)
+    if not Path(images).exists():
+        raise JaxvizError(f"the image folder {images!r} (examples.images) does not exist")
     if not Path(images).is_dir():
         raise JaxvizError(f"the image folder {images!r} (examples.images) is not a directory")
+    out = output_dir(cfg.output.dir)
+    check_run_dir(out)  # new, empty or jaxviz's: never a sweep's, never the photos' own folder
     t = cfg.target
-    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", cfg.output.dir, e.save_every, e.conv)
-    weights = resolve_weights(cfg.model.weights, download=cfg.model.download)
+    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", out, e.save_every, e.conv)
+    weights = find_weights(cfg.model.weights, download=cfg.model.download).path
     return dataclasses.replace(job, weights=str(weights))
 
 

@@ -16,6 +16,7 @@ from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
 from jaxviz.run.recorded import read_config, resolve, up_to_date, write_config
 from jaxviz.run.report import LayerRecord
+from jaxviz.run.run_dir import check_run_dir
 from jaxviz.run.run_plan import Plan, describe, plan, prepare
 from jaxviz.run.session import Session, filter_cost
 from jaxviz.runtime import compile_cache, compile_clock, numerics
@@ -173,9 +174,24 @@ def run_visualization(
 
     p = prepare(cfg)
     out = output_dir(cfg.output.dir)  # a link and its target are one run directory
+    check_run_dir(out)  # new, empty or jaxviz's: never a sweep's or some other folder
     weights = find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights create no directory
+    check_fits(cfg, p)  # an image size no device holds: refused now, not after minutes of swapping
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
         return _run_held(cfg, p, weights, hparams, metric_layers, after_layer)
+
+
+def check_fits(cfg: Config, p: Plan) -> None:
+    """Refuse (JaxvizError, one line) a run of which not even one filter fits the device (or, on CPU, the free
+    memory) at once: its largest layer at ascent.size, with its images per filter and precision."""
+    from jaxviz.ascent import bytes_per_image
+    from jaxviz.model.architecture import CONV_LAYERS
+    from jaxviz.runtime.device_fit import check_one_fits
+
+    a = cfg.ascent
+    deepest = max(p.targets, key=CONV_LAYERS.index)  # the deepest layer holds the most maps
+    need = bytes_per_image(deepest, a.size, a.precision, cfg.objective.images)
+    check_one_fits(need, f"one filter of {deepest} at {a.size} px", "ascent.size (or objective.images)")
 
 
 def _run_held(
