@@ -72,7 +72,9 @@ def test_paths_users_give_name_the_real_cause(tmp_path, weights_path):
     p = script("visualize", "--config", str(tmp_path / "cfg.toml"))
     assert_one_line_error(p.returncode, p.stderr, "config file", "is a directory")
     (tmp_path / "w.h5").symlink_to(tmp_path / "nowhere.h5")
-    p = script("visualize", "--weights", str(tmp_path / "w.h5"), "--layers", "block1_conv1", "--out", str(tmp_path))
+    p = script(
+        "visualize", "--weights", str(tmp_path / "w.h5"), "--layers", "block1_conv1", "--out", str(tmp_path / "r")
+    )
     assert_one_line_error(p.returncode, p.stderr, "broken symbolic link", "nowhere.h5")
     p = script("sweep", "--config", str(tmp_path / "missing" / "s.toml"))
     assert_one_line_error(
@@ -123,7 +125,10 @@ def test_an_unusable_compilation_cache_says_so_once(tmp_path, weights_path):
 def test_a_fifo_or_a_pipe_is_refused_not_waited_on(tmp_path):
     fifo = tmp_path / "weights.h5"
     os.mkfifo(fifo)
-    for args in (["--config", str(fifo)], ["--weights", str(fifo), "--layers", "block1_conv1", "--out", str(tmp_path)]):
+    for args in (
+        ["--config", str(fifo)],
+        ["--weights", str(fifo), "--layers", "block1_conv1", "--out", str(tmp_path / "r")],
+    ):
         p = script("visualize", *args, timeout=60)  # opening a FIFO without a writer would wait forever
         assert_one_line_error(p.returncode, p.stderr, "is a named pipe (FIFO), not a regular file")
 
