@@ -3,8 +3,7 @@
 
 Built on the same pieces as the command line (config, the chunk runner, display, metrics, quality, the
 progress bar); nothing is written to disk. A Result shows itself in a notebook (its grid, `_repr_png_`) and has a
-one-line repr. The lower level is the ascent library: `jaxviz.ascent.ascend(params, Spec, filters, Knobs)` or
-`jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)`.
+one-line repr. The lower level is the ascent library: `jaxviz.ascent.LayerAscent(params, Spec, Knobs, mesh)(filters)`.
 """
 
 from __future__ import annotations

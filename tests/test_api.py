@@ -29,7 +29,7 @@ def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
     from jaxviz.show.display import deprocess
 
     r = jaxviz.visualize("block1_conv2", [5, 2], size=24, steps=3, weights=str(weights_path), quality=False)
-    direct = ascent.ascend(params, ascent.Spec("block1_conv2", 24), [5, 2], ascent.Knobs(steps=3))
+    direct = ascent.LayerAscent(params, ascent.Spec("block1_conv2", 24), ascent.Knobs(steps=3))([5, 2])
     np.testing.assert_array_equal(r.images, np.stack([deprocess(im) for im in direct.images]))
     assert "robustness" not in r.metrics[0]
 

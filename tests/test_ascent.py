@@ -18,23 +18,23 @@ def spec(layer: str, size: int = 40) -> Spec:
 
 def test_batched_equals_per_filter_loop(params):
     filters = [0, 3, 9, 17]
-    batched = ascent.ascend(params, spec("block2_conv1"), filters, KNOBS)
+    batched = ascent.LayerAscent(params, spec("block2_conv1"), KNOBS)(filters)
     for i, f in enumerate(filters):
-        alone = ascent.ascend(params, spec("block2_conv1"), [f], KNOBS)
+        alone = ascent.LayerAscent(params, spec("block2_conv1"), KNOBS)([f])
         np.testing.assert_allclose(batched.images[i], alone.images[0], rtol=1e-5, atol=1e-3)
         np.testing.assert_allclose(batched.history[i], alone.history[0], rtol=1e-4, atol=1e-4)
 
 
 def test_chunking_does_not_change_results(params):
-    whole = ascent.ascend(params, spec("block3_conv1"), [1, 2, 5], KNOBS)
-    padded = ascent.ascend(params, spec("block3_conv1"), [1, 2, 5], KNOBS, chunk=5)
+    whole = ascent.LayerAscent(params, spec("block3_conv1"), KNOBS)([1, 2, 5])
+    padded = ascent.LayerAscent(params, spec("block3_conv1"), KNOBS)([1, 2, 5], 5)
     np.testing.assert_allclose(whole.images, padded.images, rtol=1e-5, atol=1e-3)
 
 
 @pytest.mark.parametrize("normalize", ["rms", "l2", "max"])
 def test_activation_rises(params, normalize):
     knobs = KNOBS._replace(normalizer=normalize, step=1.0 if normalize == "rms" else 5.0)
-    r = ascent.ascend(params, spec("block3_conv1"), [0, 1, 2, 3], knobs)
+    r = ascent.LayerAscent(params, spec("block3_conv1"), knobs)([0, 1, 2, 3])
     assert r.history.shape == (4, KNOBS.steps + 1)
     assert (r.nan_step == -1).all()
     live = r.history[:, -1] > 0
@@ -45,27 +45,28 @@ def test_activation_rises(params, normalize):
 def test_one_compile_per_layer_and_shape(params):
     name = ascent.step_name("block1_conv2", 36)
     with traces() as seen:
-        ascent.ascend(params, spec("block1_conv2", 36), [0, 1], KNOBS)
-        ascent.ascend(params, spec("block1_conv2", 36), [5, 6], KNOBS)  # same shape: reused
+        ascent.LayerAscent(params, spec("block1_conv2", 36), KNOBS)([0, 1])
+        ascent.LayerAscent(params, spec("block1_conv2", 36), KNOBS)([5, 6])  # same shape: reused
         assert seen[name] == 1
-        ascent.ascend(params, spec("block1_conv2", 36), [7], KNOBS, chunk=2)  # padded to the same shape
+        ascent.LayerAscent(params, spec("block1_conv2", 36), KNOBS)([7], 2)  # padded to the same shape
         assert seen[name] == 1
-        ascent.ascend(params, spec("block1_conv2", 36), [7], KNOBS)  # a new shape compiles once more
+        ascent.LayerAscent(params, spec("block1_conv2", 36), KNOBS)([7])  # a new shape compiles once more
         assert seen[name] == 2
-        ascent.ascend(params, spec("block1_conv2", 36), [0, 1], KNOBS._replace(step=0.5, seed=3, steps=2))
+        ascent.LayerAscent(params, spec("block1_conv2", 36), KNOBS._replace(step=0.5, seed=3, steps=2))([0, 1])
         assert seen[name] == 2  # knobs are traced: other values, no compile
 
 
 def test_seed_gives_identical_images_and_differs_across_seeds(params):
-    a = ascent.ascend(params, spec("block1_conv1"), [4], KNOBS)
-    b = ascent.ascend(params, spec("block1_conv1"), [4], KNOBS)
-    c = ascent.ascend(params, spec("block1_conv1"), [4], KNOBS._replace(seed=1))
+    a = ascent.LayerAscent(params, spec("block1_conv1"), KNOBS)([4])
+    b = ascent.LayerAscent(params, spec("block1_conv1"), KNOBS)([4])
+    c = ascent.LayerAscent(params, spec("block1_conv1"), KNOBS._replace(seed=1))([4])
     np.testing.assert_array_equal(a.images, b.images)
     assert not np.allclose(a.images, c.images)
 
 
 def test_non_finite_update_is_reported_and_contained(params):
-    r = ascent.ascend(params, spec("block1_conv1"), [0, 1], KNOBS._replace(step=3e38))  # the first update overflows
+    overflowing = KNOBS._replace(step=3e38)  # the first update overflows
+    r = ascent.LayerAscent(params, spec("block1_conv1"), overflowing)([0, 1])
     assert (r.nan_step == 0).all()
     assert np.isfinite(r.images).all()  # the last finite image is kept
 
@@ -74,7 +75,7 @@ def test_dead_filter_never_activates(params):
     dead = {k: dict(v) for k, v in params.items()}
     dead["block1_conv1"]["bias"] = params["block1_conv1"]["bias"].copy()
     dead["block1_conv1"]["bias"][2] = -1e6
-    r = ascent.ascend(dead, spec("block1_conv1"), [2], KNOBS)
+    r = ascent.LayerAscent(dead, spec("block1_conv1"), KNOBS)([2])
     assert (r.history <= 0).all()
 
 

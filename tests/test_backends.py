@@ -19,9 +19,9 @@ CPU = {"loop": "host", "target": "channel", "conv": "patches"}
 @pytest.mark.parametrize("layer", ["block1_conv2", "block3_conv1", "block5_conv3"])
 def test_every_choice_gives_the_same_images(params, layer):
     size = 32 if layer.startswith("block5") else 40
-    base = ascent.ascend(params, Spec(layer, size, **CPU), [0, 3], KNOBS)
+    base = ascent.LayerAscent(params, Spec(layer, size, **CPU), KNOBS)([0, 3])
     for choice in ({"loop": "device"}, {"target": "layer"}, {"conv": "xla"}, ascent.spec.ACCELERATOR_CHOICES):
-        r = ascent.ascend(params, Spec(layer, size, **{**CPU, **choice}), [0, 3], KNOBS)
+        r = ascent.LayerAscent(params, Spec(layer, size, **{**CPU, **choice}), KNOBS)([0, 3])
         # Tolerance stated: float rounding differs with the program's shape, and six normalised steps carry it
         # on (a ReLU near zero may flip): measured with the ImageNet weights at most 0.05 of 255 per pixel, with
         # random weights up to 1.6 at a few pixels; so: every pixel within 3 of 255, the mean within 0.1, the
@@ -68,5 +68,5 @@ def test_the_device_loop_runs_segments_and_reports_every_step(params):
     assert seen_steps == list(range(1, KNOBS.steps + 1))
     name = ascent.step_name("block1_conv2", 28, "segment")
     assert compiled[name] == 2  # segments of 4 and 2 steps: one program each, no per-step dispatch
-    host = ascent.ascend(params, Spec("block1_conv2", 28, loop="host"), [1, 2], KNOBS)
+    host = ascent.LayerAscent(params, Spec("block1_conv2", 28, loop="host"), KNOBS)([1, 2])
     np.testing.assert_allclose(r.history, host.history, rtol=1e-5, atol=1e-5)

@@ -4,7 +4,9 @@ choices as flags, out-of-memory halving, the datasheet peaks, and the bad-argume
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,10 +15,13 @@ import pytest
 from conftest import script
 
 from jaxviz.ascent.spec import CPU_CHOICES
+from jaxviz.bench import ascent_speed, timing
+from jaxviz.bench.ascent_speed import Settings
 from jaxviz.cli import benchmark as cli_benchmark
-from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
 
 ROOT = Path(__file__).resolve().parents[1]
+PEAK_SIDE = 256  # a small matmul for the peak: 0.1 s, where the CPU default (2048) takes 2-7 s a report
 LAYER_FIELDS = {
     "layer",
     "filters",
@@ -41,15 +46,74 @@ def bench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return script("benchmark", *args, env=env)
 
 
+# jaxviz-benchmark in an interpreter of its own, its matmul peak measured at PEAK_SIDE.
+_QUICK_PEAK = """
+import sys
+from jaxviz.bench import timing
+real = timing.matmul_peak_gflops
+timing.matmul_peak_gflops = lambda precision, device=None, n=None: real(precision, device, int(sys.argv[1]))
+from jaxviz.cli.benchmark import main
+main(sys.argv[2:])
+"""
+
+
+def bench_quick_peak(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The command line in a new interpreter, as `bench`, with its peak on a small matmul."""
+    full = {**os.environ, "JAXVIZ_NO_DOWNLOAD": "1", **(env or {})}
+    cmd = [sys.executable, "-c", _QUICK_PEAK, str(PEAK_SIDE), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=300)
+
+
 def one_json_line(p: subprocess.CompletedProcess) -> dict:
     assert p.returncode == 0, p.stderr
     (line,) = p.stdout.strip().splitlines()
     return json.loads(line)
 
 
+@pytest.fixture
+def quick_peak(monkeypatch):
+    """The matmul peak measured on a small matrix (the reports' arithmetic is the same)."""
+    real = timing.matmul_peak_gflops
+    monkeypatch.setattr(
+        timing, "matmul_peak_gflops", lambda precision, device=None, n=None: real(precision, device, PEAK_SIDE)
+    )
+
+
+def run_main(argv: list[str], capsys) -> list[str]:
+    """jaxviz-benchmark in this process: its stdout lines (exit 0 asserted)."""
+    with pytest.raises(SystemExit) as e:
+        cli_benchmark.main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 0, err
+    return out.strip().splitlines()
+
+
+def fake_time_layer(on_call=None):
+    """A stand-in for timing.time_layer: layer i of the network (in call order) took 0.01 * (i + 1) s, compiled
+    in 0.5 s, in chunks of 2, XLA counting 1.2x the analytic FLOPs. `on_call(spec)` runs as each layer starts."""
+    calls = []
+
+    def time_layer(params, spec, knobs, filters, chunk, devices, keep=0) -> dict:
+        if on_call is not None:
+            on_call(spec)
+        calls.append(spec.layer)
+        return {
+            "chunk": 2,
+            "retries": [],
+            "seconds": 0.01 * len(calls),
+            "compile_s": 0.5,
+            "xla_gflop": 1.2 * gflop_per_step(spec.layer, spec.size),
+            "xla_gbytes": 0.01,
+            "executed_images": -(-len(filters) // 2) * 2,
+            "choices": dict(CPU_CHOICES),
+        }
+
+    return time_layer
+
+
 def test_benchmark_prints_one_json_line(weights_path):
     args = ["--layer", "block1_conv2", "--size", "32", "--filters", "2", "--steps", "2", "--json"]
-    r = one_json_line(bench(*args, "--weights", str(weights_path)))
+    r = one_json_line(bench_quick_peak(*args, "--weights", str(weights_path)))
     assert r["image_steps_per_s"] > 0 and r["per_filter_image_steps_per_s"] > 0
     assert r["compile_s"] > 0 and 0 < r["fraction_of_peak"]
     assert r["xla_gflop_per_image_step"] > 0 and r["batched_speedup"] > 0
@@ -62,21 +126,21 @@ def test_benchmark_prints_one_json_line(weights_path):
     assert r["datasheet_peak_gflops"] is None and r["fraction_of_datasheet_peak"] is None  # no datasheet for a CPU
 
 
-def test_choice_flags_go_into_the_spec(weights_path):
+def test_choice_flags_go_into_the_spec(weights_path, quick_peak, capsys):
     args = ["--layer", "block2_conv1", "--size", "32", "--filters", "2", "--steps", "2", "--no-per-filter"]
     flags = ["--loop", "device", "--target", "layer", "--conv", "xla"]
-    r = one_json_line(bench(*args, *flags, "--weights", str(weights_path), "--json"))
+    (line,) = run_main([*args, *flags, "--weights", str(weights_path), "--json"], capsys)
+    r = json.loads(line)
     assert r["choices"] == {"loop": "device", "target": "layer", "conv": "xla"}
     assert r["image_steps_per_s"] > 0 and r["xla_gflop_per_image_step"] > 0
 
 
-def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
-    from jaxviz.bench.speed_report import format_network
-
-    args = ["--network", "--size", "32", "--steps", "1", "--filters", "2", "--weights", str(weights_path), "--json"]
-    p = bench(*args)
-    assert p.returncode == 0, p.stderr
-    *lines, r = [json.loads(line) for line in p.stdout.strip().splitlines()]
+def test_network_streams_every_layer_and_totals_that_add_up(weights_path, quick_peak, monkeypatch, capsys):
+    # The timings are faked (the real loop is timed in test_network_stops_before_a_layer_...): what is checked is
+    # what the network report makes of them, for all 13 layers.
+    monkeypatch.setattr(timing, "time_layer", fake_time_layer())
+    args = ["--network", "--size", "32", "--steps", "1", "--filters", "2", "--weights", str(weights_path)]
+    *lines, r = [json.loads(line) for line in run_main([*args, "--json"], capsys)]
     assert [line["mode"] for line in lines] == ["network_layer"] * 13 and r["mode"] == "network" and r["complete"]
     assert [line["layer"] for line in lines] == list(CONV_LAYERS)
     assert all(line["matmul_peak_gflops"] == r["matmul_peak_gflops"] for line in lines)  # each line stands alone
@@ -96,57 +160,50 @@ def test_network_streams_every_layer_and_totals_that_add_up(weights_path):
     assert total["executed_gflops"] == pytest.approx(executed / seconds, rel=0.02)
     assert total["compile_s"] == pytest.approx(sum(row["compile_s"] for row in rows), abs=0.02)
     assert (r["devices"], r["precision"], r["steps"]) == (1, "float32", 1)
-    text = format_network(r).splitlines()
+    text = run_main(args, capsys)
     assert len(text) == 2 + 13 + 1 and text[-1].split()[:2] == ["total", "26"]
 
 
-def test_network_text_is_printed_layer_by_layer(weights_path, capsys, monkeypatch):
-    from jaxviz.bench import ascent_speed as benchmark
-
-    real = benchmark.network(32, 1, 1, weights=str(weights_path), layers=CONV_LAYERS[:2])
-    printed: list[str] = []
-
-    def replay(*args, on_layer, **kw) -> dict:
-        for row in real["layers"]:
-            on_layer(real, row)
-            printed.append(capsys.readouterr().out)  # out before the next layer starts
-        return real
-
-    monkeypatch.setattr(benchmark, "network", replay)
-    with pytest.raises(SystemExit) as e:
-        cli_benchmark.main(["--network", "--size", "32"])
-    assert e.value.code == 0
-    first = printed[0].splitlines()
+def test_network_text_is_printed_layer_by_layer(weights_path, quick_peak, capsys, monkeypatch):
+    printed: list[str] = []  # what was out as each layer started: the layers before it, printed already
+    monkeypatch.setattr(
+        timing, "time_layer", fake_time_layer(on_call=lambda spec: printed.append(capsys.readouterr().out))
+    )
+    rest = run_main(["--network", "--size", "32", "--filters", "1", "--weights", str(weights_path)], capsys)
+    assert printed[0] == "" and len(printed) == 13
+    first = printed[1].splitlines()
     assert len(first) == 3 and first[0].startswith("cpu:") and first[2].split()[0] == "block1_conv1"
-    assert printed[1].split()[0] == "block1_conv2" and capsys.readouterr().out.split()[:2] == ["total", "2"]
+    assert printed[2].split()[0] == "block1_conv2"
+    assert rest[-2].split()[0] == "block5_conv3" and rest[-1].split()[:2] == ["total", "13"]
 
 
 def test_network_stops_before_a_layer_that_would_pass_the_deadline(weights_path):
-    from jaxviz.bench import ascent_speed as benchmark
-
     seen: list[str] = []
-    r = benchmark.network(
-        32,
+    r = ascent_speed.network(
+        Settings(32, 1, weights=str(weights_path), peak_side=PEAK_SIDE),
         1,
-        1,
-        weights=str(weights_path),
         layers=CONV_LAYERS[:3],
         deadline=time.monotonic(),  # already past: the first layer runs (nothing to judge by), then none
         on_layer=lambda header, row: seen.append(row["layer"]),
     )
     assert not r["complete"] and [row["layer"] for row in r["layers"]] == seen == [CONV_LAYERS[0]]
     assert r["total"]["filters"] == 1
+    (row,) = r["layers"]  # the real loop, timed
+    assert LAYER_FIELDS <= row.keys() and row["seconds"] > 0 and row["xla_gflop_per_image_step"] > 0
+    assert row["filters_per_s"] == pytest.approx(1 / row["seconds"], rel=1e-3)
 
 
-def test_bfloat16_runs(weights_path):
+def test_bfloat16_runs(weights_path, quick_peak, capsys):
     args = ["--layer", "block2_conv1", "--size", "32", "--filters", "2", "--steps", "1", "--no-per-filter"]
-    r = one_json_line(bench(*args, "--precision", "bfloat16", "--weights", str(weights_path), "--json"))
+    (line,) = run_main([*args, "--precision", "bfloat16", "--weights", str(weights_path), "--json"], capsys)
+    r = json.loads(line)
     assert r["precision"] == "bfloat16" and r["image_steps_per_s"] > 0 and r["matmul_peak_gflops"] > 0
 
 
 def test_several_devices_split_the_filters(weights_path):
     args = ["--layer", "block2_conv1", "--size", "32", "--filters", "3", "--steps", "1", "--weights", str(weights_path)]
-    r = one_json_line(bench(*args, "--json", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}  # read when JAX starts: its own interpreter
+    r = one_json_line(bench_quick_peak(*args, "--json", env=env))
     assert r["devices"] == 2 and r["chunk"] % 2 == 0 and r["device"].startswith("cpu")
     assert r["image_steps_per_s"] > 0 and r["per_filter_image_steps_per_s"] > 0  # the baseline: one device
 
@@ -226,11 +283,12 @@ def test_datasheet_peaks_match_device_kinds(kind, precision, tflops):
 
 
 def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, monkeypatch):
-    from jaxviz.bench import ascent_speed as benchmark
     from jaxviz.bench import peaks
 
     monkeypatch.setattr(peaks, "dense_peak", lambda kind, precision: (1000.0, "a test chip"))
-    r = benchmark.benchmark("block2_conv1", 32, 2, 1, weights=str(weights_path), per_filter=False)
+    settings = Settings(32, 1, weights=str(weights_path), peak_side=PEAK_SIDE)
+    r = ascent_speed.benchmark(settings, "block2_conv1", 3, per_filter=False, keep=2)
+    assert r.pop("images").shape == (2, 32, 32, 3) and r["filters"] == 3  # the first filters' images, kept
     assert r["datasheet_peak_gflops"] == 1000.0 and r["datasheet_peak"] == "a test chip"
     assert r["fraction_of_datasheet_peak"] == pytest.approx(r["achieved_gflops"] / 1000, rel=0.01, abs=1e-4)
     assert r["executed_fraction_of_datasheet_peak"] == pytest.approx(r["executed_gflops"] / 1000, rel=0.01, abs=1e-4)
@@ -258,17 +316,23 @@ def one_line_error(argv: list[str], needle: str, capsys) -> None:
         (["--filters", "0"], "--filters must be 1 or more"),
         (["--network", "--filters", "0"], "--filters must be 1 or more"),
         (["--chunk", "-1"], "--chunk must be 0 or more"),
-        (["--devices", "0"], "--devices must be 1.."),
-        (["--network", "--devices", "4096"], "--devices must be 1.."),
+        (["--devices", "0"], "--devices must be 1 or more, got 0"),
         (["--precision", "float16"], "--precision must be one of float32, bfloat16"),
         (["--network", "--layer", "block1_conv1"], "--network times every layer"),
         (["--loop", "gpu"], "--loop must be one of auto, host, device; got 'gpu'"),
         (["--network", "--target", "all"], "--target must be one of auto, channel, layer; got 'all'"),
         (["--conv", "cudnn"], "--conv must be one of auto, xla, patches; got 'cudnn'"),
+        (["--layer", ""], "unknown layer ''"),
+        (["--repeat", "3"], "--repeat is for --examples DIR"),
+        (["--network", "--peer", "x.py"], "--peer is for --examples DIR"),
     ],
 )
 def test_bad_arguments_fail_in_one_line(argv, needle, capsys):
     one_line_error(argv + ["--weights", "/nonexistent.h5"], needle, capsys)  # checked before any weights
+
+
+def test_more_devices_than_there_are_fail_in_one_line(weights_path, capsys):
+    one_line_error(["--network", "--devices", "4096", "--weights", str(weights_path)], "--devices must be 1..", capsys)
 
 
 def test_bad_arguments_through_the_script():
@@ -289,6 +353,11 @@ def test_bad_arguments_through_the_script():
         (["--network"], "--network is the ascent's: drop it"),
         (["--steps", "9"], "--steps is the ascent's: drop it"),
         (["--size", "64", "--peer", __file__], "the peer crops 224 px"),
+        (["--size", "0"], "--size must be 1 or more, got 0"),
+        (["--size", "8"], "size 8 is too small for block5_conv3"),
+        (["--batch", "-1"], "--batch must be 0 or more, got -1"),
+        (["--precision", "bfloat16"], "--precision is the ascent's: drop it"),
+        (["--loop", "host"], "--loop is the ascent's: drop it"),
     ],
 )
 def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, needle, capsys):
@@ -296,7 +365,7 @@ def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, need
 
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     one_line_error(["--examples", str(tmp_path), *extra, "--weights", "/nonexistent.h5"], needle, capsys)
-    one_line_error(["--examples", str(tmp_path / "none")], "is not a directory", capsys)
+    one_line_error(["--examples", str(tmp_path / "none")], "does not exist", capsys)
 
 
 def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_path, monkeypatch, capsys):
@@ -304,6 +373,7 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
 
     from jaxviz.bench import examples_speed as be
     from jaxviz.cli.benchmark import main as benchmark_main
+    from jaxviz.model.weights import Loaded
 
     photos = tmp_path / "photos"
     (photos / "sub").mkdir(parents=True)
@@ -313,15 +383,15 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
     assert sorted(p.relative_to(linked).as_posix() for p in linked.rglob("*.png")) == [
         f"r{r:03d}/{n}" for r in range(3) for n in ("a.png", "sub/b.png")]  # fmt: skip
     calls = []  # the engine is faked (the real one compiles VGG16 at 224 px); the peer is a real subprocess
-    monkeypatch.setattr(be, "engine", lambda folder, *a: calls.append(("engine", len(list(folder.rglob("*.png")))))
+    monkeypatch.setattr(be, "engine", lambda folder, bench: calls.append(("engine", len(list(folder.rglob("*.png")))))
                         or {"images": 6, "images_per_s": 3.0, "seconds": 1.0})  # fmt: skip
-    monkeypatch.setattr(be, "model_only", lambda *a, **k: {"model_images_per_s": 4.0, "batch": 8})
+    monkeypatch.setattr(be, "model_only", lambda folder, bench: {"model_images_per_s": 4.0, "batch": 8})
     peer = tmp_path / "peer.py"
     peer.write_text("import json, sys\nprint('noise')\nprint(json.dumps({'images': 6, 'images_per_s': 2.0, "
                     "'model_images_per_s': 2.5, 'argv': sys.argv[1:]}))\n")  # fmt: skip
     weights = tmp_path / "w.h5"
     weights.write_bytes(b"")
-    monkeypatch.setattr("jaxviz.model.weight_search.resolve_weights", lambda w, **k: weights)
+    monkeypatch.setattr("jaxviz.model.weights.find_and_load_file", lambda w, *a: Loaded(weights, "given", {}))
     with pytest.raises(SystemExit) as e:
         benchmark_main(["--examples", str(photos), "--repeat", "3", "--rounds", "2", "--peer", str(peer), "--json"])
     assert e.value.code == 0

@@ -65,7 +65,7 @@ def test_step_size_normaliser_and_seed_do_not_recompile(params):
     with traces() as seen:
         for step, normalize, seed in ((1.0, "rms", 0), (0.5, "rms", 1), (2.0, "l2", 2), (3.0, "max", 0)):
             knobs = Knobs(step=step, normalizer=normalize, seed=seed, steps=4)
-            ascent.ascend(params, Spec("block2_conv1", 36), [1, 2], knobs)
+            ascent.LayerAscent(params, Spec("block2_conv1", 36), knobs)([1, 2])
     assert seen[ascent.step_name("block2_conv1", 36)] == 1
 
 
@@ -79,8 +79,8 @@ def test_traced_normaliser_matches_the_named_one():
 
 def test_bfloat16_activations_rise_and_stay_close_to_float32(params):
     filters = [0, 1, 2, 3]
-    f32 = ascent.ascend(params, Spec("block3_conv1", 32), filters, KNOBS)
-    bf16 = ascent.ascend(params, Spec("block3_conv1", 32, precision="bfloat16"), filters, KNOBS)
+    f32 = ascent.LayerAscent(params, Spec("block3_conv1", 32), KNOBS)(filters)
+    bf16 = ascent.LayerAscent(params, Spec("block3_conv1", 32, precision="bfloat16"), KNOBS)(filters)
     assert bf16.images.dtype == np.float32  # the image and its update stay float32
     assert (bf16.nan_step == -1).all()
     live = f32.history[:, -1] > 0

@@ -24,20 +24,20 @@ def test_order_explicit_env_keras_cache(tmp_path, monkeypatch, clean_env):
     env_file, explicit = tmp_path / "env.h5", tmp_path / "explicit.h5"
     env_file.write_bytes(b"e")
     explicit.write_bytes(b"x")
-    assert fetch.resolve_weights() == keras_file
+    assert fetch.find_weights().path == keras_file
     monkeypatch.setenv("JAXVIZ_WEIGHTS", str(env_file))
-    assert fetch.resolve_weights() == env_file
-    assert fetch.resolve_weights(str(explicit)) == explicit
+    assert fetch.find_weights().path == env_file
+    assert fetch.find_weights(str(explicit)).path == explicit
     with pytest.raises(JaxvizError, match="does not exist"):
-        fetch.resolve_weights(str(tmp_path / "nope.h5"))
+        fetch.find_weights(str(tmp_path / "nope.h5"))
 
 
 def test_directory_given_says_it_is_a_directory(tmp_path, monkeypatch, clean_env):
     with pytest.raises(JaxvizError, match="weights file .* is a directory, not a weights file"):
-        fetch.resolve_weights(str(tmp_path))
+        fetch.find_weights(str(tmp_path))
     monkeypatch.setenv("JAXVIZ_WEIGHTS", str(tmp_path))
     with pytest.raises(JaxvizError, match="JAXVIZ_WEIGHTS file .* is a directory, not a weights file"):
-        fetch.resolve_weights()
+        fetch.find_weights()
 
 
 def test_cli_directory_as_weights_is_one_line(tmp_path, capsys, clean_env):
@@ -52,7 +52,7 @@ def test_cli_directory_as_weights_is_one_line(tmp_path, capsys, clean_env):
 
 def test_nothing_found_offline_lists_the_options(clean_env):
     with pytest.raises(JaxvizError) as e:
-        fetch.resolve_weights()
+        fetch.find_weights()
     text = str(e.value)
     assert "--weights" in text and "JAXVIZ_WEIGHTS" in text and ".keras" in text and "\n" not in text
 
@@ -102,11 +102,11 @@ def test_a_failed_download_says_its_real_cause(clean_env, monkeypatch):
     monkeypatch.delenv("JAXVIZ_NO_DOWNLOAD", raising=False)
     monkeypatch.setattr(fetch.urllib.request, "urlopen", offline)
     with pytest.raises(JaxvizError, match="cannot resolve storage.googleapis.com: no network, or no DNS here"):
-        fetch.resolve_weights()
+        fetch.find_weights()
 
     def refused(*args, **kwargs):
         raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
 
     monkeypatch.setattr(fetch.urllib.request, "urlopen", refused)
     with pytest.raises(JaxvizError, match=r"cannot reach storage.googleapis.com: Connection refused \[ECONNREFUSED\]"):
-        fetch.resolve_weights()
+        fetch.find_weights()

@@ -28,7 +28,7 @@ LUCID_KNOBS = Knobs(step=0.05, steps=5)
 
 def _ascend(params, layer, filters, knobs=KNOBS, method=None, size=40, **kw):
     spec = Spec(layer, size, method=method or Method(), **kw.pop("spec", {}))
-    return ascent.ascend(params, spec, filters, knobs, **kw)
+    return ascent.LayerAscent(params, spec, knobs)(filters, kw.pop("chunk", None), **kw)
 
 
 @pytest.mark.parametrize("kind", ["pixels", "fourier"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jaxviz import quality
-from jaxviz.ascent import Knobs, Spec, ascend, layer_params
+from jaxviz.ascent import Knobs, LayerAscent, Spec, layer_params
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.model.architecture import CONV_WIDTHS
@@ -27,9 +27,19 @@ def images() -> np.ndarray:
     return np.random.default_rng(0).integers(0, 256, (4, 40, 40, 3), dtype=np.uint8)
 
 
+def channel_means(params, images: np.ndarray) -> np.ndarray:
+    """(N, C): every channel's mean activation on each image (measure's means; no perturbed copies)."""
+    return quality.measure(params, LAYER, images, [0] * len(images), copies=0)[0]
+
+
+def robustness(params, images: np.ndarray, filters, **options) -> np.ndarray:
+    """(N,): measure's robustness of image i for filters[i]."""
+    return quality.measure(params, LAYER, images, filters, **options)[1]
+
+
 @pytest.fixture(scope="module")
 def means(params, images) -> np.ndarray:
-    return quality.channel_means(params, LAYER, images)
+    return channel_means(params, images)
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +73,15 @@ def compiles() -> Iterator[list[str]]:
 def test_one_compile_per_layer_and_shape(params, images, means, live):
     # Other tests may have compiled other image sizes already: count what these calls add.
     with compiles() as means_compiles:
-        quality.channel_means(params, LAYER, images[:1])
-        quality.channel_means(params, LAYER, images[1:])
+        channel_means(params, images[:1])
+        channel_means(params, images[1:])
     assert len(means_compiles) <= 1
-    quality.robustness(params, LAYER, images[:1], live[:1], copies=1)
+    robustness(params, images[:1], live[:1], copies=1)
     with compiles() as robustness_compiles:
         for copies in (1, 2, 3):
-            quality.robustness(params, LAYER, images[:copies], live[:copies], copies=copies)
+            robustness(params, images[:copies], live[:copies], copies=copies)
     assert robustness_compiles == []
-    assert quality.channel_means(params, LAYER, images[:0]).shape == (0, CONV_WIDTHS[LAYER])
+    assert channel_means(params, images[:0]).shape == (0, CONV_WIDTHS[LAYER])
 
 
 def test_compiles_stay_bounded_across_layers_and_filter_counts(params):
@@ -128,13 +138,13 @@ def test_evaluate_reports_the_displayed_activation(params, images, means, live):
 
 
 def test_identity_perturbations_give_ratio_one(params, images, live):
-    r = quality.robustness(params, LAYER, images, live, copies=2, **IDENTITY)
+    r = robustness(params, images, live, copies=2, **IDENTITY)
     np.testing.assert_allclose(r, 1.0, rtol=1e-4)
 
 
 def test_robustness_matches_a_direct_computation(params, images, live):
     seed, copies, shift = 3, 3, 40 // 16  # default max_shift: 1/16 of the side
-    got = quality.robustness(params, LAYER, images[:2], live[:2], copies=copies, seed=seed)
+    got = robustness(params, images[:2], live[:2], copies=copies, seed=seed)
     lp = layer_params(params, LAYER)
     forward = jax.jit(lambda x: VGG16(upto=LAYER).apply({"params": lp}, x))
     perturb = jax.jit(lambda key, image: random_affine(key, image, shift, (0.9, 1.1), 10.0))
@@ -148,23 +158,23 @@ def test_robustness_matches_a_direct_computation(params, images, live):
 
 
 def test_robustness_is_deterministic_and_independent_of_batching(params, images, live):
-    whole = quality.robustness(params, LAYER, images, live, copies=2, seed=1)
-    again = quality.robustness(params, LAYER, images, live, copies=2, seed=1)
-    reverse = quality.robustness(params, LAYER, images[::-1], live[::-1], copies=2, seed=1)[::-1]
-    alone = [quality.robustness(params, LAYER, images[i : i + 1], live[i : i + 1], copies=2, seed=1)[0] for i in (2, 0)]
+    whole = robustness(params, images, live, copies=2, seed=1)
+    again = robustness(params, images, live, copies=2, seed=1)
+    reverse = robustness(params, images[::-1], live[::-1], copies=2, seed=1)[::-1]
+    alone = [robustness(params, images[i : i + 1], live[i : i + 1], copies=2, seed=1)[0] for i in (2, 0)]
     np.testing.assert_array_equal(whole, again)
     np.testing.assert_allclose(reverse, whole, rtol=1e-6)
     np.testing.assert_allclose(alone, whole[[2, 0]], rtol=1e-6)
-    other = quality.robustness(params, LAYER, images, live, copies=2, seed=2)
+    other = robustness(params, images, live, copies=2, seed=2)
     assert not np.allclose(other, whole)
 
 
 def test_robustness_of_a_filter_that_never_fires_is_zero(params):
     black = np.zeros((1, 40, 40, 3), np.uint8)
-    dead = np.flatnonzero(quality.channel_means(params, LAYER, black)[0] <= DEAD_EPS)
+    dead = np.flatnonzero(channel_means(params, black)[0] <= DEAD_EPS)
     if not dead.size:
         pytest.skip("every filter fires on a black image with these weights")
-    assert quality.robustness(params, LAYER, black, [int(dead[0])], copies=2).tolist() == [0.0]
+    assert robustness(params, black, [int(dead[0])], copies=2).tolist() == [0.0]
 
 
 def test_selectivity_on_a_hand_made_matrix():
@@ -201,7 +211,7 @@ def test_summarize():
 
 def test_real_ascent_images_are_mostly_selective(params, real_weights):
     filters = [0, 1, 2, 3]
-    result = ascend(params, Spec("block3_conv1", 48), filters, Knobs(steps=10))
+    result = LayerAscent(params, Spec("block3_conv1", 48), Knobs(steps=10))(filters)
     tiles = np.stack([deprocess(image) for image in result.images])
     rows = quality.evaluate(params, "block3_conv1", tiles, filters, copies=2)
     summary = quality.summarize(rows)

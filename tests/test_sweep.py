@@ -241,7 +241,7 @@ def test_interrupt_stops_the_sweep(tmp_path, weights_path, monkeypatch, interrup
         sweep(path, tmp_path / "out")
     assert len(calls) == 2
     points = json.loads((tmp_path / "out" / "index.json").read_text())["points"]
-    assert [e["status"] for e in points] == ["done", "pending", "pending"]
+    assert [e["status"] for e in points] == ["done", "interrupted", "pending"]
 
 
 BAD = {

@@ -27,7 +27,6 @@ _WHERE = {
     "layer_params": "engine",
     "step_name": "engine",
     "LayerAscent": "layer",
-    "ascend": "layer",
     "Method": "method",
     "normalize_gradient": "optim",
     "auto_chunk": "chunk_sizing",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -148,16 +148,3 @@ class LayerAscent:
         """Fresh optimiser state for resized latents (the old one's shapes no longer fit)."""
         opt = jax.vmap(optim.direction(self.method.optimizer, jnp.int32(0)).init)(latents)
         return jax.device_put((latents, opt), self._batch)
-
-
-def ascend(
-    params: dict,
-    spec: Spec,
-    filters: list[int],
-    knobs: Knobs = DEFAULT_KNOBS,
-    chunk: int | None = None,
-    on_step: OnStep | None = None,
-    devices: Sequence[jax.Device] | None = None,
-) -> AscentResult:
-    """Run the ascent for `filters` of `spec.layer` as one batch (see LayerAscent), on `devices`."""
-    return LayerAscent(params, spec, knobs, filter_mesh(devices))(filters, chunk, on_step)

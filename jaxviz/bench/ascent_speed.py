@@ -1,79 +1,83 @@
 """Throughput through the engine (ascent.LayerAscent): one layer or all 13, against the device's measured matmul
-peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart from executed ones (XLA's)."""
+peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart from executed ones (XLA's).
+
+Importing this module imports no JAX (`Settings.check` refuses bad arguments first); the timings do.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-
-import jax
-import numpy as np
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from jaxviz.ascent import PRECISIONS, Knobs, Spec
 from jaxviz.ascent.spec import CHOICES
 from jaxviz.bench import peaks
-from jaxviz.bench.timing import matmul_peak_gflops, select_devices, time_layer
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
-from jaxviz.model.vgg import param_shapes
+
+if TYPE_CHECKING:
+    import jax
 
 OnLayer = Callable[[dict, dict], None]  # (the report's header, one layer's row), as each layer finishes
 
 
-def random_params(seed: int = 0) -> dict:
-    """VGG16 params of the right shapes, He-normal (std sqrt(2 / fan_in)), zero-mean biases scaled alike: the
-    same speed as ImageNet weights (dense convolutions), for machines without the weights file."""
-    rng = np.random.default_rng(seed)
-    return {
-        name: {
-            k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
-            for k, s in leaves.items()
-        }
-        for name, leaves in param_shapes().items()
-    }
+@dataclass(frozen=True)
+class Settings:
+    """What every timing of a benchmark shares: the image `size` (px), `steps` per filter, the `chunk` (filters
+    per batch; 0: what a run picks for the device), the `weights` ("" to search this machine, random ones when
+    none is found), the `precision`, the first `devices` local devices (None: all), the `choices`
+    {"loop"|"target"|"conv": value} that go into each Spec, and `peak_side`: the side of the square matmul
+    that measures the device's peak (None: timing.matmul_peak_gflops' own, 2048 on CPU, 8192 elsewhere).
+    """
+
+    size: int = 128
+    steps: int = 5
+    chunk: int = 0
+    weights: str = ""
+    precision: str = "float32"
+    devices: int | None = None
+    choices: Mapping[str, str] = field(default_factory=dict)
+    peak_side: int | None = None
+
+    def check(self, layers: Sequence[str], filters: int = 1) -> None:
+        """Raise JaxvizError naming the first bad setting (as its command-line flag) for timing `filters`
+        filters of each of `layers`; needs no JAX (the device count is checked when the devices are known)."""
+        for flag, value, least in (
+            ("--size", self.size, 1),
+            ("--filters", filters, 1),
+            ("--steps", self.steps, 1),
+            ("--chunk", self.chunk, 0),
+            ("--devices", 1 if self.devices is None else self.devices, 1),
+        ):
+            if value < least:
+                raise JaxvizError(f"{flag} must be {least} or more, got {value}")
+        if self.precision not in PRECISIONS:
+            raise JaxvizError(f"--precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        for name, value in self.choices.items():
+            if name not in CHOICES or value not in CHOICES[name]:
+                valid = ", ".join(CHOICES.get(name, ()))
+                raise JaxvizError(f"--{name} must be one of {valid}; got {value!r}")
+        for layer in layers:
+            if layer not in CONV_LAYERS:
+                raise JaxvizError(f"unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
+            if self.size < min_size(layer):
+                raise JaxvizError(
+                    f"--size {self.size} is too small for {layer}, which needs {min_size(layer)} px or more"
+                )
+
+    def spec(self, layer: str) -> Spec:
+        """`layer`'s Spec at these settings."""
+        return Spec(layer, self.size, precision=self.precision, **self.choices)
 
 
 def _params(weights: str) -> tuple[dict, str]:
-    from jaxviz.model.weight_search import resolve_weights
-    from jaxviz.model.weights import load_params
+    """The params and what the report calls them: "imagenet" for a weights file, "random" for random_params."""
+    from jaxviz.model.weights import find_and_load_or_random
 
-    try:
-        return load_params(resolve_weights(weights, download=False)), "imagenet"
-    except JaxvizError:
-        if weights:
-            raise
-    return random_params(), "random"
-
-
-def check_args(
-    layers: Sequence[str],
-    size: int,
-    filters: int,
-    steps: int,
-    chunk: int,
-    precision: str,
-    choices: Mapping[str, str] | None = None,
-) -> None:
-    """Raise JaxvizError naming the first bad argument (as its command-line flag)."""
-    for flag, value, least in (
-        ("--size", size, 1),
-        ("--filters", filters, 1),
-        ("--steps", steps, 1),
-        ("--chunk", chunk, 0),
-    ):
-        if value < least:
-            raise JaxvizError(f"{flag} must be {least} or more, got {value}")
-    if precision not in PRECISIONS:
-        raise JaxvizError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    for name, value in (choices or {}).items():
-        if name not in CHOICES or value not in CHOICES[name]:
-            valid = ", ".join(CHOICES.get(name, ()))
-            raise JaxvizError(f"--{name} must be one of {valid}; got {value!r}")
-    for layer in layers:
-        if layer not in CONV_LAYERS:
-            raise JaxvizError(f"unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
-        if size < min_size(layer):
-            raise JaxvizError(f"--size {size} is too small for {layer}, which needs {min_size(layer)} px or more")
+    loaded = find_and_load_or_random(weights)
+    return loaded.params, "random" if loaded.path is None else "imagenet"
 
 
 def _fractions(useful: float, executed: float | None, header: dict) -> dict:
@@ -98,17 +102,20 @@ def _rates(filters: int, image_steps: int, gflop: float, executed: float, second
     } | _fractions(useful, done, header)
 
 
-def _header(size: int, steps: int, precision: str, devices: Sequence[jax.Device], source: str) -> dict:
-    kind = devices[0].device_kind
+def _header(settings: Settings, devices: Sequence[jax.Device], source: str) -> dict:
+    from jaxviz.bench.timing import matmul_peak_gflops
+
+    kind, precision = devices[0].device_kind, settings.precision
     documented = peaks.dense_peak(kind, precision)
+    peak = matmul_peak_gflops(precision, devices[0], settings.peak_side)
     return {
         "device": f"{devices[0].platform}:{kind}",
         "devices": len(devices),
         "precision": precision,
-        "size": size,
-        "steps": steps,
+        "size": settings.size,
+        "steps": settings.steps,
         "weights": source,
-        "matmul_peak_gflops": round(matmul_peak_gflops(precision, devices[0]), 1),
+        "matmul_peak_gflops": round(peak, 1),
         "datasheet_peak_gflops": documented and round(documented[0], 1),
         "datasheet_peak": documented and documented[1],
     }
@@ -128,29 +135,24 @@ def _layer_row(layer: str, filters: int, steps: int, t: dict, header: dict) -> d
     )
 
 
-def benchmark(
-    layer: str,
-    size: int,
-    filters: int,
-    steps: int,
-    chunk: int = 0,
-    weights: str = "",
-    per_filter: bool = True,
-    precision: str = "float32",
-    devices: int | None = None,
-    choices: Mapping[str, str] | None = None,
-    keep: int = 0,
-) -> dict:
-    """One layer's figures as a dict (see scripts/benchmark.py); `chunk` 0 picks it as a run would; `choices`
-    {"loop"|"target"|"conv": value} go into the Spec. With `keep`, "images" holds the first `keep` filters'
-    (keep, size, size, 3) float32 images (not JSON: pop it before printing)."""
-    check_args([layer], size, filters, steps, chunk, precision, choices)
-    devs = select_devices(devices)
-    params, source = _params(weights)
-    spec, knobs = Spec(layer, size, precision=precision, **(choices or {})), Knobs(steps=steps)
-    header = _header(size, steps, precision, devs, source)
-    width = CONV_WIDTHS[layer]
-    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], chunk, devs, keep)
+def benchmark(settings: Settings, layer: str, filters: int, per_filter: bool = True, keep: int = 0) -> dict:
+    """`filters` filters of `layer` (cycling through its width) at `settings`, as one dict (see
+    scripts/benchmark.py): the header (device, peaks, weights), the layer's row (rates, seconds, compile seconds,
+    FLOP counts) and, with `per_filter`, the one-filter-at-a-time baseline on one device. With `keep`, "images"
+    holds the first `keep` filters' (keep, size, size, 3) float32 images (not JSON: pop it before printing).
+
+    Raises JaxvizError for a bad setting (Settings.check), a device count this machine lacks, or weights named
+    that cannot be read.
+    """
+    from jaxviz.bench.timing import select_devices, time_layer
+
+    settings.check([layer], filters)
+    devs = select_devices(settings.devices)
+    params, source = _params(settings.weights)
+    spec, knobs = settings.spec(layer), Knobs(steps=settings.steps)
+    header = _header(settings, devs, source)
+    width, steps = CONV_WIDTHS[layer], settings.steps
+    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], settings.chunk, devs, keep)
     report = header | _layer_row(layer, filters, steps, t, header)
     if per_filter:
         n = min(filters, 4)
@@ -165,37 +167,33 @@ def benchmark(
 
 
 def network(
-    size: int,
-    steps: int,
+    settings: Settings,
     filters: int | None = None,
-    chunk: int = 0,
-    weights: str = "",
-    precision: str = "float32",
-    devices: int | None = None,
-    choices: Mapping[str, str] | None = None,
     layers: Sequence[str] = CONV_LAYERS,
     deadline: float | None = None,
     on_layer: OnLayer | None = None,
 ) -> dict:
-    """Every filter of `layers` (at most `filters` per layer), per layer and in total.
+    """Every filter of `layers` (at most `filters` per layer) at `settings`, per layer and in total.
 
     `on_layer(header, row)` is told each layer as it finishes. With `deadline` (a time.monotonic() value) no
     layer starts that the last layer's wall time says would end past it: "complete" is then false and
-    "layers" holds what was done.
+    "layers" holds what was done. Raises JaxvizError as `benchmark` does.
     """
-    check_args(layers, size, 1 if filters is None else filters, steps, chunk, precision, choices)
-    devs = select_devices(devices)
-    params, source = _params(weights)
-    knobs = Knobs(steps=steps)
-    header = _header(size, steps, precision, devs, source)
+    from jaxviz.bench.timing import select_devices, time_layer
+
+    settings.check(layers, 1 if filters is None else filters)
+    devs = select_devices(settings.devices)
+    params, source = _params(settings.weights)
+    knobs = Knobs(steps=settings.steps)
+    header = _header(settings, devs, source)
     rows, last = [], 0.0
     for layer in layers:
         if deadline is not None and rows and time.monotonic() + last > deadline:
             break
         started = time.monotonic()
         n = min(filters or CONV_WIDTHS[layer], CONV_WIDTHS[layer])
-        spec = Spec(layer, size, precision=precision, **(choices or {}))
-        rows.append(_layer_row(layer, n, steps, time_layer(params, spec, knobs, list(range(n)), chunk, devs), header))
+        t = time_layer(params, settings.spec(layer), knobs, list(range(n)), settings.chunk, devs)
+        rows.append(_layer_row(layer, n, settings.steps, t, header))
         last = time.monotonic() - started
         if on_layer is not None:
             on_layer(header, rows[-1])

@@ -8,16 +8,80 @@ resized to the presets' size; a peer's speed can be timed in the same run throug
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from jaxviz.ascent.records import DEAD_EPS
+from jaxviz.errors import JaxvizError
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, min_size
 from jaxviz.runtime.files import atomic_write
 from jaxviz.runtime.images import grid, save_png
+from jaxviz.runtime.paths import output_dir
+
+# px: the largest displayed size images are scored at. The presets make theirs at 128-150 px and the scores run
+# VGG16 on the resized images, whose first layers' activations grow with the square of the side (block1 alone:
+# 1024 * 1024 * 64 float32 = 256 MiB an image); beyond this a comparison measures the resize, not the methods.
+MAX_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One side-by-side study: every preset of `presets` on `filters` of every layer of `layers`, each image set
+    scored at `size` px, written into `out`; with the `weights` ("" to search, downloading if none is found).
+    `peers` {name: DIR} adds a peer's images (DIR/<layer>/NNNN.png); `peer_timing` {name: command} times a
+    peer by one call of its command at `peer_steps` steps."""
+
+    presets: Sequence[str]
+    layers: Sequence[str]
+    filters: Sequence[int]
+    size: int
+    out: Path
+    weights: str = ""
+    peers: Mapping[str, Path] = field(default_factory=dict)
+    peer_timing: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    peer_steps: int = 512
+
+    def check(self) -> None:
+        """Raise JaxvizError (one line, naming the flag) for an unknown preset or layer, a filter a layer lacks,
+        a size out of range, a peer folder or command that is not there, or an output folder that is a file;
+        needs no JAX and reads no weights."""
+        from jaxviz.config import presets
+
+        valid = presets.names()
+        if not self.presets:
+            raise JaxvizError(f"--presets is empty; valid presets: {', '.join(valid)}")
+        for name in self.presets:
+            if name not in valid:
+                raise JaxvizError(f"--presets: unknown preset {name!r}; valid presets: {', '.join(valid)}")
+        if not self.layers:
+            raise JaxvizError(f"--layers is empty; valid layers: {', '.join(CONV_LAYERS)}")
+        for layer in self.layers:
+            if layer not in CONV_LAYERS:
+                raise JaxvizError(f"--layers: unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
+            if self.filters and max(self.filters) >= CONV_WIDTHS[layer]:
+                last = CONV_WIDTHS[layer] - 1
+                raise JaxvizError(f"--filters: filter {max(self.filters)} is out of range for {layer} (0..{last})")
+        if not self.filters:
+            raise JaxvizError("--filters is empty")
+        need = max(min_size(layer) for layer in self.layers)
+        if not need <= self.size <= MAX_SIZE:
+            raise JaxvizError(f"--size must be {need} to {MAX_SIZE} px for these layers, got {self.size}")
+        for name, folder in self.peers.items():
+            if not Path(folder).is_dir():
+                raise JaxvizError(f"--{name} {str(folder)!r} is not a directory")
+        for name, command in self.peer_timing.items():
+            if shutil.which(command[0]) is None:
+                raise JaxvizError(f"--{name}-python {command[0]!r} is not a program that can be run")
+            if not Path(command[1]).is_file():
+                raise JaxvizError(f"--{name}-script {command[1]!r} is not a file")
+        output_dir(self.out, "--out")
 
 
 def _score(params: dict, layer: str, images: np.ndarray, filters: list[int]) -> dict:
@@ -66,26 +130,20 @@ def peer_seconds(command: list[str], full_steps: int) -> float | None:
     return full_steps / rate
 
 
-def compare(
-    presets: list[str],
-    layers: list[str],
-    filters: list[int],
-    size: int,
-    out: Path,
-    weights: str = "",
-    peers: dict[str, Path] | None = None,
-    peer_timing: dict[str, list[str]] | None = None,
-    peer_steps: int = 512,
-) -> list[dict]:
-    """Run every preset on every layer; write OUT/compare.json, OUT/compare.md and OUT/<layer>.png."""
+def compare(study: Comparison) -> list[dict]:
+    """Run every preset of `study` on every layer; write OUT/compare.json, OUT/compare.md and OUT/<layer>.png.
+    Returns one row per (layer, method): seconds per filter and the quality numbers. Raises JaxvizError (one
+    line) as `Comparison.check` does, or for weights that cannot be found or read."""
     from jaxviz.model.weights import find_and_load
 
-    params = find_and_load(weights, True)
+    study.check()
+    params = find_and_load(study.weights, True)
+    presets, filters, size, out = list(study.presets), list(study.filters), study.size, Path(study.out)
     rows, strips = [], {}
-    for layer in layers:
+    for layer in study.layers:
         sets = {}
         for preset in presets:
-            images, seconds = run_preset(preset, layer, filters, size, weights)
+            images, seconds = run_preset(preset, layer, filters, size, study.weights)
             sets[preset] = images
             rows.append(
                 {
@@ -95,13 +153,13 @@ def compare(
                     **_score(params, layer, images, filters),
                 }
             )
-        for name, folder in (peers or {}).items():
-            images = peer_images(folder / layer, filters, size)
+        for name, folder in study.peers.items():
+            images = peer_images(Path(folder) / layer, filters, size)
             if images is None:
                 continue
             sets[name] = images
-            timing = (peer_timing or {}).get(name)
-            seconds = peer_seconds([*timing, "--layer", layer], peer_steps) if timing else None
+            timing = study.peer_timing.get(name)
+            seconds = peer_seconds([*timing, "--layer", layer], study.peer_steps) if timing else None
             rows.append(
                 {
                     "layer": layer,
@@ -113,7 +171,7 @@ def compare(
         strips[layer] = grid(np.concatenate(list(sets.values())), columns=len(filters), margin=4)
         save_png(out / f"{layer}.png", strips[layer])
     atomic_write(out / "compare.json", (json.dumps(rows, indent=1) + "\n").encode())
-    atomic_write(out / "compare.md", table(rows, presets + list(peers or {})).encode())
+    atomic_write(out / "compare.md", table(rows, presets + list(study.peers)).encode())
     return rows
 
 

@@ -63,9 +63,3 @@ def format_network_row(row: dict) -> str:
         f"{row.get('achieved_gflops', 0):>8.1f} {_percent(row.get('fraction_of_peak')):>5} "
         f"{_percent(row.get('fraction_of_datasheet_peak')):>5} {row['compile_s']:>9.2f}"
     )
-
-
-def format_network(r: dict) -> str:
-    """The network report, human-readable: one row per layer, then the totals."""
-    rows = [format_network_row(row) for row in [*r["layers"], {"layer": "total", **r["total"]}]]
-    return "\n".join([format_network_header(r), *rows])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from jaxviz.ascent.spec import CHOICES
 from jaxviz.cli.arguments import guarded
@@ -43,32 +44,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         startup(as_json=args.json)
         return 0
+    from jaxviz.model.weight_search import find_local_weights
+
     if args.examples is not None:
+        from jaxviz.bench.examples_speed import ExamplesBench
         from jaxviz.bench.examples_speed import main as examples_benchmark
 
-        ascent = {"--network": args.network, "--layer": args.layer, "--filters": args.filters,
-                  "--steps": args.steps != 5, "--chunk": args.chunk}  # fmt: skip
-        given = [flag for flag, value in ascent.items() if value]
+        given = [flag for flag, value in _ascent_flags(args).items() if value]
         if given:
             raise JaxvizError(f"--examples times all 13 layers over the folder; {given[0]} is the ascent's: drop it")
-
-        return examples_benchmark(args.examples, args.repeat, args.batch, args.weights, args.rounds, args.peer,
-                                  args.peer_python, args.json, args.conv, args.size or 224)  # fmt: skip
-    from jaxviz.bench.ascent_speed import benchmark, network
-    from jaxviz.bench.speed_report import format_network_header, format_network_row, format_report
+        bench = ExamplesBench(
+            Path(args.examples),
+            args.repeat,
+            args.batch,
+            weights=args.weights,
+            rounds=args.rounds,
+            peer_script=args.peer,
+            peer_python=args.peer_python,
+            conv=args.conv,
+            size=224 if args.size is None else args.size,
+        )
+        bench.check()
+        find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
+        return examples_benchmark(bench, args.json)
+    from jaxviz.bench.ascent_speed import Settings
     from jaxviz.model.architecture import CONV_LAYERS
 
-    size = 128 if args.size is None else args.size
+    given = [flag for flag, value in _examples_flags(args).items() if value]
+    if given:
+        raise JaxvizError(f"{given[0]} is for --examples DIR (the dataset examples' benchmark): drop it")
     choices = {name: getattr(args, name) for name in CHOICES}
-    common = {"chunk": args.chunk, "weights": args.weights, "precision": args.precision, "devices": args.devices}
+    size = 128 if args.size is None else args.size
+    settings = Settings(size, args.steps, args.chunk, args.weights, args.precision, args.devices, choices)
+    if args.network and args.layer is not None:
+        raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
+    layers = CONV_LAYERS if args.network else ["block3_conv1" if args.layer is None else args.layer]
+    filters = 16 if args.filters is None and not args.network else args.filters
+    settings.check(layers, 1 if filters is None else filters)
+    find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
+    from jaxviz.bench.ascent_speed import benchmark, network
+    from jaxviz.bench.speed_report import format_network_header, format_network_row, format_report
+
     if not args.network:
-        filters = 16 if args.filters is None else args.filters
-        layer, per_filter = args.layer or "block3_conv1", not args.no_per_filter
-        report = benchmark(layer, size, filters, args.steps, per_filter=per_filter, choices=choices, **common)
+        report = benchmark(settings, layers[0], filters, per_filter=not args.no_per_filter)
         print(json.dumps(report) if args.json else format_report(report))
         return 0
-    if args.layer is not None:
-        raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
 
     def show(header: dict, row: dict) -> None:
         if args.json:
@@ -78,7 +98,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_network_header(header), flush=True)
         print(format_network_row(row), flush=True)
 
-    report = network(size, args.steps, args.filters, choices=choices, on_layer=show, **common)
+    report = network(settings, filters, on_layer=show)
     total = format_network_row({"layer": "total", **report["total"]})
     print(json.dumps(report) if args.json else total, flush=True)
     return 0
+
+
+def _ascent_flags(args: argparse.Namespace) -> dict[str, bool]:
+    """The ascent's flags, each true when given (not at its default): --examples refuses them."""
+    return {
+        "--network": args.network,
+        "--layer": args.layer is not None,
+        "--filters": args.filters is not None,
+        "--steps": args.steps != 5,
+        "--chunk": args.chunk != 0,
+        "--precision": args.precision != "float32",
+        "--devices": args.devices is not None,
+        "--no-per-filter": args.no_per_filter,
+        "--loop": args.loop != "auto",
+        "--target": args.target != "auto",
+    }
+
+
+def _examples_flags(args: argparse.Namespace) -> dict[str, bool]:
+    """The dataset examples' flags, each true when given (not at its default): the ascent refuses them."""
+    return {
+        "--repeat": args.repeat != 1,
+        "--batch": args.batch != 0,
+        "--rounds": args.rounds != 2,
+        "--peer": bool(args.peer),
+        "--peer-python": args.peer_python != "python3",
+    }

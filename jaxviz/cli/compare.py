@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from jaxviz.cli.arguments import guarded
 from jaxviz.errors import JaxvizError
@@ -25,35 +26,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lucent-script", metavar="FILE", help="the Lucent peer script that --lucent-python runs")
     p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
     args = p.parse_args(argv)
+    from jaxviz.bench.preset_comparison import MAX_SIZE, Comparison
+    from jaxviz.model.architecture import min_size
+    from jaxviz.model.targets import resolve_filters, resolve_layers
+    from jaxviz.model.weight_search import find_local_weights
+
+    layers = resolve_layers(args.layers)
     if args.costs:
+        need = min_size(layers[0])
+        if not need <= args.size <= MAX_SIZE:
+            raise JaxvizError(f"--size must be {need} to {MAX_SIZE} px for {layers[0]}, got {args.size}")
+        find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
         from jaxviz.bench.preset_comparison import method_costs
         from jaxviz.model.weights import find_and_load
 
-        costs = method_costs(find_and_load(args.weights), args.layers.split(",")[0], args.size, steps=16)
+        costs = method_costs(find_and_load(args.weights), layers[0], args.size, steps=16)
         print(json.dumps(costs, indent=1))
         return 0
-    from pathlib import Path
-
-    from jaxviz.bench.preset_comparison import compare
-    from jaxviz.model.targets import resolve_filters
-
     peers = {"lucent": Path(args.lucent)} if args.lucent else {}
     timing = {}
-    if args.lucent_python:
-        if not args.lucent_script:
-            raise JaxvizError("--lucent-python needs --lucent-script PATH: the Lucent peer script to time")
+    if args.lucent_python or args.lucent_script:
+        if not (args.lucent_python and args.lucent_script):
+            raise JaxvizError("--lucent-python and --lucent-script time Lucent together: give both (or neither)")
+        if not args.lucent:
+            raise JaxvizError("--lucent-python times Lucent beside its images: give --lucent DIR too")
         timing["lucent"] = [args.lucent_python, args.lucent_script, "--weights", args.weights]
         timing["lucent"] += ["--filters", "1", "--steps", "32", "--threads", "2"]
-    filters = resolve_filters(args.filters, "block5_conv3")  # each layer checks its own range again
-    rows = compare(
-        [p for p in args.presets.split(",") if p],
-        args.layers.split(","),
-        filters,
-        args.size,
-        Path(args.out),
-        args.weights,
-        peers,
-        timing,
-    )
+    filters = resolve_filters(args.filters, "block5_conv3")  # parsed at the widest; check() holds it to each layer
+    presets = [name for name in args.presets.split(",") if name]
+    study = Comparison(presets, layers, filters, args.size, Path(args.out), args.weights, peers, timing)
+    study.check()
+    find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
+    from jaxviz.bench.preset_comparison import compare
+
+    rows = compare(study)
     print((Path(args.out) / "compare.md").read_text())
     return 0 if rows else 2

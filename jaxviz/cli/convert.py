@@ -14,11 +14,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--include-top", action="store_true", help="keep fc1, fc2, predictions (needs a full file)")
     args = p.parse_args(argv)
     cfg = config_from_args(args, "convert")
-    from jaxviz.model.weight_search import resolve_weights
-    from jaxviz.model.weights import load_params, save_params
+    from jaxviz.model.weights import find_and_load_file, save_params
 
-    source = resolve_weights(cfg.model.weights, args.include_top, cfg.model.download)
-    params = load_params(source, args.include_top)
-    save_params(params, args.output)  # an OS failure is files.WriteError: one line naming the file
-    print(f"jaxviz: wrote {args.output} ({len(params)} layers from {source})")
+    loaded = find_and_load_file(cfg.model.weights, cfg.model.download, args.include_top)
+    save_params(loaded.params, args.output)  # an OS failure is files.WriteError: one line naming the file
+    print(f"jaxviz: wrote {args.output} ({len(loaded.params)} layers from {loaded.path})")
     return 0

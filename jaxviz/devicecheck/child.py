@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxviz.devicecheck import probes, stages
+from jaxviz.devicecheck import engine_checks, probes, stages
 from jaxviz.devicecheck.stage_plan import Plan
 
 BODIES: dict[str, Callable[[stages.Context], dict]] = {
     "versions": stages.versions,
+    "tests": engine_checks.run,
     "layer_float32": lambda ctx: stages.layer(ctx, "float32"),
     "layer_bfloat16": lambda ctx: stages.layer(ctx, "bfloat16"),
     "network_float32": lambda ctx: stages.network(ctx, "float32"),

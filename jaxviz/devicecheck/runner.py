@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,10 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jaxviz.devicecheck.stage_plan import STAGES, Plan
-from jaxviz.errors import JaxvizError
 from jaxviz.runtime.files import writing
 
-ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) that holds this jaxviz
+# The folder that holds this jaxviz package (a checkout, or site-packages): first on the stages' path, so that
+# they import this very jaxviz whatever their working directory.
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 RESERVE_S = 3.0  # kept back from the budget for the summary and the last process's exit
 
 
@@ -55,13 +55,13 @@ class Results:
 def launch(
     cmd: list[str], env: dict, cap: float, on_line: Callable[[str], None], results: Results
 ) -> tuple[int | None, list[str]]:
-    """Run `cmd` from ROOT in a session of its own; each stdout line to `on_line` as it comes, stderr to the log.
+    """Run `cmd` in a session of its own; each stdout line to `on_line` as it comes, stderr to the log.
 
     Killed (its whole process group: what it started too) at `cap` seconds. Returns (exit code, or None when
     it was killed at the cap; the last 20 lines of stderr).
     """
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, start_new_session=True
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
     )
     tail: collections.deque[str] = collections.deque(maxlen=20)
 
@@ -115,41 +115,11 @@ def child_stage(name: str, args: dict, env: dict, cap: float, results: Results) 
     return "failed", {"error": got.get("error") or f"exit code {code}: " + " | ".join(tail[-5:])}
 
 
-PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)")
-
-
-def tests_stage(plan: dict, env: dict, cap: float, results: Results) -> tuple[str, dict]:
-    """The accelerator-sensitive tests (plan.TESTS, -k plan's tests_k) under pytest, with pass/fail counts."""
-    from jaxviz.devicecheck.stage_plan import TESTS
-
-    if not all((ROOT / t).is_file() for t in TESTS):
-        return "skipped", {"error": f"no tests folder beside this jaxviz ({ROOT}): an installed copy?"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--maxfail=10", *TESTS]
-    cmd += ["-k", plan["tests_k"]]
-    lines: list[str] = []
-
-    def on_line(line: str) -> None:
-        lines.append(line)
-        results.log(f"[tests] {line}")
-
-    code, _ = launch(cmd, env, cap, on_line, results)
-    counts = {k: 0 for k in ("passed", "failed", "errors", "skipped", "deselected", "xfailed", "xpassed")}
-    for line in lines[-3:]:
-        for n, what in PYTEST_COUNT.findall(line):
-            counts["errors" if what.startswith("error") else what] = int(n)
-    failures = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))][:10]
-    result = {**counts, "exit_code": code, "failures": failures, "command": " ".join(cmd[1:])}
-    if code is None:
-        return "timeout", {"result": result, "error": f"pytest stopped at its time cap ({cap:.0f} s)"}
-    ok = code == 0 and counts["passed"] > 0
-    return ("ok" if ok else "failed"), {"result": result} | ({} if ok else {"error": f"pytest exit code {code}"})
-
-
 def child_env(weights: str, stage: str, plan: dict) -> dict:
     """The stage processes' environment: this jaxviz first on the path, no downloads, output unbuffered, the
     weights (or none: random), and the small memory fraction for the out-of-memory stage."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "JAXVIZ_NO_DOWNLOAD": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")) if p)
     env.pop("JAXVIZ_WEIGHTS", None)
     if weights:
         env["JAXVIZ_WEIGHTS"] = weights
@@ -158,57 +128,70 @@ def child_env(weights: str, stage: str, plan: dict) -> dict:
     return env
 
 
-RANDOM = "random (no weights file found: same speed as ImageNet's, but the pictures mean nothing)"
+StageRunner = Callable[[str, dict, dict, float, Results], tuple[str, dict]]  # as child_stage
 
 
-def find_weights(explicit: str) -> tuple[str, str]:
-    """(weights file or "" for random weights, how the results describe them): --weights, else $JAXVIZ_WEIGHTS,
-    else Keras' or jaxviz's cache, else random. A named file that is missing is a JaxvizError (bad input)."""
-    from jaxviz.model.weight_search import resolve_weights
+def describe_weights(explicit: str) -> tuple[str, str]:
+    """(the weights file the stages load, absolute, or "" for random weights; how the results describe them):
+    `explicit`, else $JAXVIZ_WEIGHTS, else Keras' or jaxviz's cache (weight_search.find_local_weights, as the
+    stages' weights.find_and_load_or_random finds them), else random. Imports no JAX. Raises JaxvizError (one
+    line) for a named file that is missing or unreadable."""
+    from jaxviz.model.weight_search import RANDOM, find_local_weights
 
-    try:
-        path = str(resolve_weights(explicit, download=False))
-    except JaxvizError:
-        if explicit or os.environ.get("JAXVIZ_WEIGHTS"):
-            raise
+    found = find_local_weights(explicit)
+    if found is None:
         return "", RANDOM
+    path = str(found.path.absolute())
     return path, f"file {path}"
 
 
-def run(out: Path, budget: float, plan: Plan, weights: str, described: str, only: Sequence[str]) -> dict:
-    """Every stage named in `only` (in STAGES' order) within `budget` seconds; returns the summary line."""
-    t0 = time.monotonic()
+def run(
+    out: Path,
+    budget: float,
+    plan: Plan,
+    weights: str,
+    described: str,
+    only: Sequence[str],
+    clock: Callable[[], float] = time.monotonic,
+    run_stage: StageRunner = child_stage,
+) -> dict:
+    """Every stage named in `only` (in STAGES' order) within `budget` seconds; returns the summary line.
+
+    Each stage's cap is its share of what is left of the budget when it starts (`clock`'s seconds), and a stage
+    whose cap is below its least is skipped; `run_stage` runs one (child_stage: its own process, killed at the
+    cap). Both are arguments so that the arithmetic can be checked without waiting on real time.
+    """
+    t0 = clock()
     with writing(out / "results.jsonl"):
         results = Results(out, {"device": "unknown", "devices": None})
     todo = [s for s in STAGES if s.name in only]
     statuses: dict[str, str] = {}
     try:
         for i, stage in enumerate(todo):
-            left = budget - (time.monotonic() - t0) - RESERVE_S
+            left = budget - (clock() - t0) - RESERVE_S
             cap = left * stage.share / sum(s.share for s in todo[i:])
             if cap < stage.least:
                 statuses[stage.name] = "skipped"
                 results.write(stage.name, {"status": "skipped", "seconds": 0.0, "cap_s": round(cap, 1)})
                 continue
             results.log(f"===== {stage.name} (cap {cap:.0f} s) =====")
-            started = time.monotonic()
+            started = clock()
             env = child_env(weights, stage.name, plan.as_dict())
-            if stage.name == "tests":
-                status, fields = tests_stage(plan.as_dict(), env, cap, results)
-            else:  # the child stops itself a little before the cap; the cap kills it if it does not
-                deadline = time.time() + cap - min(15.0, 0.15 * cap)
-                args = {"plan": plan.as_dict(), "weights": weights, "out": str(out.resolve()), "deadline": deadline}
-                status, fields = child_stage(stage.name, args, env, cap, results)
+            # The child stops itself a little before the cap (its deadline, on the wall clock it shares with this
+            # process); the cap kills it if it does not.
+            deadline = time.time() + cap - min(15.0, 0.15 * cap)
+            args = {"plan": plan.as_dict(), "weights": weights, "out": str(out.resolve()), "deadline": deadline}
+            status, fields = run_stage(stage.name, args, env, cap, results)
             if stage.name == "versions" and status == "ok":
                 found = fields["result"]
                 results.common.update(device=f"{found['backend']}:{found['device_kinds'][0]}")
                 results.common.update(devices=found["devices"])
                 found["weights"] = described
             statuses[stage.name] = status
-            seconds = round(time.monotonic() - started, 3)
+            seconds = round(clock() - started, 3)
             results.write(stage.name, {"status": status, "seconds": seconds, "cap_s": round(cap, 1), **fields})
         ok = all(s == "ok" for s in statuses.values())
-        summary = {"status": "ok" if ok else "incomplete", "seconds": round(time.monotonic() - t0, 3)}
+        summary = {"status": "ok" if ok else "incomplete", "seconds": round(clock() - t0, 3)}
         summary["result"] = {"budget_s": budget, "stages": statuses, "weights": described, "plan": plan.as_dict()}
         return results.write("summary", summary)
     finally:

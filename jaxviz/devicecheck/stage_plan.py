@@ -8,15 +8,6 @@ from dataclasses import dataclass
 
 from jaxviz.model.architecture import CONV_LAYERS
 
-# The accelerator-sensitive tests: batching, chunking, sharding, bf16, compiles, non-finite containment, the
-# choices' equal images, the device loop. The four-device test forces JAX_PLATFORMS=cpu in a subprocess, so it
-# says nothing about the accelerator: left out.
-TESTS = ("tests/test_ascent.py", "tests/test_backends.py", "tests/test_devices.py")
-TESTS_K = (
-    "(batched or chunking or devices or bfloat16 or compile or non_finite or every_choice or device_loop) "
-    "and not four_devices"
-)
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -30,7 +21,7 @@ class Stage:
 
 STAGES = (
     Stage("versions", 0.06, 5),  # a first CUDA start can take 10 s or more
-    Stage("tests", 0.18, 20),
+    Stage("tests", 0.18, 20),  # engine_checks: the engine's promises on this device
     Stage("layer_float32", 0.08, 15),
     Stage("layer_bfloat16", 0.08, 15),
     Stage("network_float32", 0.17, 20),
@@ -71,7 +62,11 @@ class Plan:
     examples_repeat: int = 32  # each read this many times: 2,048 images through the whole engine
     examples_size: int = 224
     examples_seconds: float = 10.0  # the step alone on decoded images, timed this long
-    tests_k: str = TESTS_K
+    checks_size: int = 40  # px of the engine's checks (engine_checks.py), as the tests that they mirror
+    checks_steps: int = 6
+    checks_layers: tuple[str, ...] = ("block1_conv2", "block3_conv1", "block5_conv3")  # every choice's images
+    checks_optimizers: tuple[str, ...] = ("normalized", "sgd", "momentum", "adam", "rmsprop")  # no conditional
+    peak_side: int | None = None  # the matmul that measures the peak (None: timing.matmul_peak_gflops' own)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,5 +92,9 @@ SMOKE = Plan(
     examples_repeat=6,  # 18 images: batches after the first (which compiles) give the rate
     examples_size=32,
     examples_seconds=0.5,
-    tests_k="non_finite",
+    checks_size=32,
+    checks_steps=2,
+    checks_layers=("block1_conv2",),
+    checks_optimizers=("adam",),
+    peak_side=256,
 )

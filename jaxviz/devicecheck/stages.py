@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxviz.bench.ascent_speed import Settings
 from jaxviz.devicecheck.stage_plan import Plan
 
 Part = Callable[[str, dict], None]  # (part name, its figures): one results.jsonl line, written at once
@@ -37,22 +38,26 @@ class Context:
         return time.monotonic() + (self.deadline - time.time())
 
     def params(self) -> dict:
-        """The weights' params, or random ones of the right shapes."""
-        from jaxviz.bench.ascent_speed import random_params
-        from jaxviz.model.weights import load_params
+        """The weights' params, else random ones of the right shapes (weights.find_and_load_or_random)."""
+        from jaxviz.model.weights import find_and_load_or_random
 
-        return load_params(self.weights) if self.weights else random_params()
+        return find_and_load_or_random(self.weights).params
+
+    def settings(self, precision: str) -> Settings:
+        """The benchmark's settings for the plan's layer and network stages in `precision`."""
+        p = self.plan
+        return Settings(p.size, p.steps, weights=self.weights, precision=precision, peak_side=p.peak_side)
 
     def weights_file(self, folder: str | Path) -> str:
-        """A weights file for what reads one (visualize, the examples engine): the weights, or random params
-        written into `folder` as jaxviz's own format."""
-        if self.weights:
-            return self.weights
-        from jaxviz.bench.ascent_speed import random_params
-        from jaxviz.model.weights import save_params
+        """A weights file for what reads one (visualize, the examples engine): the weights' own, or the random
+        params written into `folder` in jaxviz's own format."""
+        from jaxviz.model.weights import find_and_load_or_random, save_params
 
+        loaded = find_and_load_or_random(self.weights)
+        if loaded.path is not None:
+            return str(loaded.path)
         path = str(Path(folder) / "random_vgg16.msgpack")
-        save_params(random_params(), path)
+        save_params(loaded.params, path)
         return path
 
 
@@ -110,9 +115,7 @@ def layer(ctx: Context, precision: str) -> dict:
     from jaxviz.bench import ascent_speed as benchmark
 
     p = ctx.plan
-    report = benchmark.benchmark(
-        p.layer, p.size, p.layer_filters, p.steps, weights=ctx.weights, precision=precision, keep=p.grid_filters
-    )
+    report = benchmark.benchmark(ctx.settings(precision), p.layer, p.layer_filters, keep=p.grid_filters)
     report["png"] = save_grid(ctx, f"layer_{precision}.png", report.pop("images"))
     return report
 
@@ -124,11 +127,8 @@ def network(ctx: Context, precision: str) -> dict:
 
     p = ctx.plan
     report = benchmark.network(
-        p.size,
-        p.steps,
+        ctx.settings(precision),
         p.network_filters or None,
-        weights=ctx.weights,
-        precision=precision,
         layers=p.network_layers,
         deadline=ctx.monotonic_deadline(),
         on_layer=lambda header, row: ctx.part(row["layer"], row),
@@ -193,7 +193,8 @@ def examples(ctx: Context) -> dict:
         weights = ctx.weights_file(tmp)
         cycled = bench.repeated(photos, p.examples_repeat, Path(tmp) / "cycled")
         ctx.part("files", {"files": p.examples_files, "repeat": p.examples_repeat})
-        step = bench.model_only(photos, 0, 16, weights, "auto", p.examples_seconds, p.examples_size)
+        setup = bench.ExamplesBench(photos, weights=weights, size=p.examples_size)
+        step = bench.model_only(photos, setup, p.examples_seconds)
         ctx.part("step", step)
-        whole = bench.engine(cycled, 0, 16, weights, "auto", p.examples_size)
+        whole = bench.engine(cycled, setup)
     return {"size": p.examples_size, **whole, **step, "goal_images_per_s": 2000}

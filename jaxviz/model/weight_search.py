@@ -62,6 +62,11 @@ def check_is_file(path: Path, what: str) -> None:
     input_file(path, what, f"{hint}; expected {FORMATS}", noun="weights file")
 
 
+# How random weights of the right shapes (weights.random_params) are described where no file was found: the
+# benchmark and the device check run on them, and say so.
+RANDOM = "random (no weights file found: same speed as ImageNet's, but the pictures mean nothing)"
+
+
 class FoundWeights(NamedTuple):
     """A weights file and how it was found, in words ("given", "from $JAXVIZ_WEIGHTS", "in Keras' cache", ...)."""
 
@@ -69,11 +74,13 @@ class FoundWeights(NamedTuple):
     how: str
 
 
-def find_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> FoundWeights:
-    """The weights file to use, in the documented order, and how it was found; downloads only as the last resort.
+def find_local_weights(explicit: str = "", include_top: bool = False) -> FoundWeights | None:
+    """The weights file on this machine, in the documented order (`explicit`, $JAXVIZ_WEIGHTS, Keras' cache,
+    jaxviz's cache), and how it was found; None when no path was named and neither cache holds one.
 
-    Raises JaxvizError (one line) when the explicit path or $JAXVIZ_WEIGHTS is not a readable file (the real
-    cause named), or when nothing is found and downloading is off or fails.
+    Never downloads, never imports JAX: commands check a named file with it before anything else. Raises
+    JaxvizError (one line) when `explicit` or $JAXVIZ_WEIGHTS is not a readable file (the real cause named), or
+    a cache folder cannot be entered.
     """
     if explicit:
         path = Path(explicit).expanduser()
@@ -84,15 +91,26 @@ def find_weights(explicit: str = "", include_top: bool = False, download: bool =
         path = Path(env).expanduser()
         check_is_file(path, "JAXVIZ_WEIGHTS file")
         return FoundWeights(path, "from $JAXVIZ_WEIGHTS")
-    wanted = [TOP] if include_top else [NOTOP, TOP]
-    for spec in wanted:
+    for spec in [TOP] if include_top else [NOTOP, TOP]:
         for folder, where in ((keras_cache_dir(), "Keras' cache"), (jaxviz_cache_dir(), "jaxviz's cache")):
             try:
                 if (folder / spec.name).is_file():
                     return FoundWeights(folder / spec.name, f"in {where}")
             except OSError as e:  # a cache folder this user may not enter: say so rather than look past it
                 raise JaxvizError(f"cannot look in the weights cache {str(folder)!r}: {explain(e)}") from None
-    spec = wanted[0]
+    return None
+
+
+def find_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> FoundWeights:
+    """The weights file to use (`find_local_weights`) and how it was found; downloads only as the last resort.
+
+    Raises JaxvizError (one line) as find_local_weights does, or when nothing is found and downloading is off
+    (`download` false or $JAXVIZ_NO_DOWNLOAD set) or fails (its real cause named).
+    """
+    found = find_local_weights(explicit, include_top)
+    if found is not None:
+        return found
+    spec = TOP if include_top else NOTOP
     target = jaxviz_cache_dir() / spec.name
     options = (
         f"pass --weights PATH (or model.weights in the config), set JAXVIZ_WEIGHTS, or put Keras' "
@@ -115,11 +133,6 @@ def _network_reason(error: Exception) -> str:
     if isinstance(reason, OSError) and reason.errno is not None:
         return f"cannot reach {host}: {explain(reason)}"
     return str(reason)
-
-
-def resolve_weights(explicit: str = "", include_top: bool = False, download: bool = True) -> Path:
-    """find_weights' path alone."""
-    return find_weights(explicit, include_top, download).path
 
 
 def download_file(url: str, target: Path, md5: str, size: int) -> Path:

@@ -16,20 +16,10 @@ from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
 from jaxviz.model.keras_files import is_keras_file, read_keras_file
 from jaxviz.model.vgg import param_shapes
-from jaxviz.model.weight_search import FORMATS, check_is_file
+from jaxviz.model.weight_search import FORMATS, RANDOM, check_is_file, find_local_weights, find_weights
 from jaxviz.runtime.files import atomic_write
 
 Params = dict[str, dict[str, np.ndarray]]
-
-
-def read_keras_h5(path: str | Path) -> Params:
-    """VGG16's layers from a Keras weights file: any h5 layout, VGG16 alone or nested, or a `.keras` archive.
-
-    Named as Keras names them ({"block1_conv1": {"kernel": (3, 3, 3, 64), "bias": (64,)}, ...}), unchecked
-    (see `check_params`). Raises JaxvizError (one line) for a missing path, a directory, a damaged or
-    foreign file, or a file holding VGG16 layers in more than one place (two VGG16 sub-models).
-    """
-    return read_keras_file(path)
 
 
 def check_params(params: object, include_top: bool = False, source: str = "weights") -> Params:
@@ -94,7 +84,8 @@ def _leaf(source: str, where: str, value: object, shape: tuple[int, ...]) -> np.
 
 
 def load_params(path: str | Path, include_top: bool = False) -> Params:
-    """Checked params (see `check_params`) from a Keras file (see `read_keras_h5`) or a `save_params` msgpack.
+    """Checked params (see `check_params`) from a Keras file (see `keras_files.read_keras_file`) or a `save_params`
+    msgpack.
 
     Raises JaxvizError (one line) for a missing path, a directory, or a file that is none of these.
     """
@@ -110,7 +101,7 @@ def load_params(path: str | Path, include_top: bool = False) -> Params:
         if not isinstance(raw, dict):
             raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")
         return check_params(raw, include_top, str(path))
-    return check_params(read_keras_h5(path), include_top, str(path))
+    return check_params(read_keras_file(path), include_top, str(path))
 
 
 def save_params(params: Params, path: str | Path) -> None:
@@ -128,26 +119,68 @@ def fingerprint(params: Params) -> str:
     return h.hexdigest()[:16]
 
 
-class Loaded(NamedTuple):
-    """Weights found and loaded: the file, how it was found (fetch.FoundWeights.how), the checked params."""
+def random_params(seed: int = 0) -> Params:
+    """VGG16's conv params of the right shapes (no top), float32: kernels He-normal, N(0, 2 / fan_in) with
+    fan_in = 3 * 3 * input channels (He et al. 2015, "Delving deep into rectifiers"); biases by the same formula
+    over their one axis (fan_in 1: N(0, 2)).
 
-    path: Path
+    The same speed as ImageNet's weights (dense convolutions, the same shapes), for machines without a weights
+    file; the pictures they make mean nothing. `seed` fixes the draw (NumPy's default generator).
+    """
+    rng = np.random.default_rng(seed)
+    return {
+        name: {
+            k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
+            for k, s in leaves.items()
+        }
+        for name, leaves in param_shapes().items()
+    }
+
+
+class Loaded(NamedTuple):
+    """Weights found and loaded: the file (None for random_params), how it was found (weight_search.FoundWeights'
+    `how`, or RANDOM), the checked params."""
+
+    path: Path | None
     how: str
     params: Params
 
 
-@functools.cache  # a notebook, a comparison, a run and its examples ask many times: loaded once per process
-def find_and_load_file(weights: str = "", download: bool = True) -> Loaded:
-    """The weights `fetch.find_weights` finds for `weights` (a path, or "" to search), loaded and checked once.
+def find_and_load_file(weights: str = "", download: bool = True, include_top: bool = False) -> Loaded:
+    """The weights `weight_search.find_weights` finds for `weights` (a path, or "" to search), loaded and checked
+    once per process and file (with the classifier top when `include_top`: a full VGG16 file is needed).
 
-    Raises JaxvizError as find_weights and load_params do.
+    Raises JaxvizError (one line) as find_weights and load_params do.
     """
-    from jaxviz.model.weight_search import find_weights
+    path, how = find_weights(weights, include_top, download)
+    return Loaded(path, how, _load_once(path, bool(include_top)))
 
-    path, how = find_weights(weights, download=download)
-    return Loaded(path, how, load_params(path))
+
+@functools.cache  # a notebook, a comparison, a run and its examples ask many times: each file loaded once
+def _load_once(path: Path, include_top: bool) -> Params:
+    return load_params(path, include_top)
 
 
 def find_and_load(weights: str = "", download: bool = True) -> Params:
     """The params of `find_and_load_file(weights, download)`."""
     return find_and_load_file(weights, download).params
+
+
+def find_and_load_or_random(weights: str = "") -> Loaded:
+    """These weights, else random ones: the file `weights` names, else the one on this machine
+    (`weight_search.find_local_weights`: $JAXVIZ_WEIGHTS, Keras' or jaxviz's cache), loaded once per process;
+    else `random_params()` (path None, how RANDOM), drawn once per process. Never downloads: what measures
+    speed needs no network.
+
+    Raises JaxvizError (one line) when `weights` or $JAXVIZ_WEIGHTS names a file that is missing or not VGG16
+    weights (a named file is never replaced by random ones).
+    """
+    found = find_local_weights(weights)
+    if found is None:
+        return Loaded(None, RANDOM, _random_once())
+    return Loaded(found.path, found.how, _load_once(found.path, False))
+
+
+@functools.cache  # 14.7 million normal draws: once per process
+def _random_once() -> Params:
+    return random_params()

@@ -16,12 +16,11 @@ from jaxviz.quality.passes import (
     KEY_TAG,
     MAX_CHUNK,
     SCALES,
-    channel_means,
     chunk_size,
     measure,
     plan,
 )
-from jaxviz.quality.scores import evaluate, robustness, selectivity, summarize
+from jaxviz.quality.scores import evaluate, selectivity, summarize
 
 __all__ = [
     "COPIES",
@@ -30,12 +29,10 @@ __all__ = [
     "KEY_TAG",
     "MAX_CHUNK",
     "SCALES",
-    "channel_means",
     "chunk_size",
     "evaluate",
     "measure",
     "plan",
-    "robustness",
     "selectivity",
     "summarize",
 ]

@@ -177,8 +177,14 @@ def measure(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Channel means (N, C) and robustness (N,) of uint8 (N, H, W, 3) images, image i shown for filters[i].
 
-    One pass for both (see the module docstring and `robustness`); copies=0 measures the means alone
-    (robustness then 0). `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
+    Means: the post-ReLU mean activation of every channel of `layer` on each image as shown. Robustness: the mean
+    activation of filter filters[i] over `copies` perturbed copies of image i, over its unperturbed one; 0 where
+    that is <= DEAD_EPS, 1 fully robust, above 1 possible. Each copy is rolled (wrapping round) by up to
+    `max_shift` px in y and x (default: side // 16), zoomed by U(scales) and rotated by U(-degrees, degrees) about
+    the centre, grey outside (`random_affine`); copy c of filter f draws from
+    fold_in(fold_in(fold_in(key(seed), KEY_TAG), f), c): the same whatever the batching, order or `copies`.
+    One pass for both (see the module docstring); copies=0 measures the means alone (robustness then 0).
+    `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
     them; apart: "measure_compile_s", "copies_compile_s"). ValueError: bad image shape, a filter count
     unlike the image count, copies < 0.
     """
@@ -215,9 +221,3 @@ def measure(
     robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
     spent.update(took, seconds=time.perf_counter() - t0)
     return means, robust
-
-
-def channel_means(params: dict, layer: str, images: np.ndarray) -> np.ndarray:
-    """(N, C) post-ReLU mean activation of every channel of `layer` for uint8 (N, H, W, 3) RGB images."""
-    images = _checked(images)
-    return measure(params, layer, images, np.zeros(len(images), np.int32), copies=0)[0]

@@ -1,4 +1,4 @@
-"""The quality numbers from the passes: robustness (a ratio of activations), selectivity, per-layer summaries."""
+"""The quality numbers from the passes: per image (displayed activation, robustness, selectivity), per layer."""
 
 from __future__ import annotations
 
@@ -10,26 +10,11 @@ import numpy as np
 from jaxviz.quality.passes import COPIES, measure
 
 
-def robustness(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **perturbation: Any) -> np.ndarray:
-    """(N,) mean activation of filter filters[i] over `copies` perturbed copies of image i, over its unperturbed one.
-
-    `perturbation`: `measure`'s copies (default COPIES), seed, max_shift, scales (SCALES), degrees (DEGREES).
-    Each copy is rolled (wrapping round) by up to `max_shift` px in y and x (default: side // 16), zoomed
-    by U(scales) and rotated by U(-degrees, degrees) about the centre, grey outside (`random_affine`).
-    Copy c of filter f draws from fold_in(fold_in(fold_in(key(seed), tag), f), c): the same whatever the
-    batching, order or `copies`. 0 where the unperturbed activation is <= DEAD_EPS; 1 is fully robust; above 1
-    is possible. Raises ValueError for copies < 1 (and as `measure`).
-    """
-    if perturbation.get("copies", COPIES) < 1:
-        raise ValueError(f"copies must be >= 1, got {perturbation['copies']}")
-    return measure(params, layer, images, filters, **perturbation)[1]
-
-
 def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
     """(N,) bool: image i activates filters[i] strictly more than every other image of the set does.
 
-    `means` is channel_means of the set's images (row j: image j). Ties, and a set of one image (no
-    rival to beat, so no evidence), count as not selective; `evaluate` reports the latter as None.
+    `means` is the channel means of the set's images (`measure`'s first array; row j: image j). Ties, and a set
+    of one image (no rival to beat, so no evidence), count as not selective; `evaluate` reports the latter as None.
     """
     means, filters = np.asarray(means), np.asarray(filters, np.int64)
     n = len(filters)
@@ -42,9 +27,10 @@ def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
 
 
 def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **options: Any) -> list[dict]:
-    """One dict per image: display_activation, robustness (see `robustness`; relative to display_activation),
-    selective (see `selectivity`; None when there is only one image). `options`: `measure`'s (copies, seed,
-    spent, ...). Raises ValueError for copies < 1."""
+    """One dict per image: display_activation, robustness (`measure`'s second array: the activation on perturbed
+    copies over display_activation), selective (see `selectivity`; None when there is only one image).
+    `options`: `measure`'s (copies, seed, max_shift, scales, degrees, spent). Raises ValueError for copies < 1
+    (and as `measure`)."""
     if options.get("copies", COPIES) < 1:
         raise ValueError(f"copies must be >= 1, got {options['copies']}")
     means, robust = measure(params, layer, images, filters, **options)

@@ -86,8 +86,9 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
             result = job.run_visualization(p.cfg, hparams=keys, metric_layers=layers)
             if p.name in jobs:
                 _say(writer, f"sweep point {p.name}: dataset examples {shared(resolved[p.name], jobs[p.name])}")
-        except Interrupted:
-            # Ctrl-C or SIGTERM: the index says so for this point (a rerun resumes it from its chunks).
+        except (Interrupted, KeyboardInterrupt):
+            # Ctrl-C or SIGTERM (Interrupted from the run; a bare KeyboardInterrupt if it lands between its
+            # handlers): the index says so for this point (a rerun resumes it from its chunks).
             entries[i] = index_lib.entry(p.name, p.name, p.values, "interrupted", None, time.perf_counter() - t0)
             publish()
             raise
