@@ -93,7 +93,9 @@ def _settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _filters(filters: Iterable[int] | int) -> list[int]:
+def _filters(filters: Iterable[int] | int | str) -> list[int] | str:
+    if isinstance(filters, str):  # the command line's form ("0:16", "3,5,9", "all"): the config parses it
+        return filters
     items = [filters] if isinstance(filters, numbers.Integral) else filters
     try:
         items = list(items)
@@ -125,7 +127,7 @@ def estimate_seconds(cfg: Config, layer: str, n: int, quality: bool = True, back
 
 def visualize(
     layer: str,
-    filters: Iterable[int] | int = range(16),
+    filters: Iterable[int] | int | str = range(16),
     preset: str = "book",
     weights: str = "",
     overrides: Mapping[str, Any] | None = None,
@@ -136,7 +138,9 @@ def visualize(
     """Visualise `filters` of one `layer` with a preset and any config settings, in one batched ascent.
 
     `layer` is one conv layer name (e.g. "block3_conv1"); "all" or several names raise JaxvizError rather
-    than silently keeping one. Returns a Result: one row per filter, in the order asked for.
+    than silently keeping one. `filters`: an int, integers (a range, a list), or the command line's text ("0:16",
+    "3,5,9", "all"). Returns a Result: one row per filter, in the order asked for; its config names the weights
+    file and their fingerprint, as a run's config.toml does.
 
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
     `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights.
@@ -152,7 +156,8 @@ def visualize(
 
     cfg = config_lib.load(presets.path(preset))
     updates = {**_settings(settings), **dict(overrides or {})}
-    updates.update({"target.layers": layer, "target.filters": tuple(_filters(filters))})
+    wanted = _filters(filters)
+    updates.update({"target.layers": layer, "target.filters": wanted if isinstance(wanted, str) else tuple(wanted)})
     updates["output.progress"] = bool(progress)  # the config it returns says what this call did
     if weights:
         updates["model.weights"] = weights
@@ -187,11 +192,15 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.model.weights import find_and_load
+    from jaxviz.model.weights import find_and_load_file, fingerprint
+    from jaxviz.run import recorded
     from jaxviz.run.tiled_chunks import tiled_chunks
 
     with bar.phase("loading weights"):
-        params = find_and_load(cfg.model.weights, cfg.model.download)
+        loaded = find_and_load_file(cfg.model.weights, cfg.model.download)
+        params = loaded.params
+        # What made the images, as a run's config.toml records it (model.fingerprint given: other weights refused)
+        cfg = recorded.resolve(cfg, loaded.path, fingerprint(params))
     # With a bar, a device loop reports every `segment` steps (as a run's does), so the bar moves within a chunk
     # there too; without one, each stage stays one call (0), the fastest.
     segment = cfg.output.snapshot_every if bar.enabled else 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,10 @@ def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
     from jaxviz.show.display import deprocess
 
     r = jaxviz.visualize("block1_conv2", [5, 2], size=24, steps=3, weights=str(weights_path), quality=False)
+    text = jaxviz.visualize("block1_conv2", "5,2", size=24, steps=3, weights=str(weights_path), quality=False)
+    np.testing.assert_array_equal(text.images, r.images)  # the command line's text form of the filters
+    # the config names what made the images, as a run's config.toml does
+    assert r.config.model.weights == os.path.realpath(weights_path) and len(r.config.model.fingerprint) == 16
     direct = ascent.LayerAscent(params, ascent.Spec("block1_conv2", 24), ascent.Knobs(steps=3))([5, 2])
     np.testing.assert_array_equal(r.images, np.stack([deprocess(im) for im in direct.images]))
     assert "robustness" not in r.metrics[0]
@@ -42,6 +48,9 @@ def test_visualize_matches_the_engine_for_the_book_preset(weights_path, params):
         ({"filters": [True]}, "filters must be integers"),
         ({"filters": 3.0}, "filters must be integers"),
         ({"filters": [999]}, "out of range"),
+        ({"filters": "0:999"}, "out of range"),
+        ({"filters": "three"}, "filters"),
+        ({"overrides": {"model.fingerprint": "0123456789abcdef"}}, "fingerprint"),
         ({"preset": "nope"}, "unknown preset 'nope'; valid presets: book"),
         ({"bogus": 1}, "unknown setting 'bogus'"),
         ({"optimizer": "adagrad"}, "ascent.optimizer must be one of"),

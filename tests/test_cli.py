@@ -191,3 +191,44 @@ def test_convert_weights_then_use_them(tmp_path, weights_path):
     from jaxviz.model.weights import fingerprint, load_params
 
     assert fingerprint(load_params(target)) == fingerprint(load_params(weights_path))
+
+
+@pytest.mark.parametrize(
+    "output, said",
+    [
+        ("", "--output is empty"),
+        ("runs\new.msgpack", "a newline"),
+        (".", "is a directory; name a file in it"),
+        ("dangling", "a broken symbolic link"),
+    ],
+)
+def test_a_bad_convert_output_is_refused_before_loading(tmp_path, monkeypatch, capsys, output, said):
+    from jaxviz.cli.convert import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(SystemExit) as e:  # weights that do not exist: the output is checked first
+        main(["--weights", str(tmp_path / "absent.h5"), "--output", output])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, said)
+
+
+@pytest.mark.parametrize("installed", ["beside", "on_path", "nowhere"])
+def test_the_last_line_says_how_to_open_tensorboard(tmp_path, monkeypatch, capsys, installed):
+    import sys
+
+    from jaxviz.cli.arguments import print_where
+
+    bin_dir, path_dir = tmp_path / "venv" / "bin", tmp_path / "path"
+    bin_dir.mkdir(parents=True)
+    path_dir.mkdir()
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", str(path_dir))
+    if installed != "nowhere":
+        exe = (bin_dir if installed == "beside" else path_dir) / "tensorboard"
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o755)
+    print_where(tmp_path / "run", atlas=False, tensorboard=True)
+    line = capsys.readouterr().out.strip()
+    command = {"beside": f"{bin_dir}/tensorboard", "on_path": "tensorboard", "nowhere": "tensorboard"}[installed]
+    assert line.startswith(f"jaxviz: open run: {command} --logdir {tmp_path / 'run'}"), line
+    assert ("pip install 'jaxviz[tensorboard]'" in line) == (installed == "nowhere"), line

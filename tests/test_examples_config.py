@@ -191,3 +191,40 @@ def test_the_same_names_in_another_folder_or_a_replaced_file_are_refused(folder,
         examples_main(["--images", str(other), *args, "--out", str(tmp_path / "run2")])
     err = capsys.readouterr().err.strip().splitlines()
     assert e.value.code == 2 and len(err) == 1 and f"{replaced.name!r} has changed since" in err[0], err
+
+
+def test_a_run_and_its_examples_come_from_one_weight_set(folder, tmp_path, weights_path, params, capsys):
+    from jaxviz.model.weights import fingerprint, random_params, save_params
+
+    other = tmp_path / "other.msgpack"
+    save_params(random_params(), other)
+    real, fake = fingerprint(params), fingerprint(random_params())
+    cfg = write_config(tmp_path / "c.toml", weights_path, tmp_path / "r", f'images = "{folder}"\nsize = 32')
+    with pytest.raises(SystemExit) as e:
+        examples_main(["--config", str(cfg), "--layers", "block1_conv1"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and f"weights: {weights_path} (given; fingerprint {real})" in out, out
+    small = [
+        "--layers",
+        "block1_conv1",
+        "--filters",
+        "0:2",
+        "--size",
+        "16",
+        "--steps",
+        "1",
+        "--set",
+        "output.quality=false",
+    ]
+    with pytest.raises(SystemExit) as e:  # the run into the examples' directory, with other weights
+        cli_visualize.main([*small, "--weights", str(other), "--out", str(tmp_path / "r")])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, "dataset examples made with other weights", real, fake)
+    assert not (tmp_path / "r" / "state").exists()
+    with pytest.raises(SystemExit) as e:  # and the other way round: examples into a run made with other weights
+        cli_visualize.main([*small, "--weights", str(other), "--out", str(tmp_path / "s")])
+    assert e.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        examples_main(["--config", str(cfg), "--layers", "block1_conv1", "--out", str(tmp_path / "s")])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, "optimised images made with other weights", fake)
+    assert not (tmp_path / "s" / "examples").exists()

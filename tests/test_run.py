@@ -116,6 +116,27 @@ def test_metrics_list_every_layer_the_directory_holds(tmp_path, weights_path):
     assert {p.name for p in pages.glob("*.html")} == {"block1_conv1.html", "block2_conv1.html"}  # kept up to date
 
 
+def test_asking_a_complete_run_for_fewer_filters_keeps_all_it_shows(tmp_path, weights_path, capsys):
+    from jaxviz import atlas
+
+    run_visualization(
+        _cfg(tmp_path, weights_path, **{"target.layers": "block1_conv1,block1_conv2"}), after_layer=atlas.refresh
+    )
+    out = tmp_path / "r"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".jaxviz.lock"}
+    capsys.readouterr()
+    for fewer in ({"target.filters": "0:3"}, {"target.layers": "block1_conv2"}, {"target.filters": "2,7"}):
+        again = run_visualization(_cfg(tmp_path, weights_path, **fewer), after_layer=atlas.refresh)
+        assert again["up_to_date"] and "already holds these filters" in capsys.readouterr().out
+        after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".jaxviz.lock"}
+        assert after == before  # grids, metrics, config, atlas and events as they were: nothing shrank
+    more = run_visualization(_cfg(tmp_path, weights_path, **{"target.filters": "0:10"}))
+    assert (
+        "up_to_date" not in more
+        and json.loads((out / "metrics.json").read_text())["layers"]["block1_conv1"]["filters"] == 10
+    )
+
+
 def test_ctrl_c_becomes_interrupted_with_chunks_kept(tmp_path, weights_path, monkeypatch):
     from jaxviz.errors import Interrupted
 

@@ -3,6 +3,7 @@ and a sweep whose point is in use by another process."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,7 @@ def test_a_sweep_point_in_use_is_skipped_and_keeps_its_results(tmp_path, weights
                           '[sweep.axes]\n"ascent.steps" = [1, 2]\n')  # fmt: skip
     out = tmp_path / "sweep"
     assert script("sweep", "--config", str(sweep_file), "--out", str(out)).returncode == 0
+    entry = json.loads((out / "index.json").read_text())["points"][1]
     (out / "steps-2" / "config.toml").write_text((out / "steps-2" / "config.toml").read_text() + "\n")  # now unlike
     hold = textwrap.dedent(
         """
@@ -88,6 +90,7 @@ def test_a_sweep_point_in_use_is_skipped_and_keeps_its_results(tmp_path, weights
         assert_one_line_error(p.returncode, p.stderr.splitlines()[-1], "in use by another process", "steps-2")
         assert "sweep point steps-2 skipped" in p.stdout
         assert (out / "steps-2" / "metrics.json").is_file()  # its results, untouched
+        assert json.loads((out / "index.json").read_text())["points"][1] == entry  # and its entry in the index
     finally:
         holder.kill()
         holder.wait()

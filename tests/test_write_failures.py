@@ -122,3 +122,41 @@ def test_a_failed_write_is_one_line_and_a_rerun_resumes(
     assert _visualize(out, weights_path, *flags) == 0  # the rerun resumes and finishes
     assert (out / "block1_conv1.png").read_bytes() == reference
     assert len(list((out / "state" / "block1_conv1").glob("*.npz"))) == 2
+
+
+class _FullOnFlush:
+    """A buffered file on a full disk: writes land in its buffer; flush and close (which flushes) fail."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def write(self, data):
+        return len(data)
+
+    def flush(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def close(self):
+        self.real.close()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fileno(self):
+        return self.real.fileno()
+
+
+@pytest.mark.parametrize("block_fails", [False, True])
+def test_a_full_disk_found_at_close_names_the_file_and_leaves_nothing(tmp_path, monkeypatch, block_fails):
+    import jaxviz.runtime.files as files
+    from jaxviz.errors import WriteError
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, *a, **k: _FullOnFlush(real_fdopen(fd, *a, **k)))
+    target = tmp_path / "metrics.json"
+    expected = (ValueError, "the block's own") if block_fails else (WriteError, f"cannot write {target}")
+    with pytest.raises(expected[0]) as e:
+        with files.atomic_file(target) as f:
+            f.write(b"x" * 100)
+            if block_fails:
+                raise ValueError("the block's own")
+    assert expected[1] in str(e.value) and ("disk is full" in str(e.value) or block_fails)
+    assert os.listdir(tmp_path) == []  # no part-file, no target

@@ -198,16 +198,17 @@ def atlas_hook(cfg: config_lib.Config) -> Callable[[object], None] | None:
     return refresh
 
 
-def tensorboard_command() -> str:
-    """How to start TensorBoard from here: this environment's own, else the one on PATH, else how to get it."""
+def tensorboard_command(logdir: Path) -> str:
+    """How to start TensorBoard on `logdir` from here: this environment's own, else the one on PATH, else the
+    command and how to get it first (the extra that installs it)."""
     import shutil
 
     beside = Path(sys.executable).parent / "tensorboard"  # a virtual environment that is not activated
     if beside.is_file():
-        return str(beside)
+        return f"{beside} --logdir {logdir}"
     if shutil.which("tensorboard"):
-        return "tensorboard"
-    return "tensorboard (pip install 'jaxviz[tensorboard]' first)"
+        return f"tensorboard --logdir {logdir}"
+    return f"tensorboard --logdir {logdir} (once pip install 'jaxviz[tensorboard]' has installed it)"
 
 
 def print_where(out: Path, atlas: bool, tensorboard: bool, otherwise: str = "") -> None:
@@ -215,6 +216,6 @@ def print_where(out: Path, atlas: bool, tensorboard: bool, otherwise: str = "") 
     page = out / "atlas" / "index.html"
     where = [f"{page} in a browser"] if atlas and page.is_file() else [otherwise] if otherwise else []
     if tensorboard:
-        where.append(f"run: {tensorboard_command()} --logdir {out}")
+        where.append(f"run: {tensorboard_command(out)}")
     if where:
         print("jaxviz: open " + ", or ".join(where), flush=True)

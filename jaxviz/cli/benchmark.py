@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxviz.ascent.spec import CHOICES
-from jaxviz.cli.arguments import guarded
+from jaxviz.cli.arguments import ArgumentParser, guarded
 from jaxviz.errors import JaxvizError
 
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
-    p = argparse.ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
+    p = ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
     p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
     p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
     p.add_argument("--size", type=int, help="image side in px (default 128; with --examples 224)")

@@ -7,14 +7,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.cli.arguments import guarded
+from jaxviz.cli.arguments import ArgumentParser, guarded
 from jaxviz.errors import JaxvizError
 
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """One line per sweep size (JSON with --json): the atlas refresh's seconds per point."""
-    p = argparse.ArgumentParser(description="Seconds per point of a sweep's atlas refresh, at several sweep sizes.")
+    p = ArgumentParser(description="Seconds per point of a sweep's atlas refresh, at several sweep sizes.")
     p.add_argument("--points", default="10,40,160", help="sweep sizes, comma-separated (default 10,40,160)")
     p.add_argument("--layers", default="block1_conv1,block2_conv1", help="each point's layers")
     p.add_argument("--filters", type=int, default=4, help="filters per layer and point (default 4)")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.cli.arguments import guarded
+from jaxviz.cli.arguments import ArgumentParser, guarded
 from jaxviz.errors import JaxvizError
 
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """scripts/compare.py: presets (and Lucent's images) side by side, or --costs: each building block's speed."""
-    p = argparse.ArgumentParser(description="Seconds per filter and quality numbers of presets, one table.")
+    p = ArgumentParser(description="Seconds per filter and quality numbers of presets, one table.")
     p.add_argument("--presets", default="book,keras-example,tf2-tape,max-normalised,quality")
     p.add_argument("--layers", default="block3_conv1,block4_conv3,block5_conv3")
     p.add_argument("--filters", default="0:16", help="a range like 0:16 or a list 0,3,5")

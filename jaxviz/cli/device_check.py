@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.cli.arguments import guarded
+from jaxviz.cli.arguments import ArgumentParser, guarded
 from jaxviz.devicecheck.runner import describe_weights, run
 from jaxviz.devicecheck.stage_plan import FULL, SMOKE, STAGE_NAMES
 from jaxviz.errors import JaxvizError
@@ -16,7 +15,7 @@ from jaxviz.runtime.files import writing
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Check an accelerator in one command: versions, the engine's checks, throughput, auto choices, "
         "dataset examples, out-of-memory recovery, the quality preset; results.jsonl (one line per stage and part, "
         "written as they finish) and PNGs."

@@ -86,6 +86,7 @@ class Examples:
     skipped: int = 0  # files that could not be read
     complete: bool = True  # every file of the folder was consumed (False: stopped early, the state saved)
     rate: float = 0.0  # images/s of this invocation after its first batch (which compiles); 0 if unmeasured
+    weights: str = ""  # the fingerprint of the weights that found them (jaxviz.model.weights.fingerprint)
 
     def __repr__(self) -> str:  # the image list can be a whole data set: a notebook shows the gist
         layers = ", ".join(f"{name}: {len(ex.filters)} filters" for name, ex in self.layers.items())
@@ -175,8 +176,30 @@ def write(run: Path, result: Examples) -> Path:
         buf = io.BytesIO()
         np.savez(buf, **{key: getattr(ex, key) for key in KEYS})
         atomic_write(out / f"{layer}.npz", buf.getvalue())
-    write_json(out / LISTING, {"root": str(result.root), "size": result.size, "images": result.images})
+    listing = {"root": str(result.root), "size": result.size, "images": result.images, "weights": result.weights}
+    write_json(out / LISTING, listing)
     return out
+
+
+def recorded_weights(run: Path) -> str | None:
+    """The fingerprint of the weights RUN/examples were found with (images.json, else a saved state of an
+    unfinished run), or None when it holds none or did not record it (written before it was recorded)."""
+    folder = Path(run) / FOLDER
+    try:
+        found = json.loads((folder / LISTING).read_text()).get("weights")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        found = None
+    if isinstance(found, str) and found:
+        return found
+    for path in sorted(folder.glob("state*.npz")) if folder.is_dir() else []:
+        try:
+            with np.load(path) as z:
+                found = json.loads(str(z["meta"]))["settings"].get("weights")
+        except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError):
+            continue
+        if isinstance(found, str) and found:
+            return found
+    return None
 
 
 @dataclass(frozen=True)

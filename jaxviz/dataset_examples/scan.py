@@ -7,6 +7,7 @@ the shares with the device's own stable sort and writes exactly what one process
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -194,7 +195,7 @@ def run(
             host, sums, counters = gather(job.out, now, count, files, (host, sums, counters))
     if index == 0 and complete and not counters.images:
         raise JaxvizError(f"none of the {len(files)} JPEG/PNG files under {str(root)!r} could be read")
-    result = finish(job, root, files, host, sums, counters, complete)
+    result = dataclasses.replace(finish(job, root, files, host, sums, counters, complete), weights=now["weights"])
     fresh = todo or count > 1 or not (job.out / "examples" / "images.json").is_file() if job.out else False
     if job.out is not None and complete and index == 0 and fresh:
         write(job.out, result)

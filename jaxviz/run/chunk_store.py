@@ -78,6 +78,16 @@ def settings(cfg: Config, weights_fingerprint: str) -> dict:
     return out
 
 
+def recorded_weights(out: Path) -> str | None:
+    """The fingerprint of the weights RUN/state's chunks were made with (settings.json), or None when there is
+    none, it is damaged, or it names none."""
+    try:
+        found = json.loads((Path(out) / STATE / "settings.json").read_text()).get("weights")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        return None
+    return found if isinstance(found, str) and found else None
+
+
 def check_writable(out: Path) -> None:
     """Create `out` if needed and prove it is writable, or raise a one-line error naming the real cause (a
     broken link, a file in the way, permissions, a read-only or full file system)."""

@@ -54,6 +54,25 @@ def job_for(cfg: Config) -> Job:
     return dataclasses.replace(job, weights=str(weights))
 
 
+def check_same_weights(out: Path, fingerprint: str, doing: str) -> None:
+    """Refuse (JaxvizError, one line) `doing` ("this run", "these examples") with the weights of `fingerprint` in
+    run directory `out` when the other half of it was made with other weights: the optimised images
+    (RUN/state/settings.json) or the dataset examples (RUN/examples). The atlas shows the two side by side as one
+    network's filters; from two weight sets they would not be."""
+    from jaxviz.dataset_examples.examples_store import recorded_weights as examples_weights
+    from jaxviz.run.chunk_store import recorded_weights as images_weights
+
+    ours_are_images = doing == "this run"
+    other = examples_weights(out) if ours_are_images else images_weights(out)
+    if other is None or other == fingerprint:
+        return
+    theirs = "dataset examples" if ours_are_images else "optimised images"
+    raise JaxvizError(
+        f"{out} holds {theirs} made with other weights (fingerprint {other}; {doing} has {fingerprint}), which its "
+        f"atlas would show as one network's; pass the same weights, or use another --out"
+    )
+
+
 def check_before(job: Job) -> None:
     """Refuse now (JaxvizError, one line) what the examples' saved state would refuse after the ascent: a
     changed folder, image set, file or setting must not cost an ascent first, nor rewrite the run."""
@@ -98,6 +117,10 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
     from jaxviz.show.progress import Progress
 
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
+        if job.out is not None:
+            from jaxviz.model.weights import find_and_load, fingerprint
+
+            check_same_weights(job.out, fingerprint(find_and_load(job.weights)), "these examples")
         listing = job.out / "examples" / "images.json"  # written last, and only when something changed
         before = listing.stat().st_mtime_ns if listing.is_file() else None
         tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0

@@ -75,11 +75,21 @@ def ascent_table(text: str) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
-def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> dict | None:
-    """The metrics of a run that is already complete with this very config (so a rerun writes nothing);
-    `atlas`: whether its atlas belongs to it (an after-layer hook writes one)."""
+def _without_target(text: str) -> str:
+    return "\n\n".join(block for block in text.split("\n\n") if not block.lstrip().startswith("[target]"))
+
+
+def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool) -> tuple[dict, bool] | None:
+    """The metrics of a run that is already complete for this config, so that a rerun writes nothing, and
+    whether its recorded config is this very one (False: it differs only in its [target] table, and this run's
+    layers and filters are among those it shows, complete: asking again for fewer must not shrink its grids,
+    metrics and atlas to them). None when there is something to do. `atlas`: whether its atlas belongs to it
+    (an after-layer hook writes one)."""
     recorded = read_config(out)
-    if recorded is None or ascent_part(recorded) != ascent_part(text):
+    if recorded is None:
+        return None
+    same = ascent_part(recorded) == ascent_part(text)
+    if not same and _without_target(ascent_part(recorded)) != _without_target(ascent_part(text)):
         return None
     try:
         found = metrics_file.read(out)
@@ -88,13 +98,16 @@ def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool
     if found is None:
         return None
     summaries = found.get("layers", {})
+    shown = {(m.get("layer"), m.get("filter")) for m in found.get("filters", []) if isinstance(m, dict)}
     for name, layer in layers.items():
         if not layer.target:
             continue
         if any(f not in layer.done for f in layer.filters) or summaries.get(name, {"partial": True}).get("partial"):
             return None
+        if not same and any((name, f) not in shown for f in layer.filters):
+            return None
         if not (out / f"{name}.png").is_file():
             return None
     if atlas and not (out / "atlas" / "index.html").is_file():
         return None
-    return found
+    return found, same

@@ -199,17 +199,24 @@ def _run_held(
 ) -> dict:
     """run_visualization(), once this process (or job) holds the run directory; `loaded`: weights.Loaded."""
     from jaxviz.model.weights import fingerprint
+    from jaxviz.run.examples_stage import check_same_weights
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
     weights, how, params = loaded
     cfg = resolve(cfg, weights, fingerprint(params))
+    check_same_weights(output_dir(cfg.output.dir), cfg.model.fingerprint, "this run")
     r = _Visualization(
         cfg, p, params, after_layer
     )  # every refusal (weights, settings, directory) before a word is said
-    if r.count == 1 and (found := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
-        if read_config(r.out) != r.text:  # only [examples] differs: record it, nothing else
+    if r.count == 1 and (complete := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
+        found, same = complete
+        if same and read_config(r.out) != r.text:  # only [examples] differs: record it, nothing else
             write_config(r.out, r.text)
-        _say(f"{r.out} is already complete with this config; nothing to do")
+        if same:
+            _say(f"{r.out} is already complete with this config; nothing to do")
+        else:  # fewer layers or filters than it holds: what it shows stays whole
+            _say(f"{r.out} already holds these filters, complete, among more; nothing to do (its config.toml "
+                 f"says what it shows)")  # fmt: skip
         return {**found, "up_to_date": True}
     if r.primary:
         for line in describe(cfg, p.targets):

@@ -45,19 +45,25 @@ def atomic_file(path: str | Path, sync: bool = True) -> Iterator[GuardedFile]:
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    f = os.fdopen(fd, "wb")
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield GuardedFile(f, path)
-            with writing(path):
-                f.flush()
-                if sync:
-                    os.fsync(f.fileno())
+        yield GuardedFile(f, path)
+        # flush, sync and close inside writing(): a full disk often fails only here, when the buffer reaches it
+        with writing(path):
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+            f.close()
         with writing(path):
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private to this user
             os.replace(tmp, path)
     except BaseException:
+        # Closing flushes what is still buffered, which fails again on a full disk: that second failure must not
+        # replace the first one (which names the file), nor the block's own exception.
+        with contextlib.suppress(OSError):
+            f.close()
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise

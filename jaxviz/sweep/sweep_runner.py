@@ -58,6 +58,7 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
     distributed.barrier(f"jaxviz-sweep:{sw.out}", sw.base.distributed.barrier_timeout)
     # Point directories relative to the sweep directory: the index stays right when the sweep is moved.
     entries = [kept.get(p.name) or index_lib.entry(p.name, p.name, p.values, "pending") for p in sw.points]
+    previous = _previous_entries(sw.out)
     writer = distributed.process()[0] == 0
 
     def publish() -> dict:
@@ -96,6 +97,9 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
             # Another process holds this point's directory (a run extending it by hand): its results are intact,
             # so its entry stays as it was; the sweep says so and goes on.
             busy.append(p.name)
+            if p.name in previous:
+                entries[i] = previous[p.name]
+                publish()
             _say(writer, f"warning: sweep point {p.name} skipped: {e}")
             continue
         except JaxvizError as e:
@@ -124,6 +128,16 @@ def _sweep(sw: Sweep, resolved: dict, after_point: Callable[[Path], None] | None
             f"{', '.join(busy)}; rerun the sweep once they are free"
         )
     return index
+
+
+def _previous_entries(out: Path) -> dict[str, dict]:
+    """The entries OUT/index.json held before this sweep, by point name ({} when there is none or it is damaged:
+    the sweep rewrites it)."""
+    try:
+        found = index_lib.read(out)
+    except JaxvizError:
+        return {}
+    return {e["name"]: e for e in found.points} if found is not None else {}
 
 
 def _say(writer: bool, text: str) -> None:
