@@ -18,7 +18,7 @@ from jaxviz.dataset_examples.loader import list_images, load
 from jaxviz.dataset_examples.receptive import boxes, field
 from jaxviz.dataset_examples.scan import run
 from jaxviz.errors import JaxvizError
-from jaxviz.model.vgg import VGG16
+from jaxviz.model.vgg import VGG as VGG16
 
 SIZE = 32
 LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1")

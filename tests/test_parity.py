@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.model.vgg import VGG16
+from jaxviz.model.vgg import VGG as VGG16
 from jaxviz.model.weights import load_params
 
 keras = pytest.importorskip("keras")

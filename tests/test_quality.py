@@ -15,7 +15,7 @@ from jaxviz.ascent import Knobs, LayerAscent, Spec, layer_params
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.model.architecture import CONV_WIDTHS
-from jaxviz.model.vgg import VGG16
+from jaxviz.model.vgg import VGG as VGG16
 from jaxviz.show.display import deprocess
 
 LAYER = "block2_conv1"

@@ -20,7 +20,7 @@ from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
 from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.model.vgg import VGG16
+from jaxviz.model.vgg import VGG
 
 # Steps dispatched ahead of the one whose activations the host reads: the device never waits for the host.
 IN_FLIGHT = 4
@@ -38,7 +38,7 @@ def layer_activation(
     params: dict, images: jax.Array, layer: str, channel, precision: str, conv: str = "patches"
 ) -> jax.Array:
     """`layer`'s pre-activation (k, h, w, C) for RGB 0-255 images, or (k, h, w, 1) for one `channel`."""
-    model = VGG16(upto=layer, dtype=DTYPES[precision], preact=True, conv=conv)
+    model = VGG(upto=layer, dtype=DTYPES[precision], preact=True, conv=conv)
     return model.apply({"params": params}, images, channel)
 
 

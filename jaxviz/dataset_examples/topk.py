@@ -26,7 +26,7 @@ State = dict[str, dict[str, jax.Array]]  # layer -> scores (C, K) f32, image (C,
 def forward(params: Mapping, rgb: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
     """Post-ReLU maps (N, h, w, C) of every layer in `layers`, from one pass that stops at the deepest.
 
-    `rgb`: (N, H, W, 3) RGB 0-255. The same arithmetic as jaxviz.model.vgg.VGG16 (its public conv3x3, max_pool_2x2 and
+    `rgb`: (N, H, W, 3) RGB 0-255. The same arithmetic as jaxviz.model.vgg.VGG (its public conv3x3, max_pool_2x2 and
     preprocess, the same params tree), but collecting several layers on the way instead of returning one; a
     layer whose params also hold "winograd" (see with_winograd) convolves by jaxviz.model.winograd instead.
     """

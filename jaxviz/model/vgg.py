@@ -1,4 +1,4 @@
-"""VGG16 in Flax with Keras' layer names, taking RGB 0-255 images (NHWC, kernels HWIO)."""
+"""The VGG family (VGG16, VGG19) in Flax with Keras' layer names, taking RGB 0-255 images (NHWC, kernels HWIO)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxviz.model.architecture import BLOCK_WIDTHS, CONV_LAYERS, MEAN_BGR, TOP_INPUT_SIZE, TOP_LAYERS
+from jaxviz.model.architecture import BLOCK_WIDTHS, MEAN_BGR, TOP_INPUT_SIZE, TOP_LAYERS, VGGArchitecture
 
 PATCH_MATMUL_MAX_PIXELS = 256  # maps this small (or with <= 4 channels) convolve as one patch matmul
 
@@ -63,8 +63,9 @@ def preprocess(rgb: jax.Array) -> jax.Array:
     return rgb[..., ::-1] - jnp.asarray(MEAN_BGR, rgb.dtype)
 
 
-class VGG16(nn.Module):
-    """VGG16 up to and including `upto` (a conv layer name, or a top layer with `include_top`).
+class VGG(nn.Module):
+    """A VGG (VGG16 by default; VGG19 with architecture.VGG19_BLOCK_WIDTHS as `block_widths`) up to and including
+    `upto` (a conv layer name, or a top layer with `include_top`).
 
     Input: (N, H, W, 3) RGB in 0-255. Output: the activation of `upto` (after its ReLU;
     class probabilities for "predictions"). Nothing after `upto` is built or computed.
@@ -75,12 +76,13 @@ class VGG16(nn.Module):
     dtype: jnp.dtype = jnp.float32  # convolutions in this dtype (bfloat16 on accelerators); output float32
     preact: bool = False  # return `upto` before its ReLU (objectives that must see below zero)
     conv: str = "patches"  # how convolutions are computed: CONVS (the same numbers either way)
+    block_widths: tuple[tuple[int, ...], ...] = BLOCK_WIDTHS
 
     @nn.compact
     def __call__(self, rgb: jax.Array, channel: jax.Array | None = None) -> jax.Array:
         """`channel` (an index into `upto`) computes only that channel of `upto`: (N, H, W, 1)."""
         x = preprocess(rgb)
-        for b, widths in enumerate(BLOCK_WIDTHS, 1):
+        for b, widths in enumerate(self.block_widths, 1):
             for c, width in enumerate(widths, 1):
                 name = f"block{b}_conv{c}"
                 last = name == self.upto
@@ -89,8 +91,9 @@ class VGG16(nn.Module):
                     return (x if self.preact else nn.relu(x)).astype(jnp.float32)
                 x = nn.relu(x)
             x = max_pool_2x2(x)
+        convs = VGGArchitecture("", self.block_widths).layers
         if not self.include_top:
-            raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(CONV_LAYERS)}")
+            raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(convs)}")
         if x.shape[1:3] != (7, 7):
             raise ValueError(f"the classifier top needs {TOP_INPUT_SIZE}x{TOP_INPUT_SIZE} input")
         x = x.astype(jnp.float32).reshape(x.shape[0], -1)  # NHWC flatten, the order Keras' Flatten uses
@@ -103,12 +106,15 @@ class VGG16(nn.Module):
         x = nn.Dense(1000, name="predictions")(x)
         if self.upto == "predictions":
             return nn.softmax(x)
-        raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(CONV_LAYERS + TOP_LAYERS)}")
+        raise ValueError(f"unknown layer {self.upto!r}; valid: {', '.join(convs + TOP_LAYERS)}")
 
 
-def param_shapes(upto: str = "block5_conv3", include_top: bool = False) -> dict:
-    """The params tree a VGG16 up to `upto` expects, as ShapeDtypeStructs (nothing is allocated)."""
+def param_shapes(
+    upto: str = "block5_conv3", include_top: bool = False, block_widths: tuple[tuple[int, ...], ...] = BLOCK_WIDTHS
+) -> dict:
+    """The params tree a VGG (VGG16's `block_widths` by default) up to `upto` expects, as ShapeDtypeStructs
+    (nothing is allocated)."""
     size = TOP_INPUT_SIZE if include_top else 32
-    model = VGG16(upto=upto, include_top=include_top)
+    model = VGG(upto=upto, include_top=include_top, block_widths=block_widths)
     dummy = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
     return jax.eval_shape(model.init, jax.random.key(0), dummy)["params"]

@@ -15,7 +15,7 @@ from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
 from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
-from jaxviz.model.vgg import VGG16, Conv3x3, max_pool_2x2, preprocess
+from jaxviz.model.vgg import VGG, Conv3x3, max_pool_2x2, preprocess
 from jaxviz.runtime.device_fit import memory_limit, next_power_of_two, per_device
 
 SCALES = (0.9, 1.1)  # zoom range of the robustness copies (uniform)
@@ -97,7 +97,7 @@ def _below(params: dict, rgb: jax.Array, layer: str) -> jax.Array:
     i = CONV_LAYERS.index(layer)
     if i == 0:
         return preprocess(rgb)
-    x = VGG16(upto=CONV_LAYERS[i - 1]).apply({"params": params}, rgb)
+    x = VGG(upto=CONV_LAYERS[i - 1]).apply({"params": params}, rgb)
     return max_pool_2x2(x) if layer.endswith("_conv1") else x
 
 
