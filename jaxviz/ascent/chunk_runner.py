@@ -33,7 +33,7 @@ def chunk_size(engine: LayerAscent, n_filters: int, chunk: int = 0, budget: Any 
     """`chunk`, or the automatic size for `n_filters` filters (`auto_chunk`), as a multiple of the devices."""
     spec, n_dev = engine.spec, engine.n_devices
     size = chunk or auto_chunk(
-        spec.layer, spec.size, max(n_filters, 1), n_dev, spec.precision, spec.method.images, budget
+        spec.layer, spec.size, max(n_filters, 1), n_dev, spec.precision, spec.method.images, budget, spec.network
     )
     return round_up(size, n_dev)
 

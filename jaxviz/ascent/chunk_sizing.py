@@ -3,17 +3,18 @@ jaxviz.runtime.device_fit."""
 
 from __future__ import annotations
 
-from jaxviz.model.architecture import conv_geometry
+from jaxviz.model.network import VGG16, Network
 from jaxviz.runtime.device_fit import free_host_memory, memory_limit, next_power_of_two, per_device
 
 CPU_CHUNK_CAP = 1  # measured: on XLA:CPU one image at a time is fastest (cache); batching pays on GPUs
 
 
-def bytes_per_image(layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
-    """Rough peak memory (bytes) of one filter's forward + backward up to `layer` for `images` images of `size` px."""
-    width = 2 if precision == "bfloat16" else 4
-    total = sum(side * side * cout * width for _, side, _, cout in conv_geometry(layer, size))
-    return images * (5 * total + 4 * size * size * 3 * 4)  # conv, ReLU, pool, cotangents; image, optimiser
+def bytes_per_image(
+    layer: str, size: int, precision: str = "float32", images: int = 1, network: Network = VGG16
+) -> int:
+    """Rough peak memory (bytes) of one filter's forward + backward up to `layer` of `network` for `images` images
+    of `size` px (Network.bytes_per_image)."""
+    return network.bytes_per_image(layer, size, precision, images)
 
 
 def device_budget(n_devices: int = 1) -> tuple[int, int]:
@@ -36,6 +37,7 @@ def auto_chunk(
     precision: str = "float32",
     images: int = 1,
     budget: tuple[int, int] | None = None,
+    network: Network = VGG16,
 ) -> int:
     """Filters per chunk: a power of two per device (`shape_of`) within `budget` = (bytes per device, most
     filters per device), default `device_budget`, and no larger than `n_filters` needs.
@@ -44,7 +46,7 @@ def auto_chunk(
     at most log2(chunk) + 1 shapes per layer and stage, and their compiles are reused from the cache.
     """
     per_bytes, cap = budget or device_budget(n_devices)
-    fits = per_device(per_bytes, bytes_per_image(layer, size, precision, images), cap)
+    fits = per_device(per_bytes, bytes_per_image(layer, size, precision, images, network), cap)
     return min(fits * n_devices, shape_of(n_filters, n_devices))
 
 

@@ -19,8 +19,7 @@ from jaxviz.ascent import objectives, optim
 from jaxviz.ascent import params as params_lib
 from jaxviz.ascent import transforms as transforms_lib
 from jaxviz.ascent.method import Method
-from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.model.vgg import VGG
+from jaxviz.model.network import VGG16, Network
 
 # Steps dispatched ahead of the one whose activations the host reads: the device never waits for the host.
 IN_FLIGHT = 4
@@ -35,11 +34,17 @@ class AscentResult(NamedTuple):
 
 
 def layer_activation(
-    params: dict, images: jax.Array, layer: str, channel, precision: str, conv: str = "patches"
+    params: dict,
+    images: jax.Array,
+    layer: str,
+    channel,
+    precision: str,
+    conv: str = "patches",
+    network: Network = VGG16,
 ) -> jax.Array:
-    """`layer`'s pre-activation (k, h, w, C) for RGB 0-255 images, or (k, h, w, 1) for one `channel`."""
-    model = VGG(upto=layer, dtype=DTYPES[precision], preact=True, conv=conv)
-    return model.apply({"params": params}, images, channel)
+    """`layer`'s pre-activation (k, h, w, C) for RGB 0-255 images, or (k, h, w, 1) for one `channel`, through
+    `network` (jaxviz.model.network.Network; VGG16 by default)."""
+    return network.activation(params, images, layer, channel, precision, conv)
 
 
 class StepKey(NamedTuple):
@@ -51,6 +56,7 @@ class StepKey(NamedTuple):
     conv: str  # "xla" or "patches"
     single: bool  # only the filter's own channel of the target layer (else the whole layer)
     side: int
+    network: Network = VGG16  # the model (hashable: a Network keys its programs)
 
 
 def step_name(layer: str, side: int, kind: str = "step") -> str:
@@ -61,7 +67,7 @@ def step_name(layer: str, side: int, kind: str = "step") -> str:
 
 def _score(key: StepKey) -> Callable:
     """(latent, params, filt, t, seed) -> (objective value, the filter's mean post-ReLU activation)."""
-    layer_index = CONV_LAYERS.index(key.layer)
+    layer_index = key.network.layers.index(key.layer)
     method = key.method
     transform = transforms_lib.compose(transforms_lib.build(method.transforms))
     render = _render_one(method, key.side)
@@ -72,7 +78,8 @@ def _score(key: StepKey) -> Callable:
         if method.transforms:
             keys = params_lib.image_keys(transforms_lib.step_key(seed, layer_index, filt, t), images.shape[0])
             seen = jax.vmap(transform)(keys, images)
-        z = layer_activation(params, seen, key.layer, filt if key.single else None, key.precision, key.conv)
+        channel = filt if key.single else None
+        z = layer_activation(params, seen, key.layer, channel, key.precision, key.conv, key.network)
         c = 0 if key.single else filt
         value = objectives.value(method.objective, objectives.Seen(images, z, c, method.preactivation, method.revive))
         return value, jnp.take(jax.nn.relu(z), c, axis=-1).mean()
@@ -194,9 +201,9 @@ def upscale_images(images: jax.Array, size: int) -> jax.Array:
     return jax.vmap(jax.vmap(one))(images)
 
 
-def layer_params(params: dict, layer: str) -> dict:
-    """Only the params VGG16 needs up to `layer` (so later layers' arrays never enter the jit)."""
-    return {name: params[name] for name in CONV_LAYERS[: CONV_LAYERS.index(layer) + 1]}
+def layer_params(params: dict, layer: str, network: Network = VGG16) -> dict:
+    """Only the params `network` needs up to `layer` (so later layers' arrays never enter the jit)."""
+    return network.layer_params(params, layer)
 
 
 def filter_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:

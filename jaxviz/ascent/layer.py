@@ -13,7 +13,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxviz.ascent import engine, optim
 from jaxviz.ascent.engine import DTYPES, AscentResult, StepKey, filter_mesh, layer_params
 from jaxviz.ascent.spec import Knobs, Spec
-from jaxviz.model.architecture import CONV_LAYERS
 from jaxviz.runtime.device_fit import round_up
 
 OnStep = Callable[[int, np.ndarray, Callable[[], np.ndarray]], None]
@@ -39,7 +38,7 @@ class LayerAscent:
         self._whole = NamedSharding(self.mesh, PartitionSpec())
         dtype = DTYPES[spec.precision]  # cast once here, not inside every step
         self.params = jax.device_put(
-            jax.tree.map(lambda a: jnp.asarray(a, dtype), layer_params(params, spec.layer)), self._whole
+            jax.tree.map(lambda a: jnp.asarray(a, dtype), layer_params(params, spec.layer, spec.network)), self._whole
         )
         self.sizes = self.spec.sizes
         self.total = knobs.steps * spec.stages
@@ -54,7 +53,7 @@ class LayerAscent:
     def key(self, stage: int = 0) -> StepKey:
         """The compiled program's static key at `stage`."""
         s = self.spec
-        return StepKey(s.layer, s.method, s.precision, s.conv, s.single_channel, self.sizes[stage])
+        return StepKey(s.layer, s.method, s.precision, s.conv, s.single_channel, self.sizes[stage], s.network)
 
     def lower(self, chunk: int, stage: int = 0):
         """The step for `chunk` filters at `stage`, lowered (for XLA's cost analysis, compile timing, the HLO)."""
@@ -68,7 +67,7 @@ class LayerAscent:
 
     def _init(self, filters: jax.Array, side: int):
         init = engine.init_state(self.method, side)
-        return jax.device_put(init(self.knobs.seed, CONV_LAYERS.index(self.layer), filters), self._batch)
+        return jax.device_put(init(self.knobs.seed, self.spec.network.layers.index(self.layer), filters), self._batch)
 
     def __call__(self, filters: list[int], chunk: int | None = None, on_step: OnStep | None = None) -> AscentResult:
         """Ascend `filters` as one batch, padded to `chunk` (and to a multiple of the device count).

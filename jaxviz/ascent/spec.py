@@ -15,7 +15,7 @@ from jaxviz.ascent import transforms
 from jaxviz.ascent.method import Method
 from jaxviz.ascent.optim import NORMALIZERS
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.network import VGG16, Network
 
 PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
 # How the step runs, each "auto" by backend (`for_backend`); every choice gives the same images (within float
@@ -51,8 +51,9 @@ class Knobs(NamedTuple):
 
 @dataclass(frozen=True)
 class Spec:
-    """What one layer's compiled ascent is: `layer`, the final image side `size` (px), `stages` of steps
-    each followed by a bicubic resize by `upscale` (the last ending at `size`), `precision`, `method`.
+    """What one layer's compiled ascent is: `layer` of `network` (jaxviz.model.network.Network, VGG16 by default),
+    the final image side `size` (px), `stages` of steps each followed by a bicubic resize by `upscale` (the last
+    ending at `size`), `precision`, `method`.
 
     Raises JaxvizError for combinations that cannot work (an upscaled Fourier latent, a crop below
     MIN_SEEN px, diversity with one image).
@@ -67,10 +68,13 @@ class Spec:
     loop: str = "auto"
     target: str = "auto"
     conv: str = "auto"
+    network: Network = VGG16
 
     def __post_init__(self) -> None:
-        if self.layer not in CONV_LAYERS:
-            raise JaxvizError(f"unknown layer {self.layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
+        if self.layer not in self.network.widths:
+            raise JaxvizError(
+                f"unknown layer {self.layer!r} of {self.network.name}; valid layers: {', '.join(self.network.layers)}"
+            )
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         for name, valid in (("loop", LOOPS), ("target", TARGETS), ("conv", CONVS)):
@@ -96,8 +100,9 @@ class Spec:
 
     @property
     def single_channel(self) -> bool:
-        """Whether the step computes only the filter's own channel of the target layer (made choices only)."""
-        return self.target == "channel" and self.method.single_channel
+        """Whether the step computes only the filter's own channel of the target layer (made choices only; the VGG
+        family's fast path: another network computes the whole layer)."""
+        return self.target == "channel" and self.method.single_channel and self.network.family == "vgg"
 
     @property
     def sizes(self) -> list[int]:

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, TOP_LAYERS
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, TOP_LAYERS, VGG19_ARCHITECTURE
 from jaxviz.model.weight_search import FORMATS, check_is_file
 from jaxviz.runtime.paths import explain
 
@@ -29,7 +29,9 @@ Foreign = dict[str, list[str]]
 # VGG16's own layers without weights (Keras' names): a weights file lists them too, in order.
 _WEIGHTLESS = frozenset({*(f"block{b}_pool" for b in range(1, 6)), "flatten"})
 
-VGG_LAYERS = frozenset(CONV_LAYERS + TOP_LAYERS)
+# VGG19's names include VGG16's: both are found, and the caller's check (weights.check_params) says which it needs
+# (a VGG19 file read as VGG16 is refused by its extra layers' names, not cut silently to VGG16).
+VGG_LAYERS = frozenset(VGG19_ARCHITECTURE.layers + CONV_LAYERS + TOP_LAYERS)
 KERAS_ZIP_MEMBER = "model.weights.h5"  # where a Keras 3 `.keras` archive keeps its weights
 # Keras 3 keeps a model's layers in `layers/`; tf.keras 2.13-2.15's `.weights.h5` named it this instead.
 _CONTAINERS = ("layers", "_layer_checkpoint_dependencies")

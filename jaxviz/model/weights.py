@@ -13,7 +13,7 @@ import numpy as np
 from flax import serialization
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
+from jaxviz.model.architecture import TOP_LAYERS, VGG16_ARCHITECTURE, VGG19_ARCHITECTURE, VGGArchitecture
 from jaxviz.model.keras_files import is_keras_file, read_keras_file
 from jaxviz.model.vgg import param_shapes
 from jaxviz.model.weight_search import FORMATS, RANDOM, check_is_file, find_local_weights, find_weights
@@ -22,8 +22,14 @@ from jaxviz.runtime.files import atomic_write
 Params = dict[str, dict[str, np.ndarray]]
 
 
-def check_params(params: object, include_top: bool = False, source: str = "weights") -> Params:
-    """The subset of `params` VGG16 needs, checked whole against `jax.eval_shape(model.init)`, as float32.
+def check_params(
+    params: object,
+    include_top: bool = False,
+    source: str = "weights",
+    architecture: VGGArchitecture = VGG16_ARCHITECTURE,
+) -> Params:
+    """The subset of `params` a VGG (`architecture`: VGG16 by default, or VGG19) needs, checked whole against
+    `jax.eval_shape(model.init)`, as float32.
 
     `params` must be a mapping of layer name -> {"kernel", "bias"} arrays (a converted .msgpack, or what
     keras_files read). Checked in network order, the first difference named: a missing layer or entry, a
@@ -32,15 +38,17 @@ def check_params(params: object, include_top: bool = False, source: str = "weigh
     infinite values; then a layer VGG16 does not have (the classifier top is allowed in a notop read).
     Raises JaxvizError (one line) on the first.
     """
-    expected = param_shapes("predictions" if include_top else CONV_LAYERS[-1], include_top)
+    net = architecture.name.upper()
+    upto = "predictions" if include_top else architecture.layers[-1]
+    expected = param_shapes(upto, include_top, architecture.block_widths)
     if not isinstance(params, Mapping):
-        raise JaxvizError(f"{source} holds a {type(params).__name__}, not a table of VGG16 layers")
+        raise JaxvizError(f"{source} holds a {type(params).__name__}, not a table of {net} layers")
     missing = [name for name in expected if name not in params]
     if missing:
         if include_top and set(missing) <= set(TOP_LAYERS):
             raise JaxvizError(f"{source} has no classifier top ({', '.join(missing)}); use a full VGG16 file")
         have = ", ".join(sorted(map(str, params))) or "none"
-        raise JaxvizError(f"{source} lacks VGG16 layer(s) {', '.join(missing)} (layers found: {have})")
+        raise JaxvizError(f"{source} lacks {net} layer(s) {', '.join(missing)} (layers found: {have})")
     out: Params = {}
     for layer, leaves in expected.items():
         got = params[layer]
@@ -54,12 +62,20 @@ def check_params(params: object, include_top: bool = False, source: str = "weigh
         extra = [str(k) for k in got if k not in leaves]
         if extra:
             raise JaxvizError(
-                f"{source}: {layer} holds {', '.join(extra)} besides its kernel and bias: not a layer of plain VGG16"
+                f"{source}: {layer} holds {', '.join(extra)} besides its kernel and bias: not a layer of plain {net}"
             )
         out[layer] = {kind: _leaf(source, f"{layer}/{kind}", got[kind], spec.shape) for kind, spec in leaves.items()}
-    unknown = [str(name) for name in params if name not in expected and name not in TOP_LAYERS]
+    order = {name: i for i, name in enumerate(VGG19_ARCHITECTURE.layers)}  # network order, VGG19's holding VGG16's
+    unknown = sorted(
+        (str(n) for n in params if n not in expected and n not in TOP_LAYERS), key=lambda n: (order.get(n, 99), n)
+    )
     if unknown:
-        raise JaxvizError(f"{source} holds layer(s) VGG16 does not have: {', '.join(unknown)}")
+        other = next(
+            (a for a in (VGG16_ARCHITECTURE, VGG19_ARCHITECTURE) if set(a.layers) == set(params) - set(TOP_LAYERS)),
+            None,
+        )
+        hint = f" (they are {other.name.upper()}'s: use --model {other.name})" if other is not None else ""
+        raise JaxvizError(f"{source} holds layer(s) {net} does not have: {', '.join(unknown)}{hint}")
     return out
 
 
@@ -83,9 +99,11 @@ def _leaf(source: str, where: str, value: object, shape: tuple[int, ...]) -> np.
     return out
 
 
-def load_params(path: str | Path, include_top: bool = False) -> Params:
-    """Checked params (see `check_params`) from a Keras file (see `keras_files.read_keras_file`) or a `save_params`
-    msgpack.
+def load_params(
+    path: str | Path, include_top: bool = False, architecture: VGGArchitecture = VGG16_ARCHITECTURE
+) -> Params:
+    """Checked params of a VGG (`architecture`, VGG16 by default; see `check_params`) from a Keras file (see
+    `keras_files.read_keras_file`) or a `save_params` msgpack.
 
     Raises JaxvizError (one line) for a missing path, a directory, or a file that is none of these.
     """
@@ -100,8 +118,8 @@ def load_params(path: str | Path, include_top: bool = False) -> Params:
             ) from None
         if not isinstance(raw, dict):
             raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")
-        return check_params(raw, include_top, str(path))
-    return check_params(read_keras_file(path), include_top, str(path))
+        return check_params(raw, include_top, str(path), architecture)
+    return check_params(read_keras_file(path), include_top, str(path), architecture)
 
 
 def save_params(params: Params, path: str | Path) -> None:

@@ -1,0 +1,125 @@
+"""What a model is to jaxviz: one small interface (`Network`) that the ascent, the run and the API read, and the
+VGG family's implementation of it (`VGGNetwork`: VGG16, VGG19). Importing this module imports no JAX.
+
+A Network answers what every filter visualisation needs of a model, the way Lucent's hooks, tf-keras-vis'
+model modifiers and flax's `capture_intermediates` each answer it: which layers can be targets and how many
+channels each has; what input it takes (jaxviz always hands it RGB 0-255 images, NHWC, and the network applies
+its own preprocessing); the smallest input each layer accepts; and a pure function from images and weights to a
+layer's activations before its nonlinearity (the objectives that must see below zero need them; after it is
+relu of that for a conv layer followed by a ReLU, or the same values where the layer has no nonlinearity).
+
+Other models implement the same interface: jaxviz.model.keras_network (any Keras 3 model, through Keras' own JAX
+backend) and jaxviz.model.flax_network (any Flax module and its variables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from jaxviz.model.architecture import MEAN_BGR, VGG16_ARCHITECTURE, VGG19_ARCHITECTURE, VGGArchitecture
+
+
+class InputSpec(NamedTuple):
+    """What a network's input is: `channels` (3: RGB), `natural_size` (px, the side it was trained at),
+    `fixed_size` (px; None when any side at or above a layer's minimum works) and `preprocess`, in words (how the
+    network turns RGB 0-255 into what its first layer sees)."""
+
+    channels: int = 3
+    natural_size: int = 224
+    fixed_size: int | None = None
+    preprocess: str = ""
+
+
+@runtime_checkable
+class Network(Protocol):
+    """A model the ascent can visualise. Implementations are hashable (they key compiled programs) and their
+    `activation` is a pure function of its array arguments (jit, vmap and grad see through it).
+
+    name: the registry name or a description ("vgg16", "keras:resnet50", "flax:MyNet").
+    layers: every layer that can be a target, in network order.
+    widths: channels of each layer of `layers`.
+    input: its InputSpec.
+    family: "vgg" where the VGG fast paths apply (a one-channel target, patch-matmul convolutions), else "".
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    widths: Mapping[str, int]
+    input: InputSpec
+    family: str
+
+    def min_size(self, layer: str) -> int:
+        """Smallest input side (px) at which `layer`'s map is at least 1 x 1."""
+        ...
+
+    def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
+        """`layer`'s activation before its nonlinearity, (k, h, w, C) float32, for (k, H, W, 3) RGB 0-255 `images`;
+        with `channel` (an index; VGG family only) just that channel, (k, h, w, 1). `precision`: "float32" or
+        "bfloat16" for the convolutions; `conv`: "xla" or "patches" (VGG family; others ignore it)."""
+        ...
+
+    def layer_params(self, params: Any, layer: str) -> Any:
+        """The part of `params` that `activation` of `layer` reads (later layers' arrays stay out of the jit)."""
+        ...
+
+    def gflop_per_step(self, layer: str, size: int) -> float:
+        """GFLOP of one ascent step of one `size` px image up to `layer` (forward and input gradient)."""
+        ...
+
+    def bytes_per_image(self, layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
+        """Rough peak memory (bytes) of one filter's forward and backward up to `layer` for `images` images."""
+        ...
+
+
+@dataclass(frozen=True)
+class VGGNetwork:
+    """A VGG (VGG16, VGG19) as a Network: jaxviz's own Flax module (jaxviz.model.vgg.VGG), Keras' layer names,
+    Keras' "caffe" preprocessing (RGB -> BGR, ImageNet's mean subtracted), any side from each layer's minimum."""
+
+    architecture: VGGArchitecture
+    family: str = "vgg"
+
+    @property
+    def name(self) -> str:
+        return self.architecture.name
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.architecture.layers
+
+    @property
+    def widths(self) -> dict[str, int]:
+        return self.architecture.widths
+
+    @property
+    def input(self) -> InputSpec:
+        return InputSpec(3, 224, None, f"RGB -> BGR, mean {MEAN_BGR} subtracted (Keras' 'caffe' mode)")
+
+    def min_size(self, layer: str) -> int:
+        return self.architecture.min_size(layer)
+
+    def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
+        import jax.numpy as jnp
+
+        from jaxviz.model.vgg import VGG
+
+        dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[precision]
+        model = VGG(upto=layer, dtype=dtype, preact=True, conv=conv, block_widths=self.architecture.block_widths)
+        return model.apply({"params": params}, images, channel)
+
+    def layer_params(self, params: Any, layer: str) -> Any:
+        return {name: params[name] for name in self.layers[: self.layers.index(layer) + 1]}
+
+    def gflop_per_step(self, layer: str, size: int) -> float:
+        return self.architecture.gflop_per_step(layer, size)
+
+    def bytes_per_image(self, layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
+        width = 2 if precision == "bfloat16" else 4
+        maps = sum(side * side * cout * width for _, side, _, cout in self.architecture.conv_geometry(layer, size))
+        return images * (5 * maps + 4 * size * size * 3 * 4)  # conv, ReLU, pool, cotangents; image, optimiser
+
+
+VGG16 = VGGNetwork(VGG16_ARCHITECTURE)
+VGG19 = VGGNetwork(VGG19_ARCHITECTURE)

@@ -1,0 +1,75 @@
+"""The model as a plug-in: the registry's names, VGG19 natively (Keras' weights, Keras' activations), the ascent on
+any Network, and a VGG file of the other depth refused by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jaxviz import ascent
+from jaxviz.errors import JaxvizError
+from jaxviz.model import model_registry
+from jaxviz.model.network import VGG16, VGG19, Network
+
+keras = pytest.importorskip("keras")
+
+
+def _rel(a, b) -> float:
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+@pytest.fixture(scope="module")
+def vgg19_file(tmp_path_factory):
+    """keras.applications.VGG19 with Keras' random weights, saved as Keras saves weights (no download)."""
+    model = keras.applications.VGG19(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = tmp_path_factory.mktemp("vgg19") / "vgg19.weights.h5"
+    model.save_weights(path)
+    return model, path
+
+
+def test_the_registry_names_every_model_and_the_vggs_need_no_keras():
+    names = model_registry.model_names()
+    assert names[:2] == ("vgg16", "vgg19") and "resnet50" in names and names[-1] == "keras"
+    assert isinstance(VGG16, Network) and isinstance(VGG19, Network)
+    assert model_registry.network_of("vgg19") is VGG19 and len(VGG19.layers) == 16
+    assert VGG19.layers[-1] == "block5_conv4" and VGG19.widths["block3_conv4"] == 256
+    assert [VGG19.min_size(la) for la in ("block1_conv1", "block3_conv4", "block5_conv4")] == [1, 4, 16]
+    with pytest.raises(JaxvizError, match="unknown model 'resnet49'; valid models: vgg16, vgg19, resnet50"):
+        model_registry.load_model("resnet49", "random")
+
+
+def test_vgg19_reads_keras_weights_and_matches_keras(vgg19_file):
+    model, path = vgg19_file
+    loaded = model_registry.load_model("vgg19", str(path))
+    assert loaded.network is VGG19 and len(loaded.fingerprint) == 16
+    rgb = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    layers = ("block1_conv1", "block3_conv4", "block5_conv4")
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    theirs = probe.predict(keras.applications.vgg19.preprocess_input(rgb.copy()), verbose=0)
+    for layer, ref in zip(layers, theirs):
+        ours = np.maximum(np.asarray(VGG19.activation(loaded.params, rgb, layer, None, "float32", "xla")), 0)
+        assert ours.shape == ref.shape and np.abs(ref).max() > 0
+        assert _rel(ours, ref) <= 1e-4, layer
+
+
+def test_a_vgg_file_of_the_other_depth_is_refused_by_name(vgg19_file, weights_path):
+    _, path = vgg19_file
+    from jaxviz.model.weights import load_params
+
+    with pytest.raises(JaxvizError, match=r"VGG16 does not have: block3_conv4.*use --model vgg19"):
+        load_params(path)
+    with pytest.raises(JaxvizError, match="lacks VGG19 layer"):
+        model_registry.load_model("vgg19", str(weights_path))
+
+
+def test_the_ascent_runs_on_vgg19_batched_as_per_filter(vgg19_file):
+    _, path = vgg19_file
+    params = model_registry.load_model("vgg19", str(path)).params
+    spec = ascent.Spec("block3_conv4", 32, network=VGG19)
+    engine = ascent.LayerAscent(params, spec, ascent.Knobs(steps=4))
+    both = engine([1, 5])
+    alone = engine([5])
+    np.testing.assert_allclose(both.images[1], alone.images[0], rtol=1e-5, atol=1e-3)
+    assert (both.history[:, -1] > both.history[:, 0]).all()  # the activations rise
+    with pytest.raises(JaxvizError, match="unknown layer 'block3_conv4' of vgg16"):
+        ascent.Spec("block3_conv4", 32)
