@@ -16,7 +16,8 @@ from conftest import assert_one_line_error
 
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
-from jaxviz.model.weights import fingerprint, load_params, read_keras_h5
+from jaxviz.model.keras_files import read_keras_file as read_keras_h5
+from jaxviz.model.weights import fingerprint, load_params
 
 HEAD = {"dense/kernel:0": np.ones((512, 2), "f4"), "dense/bias:0": np.zeros(2, "f4")}
 BN = {f"bn/{k}:0": np.ones(2, "f4") for k in ("gamma", "beta", "moving_mean", "moving_variance")}  # not 2 arrays

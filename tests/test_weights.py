@@ -9,8 +9,9 @@ from conftest import write_keras2_h5
 
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.keras_files import read_keras_file as read_keras_h5
 from jaxviz.model.vgg import param_shapes
-from jaxviz.model.weights import fingerprint, load_params, read_keras_h5, save_params
+from jaxviz.model.weights import fingerprint, load_params, save_params
 
 
 def test_params_match_model_init_shapes(params):
