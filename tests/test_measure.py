@@ -65,3 +65,19 @@ def test_a_damaged_quality_cache_is_ignored_and_measured_again(params, results, 
     spent: dict = {}
     assert measure.measure_layer(params, tmp_path, LAYER, [0, 1], results, SIZE, spent=spent) == rows
     assert spent["seconds"] > 0 and measure.cached(tmp_path, LAYER, [0, 1]) == rows  # and cached again
+
+
+def test_the_estimate_learns_what_measuring_took_here():
+    from jaxviz.quality.passes import Executables
+
+    fresh = Executables()  # nothing compiled, the figures measured on XLA:CPU
+    passes, compiles = quality.plan(LAYER, SIZE, 3, compiled=fresh)
+    assert compiles == ["measure", "copies"] and fresh.estimate_seconds(LAYER, SIZE, 3) > 0
+    took = {"seconds": 3.0, "compile_s": 1.0, "measure_compile_s": 0.6, "copies_compile_s": 0.4}
+    fresh.learn(LAYER, SIZE, passes, took)
+    # The same work again, still to compile in `fresh`: what that call took, compiles and forward passes alike.
+    assert fresh.estimate_seconds(LAYER, SIZE, 3) == pytest.approx(3.0)
+    rate = dict(fresh.gflops)
+    fresh.learn(LAYER, SIZE, passes, {**took, "seconds": 1.01})  # 0.01 s of passes: dispatch, not a rate
+    assert fresh.gflops == rate
+    assert fresh.estimate_seconds(LAYER, SIZE, 0) == 0.0

@@ -17,6 +17,7 @@ from jaxviz.quality.passes import (
     MAX_CHUNK,
     SCALES,
     chunk_size,
+    estimate_seconds,
     measure,
     plan,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_CHUNK",
     "SCALES",
     "chunk_size",
+    "estimate_seconds",
     "evaluate",
     "measure",
     "plan",

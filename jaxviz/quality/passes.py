@@ -1,5 +1,6 @@
 """The quality numbers' compiled passes: each image and its COPIES perturbed copies through the network up to
-`layer` in one batch per chunk of filters, shared across calls (see the package's docstring)."""
+`layer` in one batch per chunk of filters, shared across calls (see the package's docstring), and what they will
+cost here (`plan`, `estimate_seconds`: learnt from the calls this process made)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step
 from jaxviz.model.vgg import VGG, Conv3x3, max_pool_2x2, preprocess
 from jaxviz.runtime.device_fit import memory_limit, next_power_of_two, per_device
 
@@ -35,11 +36,22 @@ KEY_TAG = 0x0B05  # keeps these keys apart from the ascent's (seed, layer, filte
 
 
 class Executables:
-    """This process's compiled measuring programs, by key: compiled on first use, each compile timed apart from the
-    runs (the quality numbers' cost estimate learns from both). jax.jit's own cache would hide the compiles."""
+    """This process's compiled measuring programs, by key, and what measuring costs here: compiled on first use,
+    each compile timed apart from the runs, and the figures `estimate_seconds` works from learnt from each
+    `measure` call (jax.jit's own cache would hide the compiles). One per process (EXECUTABLES), as JAX's own
+    compiled programs are: a second would compile everything again."""
+
+    # What the estimate starts from, each replaced by what this process's latest `measure` took. Measured on
+    # XLA:CPU (2 busy cores, CPU_OPTIONS): compiles of 0.1 s per conv layer up to the measured one at 32 px (0.05
+    # at 128 px) and 0.4 s for the copies (once per image shape), forward passes at 60-150 GFLOP/s. Other
+    # backends: a guess of GUESS_GFLOPS until a layer has been measured there.
+    GUESS_GFLOPS = 1e4
 
     def __init__(self) -> None:
         self._compiled: dict[tuple, jax.stages.Compiled] = {}
+        self.compile_s_per_layer = 0.1  # seconds to compile `layer`'s measure, per conv layer up to it
+        self.copies_compile_s = 0.4  # seconds to compile the copies (one program per image shape)
+        self.gflops: dict[str, float] = {"cpu": 60.0}  # forward-pass rate by backend ("cpu", "gpu", "tpu")
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._compiled
@@ -54,8 +66,40 @@ class Executables:
                 took[name] += time.perf_counter() - t
         return self._compiled[key](*args)
 
+    def learn(self, layer: str, size: int, passes: int, took: dict) -> None:
+        """Take the figures from one `measure` call that ran `passes` forward passes of `size` px images through
+        `layer` and spent `took` (its "seconds", "compile_s", "measure_compile_s", "copies_compile_s")."""
+        if took["measure_compile_s"]:
+            self.compile_s_per_layer = took["measure_compile_s"] / (CONV_LAYERS.index(layer) + 1)
+        if took["copies_compile_s"]:
+            self.copies_compile_s = took["copies_compile_s"]
+        run = took["seconds"] - took["compile_s"]
+        if run > 0.05:  # shorter is mostly dispatch, no measure of the rate
+            self.gflops[jax.default_backend()] = passes * forward_gflop(layer, size) / run
+
+    def estimate_seconds(self, layer: str, size: int, n: int) -> float:
+        """Rough wall seconds of `measure` on n square `size` px images with default settings: the compiles this
+        process has yet to make and the forward passes, at the figures learnt so far. Nothing is compiled or run."""
+        passes, compiles = plan(layer, size, n, compiled=self)
+        seconds = self.compile_s_per_layer * (CONV_LAYERS.index(layer) + 1) if "measure" in compiles else 0.0
+        seconds += self.copies_compile_s if "copies" in compiles else 0.0
+        rate = self.gflops.get(jax.default_backend(), self.GUESS_GFLOPS)
+        return seconds + passes * forward_gflop(layer, size) / rate
+
 
 EXECUTABLES = Executables()  # one per process, as JAX's own compiled programs are
+
+
+def forward_gflop(layer: str, size: int) -> float:
+    """GFLOP of one forward pass of a `size` px image up to `layer`: half an ascent step (a step is a forward and an
+    input-gradient backward of the same cost; architecture.gflop_per_step)."""
+    return gflop_per_step(layer, size) / 2
+
+
+def estimate_seconds(layer: str, size: int, n: int) -> float:
+    """Rough wall seconds `measure` takes here on n square `size` px images with default settings (0.0 for none):
+    EXECUTABLES.estimate_seconds. Nothing is compiled or run."""
+    return EXECUTABLES.estimate_seconds(layer, size, n)
 
 
 def on_cpu() -> bool:
@@ -144,16 +188,18 @@ def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales:
     return keys | {"copies": ("copies", chunk, *shape, shift, scales, degrees)} if copies else keys
 
 
-def plan(layer: str, size: int, n: int, copies: int = COPIES) -> tuple[int, list[str]]:
+def plan(
+    layer: str, size: int, n: int, copies: int = COPIES, compiled: Executables = EXECUTABLES
+) -> tuple[int, list[str]]:
     """For `measure` on n square `size` px images with default settings: (forward passes it runs, padding
-    and whole groups of COPIES included; which of its executables, "measure" and "copies", this process
-    has yet to compile). Nothing is compiled or run."""
+    and whole groups of COPIES included; which of its executables, "measure" and "copies", `compiled` (this
+    process's) has yet to compile). Nothing is compiled or run."""
     if n <= 0:
         return 0, []
     chunk = chunk_size(layer, size, n)
     keys = _keys(layer, chunk, (size, size, 3), copies, size // SHIFT_FRACTION, SCALES, DEGREES)
     passes = -(-n // chunk) * chunk * (1 + -(-copies // COPIES) * COPIES)
-    return passes, [name for name, key in keys.items() if key not in EXECUTABLES]
+    return passes, [name for name, key in keys.items() if key not in compiled]
 
 
 def ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
@@ -185,8 +231,8 @@ def measure(
     fold_in(fold_in(fold_in(key(seed), KEY_TAG), f), c): the same whatever the batching, order or `copies`.
     One pass for both (see the module docstring); copies=0 measures the means alone (robustness then 0).
     `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
-    them; apart: "measure_compile_s", "copies_compile_s"). ValueError: bad image shape, a filter count
-    unlike the image count, copies < 0.
+    them; apart: "measure_compile_s", "copies_compile_s"); `estimate_seconds` learns from them. ValueError: bad
+    image shape, a filter count unlike the image count, copies < 0.
     """
     t0, took = (
         time.perf_counter(),
@@ -219,5 +265,8 @@ def measure(
     per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
     own = means[np.arange(n), filt[:n]]
     robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
-    spent.update(took, seconds=time.perf_counter() - t0)
+    took["seconds"] = time.perf_counter() - t0
+    if images.shape[1] == images.shape[2]:  # the estimate is of square images (a run's)
+        EXECUTABLES.learn(layer, images.shape[1], len(images) * (1 + len(groups) * COPIES), took)
+    spent.update(took)
     return means, robust

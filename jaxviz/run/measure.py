@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.runtime.files import atomic_write, read_npz
 
@@ -70,7 +69,6 @@ def measure_layer(
     if todo:
         images = np.stack([first_image(results[f].tile, size) for f in todo])
         means, robust = quality.measure(params, layer, images, todo, spent=took)
-        _learn(layer, size, len(todo), took)
         cache.update({f: (means[i], float(robust[i])) for i, f in enumerate(todo)})
         _write(path, cache)
     if spent is not None:
@@ -78,51 +76,16 @@ def measure_layer(
     return _rows(cache, filters)
 
 
-# What `estimate_seconds` starts from, each replaced by what this process's latest measure_layer took.
-# Measured on XLA:CPU (2 busy cores, quality.CPU_OPTIONS): compiles of 0.1 s per conv layer up to the
-# measured one at 32 px (0.05 at 128 px) and 0.4 s for the copies (once per image shape), forward passes
-# at 60-150 GFLOP/s. Other backends: a guess of 10 TFLOP/s until a layer has been measured.
-_FIGURES = {"compile_s_per_layer": 0.1, "copies_compile_s": 0.4, "gflops": {"cpu": 60.0}}
-_GUESS_GFLOPS = 1e4
-
-
-def _forward_gflop(layer: str, size: int) -> float:
-    return gflop_per_step(layer, size) / 2  # a step is a forward and an input-gradient backward of its cost
-
-
-def _learn(layer: str, size: int, n: int, spent: dict) -> None:
-    """Replace _FIGURES by what a measure_layer call took (the compiles it made, its forward rate)."""
-    from jaxviz import quality
-
-    if spent["measure_compile_s"]:
-        _FIGURES["compile_s_per_layer"] = spent["measure_compile_s"] / (CONV_LAYERS.index(layer) + 1)
-    if spent["copies_compile_s"]:
-        _FIGURES["copies_compile_s"] = spent["copies_compile_s"]
-    run = spent["seconds"] - spent["compile_s"]
-    if run > 0.05:  # shorter is mostly dispatch, no measure of the rate
-        passes, _ = quality.plan(layer, size, n)
-        _FIGURES["gflops"][_backend()] = passes * _forward_gflop(layer, size) / run
-
-
-def _backend() -> str:
-    import jax
-
-    return jax.default_backend()
-
-
 def estimate_seconds(
     state_dir: Path, layer: str, filters: list[int], results: dict[int, FilterResult], size: int
 ) -> float:
-    """Rough wall seconds `measure_layer` (same arguments) will take here: 0.0 if every filter is cached,
-    else the compiles this process has yet to make and the forward passes, at the figures the latest
-    call measured (before any: those measured on XLA:CPU). Nothing is compiled or run."""
+    """Rough wall seconds `measure_layer` (same arguments) will take here: 0.0 if every filter is cached, else
+    quality.estimate_seconds for the rest (the compiles this process has yet to make and the forward passes, at the
+    figures its latest measuring took; before any: those measured on XLA:CPU). Nothing is compiled or run."""
     from jaxviz import quality
 
     cache = _read(_path(state_dir, layer))
-    passes, compiles = quality.plan(layer, size, sum(f in results and f not in cache for f in filters))
-    seconds = _FIGURES["compile_s_per_layer"] * (CONV_LAYERS.index(layer) + 1) if "measure" in compiles else 0.0
-    seconds += _FIGURES["copies_compile_s"] if "copies" in compiles else 0.0
-    return seconds + passes * _forward_gflop(layer, size) / _FIGURES["gflops"].get(_backend(), _GUESS_GFLOPS)
+    return quality.estimate_seconds(layer, size, sum(f in results and f not in cache for f in filters))
 
 
 def cached(state_dir: Path, layer: str, filters: list[int]) -> dict[int, dict]:
