@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxviz.ascent.spec import CHOICES
+from jaxviz.ascent.spec import CHOICES, MIN_SEEN
 from jaxviz.cli.arguments import ArgumentParser, guarded
 from jaxviz.errors import JaxvizError
 
@@ -81,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     layers = CONV_LAYERS if args.network else ["block3_conv1" if args.layer is None else args.layer]
     filters = 16 if args.filters is None and not args.network else args.filters
     settings.check(layers, 1 if filters is None else filters)
+    if size < MIN_SEEN:  # a layer's own minimum may be less: the model is never shown less than this
+        raise JaxvizError(f"--size {size} is too small: the ascent needs {MIN_SEEN} px or more")
+    for layer in layers:
+        settings.spec(layer)  # every other refusal of the engine's, before JAX
     find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
     from jaxviz.bench.ascent_speed import benchmark, network
     from jaxviz.bench.speed_report import format_network_header, format_network_row, format_report

@@ -25,14 +25,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lucent-script", metavar="FILE", help="the Lucent peer script that --lucent-python runs")
     p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
     args = p.parse_args(argv)
+    from jaxviz.ascent.spec import MIN_SEEN
     from jaxviz.bench.preset_comparison import MAX_SIZE, Comparison
     from jaxviz.model.architecture import min_size
     from jaxviz.model.targets import resolve_filters, resolve_layers
     from jaxviz.model.weight_search import find_local_weights
+    from jaxviz.runtime.paths import output_dir
 
     layers = resolve_layers(args.layers)
     if args.costs:
-        need = min_size(layers[0])
+        need = max(min_size(layers[0]), MIN_SEEN)  # the ascent's size: the layer's, and what the model is shown
         if not need <= args.size <= MAX_SIZE:
             raise JaxvizError(f"--size must be {need} to {MAX_SIZE} px for {layers[0]}, got {args.size}")
         find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
@@ -51,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise JaxvizError("--lucent-python times Lucent beside its images: give --lucent DIR too")
         timing["lucent"] = [args.lucent_python, args.lucent_script, "--weights", args.weights]
         timing["lucent"] += ["--filters", "1", "--steps", "32", "--threads", "2"]
+    output_dir(args.out, "--out")  # as typed: Path("") would be the current folder
     filters = resolve_filters(args.filters, "block5_conv3")  # parsed at the widest; check() holds it to each layer
     presets = [name for name in args.presets.split(",") if name]
     study = Comparison(presets, layers, filters, args.size, Path(args.out), args.weights, peers, timing)
