@@ -117,7 +117,7 @@ def estimate_seconds(cfg: Config, layer: str, n: int, quality: bool = True, back
     from jaxviz.show.progress import prior_seconds
 
     gflop = n * filter_cost(cfg, layer)
-    if quality:
+    if quality and cfg.model.name == "vgg16":  # the quality passes are VGG16's (see _ascend)
         from jaxviz.quality import plan
 
         passes, _ = plan(layer, cfg.ascent.size, n)
@@ -130,6 +130,7 @@ def visualize(
     filters: Iterable[int] | int | str = range(16),
     preset: str = "book",
     weights: str = "",
+    model: str = "",
     overrides: Mapping[str, Any] | None = None,
     quality: bool = True,
     progress: bool = True,
@@ -143,7 +144,8 @@ def visualize(
     file and their fingerprint, as a run's config.toml does.
 
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
-    `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights.
+    `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights; `model`: as
+    --model ("vgg16", "vgg19", a keras.applications name, or "keras" for the model in `weights`).
     `quality`: measure the quality numbers (display_activation, robustness, selective) too.
 
     `progress`: a progress bar (phase: loading weights, compiling, the layer's ascent, quality numbers; filters
@@ -161,6 +163,8 @@ def visualize(
     updates["output.progress"] = bool(progress)  # the config it returns says what this call did
     if weights:
         updates["model.weights"] = weights
+    if model:
+        updates["model.name"] = model
     cfg = config_lib.apply(cfg, updates)
     p = prepare(cfg)
     from jaxviz.runtime import compile_cache
@@ -192,15 +196,16 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.model.weights import find_and_load_file, fingerprint
+    from jaxviz.model.model_registry import load_model
     from jaxviz.run import recorded
     from jaxviz.run.tiled_chunks import tiled_chunks
 
     with bar.phase("loading weights"):
-        loaded = find_and_load_file(cfg.model.weights, cfg.model.download)
+        m = cfg.model
+        loaded = load_model(m.name, m.weights, m.download, m.preprocess)
         params = loaded.params
         # What made the images, as a run's config.toml records it (model.fingerprint given: other weights refused)
-        cfg = recorded.resolve(cfg, loaded.path, fingerprint(params))
+        cfg = recorded.resolve(cfg, loaded.path, loaded.fingerprint)
     # With a bar, a device loop reports every `segment` steps (as a run's does), so the bar moves within a chunk
     # there too; without one, each stage stays one call (0), the fastest.
     segment = cfg.output.snapshot_every if bar.enabled else 0
@@ -219,6 +224,7 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
         bar.measured(cost)
         n = len(rows)
         bar.update(layer, n, n * cost, within=(n, len(wanted)), force=n == len(wanted))
+    quality = quality and p.network.name == "vgg16"  # the quality passes compute VGG16 itself (jaxviz.quality)
     if quality:
         firsts = np.stack([t[:, : cfg.ascent.size] for t in tiles])  # each filter's first image
         with bar.phase("quality numbers"):

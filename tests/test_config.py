@@ -164,7 +164,7 @@ def test_the_flags_and_short_names_come_from_the_schema():
 
     visualize, examples = flags("visualize"), flags("examples")
     assert visualize["size"].key == "ascent.size" and examples["size"].key == "examples.size"
-    assert {f.name for f in visualize.values()} == {"weights", "layers", "filters", "size", "steps", "out"}
+    assert {f.name for f in visualize.values()} == {"model", "weights", "layers", "filters", "size", "steps", "out"}
     assert examples["save-every"].key == "examples.save_every" and not examples["save-every"].raw
     assert flags("convert") == {"weights": visualize["weights"]} and visualize["out"].raw
     for command, script in (("visualize", "visualize"), ("examples", "examples"), ("convert", "convert_weights")):

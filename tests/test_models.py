@@ -71,5 +71,5 @@ def test_the_ascent_runs_on_vgg19_batched_as_per_filter(vgg19_file):
     alone = engine([5])
     np.testing.assert_allclose(both.images[1], alone.images[0], rtol=1e-5, atol=1e-3)
     assert (both.history[:, -1] > both.history[:, 0]).all()  # the activations rise
-    with pytest.raises(JaxvizError, match="unknown layer 'block3_conv4' of vgg16"):
+    with pytest.raises(JaxvizError, match="unknown layer 'block3_conv4'; valid layers: block1_conv1"):
         ascent.Spec("block3_conv4", 32)

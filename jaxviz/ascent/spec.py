@@ -72,9 +72,8 @@ class Spec:
 
     def __post_init__(self) -> None:
         if self.layer not in self.network.widths:
-            raise JaxvizError(
-                f"unknown layer {self.layer!r} of {self.network.name}; valid layers: {', '.join(self.network.layers)}"
-            )
+            of = "" if self.network.name == "vgg16" else f" of {self.network.name}"
+            raise JaxvizError(f"unknown layer {self.layer!r}{of}; valid layers: {', '.join(self.network.layers)}")
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         for name, valid in (("loop", LOOPS), ("target", TARGETS), ("conv", CONVS)):

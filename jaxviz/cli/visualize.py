@@ -20,7 +20,8 @@ from jaxviz.cli.arguments import (
 
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
-    p = config_parser("Visualise VGG16 filters by gradient ascent in input space.", "visualize")
+    what = "Visualise a convnet's filters (VGG16's by default) by gradient ascent in input space."
+    p = config_parser(what, "visualize")
     p.add_argument("--preset", metavar="NAME", help="start from a preset (jaxviz/presets/NAME.toml), e.g. quality")
     add_distributed_flags(p)
     args = p.parse_args(argv)
@@ -35,11 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare(cfg)  # every name, filter and size refused here, before JAX is imported: a mistake answers at once
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
-    from jaxviz.model.weights import find_and_load_file
+    from jaxviz.model.model_registry import load_model
     from jaxviz.run.visualization import check_fits, run_visualization
     from jaxviz.runtime import processes as distributed
 
-    find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights: refused before a directory is made
+    m = cfg.model
+    load_model(m.name, m.weights, m.download, m.preprocess)  # bad weights: refused before a directory is made
     check_fits(cfg, prepare(cfg))  # so is an image no memory holds
     # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
     # can slip in between them.

@@ -21,9 +21,12 @@ from jaxviz.runtime.paths import BACKSLASH_HINT, check_text, explain, input_file
 def choices() -> dict[str, tuple[str, ...]]:
     """Config key -> its valid values, read from the tables that define them (a new entry there is valid here)."""
     from jaxviz.ascent import PRECISIONS, optim, params, spec
+    from jaxviz.model import model_registry
     from jaxviz.show import display
 
     return {
+        "model.name": model_registry.model_names(),
+        "model.preprocess": model_registry.PREPROCESSES,
         "ascent.loop": spec.LOOPS,
         "ascent.target": spec.TARGETS,
         "ascent.conv": spec.CONVS,

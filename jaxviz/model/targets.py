@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.model.network import VGG16, Network
 
 
-def resolve_layers(spec: str | tuple[str, ...]) -> list[str]:
-    """Layer names in network order; "all" is every conv layer."""
+def valid_layers(network: Network) -> str:
+    """`network`'s layers as a refusal lists them: all of them when few, else grouped by their name's stem with
+    counts and the first and last of each group, so that a 300-layer model's list stays readable."""
+    layers = network.layers
+    if len(layers) <= 24:
+        return ", ".join(layers)
+    groups: dict[str, list[str]] = {}
+    for name in layers:
+        stem = name.rsplit("_", 1)[-1].rstrip("0123456789") or name
+        groups.setdefault(stem, []).append(name)
+    return "; ".join(
+        f"{len(names)} x {stem} ({names[0]}" + (f" ... {names[-1]})" if len(names) > 1 else ")")
+        for stem, names in groups.items()
+    )
+
+
+def resolve_layers(spec: str | tuple[str, ...], network: Network = VGG16) -> list[str]:
+    """Layer names of `network` (VGG16 by default) in network order; "all" is every layer it offers as a target
+    (the VGGs' conv layers; a Keras model's convolutions and block outputs)."""
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
-        return list(CONV_LAYERS)
+        return list(network.layers)
     if not names or "" in names:
-        raise JaxvizError(f"target.layers is empty; valid layers: all, {', '.join(CONV_LAYERS)}")
+        raise JaxvizError(f"target.layers is empty; valid layers: all, {valid_layers(network)}")
     for name in names:
-        if name not in CONV_LAYERS:
-            raise JaxvizError(f"unknown layer {name!r}; valid layers: all, {', '.join(CONV_LAYERS)}")
+        if name not in network.widths:
+            of = "" if network.name == "vgg16" else f" of {network.name}"  # the default model goes without saying
+            raise JaxvizError(f"unknown layer {name!r}{of}; valid layers: all, {valid_layers(network)}")
     if len(set(names)) != len(names):
         raise JaxvizError(f"target.layers names a layer twice: {', '.join(names)}")
     return names
@@ -28,9 +46,9 @@ def _int(text: str, spec: str) -> int:
         raise JaxvizError(f"target.filters {spec!r} is not 'all', a range like 0:64, or a list like 3,5,9") from None
 
 
-def resolve_filters(spec: str | tuple[int, ...], layer: str) -> list[int]:
-    """Filter indices for `layer`, each checked against its width."""
-    width = CONV_WIDTHS[layer]
+def resolve_filters(spec: str | tuple[int, ...], layer: str, network: Network = VGG16) -> list[int]:
+    """Filter indices for `layer` of `network` (VGG16 by default), each checked against its width."""
+    width = network.widths[layer]
     if isinstance(spec, str):
         text = spec.replace(" ", "")
         if text == "all":

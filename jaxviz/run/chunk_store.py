@@ -75,6 +75,8 @@ def settings(cfg: Config, weights_fingerprint: str) -> dict:
         out.update({f"{section}.{k}": v for k, v in dataclasses.asdict(getattr(cfg, section)).items()})
     out.update(format=FORMAT, weights=weights_fingerprint, deprocess_std=cfg.output.deprocess_std)
     out["display"] = cfg.output.display
+    # The model (a directory from before it was recorded: VGG16, `_defaults`); its preprocessing changes the images.
+    out.update({"model": cfg.model.name, "model.preprocess": cfg.model.preprocess})
     return out
 
 

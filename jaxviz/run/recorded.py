@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # only a type here: report imports the grids' and the live di
 CONFIG = "config.toml"
 
 
-def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
+def resolve(cfg: Config, weights: str | Path | None, fingerprint: str) -> Config:
     """`cfg` as a run directory records it: real absolute paths (output.dir, examples.images), the weights actually
     used and their fingerprint, so `--config DIR/config.toml` reruns the same run from any working directory.
 
@@ -36,7 +36,9 @@ def resolve(cfg: Config, weights: str | Path, fingerprint: str) -> Config:
         )
     # Real paths (links resolved): a directory or file reached through a link, then by its own path, is the same
     # one, so the recorded config (what "already complete" and every resume compare) does not change with it.
-    updates = {"model.weights": os.path.realpath(weights), "model.fingerprint": fingerprint}
+    # No file (a Keras model's own random initialisation): what was asked for stays, "random".
+    path = os.path.realpath(weights) if weights is not None else cfg.model.weights
+    updates = {"model.weights": path, "model.fingerprint": fingerprint}
     if cfg.examples.images:  # relative to the working directory, as output.dir is
         updates["examples.images"] = os.path.realpath(os.path.expanduser(cfg.examples.images))
     return config_lib.apply(cfg, {**updates, "output.dir": str(output_dir(cfg.output.dir))})

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from jaxviz.ascent import Knobs, Method, Spec
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, min_size
+from jaxviz.model.network import Network
 from jaxviz.model.targets import resolve_filters, resolve_layers
 
 
@@ -38,25 +38,35 @@ def _shrinker(cfg: Config, stage: int, side: int, fed: int) -> str:
     return "; ".join(why) or f"ascent.size = {a.size}"
 
 
-def check_sizes(cfg: Config, layers: list[str]) -> None:
-    """Every target layer gets at least a 1x1 map from the smallest image the model is fed, or one line."""
+def check_sizes(cfg: Config, layers: list[str], network: Network) -> None:
+    """Every target layer of `network` gets at least a 1x1 map from the smallest image the model is fed, and a
+    model with a fixed input size gets exactly that size; else one line."""
     sizes = fed_sizes(cfg)
     stage, (side, fed) = min(enumerate(sizes), key=lambda item: item[1][1])
+    fixed = network.input.fixed_size
+    if fixed is not None and any(f != fixed for _, f in sizes):
+        raise JaxvizError(
+            f"{network.name} takes {fixed} px images only, but would see {fed} px "
+            f"({_shrinker(cfg, stage, side, fed)}); set ascent.size = {fixed} with no cropping transforms or stages"
+        )
     for layer in layers:
-        if fed < min_size(layer):
+        least = network.min_size(layer)
+        if fed < least:
             raise JaxvizError(
-                f"the image is too small for {layer}: it needs at least {min_size(layer)} px but would see "
+                f"the image is too small for {layer}: it needs at least {least} px but would see "
                 f"{max(fed, 0)} px ({_shrinker(cfg, stage, side, fed)}); raise ascent.size or shrink it less"
             )
 
 
 class Plan(NamedTuple):
-    """A checked config in the ascent's terms: layer -> filters, the Method (built once), each layer's Spec, Knobs."""
+    """A checked config in the ascent's terms: layer -> filters, the Method (built once), each layer's Spec, Knobs,
+    and the Network they run on."""
 
     targets: dict[str, list[int]]
     method: Method
     specs: dict[str, Spec]
     knobs: Knobs
+    network: Network
 
 
 def prepare(cfg: Config) -> Plan:
@@ -65,14 +75,15 @@ def prepare(cfg: Config) -> Plan:
     Raises JaxvizError (one line) for an unknown layer or filter, a method that cannot work, or an image
     too small for a layer at any stage after its transforms.
     """
-    from jaxviz.run.translate import knobs_of, method_of, spec_of
+    from jaxviz.run.translate import knobs_of, method_of, network_of, spec_of
 
     method = method_of(cfg)  # objective, transforms and their combinations, checked before any compile
-    layers = resolve_layers(cfg.target.layers)
+    network = network_of(cfg)  # a VGG at once; a Keras model is built first (its layers are known then)
+    layers = resolve_layers(cfg.target.layers, network)
     specs = {layer: spec_of(cfg, layer, method) for layer in layers}
-    check_sizes(cfg, layers)
-    targets = {layer: resolve_filters(cfg.target.filters, layer) for layer in layers}
-    return Plan(targets, method, specs, knobs_of(cfg))
+    check_sizes(cfg, layers, network)
+    targets = {layer: resolve_filters(cfg.target.filters, layer, network) for layer in layers}
+    return Plan(targets, method, specs, knobs_of(cfg), network)
 
 
 def plan(cfg: Config) -> dict[str, list[int]]:
@@ -82,21 +93,25 @@ def plan(cfg: Config) -> dict[str, list[int]]:
 
 def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:
     """The plan in words: a first line that warns when the defaults cover the whole network, then what runs."""
-    a, lines = cfg.ascent, []
+    from jaxviz.run.translate import network_of
+
+    a, lines, network = cfg.ascent, [], network_of(cfg)
     n = sum(map(len, targets.values()))
-    whole = sum(CONV_WIDTHS.values())
+    whole = sum(network.widths.values())
     if n == whole and cfg.target.layers == "all" and cfg.target.filters == "all":
+        example = network.layers[len(network.layers) // 2]
         lines.append(
-            f"no layers or filters given: this run covers all {whole:,} filters of all {len(CONV_LAYERS)} layers "
-            f"(hours on a CPU; try --layers block3_conv1 --filters 0:16 first)"
+            f"no layers or filters given: this run covers all {whole:,} filters of all {len(network.layers)} layers "
+            f"of {network.name} (hours on a CPU; try --layers {example} --filters 0:16 first)"
         )
     names = list(targets)
     shown = ", ".join(names) if len(names) <= 4 else f"{names[0]} ... {names[-1]}"
     stages = f" x {a.stages} stages" if a.stages > 1 else ""
     method = f"{cfg.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
     extra = f", transforms {' '.join(a.transforms)}" if a.transforms else ""
+    model = "" if network.name == "vgg16" else f" of {network.name}"
     lines.append(
-        f"plan: {n:,} filter(s) of {len(names)} layer(s) ({shown}), {a.size} px x {a.steps} steps{stages}, "
+        f"plan: {n:,} filter(s) of {len(names)} layer(s){model} ({shown}), {a.size} px x {a.steps} steps{stages}, "
         f"{method}, objective {cfg.objective.expr}{extra} -> {cfg.output.dir}"
     )
     return lines

@@ -8,7 +8,6 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.config import Config
-from jaxviz.model.architecture import gflop_per_step
 from jaxviz.run.chunk_store import FilterResult, Store
 from jaxviz.run.tiled_chunks import tile, tiled_chunks
 from jaxviz.show import display
@@ -20,8 +19,10 @@ SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid
 
 def filter_cost(cfg: Config, layer: str) -> float:
     """GFLOP to ascend one filter of `layer`: what the progress bar's time left is weighted by."""
+    from jaxviz.run.translate import network_of
+
     a = cfg.ascent
-    return gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
+    return network_of(cfg).gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
 
 
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from jaxviz.ascent import Knobs, Method, Spec, objectives, transforms
 from jaxviz.config import Config
+from jaxviz.model.network import Network
+
+
+def network_of(cfg: Config) -> Network:
+    """The model `cfg.model` names (jaxviz.model.model_registry.network_of: the VGGs' facts at once, a Keras model
+    built once per process). Raises JaxvizError (one line) for a model that cannot be had."""
+    from jaxviz.model.model_registry import network_of as registry_network
+
+    m = cfg.model
+    return registry_network(m.name, m.weights, m.preprocess)
 
 
 def method_of(cfg: Config) -> Method:
@@ -38,8 +48,9 @@ def method_of(cfg: Config) -> Method:
 
 def spec_of(cfg: Config, layer: str, method: Method | None = None) -> Spec:
     """`layer`'s Spec under `cfg` (`method`: the run's, to avoid building it again). JaxvizError if it cannot work."""
-    a = cfg.ascent
-    return Spec(layer, a.size, a.stages, a.upscale, a.precision, method or method_of(cfg), a.loop, a.target, a.conv)
+    a, network = cfg.ascent, network_of(cfg)
+    method = method or method_of(cfg)
+    return Spec(layer, a.size, a.stages, a.upscale, a.precision, method, a.loop, a.target, a.conv, network)
 
 
 def knobs_of(cfg: Config) -> Knobs:

@@ -11,7 +11,6 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted
-from jaxviz.model.architecture import CONV_LAYERS
 from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
 from jaxviz.run.recorded import read_config, resolve, up_to_date, write_config
@@ -41,13 +40,14 @@ class _Visualization:
 
     def __init__(self, cfg: Config, p: Plan, params: dict, after_layer: AfterLayer | None):
         self.cfg, self.plan, self.params, self.after_layer = cfg, p, params, after_layer
+        self._said_no_quality = False
         self.index, self.count = distributed.process()
         self.primary = self.index == 0
         self.out = Path(cfg.output.dir)
         check_writable(self.out)
         self.store = Store(self.out, settings(cfg, cfg.model.fingerprint), numerics.environment())
         self.text = config_lib.to_toml(cfg)
-        held = [la for la in CONV_LAYERS if la in p.targets or la in self.store.layers()]
+        held = [la for la in p.network.layers if la in p.targets or la in self.store.layers()]
         self.layers = {la: self._record(la) for la in held}
 
     def _record(self, name: str) -> LayerRecord:
@@ -139,6 +139,13 @@ class _Visualization:
         """output.quality: on, off, or auto: measured unless the estimate says it would cost more than a
         QUALITY_SHARE of the layer's ascent (and more than QUALITY_FLOOR_S); a skip is said once and recorded."""
         mode = _quality_mode(self.cfg.output.quality)
+        network = self.plan.network
+        if network.name != "vgg16" and mode != "off":
+            # The quality passes (jaxviz.quality) compute VGG16 itself; another model's numbers are not made yet.
+            if not self._said_no_quality:
+                _say(f"quality numbers are VGG16's only so far: none for {network.name}")
+                self._said_no_quality = True
+            return False
         if mode != "auto":
             return mode == "on"
         size, ascent_s = self.cfg.ascent.size, layer.times.get("seconds", 0.0)
@@ -170,12 +177,13 @@ def run_visualization(
     The run directory is held for the whole run (jaxviz.runtime.dir_lock): another process writing it is refused
     (JaxvizError, one line naming it) before anything is loaded or written.
     """
-    from jaxviz.model.weights import find_and_load_file
+    from jaxviz.model.model_registry import load_model
 
     p = prepare(cfg)
     out = output_dir(cfg.output.dir)  # a link and its target are one run directory
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's or some other folder
-    weights = find_and_load_file(cfg.model.weights, cfg.model.download)  # bad weights create no directory
+    m = cfg.model
+    weights = load_model(m.name, m.weights, m.download, m.preprocess)  # bad weights create no directory
     check_fits(cfg, p)  # an image size no device holds: refused now, not after minutes of swapping
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
         return _run_held(cfg, p, weights, hparams, metric_layers, after_layer)
@@ -185,25 +193,23 @@ def check_fits(cfg: Config, p: Plan) -> None:
     """Refuse (JaxvizError, one line) a run of which not even one filter fits the device (or, on CPU, the free
     memory) at once: its largest layer at ascent.size, with its images per filter and precision."""
     from jaxviz.ascent import bytes_per_image
-    from jaxviz.model.architecture import CONV_LAYERS
     from jaxviz.runtime.device_fit import check_one_fits
 
     a = cfg.ascent
-    deepest = max(p.targets, key=CONV_LAYERS.index)  # the deepest layer holds the most maps
-    need = bytes_per_image(deepest, a.size, a.precision, cfg.objective.images)
+    deepest = max(p.targets, key=p.network.layers.index)  # the deepest layer holds the most maps
+    need = bytes_per_image(deepest, a.size, a.precision, cfg.objective.images, p.network)
     check_one_fits(need, f"one filter of {deepest} at {a.size} px", "ascent.size (or objective.images)")
 
 
 def _run_held(
     cfg: Config, p: Plan, loaded, hparams: Sequence[str] | None, metric_layers: Sequence[str] | None, after_layer
 ) -> dict:
-    """run_visualization(), once this process (or job) holds the run directory; `loaded`: weights.Loaded."""
-    from jaxviz.model.weights import fingerprint
+    """run_visualization(), once this process (or job) holds the run directory; `loaded`: model_registry.LoadedModel."""
     from jaxviz.run.examples_stage import check_same_weights
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles: JAX reads it once
-    weights, how, params = loaded
-    cfg = resolve(cfg, weights, fingerprint(params))
+    params, weights, how = loaded.params, loaded.path, loaded.how
+    cfg = resolve(cfg, weights, loaded.fingerprint)
     check_same_weights(output_dir(cfg.output.dir), cfg.model.fingerprint, "this run")
     r = _Visualization(
         cfg, p, params, after_layer
