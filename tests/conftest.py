@@ -1,15 +1,23 @@
-"""Shared fixtures: the real weights when present (else a synthetic Keras-layout file), no downloads."""
+"""Shared fixtures and helpers, defined once for every test file: the real weights when present (else a synthetic
+Keras-layout file), no downloads; small runs, sweeps and atlas sites; commands run in-process or as a user would;
+other processes (free ports, lock holders, joins); a headless browser."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.request import url2pathname
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ["JAXVIZ_NO_DOWNLOAD"] = "1"  # tests never download anything
@@ -160,3 +168,283 @@ def assert_one_line_error(code: int, stderr: str, *needles: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("jaxviz: error: "), stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def assert_main_refuses(
+    main: Callable[[Sequence[str] | None], None], argv: Sequence[str], capsys, *needles: str
+) -> tuple[str, str]:
+    """An entry point's main(argv) called in this process (the installed command's own checks, without the second
+    or two a new interpreter costs) refuses `argv` by the bad-input contract, naming `needles`; returns what it
+    wrote to (stdout, stderr)."""
+    with pytest.raises(SystemExit) as e:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    assert_one_line_error(e.value.code, err, *needles)
+    return out, err
+
+
+# --- Tests whose outcome depends on which weights are loaded ---
+
+REAL_WEIGHTS_HINT = "set JAXVIZ_WEIGHTS to ImageNet's VGG16 notop .h5 (.ci/run does when ../shared/weights holds it)"
+
+
+def skip_unless_real_weights(real_weights: bool, why: str) -> None:
+    """Skip, saying so, a test that holds only for ImageNet's weights (not the synthetic random ones)."""
+    if not real_weights:
+        pytest.skip(
+            f"depends on the weights: {why}; with synthetic random weights it does not hold ({REAL_WEIGHTS_HINT})"
+        )
+
+
+# --- Other processes: free ports, lock holders, joins ---
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS's pick), e.g. for a jax.distributed coordinator."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    """Join a started process: (exit code, stdout, stderr); one that outlives `timeout` seconds is killed and the
+    timeout raised (a hung child must not outlive its test)."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise
+    return p.returncode, out, err
+
+
+HOLD = """
+import sys, time
+from jaxviz.runtime.dir_lock import holding
+with holding(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def lock_holder(directory: Path, what: str = "a test holder") -> Iterator[subprocess.Popen]:
+    """Another real process holding `directory` through the lock jaxviz takes (naming itself `what`) while inside;
+    killed with SIGKILL on the way out, so only the operating system releases its lock."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(directory), what], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()
+
+
+# --- Runs, sweeps and atlas sites for the atlas' tests ---
+
+ATLAS_LAYERS = ("block1_conv1", "block2_conv1")
+
+
+def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
+    """A real run: two layers, a few filters, 32 px, 2 steps (a few seconds on a CPU), without its atlas."""
+    from jaxviz import config
+    from jaxviz.run.visualization import run_visualization
+
+    updates = {
+        "model.weights": str(weights),
+        "target.layers": ",".join(ATLAS_LAYERS),
+        "target.filters": filters,
+        "ascent.size": 32,
+        "ascent.steps": 2,
+        "output.dir": str(out),
+        "output.tensorboard": False,
+        "output.progress": False,
+    }
+    run_visualization(config.apply(config.Config(), updates))
+    shutil.rmtree(out / "atlas", ignore_errors=True)  # whatever the run wrote itself: the tests write their own
+    return out
+
+
+SMALL_SWEEP = """
+[model]
+weights = {weights}
+[target]
+layers = "block1_conv1"
+filters = "0:3"
+[ascent]
+size = 32
+steps = 2
+[output]
+progress = false
+tensorboard = false
+[sweep]
+mode = "zip"
+[sweep.axes]
+"ascent.step" = [0.5, 1.0]
+"""
+
+
+def small_sweep(root: Path, weights: Path) -> Path:
+    """A real two-point sweep (3 filters of block1_conv1, 32 px) into ROOT/out, without its atlas."""
+    from jaxviz.sweep.sweep_runner import sweep
+
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "sweep.toml"
+    path.write_text(SMALL_SWEEP.format(weights=json.dumps(str(weights))))
+    sweep(path, root / "out")
+    shutil.rmtree(root / "out" / "atlas", ignore_errors=True)
+    return root / "out"
+
+
+def synthetic_run(run_dir: Path, layers: tuple[str, ...] = ATLAS_LAYERS, filters: int = 4, seed: int = 0) -> Path:
+    """A finished run directory without an ascent (no JAX): what benchmark_sweep writes, a run's own format."""
+    from jaxviz.bench.sweep_atlas_speed import write_point
+
+    write_point(run_dir, seed, layers, filters, size=16, steps=2)
+    return run_dir
+
+
+def synthetic_examples(run_dir: Path, layers: dict[str, int], images: int = 3, top: int = 2, size: int = 32) -> Path:
+    """RUN/examples as jaxviz-examples writes it (its own writer, examples_store.write), from random scores over
+    `images` small PNGs beside RUN: no JAX, no network."""
+    from PIL import Image
+
+    from jaxviz.dataset_examples.examples_store import Examples, LayerExamples, write
+    from jaxviz.dataset_examples.receptive import boxes
+
+    folder = run_dir.parent / f"{run_dir.name}-images"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(images):
+        Image.fromarray(rng.integers(0, 256, (size + 8, size + 4, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
+    found = {}
+    for layer, n in layers.items():
+        scores = -np.sort(-rng.random((n, top), dtype=np.float32), axis=1) * 10
+        position = rng.integers(0, 2, (n, top, 2)).astype(np.int32)
+        found[layer] = LayerExamples(
+            scores=scores,
+            image=rng.integers(0, images, (n, top)).astype(np.int32),
+            position=position,
+            box=boxes(layer, position, size),
+            mean=rng.random(n, dtype=np.float32),
+            fires=rng.random(n, dtype=np.float32),
+            filters=np.arange(n, dtype=np.int32),
+        )
+    meta = [{"path": f"im{i}.png", "width": size + 4, "height": size + 8} for i in range(images)]
+    write(run_dir, Examples(folder.resolve(), size, meta, found))
+    return run_dir
+
+
+class SyntheticSweep:
+    """A sweep directory that grows a point at a time, as jaxviz.sweep.sweep_runner leaves it after each point
+    (synthetic points in a run's own format: no JAX)."""
+
+    def __init__(self, root: Path, points: int, layers: tuple[str, ...] = ATLAS_LAYERS):
+        from jaxviz.bench import sweep_atlas_speed
+
+        self._points = sweep_atlas_speed
+        self.root, self.layers = root, layers
+        self.entries = [sweep_atlas_speed.index_entry(i, "pending") for i in range(points)]
+        root.mkdir(parents=True)
+        self.publish()
+
+    def publish(self) -> None:
+        axes = {"ascent.step": [e["values"]["ascent.step"] for e in self.entries]}
+        doc = {"sweep": {"mode": "grid", "axes": axes, "base": {}}, "points": self.entries}
+        (self.root / "index.json").write_text(json.dumps(doc))
+
+    def finish(self, i: int) -> None:
+        summary = self._points.write_point(self.root / self.entries[i]["name"], i, self.layers, 3, 16, 2)
+        self.entries[i] = self._points.index_entry(i, "done", summary, 1.0)
+        self.publish()
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links: list[str] = []
+        self.imgs: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.links += [a[k] for k in ("href", "src") if a.get(k)]
+        if tag == "img":
+            self.imgs.append(a)
+
+
+def check_links(atlas: Path) -> int:
+    """Every link and source of every page is a file of the atlas: nothing broken, nothing from the network (but
+    a dataset example's link to its original image file, which the atlas does not copy); every picture has its alt
+    text. Returns the number of pages."""
+    pages = sorted(atlas.rglob("*.html"))
+    for page in pages:
+        parser = _Links()
+        parser.feed(page.read_text())
+        for link in parser.links:
+            if link.startswith("#") or link == "data:,":  # data:, is the empty favicon (no request for one)
+                continue
+            if link.startswith("file:///"):
+                assert Path(url2pathname(link[len("file://") :])).is_file(), (page, link)
+                continue
+            assert not re.match(r"[a-z]+:", link), (page, link)
+            target = (page.parent / link.split("#")[0]).resolve()
+            assert target.is_file() and atlas.resolve() in target.parents, (page, link)
+        assert all(i.get("alt") for i in parser.imgs), page
+    return len(pages)
+
+
+# --- A headless browser for the atlas' pages ---
+
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+NO_BROWSER = (
+    "no headless browser: needs selenium (pip install -e '.[test]') and Chromium with its driver "
+    "(apt-get install chromium chromium-driver; .ci/run installs them)"
+)
+
+
+def have_browser() -> bool:
+    """selenium, Chromium and its driver are all here (no driver is ever downloaded)."""
+    import importlib.util
+
+    return bool(CHROMIUM and CHROMEDRIVER) and importlib.util.find_spec("selenium") is not None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through selenium, 1280 x 900, its console log kept; one per test module (a test that
+    resizes the window sets it back). Skips, saying why, where there is none or it does not start."""
+    if not have_browser():
+        pytest.skip(NO_BROWSER)
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:  # a given driver: nothing is downloaded
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except WebDriverException as e:
+        pytest.skip(f"headless Chromium ({CHROMIUM}, {CHROMEDRIVER}) did not start: {str(e.msg).splitlines()[0]}")
+    yield driver
+    driver.quit()
+
+
+def open_page(d, path: Path | str) -> None:
+    """Load a page (a file path or an address) in browser `d` and wait until it has loaded."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    d.get(path if isinstance(path, str) else path.as_uri())
+    WebDriverWait(d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def console_errors(d) -> list[dict]:
+    """The browser console's errors since the last call (failed loads, script errors)."""
+    return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]

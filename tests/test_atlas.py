@@ -5,86 +5,25 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.request import url2pathname
 
 import numpy as np
 import pytest
-from conftest import script
+from conftest import ATLAS_LAYERS, assert_main_refuses, check_links, script, small_run, small_sweep, synthetic_run
 from PIL import Image
 
-from jaxviz import config as config_lib
 from jaxviz.atlas import filter_pages, tiles, write_atlas
 from jaxviz.atlas.page_parts import label
+from jaxviz.cli import atlas as atlas_command
 from jaxviz.errors import JaxvizError
 from jaxviz.show.display import dead_tile
 
-ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("block1_conv1", "block2_conv1")
 real_thumb = tiles._thumb
 # Why a dead filter's page shows a cross: the template's own text, shown as written (its apostrophe not escaped).
 DEAD_NOTE = (
     "This filter never fired: its activation never rose above zero, so the ascent had nothing to follow "
     "and its image is only the starting noise. The cross marks it as dead (the run's state keeps the noise)."
 )
-
-
-def small_run(out: Path, weights: Path, filters: str = "0:4") -> Path:
-    """A real run: two layers, a few filters, 32 px, 2 steps (a few seconds on a CPU)."""
-    from jaxviz.run.visualization import run_visualization
-
-    updates = {
-        "model.weights": str(weights),
-        "target.layers": ",".join(LAYERS),
-        "target.filters": filters,
-        "ascent.size": 32,
-        "ascent.steps": 2,
-        "output.dir": str(out),
-        "output.tensorboard": False,
-        "output.progress": False,
-    }
-    run_visualization(config_lib.apply(config_lib.Config(), updates))
-    shutil.rmtree(out / "atlas", ignore_errors=True)  # whatever the run wrote itself: the tests write their own
-    return out
-
-
-def synthetic_run(run_dir: Path, layers: tuple[str, ...] = LAYERS, filters: int = 4, seed: int = 0) -> Path:
-    """A finished run directory without an ascent (no JAX): what benchmark_sweep writes, a run's own format."""
-    from jaxviz.bench.sweep_atlas_speed import write_point
-
-    write_point(run_dir, seed, layers, filters, size=16, steps=2)
-    return run_dir
-
-
-def synthetic_examples(run_dir: Path, layers: dict[str, int], images: int = 3, top: int = 2, size: int = 32) -> Path:
-    """RUN/examples as jaxviz-examples writes it (its own writer, examples.output.write), from random scores over
-    `images` small PNGs beside RUN: no JAX, no network."""
-    from jaxviz.dataset_examples.examples_store import Examples, LayerExamples, write
-    from jaxviz.dataset_examples.receptive import boxes
-
-    folder = run_dir.parent / f"{run_dir.name}-images"
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    for i in range(images):
-        Image.fromarray(rng.integers(0, 256, (size + 8, size + 4, 3), dtype=np.uint8)).save(folder / f"im{i}.png")
-    found = {}
-    for layer, n in layers.items():
-        scores = -np.sort(-rng.random((n, top), dtype=np.float32), axis=1) * 10
-        position = rng.integers(0, 2, (n, top, 2)).astype(np.int32)
-        found[layer] = LayerExamples(
-            scores=scores,
-            image=rng.integers(0, images, (n, top)).astype(np.int32),
-            position=position,
-            box=boxes(layer, position, size),
-            mean=rng.random(n, dtype=np.float32),
-            fires=rng.random(n, dtype=np.float32),
-            filters=np.arange(n, dtype=np.int32),
-        )
-    meta = [{"path": f"im{i}.png", "width": size + 4, "height": size + 8} for i in range(images)]
-    write(run_dir, Examples(folder.resolve(), size, meta, found))
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -98,45 +37,12 @@ def run_dir(made, tmp_path) -> Path:
     return Path(shutil.copytree(made, tmp_path / "run"))
 
 
-class Links(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[str] = []
-        self.imgs: list[dict] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.links += [a[k] for k in ("href", "src") if a.get(k)]
-        if tag == "img":
-            self.imgs.append(a)
-
-
-def check_links(atlas: Path) -> int:
-    """Every link and source of every page is a file of the atlas: nothing broken, nothing from the network (but
-    a dataset example's link to its original image file, which the atlas does not copy)."""
-    pages = sorted(atlas.rglob("*.html"))
-    for page in pages:
-        parser = Links()
-        parser.feed(page.read_text())
-        for link in parser.links:
-            if link.startswith("#") or link == "data:,":  # data:, is the empty favicon (no request for one)
-                continue
-            if link.startswith("file:///"):
-                assert Path(url2pathname(link[len("file://") :])).is_file(), (page, link)
-                continue
-            assert not re.match(r"[a-z]+:", link), (page, link)
-            target = (page.parent / link.split("#")[0]).resolve()
-            assert target.is_file() and atlas.resolve() in target.parents, (page, link)
-        assert all(i.get("alt") for i in parser.imgs), page
-    return len(pages)
-
-
 def test_a_run_atlas_holds_every_page_and_picture(run_dir):
     index = write_atlas(run_dir)
     atlas = run_dir / "atlas"
     assert index == atlas / "index.html"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for layer in LAYERS:
+    for layer in ATLAS_LAYERS:
         assert (atlas / "layers" / f"{layer}.html").is_file()
         for f in range(4):
             assert (atlas / "filters" / layer / f"{f:04d}.html").is_file()
@@ -151,7 +57,7 @@ def test_a_run_atlas_holds_every_page_and_picture(run_dir):
     assert np.array_equal(png, stored[live])  # the stored tile itself, lossless
     assert check_links(atlas) == 1 + 1 + 2 + 8  # index, numbers, layers, filters
     home = index.read_text()
-    assert all(layer in home for layer in LAYERS) and "[ascent]" in home and 'class="net-grid images"' in home
+    assert all(layer in home for layer in ATLAS_LAYERS) and "[ascent]" in home and 'class="net-grid images"' in home
     record = next(r for r in metrics["filters"] if r["layer"] == "block2_conv1" and r["filter"] == 1)
     page = (atlas / "filters" / "block2_conv1" / "0001.html").read_text()
     assert "<svg" in page and 'rel="prev"' in page and 'rel="next"' in page
@@ -287,10 +193,6 @@ def test_a_run_before_its_first_layer_finishes(tmp_path):
     assert "No layer has finished yet" in (atlas / "index.html").read_text()
 
 
-def atlas_cli(*args: str) -> subprocess.CompletedProcess:
-    return script("atlas", *args, timeout=120)
-
-
 @pytest.mark.parametrize(
     "case, needle",
     [
@@ -301,7 +203,7 @@ def atlas_cli(*args: str) -> subprocess.CompletedProcess:
         ("bad index", "index.json is damaged"),
     ],
 )
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case, needle):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, case, needle):
     target = tmp_path / "d"
     if case != "missing":
         target.mkdir()
@@ -311,49 +213,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case, needle):
         (target / "metrics.json").write_text(json.dumps({"filters": [{"layer": "../x", "filter": 0}], "layers": {}}))
     elif case == "bad index":
         (target / "index.json").write_text(json.dumps({"points": [{"name": "a/../../b"}]}))
-    p = atlas_cli(str(target))
-    assert p.returncode == 2, p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("jaxviz: error: ") and needle in lines[0], p.stderr
+    assert_main_refuses(atlas_command.main, [str(target)], capsys, needle)
     assert not (target / "atlas").exists()
     with pytest.raises(JaxvizError, match=re.escape(needle)):
         write_atlas(target)
 
 
 def test_the_command_writes_the_atlas(run_dir):
-    p = atlas_cli(str(run_dir))
+    p = script("atlas", str(run_dir), timeout=120)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == f"jaxviz: wrote {run_dir / 'atlas' / 'index.html'} (open it in a browser)"
-
-
-SWEEP = """
-[model]
-weights = {weights}
-[target]
-layers = "block1_conv1"
-filters = "0:3"
-[ascent]
-size = 32
-steps = 2
-[output]
-progress = false
-tensorboard = false
-[sweep]
-mode = "zip"
-[sweep.axes]
-"ascent.step" = [0.5, 1.0]
-"""
-
-
-def small_sweep(root: Path, weights: Path) -> Path:
-    from jaxviz.sweep.sweep_runner import sweep
-
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / "sweep.toml"
-    path.write_text(SWEEP.format(weights=json.dumps(str(weights))))
-    sweep(path, root / "out")
-    shutil.rmtree(root / "out" / "atlas", ignore_errors=True)
-    return root / "out"
 
 
 def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):

@@ -10,66 +10,41 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import (
+    NO_BROWSER,
+    SyntheticSweep,
+    console_errors,
+    have_browser,
+    open_page,
+    small_run,
+    small_sweep,
+    synthetic_examples,
+    synthetic_run,
+)
 
 from jaxviz.atlas import write_atlas
 
 try:
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
-except ImportError:
-    webdriver = None
+except ImportError:  # skipped below
+    pass
 
-BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    webdriver is None or not BROWSER or not DRIVER,
-    reason="no headless browser: needs selenium (pip install -e '.[test]') and Chromium with its driver "
-    "(apt-get install chromium chromium-driver; .ci/run installs them)",
-)
+# Without a browser nothing here runs: not even the run and sweep the pages are made from.
+pytestmark = pytest.mark.skipif(not have_browser(), reason=NO_BROWSER)
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, weights_path) -> dict[str, Path]:
     """A small real run (6 filters of two layers) and a two-point sweep, each with its atlas."""
-    from test_atlas import small_run, small_sweep
-
     root = tmp_path_factory.mktemp("browse")
     run = small_run(root / "run", weights_path, filters="0:6")
     sweep = small_sweep(root / "sweep", weights_path)
     write_atlas(run)
     write_atlas(sweep)
     return {"run": run / "atlas", "sweep": sweep / "atlas"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    options = Options()
-    options.binary_location = BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(service=Service(DRIVER), options=options)  # a given driver: nothing is downloaded
-    except WebDriverException as e:
-        pytest.skip(f"headless Chromium ({BROWSER}, {DRIVER}) did not start: {str(e.msg).splitlines()[0]}")
-    yield driver
-    driver.quit()
-
-
-def open_page(d, path: Path | str) -> None:
-    d.get(path if isinstance(path, str) else path.as_uri())
-    WebDriverWait(d, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
-
-
-def errors(d) -> list[dict]:
-    """Console errors since the last call (failed loads, script errors)."""
-    return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def order(d) -> list[int]:
@@ -99,11 +74,11 @@ def every_kind_of_page(site) -> list:
 
 def test_every_kind_of_page_loads_without_console_errors(browser, site):
     pages = every_kind_of_page(site)
-    errors(browser)
+    console_errors(browser)
     for page in pages:
         open_page(browser, page)
         assert browser.title.endswith("· jaxviz atlas") and browser.find_element(By.TAG_NAME, "h1").text
-        assert errors(browser) == [], page
+        assert console_errors(browser) == [], page
         broken = browser.execute_script(
             "return [...document.images].filter(i => i.loading !== 'lazy' && !(i.complete && i.naturalWidth)).length"
         )
@@ -130,7 +105,7 @@ def test_a_layer_sorts_hides_dead_filters_and_keeps_that_in_its_address(browser,
     assert Select(browser.find_element(By.ID, "sort")).first_selected_option.get_attribute("value") == "activation"
     assert browser.find_element(By.ID, "hide-dead").is_selected()
     assert order(browser) == lowest_first
-    assert errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_a_tile_leads_to_its_filter_and_the_arrow_keys_walk_the_network(browser, site):
@@ -143,7 +118,7 @@ def test_a_tile_leads_to_its_filter_and_the_arrow_keys_walk_the_network(browser,
     press(browser, Keys.ARROW_LEFT, "filters/block1_conv1/0005.html")
     press(browser, "]", "filters/block2_conv1/0005.html")  # the same filter in the next layer
     press(browser, "[", "filters/block1_conv1/0005.html")
-    assert errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_jump_to_a_filter_by_number(browser, site):
@@ -167,7 +142,7 @@ def test_served_over_http_too(browser, site):
         base = f"http://127.0.0.1:{server.server_address[1]}/"
         for page in ("index.html", "layers/block1_conv1.html", "filters/block1_conv1/0000.html"):
             open_page(browser, base + page)
-            assert errors(browser) == [], page
+            assert console_errors(browser) == [], page
         browser.find_element(By.CSS_SELECTOR, 'a[rel="next"]').click()
         WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("filters/block1_conv1/0001.html"))
     finally:
@@ -209,7 +184,7 @@ def test_the_sweep_table_sorts_and_switches_its_numbers(browser, site):
     assert dead == sorted(dead) or dead == sorted(dead, reverse=True)
     browser.find_element(By.LINK_TEXT, "step-1.0").click()
     WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("points/step-1.0/index.html"))
-    assert errors(browser) == []
+    assert console_errors(browser) == []
 
 
 # Every element that lays out pictures, on any page: each picture must be wholly in view, never clipped.
@@ -255,7 +230,7 @@ def test_a_picture_deleted_after_writing_shows_a_placeholder(browser, site, tmp_
     open_page(browser, atlas / "filters" / "block1_conv1" / "0002.html")
     WebDriverWait(browser, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".hero .ph"))
     assert not browser.find_elements(By.CSS_SELECTOR, ".hero img")
-    assert any("0002.png" in e["message"] for e in errors(browser))  # the console check sees failed loads
+    assert any("0002.png" in e["message"] for e in console_errors(browser))  # the console check sees failed loads
 
 
 def recorded(run: Path) -> Path:
@@ -280,16 +255,13 @@ return [...document.querySelectorAll("body *")].filter(e => e.tagName !== "PRE" 
 def indexes(tmp_path_factory) -> dict[str, Path]:
     """Synthetic sites (no JAX) with what widens an index: layers of 40 filters, dataset examples beside them or
     alone, a long image folder, a sweep of 12 points over 5 layers."""
-    from test_atlas import synthetic_examples, synthetic_run
-    from test_atlas_sweep import Sweep
-
     root = tmp_path_factory.mktemp("wide") / ("a-long-folder-name-for-the-dataset-images-" * 3)
     layers = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv3", "block5_conv3")
     plain = recorded(synthetic_run(root / "plain", layers, 40))
     both = synthetic_examples(recorded(synthetic_run(root / "examples", layers, 40)), dict.fromkeys(layers, 40), top=4)
     (root / "alone").mkdir()
     alone = synthetic_examples(root / "alone", {"block1_conv1": 40, "block3_conv3": 12}, top=4)
-    sweep = Sweep(root / "sweep", 12, layers)
+    sweep = SyntheticSweep(root / "sweep", 12, layers)
     for i in range(12):
         sweep.finish(i)
     synthetic_examples(sweep.root / "point-0003", {"block1_conv1": 3, "block2_conv1": 3})
@@ -320,7 +292,7 @@ def test_no_index_scrolls_sideways_with_or_without_examples(browser, indexes, wi
             )
             assert browser.execute_script(SCROLLED) == [], (what, width)  # nor any part of it
             assert got["bad"] == [], (what, width, got["bad"][:3])
-            assert errors(browser) == [], what
+            assert console_errors(browser) == [], what
     finally:
         browser.set_window_size(1280, 900)
 
@@ -344,7 +316,7 @@ def test_the_index_pictures_the_network_and_leads_to_filters_layers_and_numbers(
     browser.find_elements(By.LINK_TEXT, "numbers")[1].click()
     WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("numbers.html#n-block2_conv1"))
     assert browser.find_element(By.ID, "n-block2_conv1").is_displayed()
-    assert errors(browser) == []
+    assert console_errors(browser) == []
 
 
 def test_a_filter_leads_to_itself_in_every_point(browser, indexes):
@@ -371,4 +343,4 @@ def test_a_filter_leads_to_itself_in_every_point(browser, indexes):
     WebDriverWait(browser, 10).until(
         lambda d: d.current_url.endswith("points/point-0007/filters/block2_conv1/0001.html")
     )
-    assert errors(browser) == []
+    assert console_errors(browser) == []

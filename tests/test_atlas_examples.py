@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import check_links, console_errors, open_page, script, synthetic_examples, synthetic_run
 from PIL import Image
 
 from jaxviz import config as config_lib
@@ -119,48 +120,28 @@ def test_vanished_image_and_damage(run_dir):
     assert "Dataset examples" not in (atlas / "index.html").read_text()
 
 
-@pytest.fixture
-def browser():
-    import test_atlas_browser as tb
-
-    if tb.webdriver is None or not tb.BROWSER or not tb.DRIVER:
-        pytest.skip("no headless browser: needs selenium and Chromium with its driver")
-    options = tb.Options()
-    options.binary_location = tb.BROWSER
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,900"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = tb.webdriver.Chrome(service=tb.Service(tb.DRIVER), options=options)
-    except tb.WebDriverException as e:
-        pytest.skip(f"headless Chromium did not start: {str(e.msg).splitlines()[0]}")
-    yield driver
-    driver.quit()
-
-
 def test_in_browser(run_dir, browser):
-    import test_atlas_browser as tb
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     write_atlas(run_dir)
     d = browser
     d.set_window_size(1400, 900)
-    tb.open_page(d, run_dir / "atlas" / "filters" / LAYER / "0002.html")
-    imgs = d.find_elements(tb.By.CSS_SELECTOR, ".ex-strip img")
+    open_page(d, run_dir / "atlas" / "filters" / LAYER / "0002.html")
+    imgs = d.find_elements(By.CSS_SELECTOR, ".ex-strip img")
     assert len(imgs) == TOP
-    tb.WebDriverWait(d, 10).until(
+    WebDriverWait(d, 10).until(
         lambda d: d.execute_script(
             "return [...document.querySelectorAll('.ex-strip img')].every(i => i.complete && i.naturalWidth > 0)"
         )
     )
     assert all(i.is_displayed() for i in imgs)
     assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
-    assert not tb.errors(d)
+    assert not console_errors(d)
 
 
 def test_examples_alone_get_an_atlas_of_their_own(tmp_path):
     """RUN/examples with no ascent (synthetic, in jaxviz-examples' own format): each filter's top images."""
-    from test_atlas import check_links, synthetic_examples
-
     run = tmp_path / "run"
     run.mkdir()
     synthetic_examples(run, {"block1_conv1": 8, "block3_conv1": 40}, top=2)
@@ -185,8 +166,6 @@ def test_examples_alone_get_an_atlas_of_their_own(tmp_path):
 
 
 def test_a_run_shows_examples_of_layers_it_did_not_ascend(tmp_path):
-    from test_atlas import check_links, synthetic_examples, synthetic_run
-
     run = synthetic_examples(synthetic_run(tmp_path / "run", ("block1_conv1",), 4), {"block1_conv1": 4, LAYER2: 3})
     atlas = write_atlas(run).parent
     home = (atlas / "index.html").read_text()
@@ -219,8 +198,6 @@ def alone(tmp_path_factory, weights_path) -> Path:
 
 
 def test_a_real_examples_run_alone_gets_an_atlas(alone):
-    from test_atlas import check_links
-
     assert sorted(p.name for p in alone.iterdir()) == ["examples"]  # nothing but the examples
     index = write_atlas(alone)
     home = index.read_text()
@@ -232,8 +209,6 @@ def test_a_real_examples_run_alone_gets_an_atlas(alone):
 def test_the_examples_main_refreshes_a_run_atlas_or_makes_its_own_and_names_it(tmp_path, weights_path):
     """jaxviz-examples into a run with an atlas refreshes that atlas (the examples reach it); into a directory
     of its own it writes one; either way its last line names the page to open."""
-    from conftest import script
-
     images = tmp_path / "images"
     images.mkdir()
     rng = np.random.default_rng(3)

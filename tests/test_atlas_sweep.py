@@ -11,34 +11,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_atlas import check_links
+from conftest import ATLAS_LAYERS, SyntheticSweep, check_links
 
 from jaxviz.atlas import filter_pages, sweep_build, write_atlas
-from jaxviz.bench import sweep_atlas_speed as benchmark_sweep
 from jaxviz.cli import benchmark_sweep as benchmark_sweep_command
 from jaxviz.errors import JaxvizError
-
-LAYERS = ("block1_conv1", "block2_conv1")
-
-
-class Sweep:
-    """A sweep directory that grows a point at a time, as jaxviz.sweep.sweep_runner leaves it after each point."""
-
-    def __init__(self, root: Path, points: int, layers: tuple[str, ...] = LAYERS):
-        self.root, self.layers = root, layers
-        self.entries = [benchmark_sweep.index_entry(i, "pending") for i in range(points)]
-        root.mkdir(parents=True)
-        self.publish()
-
-    def publish(self) -> None:
-        axes = {"ascent.step": [e["values"]["ascent.step"] for e in self.entries]}
-        doc = {"sweep": {"mode": "grid", "axes": axes, "base": {}}, "points": self.entries}
-        (self.root / "index.json").write_text(json.dumps(doc))
-
-    def finish(self, i: int) -> None:
-        summary = benchmark_sweep.write_point(self.root / self.entries[i]["name"], i, self.layers, 3, 16, 2)
-        self.entries[i] = benchmark_sweep.index_entry(i, "done", summary, 1.0)
-        self.publish()
 
 
 def listed(atlas: Path) -> list[dict]:
@@ -64,7 +41,7 @@ def counted(monkeypatch) -> dict[str, list]:
 
 
 def test_a_new_point_remakes_only_its_own_pages(tmp_path, counted):
-    sw = Sweep(tmp_path / "sweep", 4)
+    sw = SyntheticSweep(tmp_path / "sweep", 4)
     for i in range(3):
         sw.finish(i)
     atlas = write_atlas(sw.root).parent
@@ -85,8 +62,8 @@ def test_a_new_point_remakes_only_its_own_pages(tmp_path, counted):
     points = listed(atlas)
     assert [p["name"] for p in points] == [f"point-000{i}" for i in range(4)]
     assert points[3] == {"name": "point-0003", "caption": "step 0.2", "prefix": "../points/point-0003/",
-                         "layers": list(LAYERS)}  # fmt: skip
-    for layer in LAYERS:
+                         "layers": list(ATLAS_LAYERS)}  # fmt: skip
+    for layer in ATLAS_LAYERS:
         assert (atlas / "compare" / f"{layer}.html").is_file()
         data = (atlas / "points" / "point-0003" / "across" / f"{layer}.js").read_text()
         assert '"point":"point-0003"' in data and f"filters/{layer}/0002.html" in data
@@ -101,7 +78,7 @@ def test_a_new_point_remakes_only_its_own_pages(tmp_path, counted):
 
 
 def test_a_changed_or_removed_point_is_remade_or_removed(tmp_path, counted):
-    sw = Sweep(tmp_path / "sweep", 3)
+    sw = SyntheticSweep(tmp_path / "sweep", 3)
     for i in range(3):
         sw.finish(i)
     atlas = write_atlas(sw.root).parent

@@ -9,23 +9,15 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error
+from conftest import ROOT, assert_main_refuses, assert_one_line_error, finish, free_port, lock_holder
 
 from jaxviz.runtime.processes import share
 
-ROOT = Path(__file__).resolve().parents[1]
 JOB = ["--filters", "0:6", "--size", "32", "--steps", "3", "--set", "output.snapshot_every=1"]
 JOB += ["--set", "output.quality=false"]  # grids, metrics and chunks are what is compared here
 FAST = ["--set", "distributed.initialization_timeout=60", "--set", "distributed.heartbeat_timeout=10"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(*args: str, devices: int = 1) -> subprocess.Popen:
@@ -36,14 +28,9 @@ def _start(*args: str, devices: int = 1) -> subprocess.Popen:
 
 
 def _processes(n: int, *args: str, devices: int = 1) -> list[subprocess.Popen]:
-    coordinator = f"127.0.0.1:{_free_port()}"
+    coordinator = f"127.0.0.1:{free_port()}"
     flags = ["--coordinator", coordinator, "--num-processes", str(n)]
     return [_start(*args, *flags, "--process-id", str(i), devices=devices) for i in range(n)]
-
-
-def _finish(p: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, out, err
 
 
 def test_shares_are_disjoint_deterministic_and_cover_everything():
@@ -66,12 +53,12 @@ def test_two_processes_make_the_grids_of_one(tmp_path, weights_path, devices):
     layers = ["--layers", "block1_conv1,block2_conv1", "--weights", str(weights_path)]
     layers += ["--set", f"examples.images={photos}", "--set", "examples.size=32", "--set", "examples.top=3"]
     procs = _processes(2, *layers, *JOB, *FAST, "--out", str(tmp_path / "multi"), devices=devices)
-    results = [_finish(p) for p in procs]
+    results = [finish(p) for p in procs]
     for code, _, err in results:
         assert code == 0, err
     assert "process 1 of 2 finished its share" in results[1][1]
     single = _start(*layers, *JOB, "--out", str(tmp_path / "single"))
-    code, _, err = _finish(single)
+    code, _, err = finish(single)
     assert code == 0, err
     for name in ("block1_conv1.png", "block2_conv1.png"):
         assert (tmp_path / "multi" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
@@ -103,23 +90,25 @@ def test_a_dead_process_stops_the_others_and_a_rerun_resumes(tmp_path, weights_p
     procs[1].send_signal(signal.SIGKILL)
     killed = time.monotonic()
     procs[1].wait()
-    code, _, _ = _finish(procs[0], timeout=120)
+    code, _, _ = finish(procs[0], timeout=120)
     assert code != 0  # JAX stops the survivor once the dead peer misses its heartbeats
     assert time.monotonic() - killed < 10 + 60
     saved = {p.name: p.stat().st_mtime_ns for p in mine.glob("*.npz")}
     assert any(n.startswith("0000-") for n in saved) and any(n.startswith("0006-") for n in saved)
     assert not (out / "block2_conv1.png").exists()  # process 0 never got past the barrier
     rerun = _start(*args)
-    code, _, err = _finish(rerun)
+    code, _, err = finish(rerun)
     assert code == 0, err
     assert {name: (mine / name).stat().st_mtime_ns for name in saved} == saved  # not recomputed
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["filter"] for r in metrics["filters"]] == list(range(12))
 
 
-def test_bad_process_flags_fail_in_one_line(tmp_path, weights_path):
+def test_bad_process_flags_fail_in_one_line(tmp_path, weights_path, capsys):
+    from jaxviz.cli.visualize import main
+
     base = ["--layers", "block1_conv1", *JOB, "--weights", str(weights_path), "--out", str(tmp_path / "o")]
-    addr = f"127.0.0.1:{_free_port()}"
+    addr = f"127.0.0.1:{free_port()}"
     cases = [
         (
             ["--coordinator", addr, "--num-processes", "2", "--process-id", "2"],
@@ -129,8 +118,8 @@ def test_bad_process_flags_fail_in_one_line(tmp_path, weights_path):
         (["--coordinator", "nowhere", "--num-processes", "2", "--process-id", "0"], ("not HOST:PORT",)),
         (["--coordinator", addr, "--num-processes", "two", "--process-id", "0"], ("--num-processes expects a whole",)),
     ]
-    for flags, needles in cases:
-        assert_one_line_error(*_finish(_start(*base, *flags))[:3:2], *needles)
+    for flags, needles in cases:  # refused before any process is joined: in this one
+        assert_main_refuses(main, [*base, *flags], capsys, *needles)
     assert not (tmp_path / "o").exists()
 
 
@@ -138,15 +127,15 @@ def test_unreachable_coordinator_and_busy_port_fail_in_bounded_time(tmp_path, we
     base = ["--layers", "block1_conv1", *JOB, "--weights", str(weights_path), "--out", str(tmp_path / "o")]
     timeout = ["--set", "distributed.initialization_timeout=3"]
     t = time.monotonic()
-    flags = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2", "--process-id", "1"]
-    code, _, err = _finish(_start(*base, *timeout, *flags), timeout=60)
+    flags = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2", "--process-id", "1"]
+    code, _, err = finish(_start(*base, *timeout, *flags), timeout=60)
     assert_one_line_error(code, err, "cannot reach the coordinator", "within 3 s")
     assert time.monotonic() - t < 30
     with socket.socket() as busy:
         busy.bind(("", 0))
         busy.listen()
         flags = ["--coordinator", f"127.0.0.1:{busy.getsockname()[1]}", "--num-processes", "2", "--process-id", "0"]
-        code, _, err = _finish(_start(*base, *timeout, *flags), timeout=60)
+        code, _, err = finish(_start(*base, *timeout, *flags), timeout=60)
     assert_one_line_error(code, err, "cannot listen on port")
     assert not (tmp_path / "o").exists()
 
@@ -154,26 +143,10 @@ def test_unreachable_coordinator_and_busy_port_fail_in_bounded_time(tmp_path, we
 def test_the_processes_of_one_run_are_one_holder_and_are_refused_together(tmp_path, weights_path):
     """Process 0 holds the run directory for the job (the two processes above never refuse each other); when
     another run holds it, every process of the job is refused with the same line, and nothing is written."""
-    import textwrap
-
     out = tmp_path / "held"
-    hold = textwrap.dedent(
-        """
-        import sys, time
-        from jaxviz.runtime.dir_lock import holding
-        with holding(sys.argv[1], "another run"):
-            print("held", flush=True)
-            time.sleep(600)
-        """
-    )
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(out)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_holder(out, "another run") as holder:
         args = ["--layers", "block1_conv1", "--weights", str(weights_path), "--out", str(out)]
         procs = _processes(2, *args, *JOB, *FAST)
-        for code, _, err in (_finish(p, timeout=120) for p in procs):
+        for code, _, err in (finish(p, timeout=120) for p in procs):
             assert_one_line_error(code, err, f"{out} is in use by another run", f"pid {holder.pid}")
         assert [p.name for p in out.iterdir()] == [".jaxviz.lock"]
-    finally:
-        holder.kill()
-        holder.wait()

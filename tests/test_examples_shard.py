@@ -5,20 +5,18 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import ROOT, assert_one_line_error, finish, free_port
 from PIL import Image
 
 from jaxviz.dataset_examples import sums
 from jaxviz.dataset_examples.batch_sizing import CPU_BATCH, auto_batch, bytes_per_image, pick_batch
 
-ROOT = Path(__file__).resolve().parents[1]
 LAYERS = "block1_conv1,block2_conv1"
 NAMES = ("scores", "image", "position", "box", "mean", "fires", "filters")
 
@@ -51,11 +49,6 @@ def _examples(folder: Path, out: Path, *flags: str, devices: int, weights: Path)
     return subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(devices, weights), cwd=ROOT
     )
-
-
-def _finish(p: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, out, err
 
 
 def _assert_same_outputs(a: Path, b: Path) -> None:
@@ -96,28 +89,22 @@ def test_two_devices_give_the_files_of_one(folder, tmp_path, weights_path):
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(n, weights_path), cwd=ROOT,
         )  # fmt: skip
     for p in runs.values():
-        code, _, err = _finish(p)
+        code, _, err = finish(p)
         assert code == 0, err
     _assert_same_outputs(tmp_path / "d1", tmp_path / "d2")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _two_processes(folder: Path, out: Path, weights: Path, *flags: str) -> list[tuple[int, str, str]]:
-    coordinator = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+    coordinator = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
     procs = [
         _examples(folder, out, *coordinator, "--process-id", str(i), *flags, devices=1, weights=weights)
         for i in range(2)
     ]
-    return [_finish(p) for p in procs]
+    return [finish(p) for p in procs]
 
 
 def test_two_processes_write_the_files_of_one_and_resume_each_share(folder, tmp_path, weights_path):
-    code, _, err = _finish(_examples(folder, tmp_path / "one", devices=1, weights=weights_path))
+    code, _, err = finish(_examples(folder, tmp_path / "one", devices=1, weights=weights_path))
     assert code == 0, err
     # Each process stops after 2 files of its share (5 and 6 files), then a rerun finishes both.
     stopped = _two_processes(folder, tmp_path / "two", weights_path, "--stop-after", "2")
@@ -134,7 +121,7 @@ def test_two_processes_write_the_files_of_one_and_resume_each_share(folder, tmp_
     assert "wrote" in results[0][1] and "1 file(s) skipped" in results[0][1]
     _assert_same_outputs(tmp_path / "one", tmp_path / "two")
     # A rerun with another number of processes is refused by name, before anything is computed.
-    code, _, err = _finish(_examples(folder, tmp_path / "two", devices=1, weights=weights_path))
+    code, _, err = finish(_examples(folder, tmp_path / "two", devices=1, weights=weights_path))
     assert_one_line_error(code, err, "different number of processes (2 then, 1 now)", "--num-processes 2")
 
 
