@@ -8,11 +8,10 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import jax
 import pytest
-from conftest import script
+from conftest import assert_main_refuses, script
 
 from jaxviz.ascent.spec import CPU_CHOICES
 from jaxviz.bench import ascent_speed, timing
@@ -20,7 +19,6 @@ from jaxviz.bench.ascent_speed import Settings
 from jaxviz.cli import benchmark as cli_benchmark
 from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
 
-ROOT = Path(__file__).resolve().parents[1]
 PEAK_SIDE = 256  # a small matmul for the peak: 0.1 s, where the CPU default (2048) takes 2-7 s a report
 LAYER_FIELDS = {
     "layer",
@@ -294,16 +292,6 @@ def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, mo
     assert r["executed_fraction_of_datasheet_peak"] == pytest.approx(r["executed_gflops"] / 1000, rel=0.01, abs=1e-4)
 
 
-def one_line_error(argv: list[str], needle: str, capsys) -> None:
-    from jaxviz.cli.benchmark import main
-
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1, err
-    assert err[0].startswith("jaxviz: error: ") and needle in err[0], err[0]
-
-
 @pytest.mark.parametrize(
     "argv, needle",
     [
@@ -328,19 +316,22 @@ def one_line_error(argv: list[str], needle: str, capsys) -> None:
     ],
 )
 def test_bad_arguments_fail_in_one_line(argv, needle, capsys):
-    one_line_error(argv + ["--weights", "/nonexistent.h5"], needle, capsys)  # checked before any weights
+    assert_main_refuses(cli_benchmark.main, argv + ["--weights", "/nonexistent.h5"], capsys, needle)  # before weights
 
 
 def test_more_devices_than_there_are_fail_in_one_line(weights_path, capsys):
-    one_line_error(["--network", "--devices", "4096", "--weights", str(weights_path)], "--devices must be 1..", capsys)
+    argv = ["--network", "--devices", "4096", "--weights", str(weights_path)]
+    assert_main_refuses(cli_benchmark.main, argv, capsys, "--devices must be 1..")
 
 
-def test_bad_arguments_through_the_script():
-    p = bench("--network", "--layer", "block1_conv1", "--json")
-    assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.strip().splitlines() == [
-        "jaxviz: error: --network times every layer; drop --layer (or drop --network to time one layer)"
-    ]
+def test_bad_arguments_with_json_print_nothing_to_stdout(capsys):
+    out, _ = assert_main_refuses(
+        cli_benchmark.main,
+        ["--network", "--layer", "block1_conv1", "--json"],
+        capsys,
+        "--network times every layer; drop --layer (or drop --network to time one layer)",
+    )
+    assert out == ""  # a reader of the JSON lines gets none
 
 
 @pytest.mark.parametrize(
@@ -364,8 +355,9 @@ def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, need
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    one_line_error(["--examples", str(tmp_path), *extra, "--weights", "/nonexistent.h5"], needle, capsys)
-    one_line_error(["--examples", str(tmp_path / "none")], "does not exist", capsys)
+    argv = ["--examples", str(tmp_path), *extra, "--weights", "/nonexistent.h5"]
+    assert_main_refuses(cli_benchmark.main, argv, capsys, needle)
+    assert_main_refuses(cli_benchmark.main, ["--examples", str(tmp_path / "none")], capsys, "does not exist")
 
 
 def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_path, monkeypatch, capsys):
@@ -403,4 +395,5 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
     assert rows[-1] == {"ratio_end_to_end": [1.5, 1.5]}
     failing = tmp_path / "bad.py"
     failing.write_text("import sys\nsys.exit('no tensorflow here')\n")
-    one_line_error(["--examples", str(photos), "--peer", str(failing)], "no tensorflow here", capsys)
+    argv = ["--examples", str(photos), "--peer", str(failing)]
+    assert_main_refuses(cli_benchmark.main, argv, capsys, "no tensorflow here")

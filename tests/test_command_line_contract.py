@@ -1,8 +1,11 @@
-"""The command line's contract in the conditions a batch job meets: closed or full output streams, SIGTERM, and
-argparse's own refusals — one line, the right exit code, and every output written (or what finished saved)."""
+"""The command line's contract: the one decorator that keeps it (jaxviz.cli.arguments.guarded), tested here directly,
+then end to end in the conditions a batch job meets: closed or full output streams, SIGTERM, and argparse's own
+refusals — one line, the right exit code, and every output written (or what finished saved)."""
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
@@ -11,10 +14,55 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, assert_one_line_error, script
+from conftest import ROOT, assert_main_refuses, assert_one_line_error
+
+from jaxviz.cli import atlas, examples, visualize
+from jaxviz.cli import sweep as sweep_command
+from jaxviz.cli.arguments import guarded
+from jaxviz.errors import JaxvizError
 
 SMALL = ["--layers", "block1_conv1", "--filters", "0:4", "--size", "32", "--steps", "3",
          "--set", "output.atlas=false", "--set", "output.quality=false"]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ["bad input", "os error", "ctrl-c", "closed stdout"])
+def test_guarded_keeps_the_contract(case, tmp_path, monkeypatch, capsys):
+    """The decorator every entry point wears (tests/test_scripts.py checks they do), called in this process: bad
+    input is one line and exit 2; an operating-system error no check named first is one line with its path and
+    real cause, exit 2; Ctrl-C is one line and exit 130; a closed stdout stops nothing (the command finishes, exit
+    0). Never a traceback, and the streams and the SIGTERM handler are the caller's again afterwards."""
+
+    @guarded
+    def main(argv):
+        if case == "bad input":
+            raise JaxvizError("--size must be 1 or more, got 0")
+        if case == "os error":
+            raise PermissionError(errno.EACCES, "Permission denied", "/some/where")
+        if case == "ctrl-c":
+            raise KeyboardInterrupt
+        for i in range(3):
+            print(f"line {i}")  # into a stream that is closed
+        (tmp_path / "written").write_text(" ".join(argv))
+        return 0
+
+    if case == "closed stdout":
+        closed = io.StringIO()
+        closed.close()
+        monkeypatch.setattr(sys, "stdout", closed)
+    streams, handler = (sys.stdout, sys.stderr), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as e:
+        main(["every", "output"])
+    assert (sys.stdout, sys.stderr) == streams and signal.getsignal(signal.SIGTERM) == handler
+    err = capsys.readouterr().err
+    if case == "bad input":
+        assert_one_line_error(e.value.code, err, "--size must be 1 or more, got 0")
+    elif case == "os error":
+        assert_one_line_error(e.value.code, err, "/some/where: Permission denied [EACCES]")
+    elif case == "ctrl-c":
+        assert e.value.code == 130 and err.splitlines() == ["jaxviz: interrupted"], err
+    else:
+        assert e.value.code == 0 and err == "", err
+        assert (tmp_path / "written").read_text() == "every output"
 
 
 def _visualize(args: list[str], redirect: str, cwd) -> subprocess.CompletedProcess:
@@ -61,10 +109,11 @@ def test_help_with_stdout_closed_is_no_traceback(tmp_path):
         ("examples", ["--top", "many"], "examples.top: expected an integer, got 'many'"),
     ],
 )
-def test_argparse_refusals_are_one_line(name, args, needle):
-    p = script(name, *args)
-    assert_one_line_error(p.returncode, p.stderr, needle)
-    assert "usage:" not in p.stderr
+def test_argparse_refusals_are_one_line(name, args, needle, monkeypatch, capsys):
+    main = {"visualize": visualize.main, "atlas": atlas.main, "sweep": sweep_command.main, "examples": examples.main}
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "scripts" / f"{name}.py")])  # argparse names the command from it
+    _, err = assert_main_refuses(main[name], args, capsys, needle)
+    assert "usage:" not in err
 
 
 def test_sigterm_saves_what_finished_and_says_so_in_one_line(tmp_path, weights_path):

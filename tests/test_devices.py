@@ -6,16 +6,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-from conftest import traces
+from conftest import assert_main_refuses, traces
 
 from jaxviz import ascent
 from jaxviz.ascent import Knobs, Spec
 from jaxviz.runtime.device_fit import round_up
 
-ROOT = Path(__file__).resolve().parents[1]
 KNOBS = Knobs(steps=4)
 
 # Runs in a fresh interpreter: the forced host device count must be set before JAX starts.
@@ -101,10 +99,10 @@ def test_the_one_rule_that_fits_work_to_a_device():
     assert [next_power_of_two(n) for n in (0, 1, 2, 3, 5, 8, 9)] == [1, 1, 2, 4, 8, 8, 16]
 
 
-def test_a_size_no_memory_holds_is_refused_before_anything_runs(tmp_path, weights_path):
-    from conftest import assert_one_line_error, script
+def test_a_size_no_memory_holds_is_refused_before_anything_runs(tmp_path, weights_path, capsys):
+    from jaxviz.cli.visualize import main
 
-    p = script("visualize", "--layers", "block1_conv1", "--filters", "0:1", "--size", "100000", "--weights",
-               str(weights_path), "--out", str(tmp_path / "r"), timeout=120)  # fmt: skip
-    assert_one_line_error(p.returncode, p.stderr, "one filter of block1_conv1 at 100000 px needs about", "GiB")
+    argv = ["--layers", "block1_conv1", "--filters", "0:1", "--size", "100000", "--weights", str(weights_path),
+            "--out", str(tmp_path / "r")]  # fmt: skip
+    assert_main_refuses(main, argv, capsys, "one filter of block1_conv1 at 100000 px needs about", "GiB")
     assert not (tmp_path / "r").exists()

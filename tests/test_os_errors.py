@@ -10,8 +10,10 @@ import sys
 import textwrap
 
 import pytest
-from conftest import ROOT, assert_one_line_error, script
+from conftest import ROOT, assert_main_refuses, assert_one_line_error, script
 
+from jaxviz.cli import sweep as sweep_command
+from jaxviz.cli import visualize
 from jaxviz.errors import JaxvizError
 from jaxviz.runtime.paths import explain
 
@@ -58,40 +60,28 @@ def test_a_weights_file_locked_by_another_process_says_so(tmp_path, weights_path
         p.wait()
 
 
-def test_a_broken_link_as_out_says_where_it_points(tmp_path, weights_path):
+def test_a_broken_link_as_out_says_where_it_points(tmp_path, weights_path, capsys):
     link = tmp_path / "out"
     link.symlink_to(tmp_path / "gone" / "run")
-    p = script("visualize", "--weights", str(weights_path), "--out", str(link), "--layers", "block1_conv1",
-               "--filters", "0:1", "--size", "32", "--steps", "1")  # fmt: skip
-    assert_one_line_error(p.returncode, p.stderr, "broken symbolic link", f"points to '{tmp_path / 'gone' / 'run'}'")
+    argv = ["--weights", str(weights_path), "--out", str(link), "--layers", "block1_conv1", "--filters", "0:1",
+            "--size", "32", "--steps", "1"]  # fmt: skip
+    assert_main_refuses(
+        visualize.main, argv, capsys, "broken symbolic link", f"points to '{tmp_path / 'gone' / 'run'}'"
+    )
     assert not (tmp_path / "gone").exists()
 
 
-def test_paths_users_give_name_the_real_cause(tmp_path, weights_path):
+def test_paths_users_give_name_the_real_cause(tmp_path, capsys):
     (tmp_path / "cfg.toml").mkdir()
-    p = script("visualize", "--config", str(tmp_path / "cfg.toml"))
-    assert_one_line_error(p.returncode, p.stderr, "config file", "is a directory")
+    assert_main_refuses(
+        visualize.main, ["--config", str(tmp_path / "cfg.toml")], capsys, "config file", "is a directory"
+    )
     (tmp_path / "w.h5").symlink_to(tmp_path / "nowhere.h5")
-    p = script(
-        "visualize", "--weights", str(tmp_path / "w.h5"), "--layers", "block1_conv1", "--out", str(tmp_path / "r")
-    )
-    assert_one_line_error(p.returncode, p.stderr, "broken symbolic link", "nowhere.h5")
-    p = script("sweep", "--config", str(tmp_path / "missing" / "s.toml"))
-    assert_one_line_error(
-        p.returncode, p.stderr, "sweep file", "does not exist", f"the folder '{tmp_path / 'missing'}'"
-    )
-
-
-def test_an_unforeseen_os_error_is_one_line_with_its_path(capsys):
-    from jaxviz.cli.arguments import guarded
-
-    @guarded
-    def main(argv):
-        raise PermissionError(errno.EACCES, "Permission denied", "/some/where")
-
-    with pytest.raises(SystemExit) as e:
-        main([])
-    assert_one_line_error(e.value.code, capsys.readouterr().err, "/some/where: Permission denied [EACCES]")
+    argv = ["--weights", str(tmp_path / "w.h5"), "--layers", "block1_conv1", "--out", str(tmp_path / "r")]
+    assert_main_refuses(visualize.main, argv, capsys, "broken symbolic link", "nowhere.h5")
+    argv = ["--config", str(tmp_path / "missing" / "s.toml")]
+    missing = f"the folder '{tmp_path / 'missing'}'"
+    assert_main_refuses(sweep_command.main, argv, capsys, "sweep file", "does not exist", missing)
 
 
 ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:2", "--size", "24", "--steps", "2"]

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, assert_one_line_error, script
+from conftest import ROOT, assert_main_refuses, script
+
+from jaxviz.cli import visualize
 
 ARGS = ["--layers", "block1_conv1", "--filters", "0:2", "--size", "32", "--steps", "2",
         "--set", "output.atlas=false", "--set", "output.quality=false"]  # fmt: skip
@@ -21,21 +23,24 @@ ARGS = ["--layers", "block1_conv1", "--filters", "0:2", "--size", "32", "--steps
     ],
     ids=["windows-dir", "windows-weights"],
 )
-def test_a_backslash_escape_in_a_toml_path_is_refused_with_the_hint(tmp_path, weights_path, table, said):
+def test_a_backslash_escape_in_a_toml_path_is_refused_with_the_hint(
+    tmp_path, weights_path, monkeypatch, capsys, table, said
+):
+    monkeypatch.chdir(tmp_path)
     config = tmp_path / "c.toml"
     config.write_text(table)
     weights = ["--weights", str(weights_path)] if "dir" in table else []
-    p = script("visualize", "--config", str(config), *ARGS, *weights, cwd=tmp_path)
-    assert_one_line_error(p.returncode, p.stderr, said, "single quotes", "forward slashes")
+    argv = ["--config", str(config), *ARGS, *weights]
+    assert_main_refuses(visualize.main, argv, capsys, said, "single quotes", "forward slashes")
     assert sorted(f.name for f in tmp_path.iterdir()) == ["c.toml"]  # no directory named with a newline
     config.write_text(table.replace('"', "'"))  # single quotes keep the backslash, as the hint says
-    p = script("visualize", "--config", str(config), "--layers", "nope", cwd=tmp_path)
-    assert_one_line_error(p.returncode, p.stderr, "unknown layer 'nope'")  # the path itself was accepted
+    argv = ["--config", str(config), "--layers", "nope"]
+    assert_main_refuses(visualize.main, argv, capsys, "unknown layer 'nope'")  # the path itself was accepted
 
 
-def test_a_control_character_from_the_shell_is_refused(tmp_path, weights_path):
-    p = script("visualize", *ARGS, "--weights", str(weights_path), "--out", str(tmp_path / "a\nb"))
-    assert_one_line_error(p.returncode, p.stderr, "output.dir", "holds a newline")
+def test_a_control_character_from_the_shell_is_refused(tmp_path, weights_path, capsys):
+    argv = [*ARGS, "--weights", str(weights_path), "--out", str(tmp_path / "a\nb")]
+    assert_main_refuses(visualize.main, argv, capsys, "output.dir", "holds a newline")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -8,34 +8,18 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, assert_one_line_error, script
+from conftest import ROOT, assert_main_refuses, lock_holder
 
+from jaxviz.cli import atlas, examples, visualize
+from jaxviz.cli import sweep as sweep_command
 from jaxviz.errors import JaxvizError
 from jaxviz.runtime import dir_lock
 
 pytestmark = pytest.mark.skipif(dir_lock.fcntl is None, reason="no fcntl: this platform holds no directory locks")
-
-HOLD = textwrap.dedent(
-    """
-    import sys, time
-    from jaxviz.runtime.dir_lock import holding
-    with holding(sys.argv[1], "a test holder"):
-        print("held", flush=True)
-        time.sleep(600)
-    """
-)
-
-
-def _holder(directory: Path) -> subprocess.Popen:
-    """Another real process holding `directory` through the same lock jaxviz takes (until killed)."""
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(directory)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert p.stdout.readline().strip() == "held"
-    return p
 
 
 def _tree(directory: Path) -> dict[str, tuple[int, int]]:
@@ -49,8 +33,7 @@ def _tree(directory: Path) -> dict[str, tuple[int, int]]:
 
 def test_a_second_holder_is_refused_by_name_and_kill_9_leaves_no_stale_lock(tmp_path):
     run = tmp_path / "run"
-    p = _holder(run)
-    try:
+    with lock_holder(run, "a test holder") as p:  # killed with SIGKILL: the OS alone releases the lock
         with pytest.raises(dir_lock.Busy) as refused:
             with dir_lock.holding(run, "a second run"):
                 pass
@@ -58,9 +41,6 @@ def test_a_second_holder_is_refused_by_name_and_kill_9_leaves_no_stale_lock(tmp_
         assert f"pid {p.pid} on {socket.gethostname()}" in said and "a test holder" in said, said
         assert "another --out" in said and str(run.resolve()) in said
         assert dir_lock.is_held(run)
-    finally:
-        p.send_signal(signal.SIGKILL)  # no chance to clean up: the OS alone releases the lock
-        p.wait()
     with dir_lock.holding(run, "after the holder died"):
         with dir_lock.holding(run / ".." / "run", "nested, through another spelling of the path"):  # re-entrant
             assert dir_lock.is_held(run)
@@ -70,20 +50,16 @@ def test_a_second_holder_is_refused_by_name_and_kill_9_leaves_no_stale_lock(tmp_
 def test_the_same_directory_through_a_link_is_one_directory(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    p = _holder(tmp_path / "real")
-    try:
+    with lock_holder(tmp_path / "real", "a test holder"):
         with pytest.raises(JaxvizError, match="in use by a test holder"):
             with dir_lock.holding(tmp_path / "link", "through the link"):
                 pass
-    finally:
-        p.kill()
-        p.wait()
 
 
-def test_two_real_runs_on_one_directory(tmp_path, weights_path):
+def test_two_real_runs_on_one_directory(tmp_path, weights_path, capsys):
     """A visualisation holds RUN; a second one with the same settings, one with other layers, dataset examples
     and the atlas command are each refused in one line naming it, and write nothing; once it is killed
-    (kill -9), a rerun resumes."""
+    (kill -9), no stale lock is left: a rerun with other steps is refused by its settings alone."""
     run = tmp_path / "run"
     common = ["--weights", str(weights_path), "--out", str(run), "--size", "32", "--set", "output.quality=false"]
     first = [*common, "--layers", "block1_conv1", "--filters", "0:64", "--steps", "400"]
@@ -108,55 +84,39 @@ def test_two_real_runs_on_one_directory(tmp_path, weights_path):
         from PIL import Image
 
         Image.new("RGB", (40, 40), (200, 30, 30)).save(images / "red.png")
-        refused = [
-            script("visualize", *first),  # the same settings
-            script("visualize", *common, "--layers", "block2_conv1", "--filters", "0:2", "--steps", "2"),  # others
-            script(
-                "examples",
-                "--images",
-                str(images),
-                "--weights",
-                str(weights_path),
-                "--out",
-                str(run),
-                "--layers",
-                "block1_conv1",
-                "--filters",
-                "0:2",
-                "--size",
-                "32",
-            ),  # fmt: skip
-        ]
-        for p in refused:
-            assert_one_line_error(
-                p.returncode, p.stderr, f"{run} is in use by a visualisation run", f"pid {holder.pid}"
+        other = [*common, "--layers", "block2_conv1", "--filters", "0:2", "--steps", "2"]
+        examples_args = ["--images", str(images), "--weights", str(weights_path), "--out", str(run)]
+        examples_args += ["--layers", "block1_conv1", "--filters", "0:2", "--size", "32"]
+        # The same settings, other settings, dataset examples: each refused by this process naming the other.
+        for main, argv in ((visualize.main, first), (visualize.main, other), (examples.main, examples_args)):
+            out, _ = assert_main_refuses(
+                main, argv, capsys, f"{run} is in use by a visualisation run", f"pid {holder.pid}"
             )
-            assert "plan:" not in p.stdout
-        atlas = script("atlas", str(run))  # the run refreshes its atlas itself: a second writer would race it
-        assert_one_line_error(atlas.returncode, atlas.stderr, "in use by a visualisation run", "refreshes the atlas")
+            assert "plan:" not in out
+        # The run refreshes its atlas itself: a second writer would race it.
+        assert_main_refuses(atlas.main, [str(run)], capsys, "in use by a visualisation run", "refreshes the atlas")
         assert _tree(run) == before  # nothing written by any of them
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    again = script("visualize", *first[:-1], "2", *["--set", "output.atlas=false"])  # other steps: refused by settings
-    assert again.returncode == 2 and "in use" not in again.stderr and "other settings" in again.stderr, again.stderr
+    # Other steps, once the holder is gone: refused by its settings, not by a stale lock.
+    _, err = assert_main_refuses(
+        visualize.main, [*first[:-1], "2", "--set", "output.atlas=false"], capsys, "other settings"
+    )
+    assert "in use" not in err
 
 
-def test_a_sweep_directory_has_one_writer(tmp_path, weights_path):
+def test_a_sweep_directory_has_one_writer(tmp_path, weights_path, capsys):
     sweep_file = tmp_path / "s.toml"
     sweep_file.write_text(
         f'[model]\nweights = "{weights_path}"\n[target]\nlayers = "block1_conv1"\nfilters = "0:1"\n'
         '[ascent]\nsize = 32\n[sweep.axes]\n"ascent.steps" = [1, 2]\n'
     )
     out = tmp_path / "sweep"
-    p = _holder(out)
-    try:
-        refused = script("sweep", "--config", str(sweep_file), "--out", str(out))
-        assert_one_line_error(refused.returncode, refused.stderr, f"sweep directory {out} is in use", f"pid {p.pid}")
+    with lock_holder(out) as p:
+        argv = ["--config", str(sweep_file), "--out", str(out)]
+        assert_main_refuses(sweep_command.main, argv, capsys, f"sweep directory {out} is in use", f"pid {p.pid}")
         assert [f.name for f in out.iterdir()] == [dir_lock.LOCK_NAME]  # not one point started
-    finally:
-        p.kill()
-        p.wait()
 
 
 def test_a_read_only_directory_needs_no_lock(tmp_path, monkeypatch):

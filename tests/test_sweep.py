@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, script, traces
+from conftest import ROOT, assert_main_refuses, assert_one_line_error, script, traces
 
 from jaxviz import config as config_lib
 from jaxviz.cli import sweep as cli_sweep
@@ -17,7 +17,6 @@ from jaxviz.run import visualization as job
 from jaxviz.sweep.sweep_index import LAYER_FIELDS, point_names
 from jaxviz.sweep.sweep_runner import load_sweep, resolved_points, sweep
 
-ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = """
 [sweep]
 mode = "product"
@@ -43,10 +42,6 @@ def write_sweep(path: Path, weights: Path, sweep_text: str, layers: str = "block
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
     return script("sweep", *args)
-
-
-def _one_line_error(p: subprocess.CompletedProcess, *needles: str) -> None:
-    assert_one_line_error(p.returncode, p.stderr, *needles)
 
 
 def fake_run(calls: list, nan: bool = False):
@@ -205,7 +200,7 @@ def test_failed_point_is_recorded_and_the_others_run(tmp_path, weights_path, mon
     path = write_sweep(tmp_path / "f.toml", weights_path, sweep_text, extra="init_mean = 0.0\ninit_noise = 255.0\n")
     out = tmp_path / "out"
     p = run_script("--config", str(path), "--out", str(out))
-    _one_line_error(p, f"1 of 2 sweep points failed: step-3e38 (see {out / 'index.json'})")
+    assert_one_line_error(p.returncode, p.stderr, f"1 of 2 sweep points failed: step-3e38 (see {out / 'index.json'})")
     points = json.loads((out / "index.json").read_text())["points"]
     assert [(e["name"], e["status"]) for e in points] == [("step-1.0", "done"), ("step-3e38", "failed")]
     assert "non-finite" in points[1]["error"] and points[0]["error"] is None
@@ -275,22 +270,20 @@ def test_bad_sweep_files_fail_in_one_line_writing_nothing(tmp_path, weights_path
     if case == "sweep not a table":
         path.write_text("sweep = 3\n" + path.read_text())
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_info:
-        cli_sweep.main(["--config", str(path), "--out", str(out)])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("jaxviz: error: "), err
-    for needle in needles:
-        assert needle in err, err
+    assert_main_refuses(cli_sweep.main, ["--config", str(path), "--out", str(out)], capsys, *needles)
     assert not out.exists()
 
 
-def test_bad_input_through_the_script(tmp_path, weights_path):
+def test_bad_input_through_the_command(tmp_path, weights_path, capsys):
     path = write_sweep(tmp_path / "bad.toml", weights_path, '[sweep.axes]\n"ascent.bogus" = [1]\n')
     out = tmp_path / "out"
-    _one_line_error(run_script("--config", str(path), "--out", str(out)), "in [sweep.axes]", "ascent.bogus")
-    _one_line_error(run_script("--config", str(tmp_path / "none.toml"), "--out", str(out)), "does not exist")
-    _one_line_error(run_script("--config", str(path), "--set", "ascent.size=0"), "ascent.size must be greater")
+    assert_main_refuses(
+        cli_sweep.main, ["--config", str(path), "--out", str(out)], capsys, "in [sweep.axes]", "ascent.bogus"
+    )
+    argv = ["--config", str(tmp_path / "none.toml"), "--out", str(out)]
+    assert_main_refuses(cli_sweep.main, argv, capsys, "does not exist")
+    argv = ["--config", str(path), "--set", "ascent.size=0"]
+    assert_main_refuses(cli_sweep.main, argv, capsys, "ascent.size must be greater")
     assert not out.exists() and not (ROOT / "runs" / "bad").exists()
 
 
