@@ -20,7 +20,15 @@ from jaxviz.atlas.page_parts import (
 )
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import RunView, crumbs
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.model.architecture import VGG16_ARCHITECTURE, VGG19_ARCHITECTURE
+
+# The VGGs' whole layer lists are facts (no JAX, no Keras): their index shows every layer, the run's and the others.
+_VGGS = {a.name: a for a in (VGG16_ARCHITECTURE, VGG19_ARCHITECTURE)}
+
+
+def model_label(model: str) -> str:
+    """How the pages name a model: "VGG16", "VGG19", else its registry name ("resnet50", "keras")."""
+    return model.upper() if model in _VGGS else model
 
 # Filters each layer shows on the index: its first STRIP by number, so that a 512-filter layer costs no more than
 # a 64-filter one and the index reads the same in every run (the layer page has them all, sortable).
@@ -40,7 +48,8 @@ def _developer(field: str) -> bool:
 
 def _lede(v: RunView) -> str:
     s, n = v.run.settings, sum(map(len, v.run.records.values()))
-    parts = [f"VGG16, {len(v.run.records)} layer{'s' * (len(v.run.records) != 1)}, {n} filters"]
+    label = model_label(v.run.model)
+    parts = [f"{label}, {len(v.run.records)} layer{'s' * (len(v.run.records) != 1)}, {n} filters"]
     if v.ascent:
         parts += [f"{s[k]}{unit}" for k, unit in (("size", " px"), ("steps", " steps")) if k in s]
     if v.dataset:
@@ -117,16 +126,21 @@ def _layer(v: RunView, here: str, layer: str) -> dict:
 
 
 def _blocks(v: RunView, here: str) -> list[dict]:
-    """Every conv layer of VGG16 in network order, by block: the run's with their filters, the others named."""
+    """A VGG's every conv layer in network order, by block: the run's with their filters, the others named; another
+    model's layers that the run holds, in its order (its whole list is the model's, known only to Keras)."""
+    arch = _VGGS.get(v.run.model)
+    if arch is None:
+        return [{"name": model_label(v.run.model), "layers": [_layer(v, here, la) for la in v.run.records]}]
     blocks: dict[str, list[dict]] = {}
-    for layer in CONV_LAYERS:
+    widths = arch.widths
+    for layer in arch.layers:
         entry = (
             _layer(v, here, layer)
             if layer in v.run.records
-            else {"name": layer, "present": False, "width": CONV_WIDTHS[layer]}
+            else {"name": layer, "present": False, "width": widths[layer]}
         )
         blocks.setdefault(f"block {layer[len('block')]}", []).append(entry)
-    others = [la for la in v.run.records if la not in CONV_WIDTHS]  # not VGG16's: shown after it
+    others = [la for la in v.run.records if la not in widths]  # not the model's: shown after it
     if others:
         blocks["other layers"] = [_layer(v, here, la) for la in others]
     return [{"name": name, "layers": layers} for name, layers in blocks.items()]
@@ -139,6 +153,7 @@ def index_html(v: RunView) -> str:
         "index.html",
         page=page(here, v.run.name, crumbs(v), "index"),
         name=v.run.name,
+        model=model_label(v.run.model),
         lede=_lede(v),
         point=v.caption,
         strip=STRIP,

@@ -32,6 +32,7 @@ class Run:
     settings: dict[str, Any]  # the parsed [ascent] table, for the subtitle
     layers: dict[str, dict]  # layer -> metrics.json's summary, in network order
     records: dict[str, list[dict]]  # layer -> its filter records, by filter number
+    model: str = "vgg16"  # the model's registry name (config.toml's [model] name)
 
 
 @dataclass
@@ -86,10 +87,13 @@ def read_run(path: Path) -> Run:
     records: dict[str, dict[int, dict]] = {}
     for r in map(_shown, metrics["filters"]):
         records.setdefault(r["layer"], {})[r["filter"]] = r
-    rows = {layer: [records[layer][f] for f in sorted(records[layer])] for layer in network_order(records)}
+    # metrics.json lists the layers in the model's order (any model's); a layer it does not summarise goes after.
+    order = [la for la in summaries if la in records] + network_order(set(records) - set(summaries))
+    rows = {layer: [records[layer][f] for f in sorted(records[layer])] for layer in order}
     layers = {layer: summaries.get(layer) or _summary(rows[layer]) for layer in rows}
     config = recorded.read_config(path) or ""
-    return Run(path, path.resolve().name, config, recorded.ascent_table(config), layers, rows)
+    model = recorded.model_name(config)
+    return Run(path, path.resolve().name, config, recorded.ascent_table(config), layers, rows, model)
 
 
 def _summary(rows: list[dict]) -> dict:

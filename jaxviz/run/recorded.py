@@ -77,6 +77,17 @@ def ascent_table(text: str) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
+def model_name(text: str) -> str:
+    """The model a recorded config's text names ([model] name; "vgg16" when it names none: a run from before the
+    model was a setting, or not TOML)."""
+    try:
+        table = tomllib.loads(text).get("model", {})
+    except tomllib.TOMLDecodeError:
+        return "vgg16"
+    name = table.get("name") if isinstance(table, dict) else None
+    return name if isinstance(name, str) and name else "vgg16"
+
+
 def _without_target(text: str) -> str:
     return "\n\n".join(block for block in text.split("\n\n") if not block.lstrip().startswith("[target]"))
 
