@@ -185,15 +185,14 @@ def assert_main_refuses(
 
 # --- Tests whose outcome depends on which weights are loaded ---
 
-REAL_WEIGHTS_HINT = "set JAXVIZ_WEIGHTS to ImageNet's VGG16 notop .h5 (.ci/run does when ../shared/weights holds it)"
 
-
-def skip_unless_real_weights(real_weights: bool, why: str) -> None:
-    """Skip, saying so, a test that holds only for ImageNet's weights (not the synthetic random ones)."""
-    if not real_weights:
-        pytest.skip(
-            f"depends on the weights: {why}; with synthetic random weights it does not hold ({REAL_WEIGHTS_HINT})"
-        )
+def depends_on_weights(why: str) -> str:
+    """The reason a test gives when it skips for the weights loaded (synthetic random ones where ImageNet's are not
+    found): what it depends on, and how to run it."""
+    return (
+        f"depends on the weights: {why}; set JAXVIZ_WEIGHTS to ImageNet's VGG16 notop .h5 to run it "
+        "(.ci/run does when ../shared/weights holds it)"
+    )
 
 
 # --- Other processes: free ports, lock holders, joins ---

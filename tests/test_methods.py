@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import traces
+from conftest import depends_on_weights, traces
 
 from jaxviz import ascent
 from jaxviz import config as config_lib
@@ -139,7 +139,7 @@ def test_revive_gives_a_silent_filter_a_gradient():
 
 def test_revive_makes_deep_filters_fire_from_grey(params, real_weights):
     if not real_weights:
-        pytest.skip("needs the real ImageNet weights: random ones fire from grey")
+        pytest.skip(depends_on_weights("ImageNet's shut every block5_conv3 ReLU on grey, random ones do not"))
     knobs = Knobs(steps=8)
     plain = _ascend(params, "block5_conv3", [0, 1], knobs, Method(revive=False), size=32)
     revived = _ascend(params, "block5_conv3", [0, 1], knobs, size=32)
