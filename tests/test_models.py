@@ -73,3 +73,23 @@ def test_the_ascent_runs_on_vgg19_batched_as_per_filter(vgg19_file):
     assert (both.history[:, -1] > both.history[:, 0]).all()  # the activations rise
     with pytest.raises(JaxvizError, match="unknown layer 'block3_conv4'; valid layers: block1_conv1"):
         ascent.Spec("block3_conv4", 32)
+
+
+def test_a_vgg19_run_end_to_end_and_no_other_model_resumes_it(vgg19_file, weights_path, tmp_path, capsys):
+    from conftest import assert_one_line_error
+
+    from jaxviz.cli import visualize
+
+    _, path = vgg19_file
+    out = tmp_path / "r19"
+    argv = ["--layers", "block3_conv4", "--filters", "0:2", "--size", "32", "--steps", "2", "--out", str(out)]
+    with pytest.raises(SystemExit) as e:
+        visualize.main(["--model", "vgg19", "--weights", str(path), *argv])
+    said = capsys.readouterr().out
+    assert e.value.code == 0 and "plan: 2 filter(s) of 1 layer(s) of vgg19 (block3_conv4)" in said, said
+    assert (out / "block3_conv4.png").is_file() and 'name = "vgg19"' in (out / "config.toml").read_text()
+    page = (out / "atlas" / "index.html").read_text()
+    assert "VGG19, 1 layer, 2 filters" in page and "block5_conv4" in page  # the whole VGG19, its unrun layers named
+    with pytest.raises(SystemExit) as e:  # VGG16 into VGG19's run: another model, other weights
+        visualize.main(["--weights", str(weights_path), "--layers", "block3_conv1", *argv[2:]])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, "other settings", "model: 'vgg19' -> 'vgg16'")
