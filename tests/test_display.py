@@ -1,4 +1,4 @@
-"""Host-side image processing: deprocessing, grid geometry, the dead-filter mark."""
+"""What is shown (jaxviz.show.display; runtime.images for the grid): deprocessing, grid geometry, the dead mark."""
 
 from __future__ import annotations
 
