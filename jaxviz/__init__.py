@@ -1,8 +1,9 @@
 """jaxviz: what every filter of a convnet responds to, by compiled, batched gradient ascent.
 
-The notebook API: `visualize` (one layer's filters by gradient ascent) and `find_examples` (the images of a folder
-that drive each filter hardest), their results (`Result`, `Examples`, `LayerExamples`), `crops` and `crops_grid`
-(the receptive-field crops of those images). `import jaxviz` stays light: each name imports its module on first use.
+The notebook API: `visualize` (one layer's filters by gradient ascent, of VGG16 or any model: `flax_model` wraps a
+Flax module) and `find_examples` (the images of a folder that drive each filter hardest), their results (`Result`,
+`Examples`, `LayerExamples`), `crops` and `crops_grid` (the receptive-field crops of those images). `import jaxviz`
+stays light: each name imports its module on first use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ _WHERE = {
     "Result": "jaxviz.api",
     "visualize": "jaxviz.api",
     "find_examples": "jaxviz.api",
+    "flax_model": "jaxviz.api",
     "Examples": "jaxviz.dataset_examples.examples_store",
     "LayerExamples": "jaxviz.dataset_examples.examples_store",
     "crops": "jaxviz.dataset_examples.examples_store",
@@ -35,6 +37,7 @@ __all__ = [
     "crops",
     "crops_grid",
     "find_examples",
+    "flax_model",
     "visualize",
 ]
 

@@ -19,6 +19,7 @@ import numpy as np
 from jaxviz import config as config_lib
 from jaxviz.config import Config, presets
 from jaxviz.errors import JaxvizError
+from jaxviz.model.model_registry import LoadedModel, model_names
 
 if TYPE_CHECKING:  # both import rich or JAX's helpers: `import jaxviz` stays light
     from jaxviz.dataset_examples.examples_store import Examples
@@ -107,17 +108,39 @@ def _filters(filters: Iterable[int] | int | str) -> list[int] | str:
     return [int(f) for f in items]
 
 
-def estimate_seconds(cfg: Config, layer: str, n: int, quality: bool = True, backend: str | None = None) -> float:
+def flax_model(
+    module: Any, variables: Any, preprocess: str = "0-255", natural_size: int = 224, name: str = ""
+) -> LoadedModel:
+    """Any Flax (linen) module with its `variables`, ready for `visualize(layer, model=...)`: its layers are the
+    module paths of its submodules with an (N, H, W, C) output ("Conv_0", "block2/conv"), read with flax's
+    capture_intermediates. `preprocess`: what the module takes from RGB 0-255 images ("0-255", "0-1", "tf" for
+    [-1, 1], "caffe", "torch"; see jaxviz.model.flax_network.PREPROCESS); `natural_size`: the side it was trained
+    at (px). Raises JaxvizError for an unknown `preprocess` or a module without such a layer."""
+    import jax
+
+    from jaxviz.model.flax_network import flax_network
+    from jaxviz.model.weights import fingerprint
+
+    network = flax_network(module, variables, preprocess, natural_size, name)
+    leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
+    tree = {jax.tree_util.keystr(path): {"value": np.asarray(leaf)} for path, leaf in leaves}
+    return LoadedModel(network, variables, None, f"a Flax module ({type(module).__name__})", fingerprint(tree))
+
+
+def estimate_seconds(
+    cfg: Config, layer: str, n: int, quality: bool = True, backend: str | None = None, network: Any = None
+) -> float:
     """A first estimate of the seconds `visualize` takes for `n` filters of `layer` under `cfg`, before anything
     runs: the ascent's GFLOP (jaxviz.model.architecture.gflop_per_step per step, as the run's progress bar weighs
     filters) and, with `quality`, its forward passes, at the backend's jaxviz.show.progress.PRIOR_GFLOPS. Loading
-    weights and compiling are not counted. `backend`: "cpu", "gpu", "tpu" (None: JAX's default)."""
+    weights and compiling are not counted. `backend`: "cpu", "gpu", "tpu" (None: JAX's default); `network`: the
+    model when not cfg's (a jaxviz.model.network.Network)."""
     from jaxviz.model.architecture import gflop_per_step
     from jaxviz.run.session import filter_cost
     from jaxviz.show.progress import prior_seconds
 
-    gflop = n * filter_cost(cfg, layer)
-    if quality and cfg.model.name == "vgg16":  # the quality passes are VGG16's (see _ascend)
+    gflop = n * filter_cost(cfg, layer, network)
+    if quality and network is None and cfg.model.name == "vgg16":  # the quality passes are VGG16's (see _ascend)
         from jaxviz.quality import plan
 
         passes, _ = plan(layer, cfg.ascent.size, n)
@@ -130,7 +153,7 @@ def visualize(
     filters: Iterable[int] | int | str = range(16),
     preset: str = "book",
     weights: str = "",
-    model: str = "",
+    model: str | LoadedModel = "",
     overrides: Mapping[str, Any] | None = None,
     quality: bool = True,
     progress: bool = True,
@@ -145,7 +168,9 @@ def visualize(
 
     `settings` are config keys by their short name (`size=128`, `steps=64`, `optimizer="adam"`) or as
     `section__key`; `overrides` takes dotted keys ({"objective.tv": 0.1}). `weights`: as --weights; `model`: as
-    --model ("vgg16", "vgg19", a keras.applications name, or "keras" for the model in `weights`).
+    --model ("vgg16", "vgg19", a keras.applications name, or "keras" for the model in `weights`), or a model with
+    its weights already in hand: `jaxviz.flax_model(module, variables)` (any Flax module; its layers are module
+    paths) or `jaxviz.model.model_registry.load_model(...)`.
     `quality`: measure the quality numbers (display_activation, robustness, selective) too.
 
     `progress`: a progress bar (phase: loading weights, compiling, the layer's ascent, quality numbers; filters
@@ -163,10 +188,13 @@ def visualize(
     updates["output.progress"] = bool(progress)  # the config it returns says what this call did
     if weights:
         updates["model.weights"] = weights
-    if model:
+    given = model if isinstance(model, LoadedModel) else None
+    if given is not None:
+        updates["model.name"] = given.network.name if given.network.name in model_names() else "flax"
+    elif model:
         updates["model.name"] = model
     cfg = config_lib.apply(cfg, updates)
-    p = prepare(cfg)
+    p = prepare(cfg, given.network if given is not None else None)
     from jaxviz.runtime import compile_cache
 
     compile_cache.enable(cfg.ascent.compile_cache)  # before anything compiles (the estimate's device queries too)
@@ -178,21 +206,23 @@ def visualize(
     (layer_name, wanted), *_ = p.targets.items()
     a = cfg.ascent
     warn_if_slow(
-        estimate_seconds(cfg, layer_name, len(wanted), quality),
+        estimate_seconds(cfg, layer_name, len(wanted), quality, network=p.network),
         f"jaxviz.visualize of {len(wanted)} filter(s) of {layer_name} at {a.size} px x {a.steps * a.stages} steps",
         "fewer filters, a smaller size or fewer steps make it shorter",
     )
     from jaxviz.run.session import filter_cost
 
-    cost = filter_cost(cfg, layer_name)
+    cost = filter_cost(cfg, layer_name, p.network)
     bar = Progress(Work("filters", len(wanted), cost * len(wanted)), enabled=progress)
     try:
-        return _ascend(cfg, p, layer_name, wanted, quality, bar, cost)
+        return _ascend(cfg, p, layer_name, wanted, quality, bar, cost, given)
     finally:
         bar.close()
 
 
-def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, bar: Progress, cost: float) -> Result:
+def _ascend(
+    cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, bar: Progress, cost: float, given: Any = None
+) -> Result:
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
@@ -202,7 +232,7 @@ def _ascend(cfg: Config, p: Plan, layer: str, wanted: list[int], quality: bool, 
 
     with bar.phase("loading weights"):
         m = cfg.model
-        loaded = load_model(m.name, m.weights, m.download, m.preprocess)
+        loaded = given if given is not None else load_model(m.name, m.weights, m.download, m.preprocess)
         params = loaded.params
         # What made the images, as a run's config.toml records it (model.fingerprint given: other weights refused)
         cfg = recorded.resolve(cfg, loaded.path, loaded.fingerprint)

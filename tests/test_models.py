@@ -93,3 +93,40 @@ def test_a_vgg19_run_end_to_end_and_no_other_model_resumes_it(vgg19_file, weight
     with pytest.raises(SystemExit) as e:  # VGG16 into VGG19's run: another model, other weights
         visualize.main(["--weights", str(weights_path), "--layers", "block3_conv1", *argv[2:]])
     assert_one_line_error(e.value.code, capsys.readouterr().err, "other settings", "model: 'vgg19' -> 'vgg16'")
+
+
+def test_any_flax_module_through_the_api():
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    import jaxviz
+
+    class Small(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(8, (3, 3), name="conv1")(x))
+            x = nn.max_pool(x, (2, 2), (2, 2))
+            x = nn.relu(nn.Conv(16, (3, 3), name="conv2")(x))
+            return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
+
+    module = Small()
+    variables = module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    loaded = jaxviz.flax_model(module, variables, preprocess="0-1", natural_size=32)
+    net = loaded.network
+    assert net.layers == ("conv1", "conv2") and dict(net.widths) == {"conv1": 8, "conv2": 16}  # no head: not 4-D
+    assert [net.min_size(la) for la in net.layers] == [1, 2] and net.gflop_per_step("conv2", 32) > 0
+    rgb = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    _, state = module.apply(variables, rgb / 255, capture_intermediates=True, mutable=["intermediates"])
+    want = state["intermediates"]["conv2"]["__call__"][0]  # the conv's output: before its ReLU
+    ours = net.activation(variables, rgb, "conv2", None, "float32", "xla")
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
+    r = jaxviz.visualize("conv2", [0, 3, 5], model=loaded, size=32, steps=6, progress=False)
+    alone = jaxviz.visualize("conv2", [3], model=loaded, size=32, steps=6, progress=False)
+    np.testing.assert_allclose(r.images[1], alone.images[0], atol=1)  # batched equals per-filter (uint8 rounding)
+    assert r.config.model.name == "flax" and "robustness" not in r.metrics[0]
+    assert (np.array([m["history"][-1] > m["history"][0] for m in r.metrics if not m["dead"]])).all()
+    with pytest.raises(JaxvizError, match="unknown layer 'head' of flax:Small; valid layers: all, conv1, conv2"):
+        jaxviz.visualize("head", [0], model=loaded, size=32, steps=1, progress=False)
+    with pytest.raises(JaxvizError, match="unknown preprocess 'bgr'"):
+        jaxviz.flax_model(module, variables, preprocess="bgr")

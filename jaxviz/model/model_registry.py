@@ -7,7 +7,8 @@ model's settings into a Network and its weights. Importing this module imports n
   that application built by Keras (the optional extra jaxviz[keras]) with `model.weights` loaded into it, or
   Keras' own random initialisation with `model.weights = "random"`, and its own preprocess_input;
 - "keras": the Keras model a `.keras` archive or a full-model `.h5` in `model.weights` holds (architecture and
-  weights), preprocessed as `model.preprocess` says unless Keras names it as an application.
+  weights), preprocessed as `model.preprocess` says unless Keras names it as an application;
+- "flax": a Flax module with its variables, handed over in Python (jaxviz.flax_model): recorded by that name.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ KERAS_APPLICATIONS = {
     "nasnetmobile": "NASNetMobile",
 }
 FROM_FILE = "keras"  # the architecture is read from the weights file itself
+FLAX = "flax"  # a Flax module handed to the notebook API (jaxviz.flax_model): recorded, never loaded by name
 PREPROCESSES = ("", "caffe", "tf", "torch", "0-1", "0-255")  # "" : the application's own, else refused
 
 
 def model_names() -> tuple[str, ...]:
     """Every valid `model.name`: jaxviz's own VGGs, the Keras applications, and "keras" (from the file)."""
-    return (*NATIVE, *KERAS_APPLICATIONS, FROM_FILE)
+    return (*NATIVE, *KERAS_APPLICATIONS, FROM_FILE, FLAX)
 
 
 def is_native(name: str) -> bool:
@@ -108,6 +110,11 @@ def _vgg19(weights: str) -> LoadedModel:
 
 @functools.cache
 def _keras(name: str, weights: str, preprocess: str) -> LoadedModel:
+    if name == FLAX:
+        raise JaxvizError(
+            "model 'flax' is a Flax module and its variables, handed over in Python: "
+            "jaxviz.visualize(layer, model=jaxviz.flax_model(module, variables))"
+        )
     if name not in KERAS_APPLICATIONS and name != FROM_FILE:
         raise JaxvizError(f"unknown model {name!r}; valid models: {', '.join(model_names())}")
     if name == FROM_FILE and not weights:

@@ -69,18 +69,20 @@ class Plan(NamedTuple):
     network: Network
 
 
-def prepare(cfg: Config) -> Plan:
+def prepare(cfg: Config, network: Network | None = None) -> Plan:
     """Everything a run needs from `cfg`, every name, index, combination and size checked before any work.
 
     Raises JaxvizError (one line) for an unknown layer or filter, a method that cannot work, or an image
-    too small for a layer at any stage after its transforms.
+    too small for a layer at any stage after its transforms. `network`: the model, when not cfg's (an API caller's).
     """
     from jaxviz.run.translate import knobs_of, method_of, network_of, spec_of
 
     method = method_of(cfg)  # objective, transforms and their combinations, checked before any compile
-    network = network_of(cfg)  # a VGG at once; a Keras model is built first (its layers are known then)
+    # `network`: one the caller has (a Flax module from the API), else cfg's: a VGG at once, a Keras model built
+    # first (its layers are known then)
+    network = network or network_of(cfg)
     layers = resolve_layers(cfg.target.layers, network)
-    specs = {layer: spec_of(cfg, layer, method) for layer in layers}
+    specs = {layer: spec_of(cfg, layer, method, network) for layer in layers}
     check_sizes(cfg, layers, network)
     targets = {layer: resolve_filters(cfg.target.filters, layer, network) for layer in layers}
     return Plan(targets, method, specs, knobs_of(cfg), network)

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.config import Config
+from jaxviz.model.network import Network
 from jaxviz.run.chunk_store import FilterResult, Store
 from jaxviz.run.tiled_chunks import tile, tiled_chunks
 from jaxviz.show import display
@@ -17,12 +18,13 @@ from jaxviz.show.writers import MetricWriter
 SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid build + PNG encode
 
 
-def filter_cost(cfg: Config, layer: str) -> float:
-    """GFLOP to ascend one filter of `layer`: what the progress bar's time left is weighted by."""
+def filter_cost(cfg: Config, layer: str, network: Network | None = None) -> float:
+    """GFLOP to ascend one filter of `layer` of `network` (default: cfg's model): what the progress bar's time left
+    is weighted by."""
     from jaxviz.run.translate import network_of
 
-    a = cfg.ascent
-    return network_of(cfg).gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
+    a, network = cfg.ascent, network or network_of(cfg)
+    return network.gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
 
 
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:

@@ -46,9 +46,10 @@ def method_of(cfg: Config) -> Method:
     )
 
 
-def spec_of(cfg: Config, layer: str, method: Method | None = None) -> Spec:
-    """`layer`'s Spec under `cfg` (`method`: the run's, to avoid building it again). JaxvizError if it cannot work."""
-    a, network = cfg.ascent, network_of(cfg)
+def spec_of(cfg: Config, layer: str, method: Method | None = None, network: Network | None = None) -> Spec:
+    """`layer`'s Spec under `cfg` (`method`: the run's, to avoid building it again; `network`: the model when not
+    cfg's). JaxvizError if it cannot work."""
+    a, network = cfg.ascent, network or network_of(cfg)
     method = method or method_of(cfg)
     return Spec(layer, a.size, a.stages, a.upscale, a.precision, method, a.loop, a.target, a.conv, network)
 

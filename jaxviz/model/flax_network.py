@@ -1,0 +1,193 @@
+"""Any Flax (linen) module as a Network, from the notebook API: a module and its variables, its layers named by
+their module path, read with flax's `capture_intermediates` (each submodule's output is recorded as it is computed;
+nothing in the module is changed).
+
+A layer is any submodule whose output has a channel axis, (N, H, W, C): a `nn.Conv`'s output is the convolution
+before whatever nonlinearity the module applies after it (flax's activations are functions, not submodules), which
+is what the objectives that must see below zero want. The module takes what `preprocess` makes of jaxviz's RGB
+0-255 images (see PREPROCESS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jaxviz.errors import JaxvizError
+from jaxviz.model.network import InputSpec
+
+# RGB 0-255 -> what a module was trained on. Formulas: "caffe" and "torch" as keras.applications.imagenet_utils'
+# preprocess_input modes (ImageNet's BGR mean subtracted; RGB scaled to 0-1, then ImageNet's mean and std), "tf" its
+# scaling to [-1, 1].
+_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+PREPROCESS: dict[str, Callable[[Any], Any]] = {
+    "0-255": lambda x: x,
+    "0-1": lambda x: x / 255.0,
+    "tf": lambda x: x / 127.5 - 1.0,
+    "caffe": lambda x: x[..., ::-1] - _constant(_MEAN_BGR, x),
+    "torch": lambda x: (x / 255.0 - _constant(_TORCH_MEAN, x)) / _constant(_TORCH_STD, x),
+}
+
+
+def _constant(values: tuple[float, ...], like: Any) -> Any:
+    import jax.numpy as jnp
+
+    return jnp.asarray(values, like.dtype)
+
+
+def _path(keys: tuple) -> str:
+    return "/".join(str(getattr(k, "key", k)) for k in keys)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: it keys compiled programs
+class FlaxNetwork:
+    """A Flax module as a Network (see jaxviz.model.network): `layers` are module paths ("Conv_0", "block2/conv"),
+    in the order the module computes them."""
+
+    module: Any
+    name: str
+    layers: tuple[str, ...]
+    widths: Mapping[str, int]
+    input: InputSpec
+    preprocess_name: str
+    shapes: Any = field(repr=False, default=None)  # the variables' ShapeDtypeStructs (abstract calls take them)
+    natural_bytes: dict = field(repr=False, default_factory=dict)  # each layer's float32 output at natural_size
+    family: str = ""
+    _least: dict = field(default_factory=dict, repr=False)  # caches: min_size and gflop_per_step per layer (size)
+    _gflop: dict = field(default_factory=dict, repr=False)
+
+    def _capture(self, variables: Any, images: Any, layer: str) -> Any:
+        import jax.numpy as jnp
+
+        x = PREPROCESS[self.preprocess_name](jnp.asarray(images, jnp.float32))
+        target = tuple(layer.split("/"))
+
+        def only(mdl: Any, method_name: str) -> bool:  # capture just the asked layer: nothing else is kept
+            return method_name == "__call__" and tuple(mdl.path) == target
+
+        _, state = self.module.apply(variables, x, capture_intermediates=only, mutable=["intermediates"])
+        node = state["intermediates"]
+        for part in target:
+            node = node[part]
+        return node["__call__"][0]
+
+    def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
+        import jax.numpy as jnp
+
+        if precision != "float32":
+            raise JaxvizError(f"a Flax module runs in float32 here; got ascent.precision = {precision!r}")
+        return self._capture(params, images, layer).astype(jnp.float32)
+
+    def layer_params(self, params: Any, layer: str) -> Any:
+        return params  # a module's variables are not per layer in general: all of them enter the jit
+
+    def min_size(self, layer: str) -> int:
+        """The smallest side (px) at which `layer`'s map is at least 1 x 1: found by trying shapes (jax.eval_shape,
+        nothing computed), a binary search up to the natural size."""
+        if layer not in self._least:
+            lo, hi = 1, self.input.natural_size
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._fits(layer, mid):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            self._least[layer] = lo
+        return self._least[layer]
+
+    def _fits(self, layer: str, side: int) -> bool:
+        import jax
+        import jax.numpy as jnp
+
+        try:
+            x = jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32)
+            shape = jax.eval_shape(lambda v, im: self._capture(v, im, layer), self.shapes, x).shape
+        except Exception:  # a shape the module cannot take (a reshape, a pool past its input): too small
+            return False
+        return len(shape) == 4 and shape[1] >= 1 and shape[2] >= 1
+
+    def gflop_per_step(self, layer: str, size: int) -> float:
+        """Twice the forward's FLOPs from XLA's cost analysis (forward and input gradient), in GFLOP; cached."""
+        import jax
+        import jax.numpy as jnp
+
+        if (layer, size) not in self._gflop:
+            x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+            lowered = jax.jit(lambda v, im: self._capture(v, im, layer)).lower(self.shapes, x)
+            cost = lowered.compile().cost_analysis()
+            cost = cost[0] if isinstance(cost, list) else cost
+            self._gflop[(layer, size)] = 2 * float((cost or {}).get("flops", 0.0)) / 1e9
+        return self._gflop[(layer, size)]
+
+    def bytes_per_image(self, layer: str, size: int, precision: str = "float32", images: int = 1) -> int:
+        """Five times the float32 output of every 4-D submodule up to `layer` (forward, its gradient, the
+        nonlinearities', a margin) plus the image and its optimiser state: a rough bound, as for VGG."""
+        index = self.layers.index(layer)
+        scale = (size / self.input.natural_size) ** 2
+        maps = sum(self.natural_bytes[name] for name in self.layers[: index + 1]) * scale
+        return int(images * (5 * maps + 4 * size * size * 3 * 4))
+
+
+def flax_network(
+    module: Any, variables: Any, preprocess: str = "0-255", natural_size: int = 224, name: str = ""
+) -> FlaxNetwork:
+    """`module` (a flax.linen Module taking (N, H, W, 3) images) with `variables` as a Network. `preprocess`: what
+    the module takes, from jaxviz's RGB 0-255 (PREPROCESS: "0-255", "0-1", "tf" ([-1, 1]), "caffe", "torch");
+    `natural_size`: the side it was trained at (px).
+
+    Layers: every submodule whose output is (N, H, W, C), found by one abstract call at `natural_size`
+    (jax.eval_shape with capture_intermediates: nothing is computed). Raises JaxvizError for an unknown
+    `preprocess`, or a module with no such submodule.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if preprocess not in PREPROCESS:
+        raise JaxvizError(f"unknown preprocess {preprocess!r} for a Flax module; valid: {', '.join(PREPROCESS)}")
+    x = jax.ShapeDtypeStruct((1, natural_size, natural_size, 3), jnp.float32)
+    shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), variables)
+
+    def everything(v, im):
+        return module.apply(v, PREPROCESS[preprocess](im), capture_intermediates=True, mutable=["intermediates"])[1]
+
+    captured = jax.eval_shape(everything, shapes, x)["intermediates"]
+    found: list[tuple[str, tuple]] = []
+    for keys, leaf in jax.tree_util.tree_flatten_with_path(captured)[0]:
+        path = [getattr(k, "key", getattr(k, "idx", k)) for k in keys]
+        if len(path) >= 2 and path[-2] == "__call__" and len(path[:-2]) and len(leaf.shape) == 4:
+            found.append(("/".join(map(str, path[:-2])), leaf.shape))
+    if not found:
+        raise JaxvizError(f"{type(module).__name__} has no submodule with an (N, H, W, C) output to visualise")
+    # flatten_with_path sorts by name; the order a module computes its layers is their order in its call
+    order = _call_order(module, shapes, x, preprocess)
+    found.sort(key=lambda item: order.get(item[0], len(order)))
+    return FlaxNetwork(
+        module,
+        name or f"flax:{type(module).__name__}",
+        tuple(p for p, _ in found),
+        {p: int(s[-1]) for p, s in found},
+        InputSpec(3, natural_size, None, f"RGB 0-255 -> {preprocess}"),
+        preprocess,
+        shapes,
+        {p: 4 * int(s[1]) * int(s[2]) * int(s[3]) for p, s in found},
+    )
+
+
+def _call_order(module: Any, shapes: Any, x: Any, preprocess: str) -> dict[str, int]:
+    """Module path -> the position of its first call in `module`'s forward (traced once, abstractly)."""
+    import jax
+
+    order: dict[str, int] = {}
+
+    def record(mdl: Any, method_name: str) -> bool:
+        if method_name == "__call__":
+            order.setdefault("/".join(mdl.path), len(order))
+        return False
+
+    def call(v, im):
+        return module.apply(v, PREPROCESS[preprocess](im), capture_intermediates=record, mutable=["intermediates"])
+
+    jax.eval_shape(call, shapes, x)
+    return order
