@@ -130,3 +130,13 @@ def test_any_flax_module_through_the_api():
         jaxviz.visualize("head", [0], model=loaded, size=32, steps=1, progress=False)
     with pytest.raises(JaxvizError, match="unknown preprocess 'bgr'"):
         jaxviz.flax_model(module, variables, preprocess="bgr")
+
+
+def test_dataset_examples_of_another_model_are_refused_in_one_line(tmp_path):
+    from jaxviz import config as config_lib
+    from jaxviz.run.examples_stage import job_for
+
+    (tmp_path / "photos").mkdir()
+    cfg = config_lib.apply(config_lib.Config(), {"model.name": "vgg19", "examples.images": str(tmp_path / "photos")})
+    with pytest.raises(JaxvizError, match="dataset examples are VGG16's only so far; model.name is 'vgg19'"):
+        job_for(cfg)

@@ -41,6 +41,11 @@ def job_for(cfg: Config) -> Job:
     e = cfg.examples
     if not e.images:
         raise JaxvizError("no image folder: pass --images DIR, or set images in the config's [examples] table")
+    if cfg.model.name != "vgg16":  # the engine's forward pass is VGG16's own (dataset_examples/topk.py)
+        raise JaxvizError(
+            f"dataset examples are VGG16's only so far; model.name is {cfg.model.name!r}: leave [examples] images "
+            f"unset for this model"
+        )
     images = images_path(e.images)
     if not Path(images).exists():
         raise JaxvizError(f"the image folder {images!r} (examples.images) does not exist")
