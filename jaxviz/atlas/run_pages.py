@@ -30,6 +30,7 @@ def model_label(model: str) -> str:
     """How the pages name a model: "VGG16", "VGG19", else its registry name ("resnet50", "keras")."""
     return model.upper() if model in _VGGS else model
 
+
 # Filters each layer shows on the index: its first STRIP by number, so that a 512-filter layer costs no more than
 # a 64-filter one and the index reads the same in every run (the layer page has them all, sortable).
 STRIP = 32
