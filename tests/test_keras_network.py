@@ -162,6 +162,18 @@ def test_a_keras_file_needs_no_name_and_states_its_input(tmp_path):
     assert network.input.fixed_size == 32 and network.min_size("conv_a") == 32
     logits = network.activation(params, np.full((1, 32, 32, 3), 128.0, np.float32), "logits", None, "float32", "")
     assert logits.shape == (1, 1, 1, 3) and network.nonlinearity("logits") == "softmax"
+    # A model nested in another (a fine-tuned base): itself and each of its layers, by path, are targets.
+    base = small_model(None)
+    inputs = keras.Input((40, 40, 3))
+    head = keras.layers.Dense(2, name="head")(base(keras.layers.Rescaling(1 / 255, name="scale")(inputs)))
+    keras.Model(inputs, head, name="tuned").save(tmp_path / "tuned.keras")
+    tuned, tuned_params = load_keras_model(str(tmp_path / "tuned.keras"), preprocess="0-255")
+    assert tuned.layers == ("scale", "tiny/conv_a", "tiny/pool", "tiny/conv_b", "tiny/logits", "head")
+    images = np.random.default_rng(4).uniform(0, 255, (2, 40, 40, 3)).astype(np.float32)
+    inner = keras.Model(base.inputs[0], base.get_layer("conv_b").output).predict(images / 255, verbose=0)
+    assert relative(tuned.activation(tuned_params, images, "tiny/conv_b", None, "float32", ""), inner) <= 1e-5
+    whole = tuned.model.predict(images, verbose=0)[:, None, None, :]
+    assert relative(tuned.activation(tuned_params, images, "head", None, "float32", ""), whole) <= 1e-5
     # An application saved whole is recognised by its name and gets its own preprocessing.
     random_model("mobilenetv2").save(tmp_path / "mobile.keras")
     mobile, _ = load_keras_model(str(tmp_path / "mobile.keras"))

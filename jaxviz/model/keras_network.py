@@ -94,7 +94,10 @@ class KerasNetwork:
 
     model: the keras.Model (functional or sequential; one (N, H, W, 3) input, channels last).
     layers: every layer with a 4-D output (N, H, W, C), in model order, and Dense layers (logits, (N, C), seen as
-      1 x 1 maps); `widths` their channel counts; `classes` their Keras class names.
+      1 x 1 maps); `widths` their channel counts; `classes` their Keras class names. A functional or sequential
+      model nested in the model (a fine-tuned application: Sequential([ResNet50(...), pooling, Dense])) is a
+      layer, and so is each of its layers, named by its path ("resnet50/conv2_block1_out").
+    where: every layer's name -> (the chain of models from `model` to the one whose graph holds it, the layer).
     keys: the params' keys (variable paths), in the order of `model.variables`; `shapes` their (shape, dtype).
     preprocess: RGB 0-255 (jax array) -> what the model's first layer takes (traceable).
     """
@@ -108,6 +111,7 @@ class KerasNetwork:
     keys: tuple[str, ...]
     shapes: Mapping[str, tuple]
     preprocess: Callable[[Any], Any]
+    where: Mapping[str, tuple] = field(default_factory=dict, repr=False)
     family: str = ""
     _programs: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -157,12 +161,10 @@ class KerasNetwork:
         import jax
         import jax.numpy as jnp
 
-        program = self._program(layer)
-        x = self.preprocess(jnp.asarray(images, jnp.float32))
-        trainable = [params[k] for k in program.trainable]
-        frozen = [params[k] for k in program.frozen]
-        with self._lock, _linear(program.swap):
-            out, _ = program.model.stateless_call(trainable, frozen, x, training=False)
+        out = self.preprocess(jnp.asarray(images, jnp.float32))
+        with self._lock:
+            for stage in self._program(layer):
+                out, _ = self._run(stage, stage.model, params, out)
         out = jnp.asarray(out, jnp.float32)
         if out.ndim == 2:
             out = out[:, None, None, :]
@@ -172,8 +174,7 @@ class KerasNetwork:
 
     def layer_params(self, params: Any, layer: str) -> dict:
         """The entries of `params` the sub-model up to `layer` reads (later layers' arrays stay out of the jit)."""
-        program = self._program(layer)
-        return {k: params[k] for k in (*program.trainable, *program.frozen)}
+        return {k: params[k] for stage in self._program(layer) for k in (*stage.trainable, *stage.frozen)}
 
     def gflop_per_step(self, layer: str, size: int) -> float:
         """GFLOP of one ascent step of one `size` px image up to `layer`: XLA's cost analysis of the lowered
@@ -210,7 +211,7 @@ class KerasNetwork:
         """The nonlinearity `activation` leaves out for `layer` ("relu", "swish", "gelu", "relu6", ...; "linear"
         where there is none): what a post-activation objective would apply to see the layer's own output."""
         self.check_layer(layer)
-        target = self.model.get_layer(layer)
+        target = self.where[layer][1]
         kind = type(target).__name__
         if kind == "ReLU":
             top = getattr(target, "max_value", None)
@@ -224,28 +225,42 @@ class KerasNetwork:
         or an unknown one (the valid ones listed, grouped by class)."""
         if layer in self.widths:
             return
-        known = {target.name: target for target in self.model.layers}
-        if layer in known and type(known[layer]).__name__ == "InputLayer":
-            raise JaxvizError(f"{self.name}: {layer!r} is the model's input, not a layer; its layers: "
-                              f"{group_layers(self.layers, self.classes)}")  # fmt: skip
-        if layer in known:
-            shape = _output_shape(known[layer])
+        if layer in self.where:
+            chain, target = self.where[layer]
+            if type(target).__name__ == "InputLayer":
+                raise JaxvizError(f"{self.name}: {layer!r} is the model's input, not a layer; its layers: "
+                                  f"{group_layers(self.layers, self.classes)}")  # fmt: skip
+            out = _output_of(chain[-1], target)
             raise JaxvizError(
-                f"{self.name}: layer {layer!r} ({type(known[layer]).__name__}) outputs {shape or 'no single tensor'}"
-                ", not (N, H, W, C): no channel axis to visualise"
+                f"{self.name}: layer {layer!r} ({type(target).__name__}) outputs "
+                f"{tuple(out.shape) if out is not None else 'no single tensor'}, not (N, H, W, C): no channel axis "
+                "to visualise"
             )
         raise JaxvizError(f"{self.name} has no layer {layer!r}; its layers: {group_layers(self.layers, self.classes)}")
 
     # -- internals -----------------------------------------------------------------------------------------------
 
-    def _program(self, layer: str) -> _Program:
-        """The functional sub-model from the input to `layer`'s pre-activation, built once per layer."""
+    def _program(self, layer: str) -> tuple[_Stage, ...]:
+        """The functional sub-models that run one after the other from the input to `layer`'s pre-activation
+        (one, or one more per nested model on the way), built once per layer."""
         self.check_layer(layer)
         with self._lock:
             if layer not in self._programs:
-                self._programs[layer] = _build_program(self.model, layer, dict(zip(map(id, self.model.variables),
-                                                                                   self.keys)))  # fmt: skip
+                keys = dict(zip(map(id, self.model.variables), self.keys))
+                self._programs[layer] = _build_program(*self.where[layer], keys)
             return self._programs[layer]
+
+    def _run(self, stage: _Stage, model: Any, params: Any, x: Any) -> Any:
+        """`model` (a stage's, or one over the same layers) on `x` with `params`' values, in inference mode."""
+        import jax.numpy as jnp
+
+        # Each value in its variable's own dtype: a caller that casts the whole tree to float32 (the ascent does)
+        # must not turn a layer's integer state (a seed, a count) into floats.
+        keys = dict(zip(map(id, self.model.variables), self.keys))
+        trainable = [jnp.asarray(params[keys[id(v)]], self.shapes[keys[id(v)]][1]) for v in model.trainable_variables]
+        frozen = [jnp.asarray(params[keys[id(v)]], self.shapes[keys[id(v)]][1]) for v in model.non_trainable_variables]
+        with _linear(stage.swap):
+            return model.stateless_call(trainable, frozen, x, training=False)
 
     def _param_specs(self, layer: str) -> dict:
         import jax
@@ -272,44 +287,112 @@ class KerasNetwork:
         import numpy as np
 
         keras = import_keras()
-        program = self._program(layer)
-        inner = [t for t in program.model.layers if type(t).__name__ != "InputLayer" and _single_output(t)]
-        probe = keras.Model(self.model.inputs[0], [t.output for t in inner])
-        variables = dict(zip(map(id, self.model.variables), self.keys))
-        shapes, spec = self.shapes, jax.ShapeDtypeStruct
-        trainable = [spec(*shapes[variables[id(v)]]) for v in probe.trainable_variables]
-        frozen = [spec(*shapes[variables[id(v)]]) for v in probe.non_trainable_variables]
-        outs, _ = jax.eval_shape(
-            lambda t, f, x: probe.stateless_call(t, f, x, training=False), trainable, frozen, _image_spec(size)
-        )
+        stages = self._program(layer)
+
+        def count(stage: _Stage, model: Any, params: Any, x: Any) -> list:
+            """The outputs of every layer of `model` on `x`, and inside each nested model it calls."""
+            inner = [t for t in model.layers if type(t).__name__ != "InputLayer"]
+            outs = [o for o in (_output_of(model, t) for t in inner) if o is not None]
+            nested = [t for t in inner if isinstance(t, keras.Model) and getattr(_graph(t), "_nodes", None) is not None]
+            probe = keras.Model(_graph(model).inputs[0], [*outs, *(_input_of(model, t) for t in nested)])
+            found = self._run(stage, probe, params, x)[0]
+            return [
+                *found[: len(outs)],
+                *(y for t, z in zip(nested, found[len(outs) :]) for y in count(stage, t, params, z)),
+            ]
+
+        def every_output(params, x):
+            found = []
+            with self._lock:
+                for stage in stages:
+                    found += count(stage, stage.model, params, x)
+                    x, _ = self._run(stage, stage.model, params, x)
+            return found
+
+        outs = jax.eval_shape(every_output, self._param_specs(layer), _image_spec(size))
         return int(sum(np.prod(o.shape) for o in jax.tree_util.tree_leaves(outs)))
 
 
 @dataclass(frozen=True)
-class _Program:
-    model: Any  # keras.Model: input -> the layer's pre-activation
-    trainable: tuple[str, ...]  # params keys, in model.trainable_variables' order
-    frozen: tuple[str, ...]  # params keys, in model.non_trainable_variables' order
+class _Stage:
+    model: Any  # keras.Model: one graph's input -> a nested model's input, or the layer's pre-activation
+    trainable: tuple[str, ...]  # params keys of model.trainable_variables
+    frozen: tuple[str, ...]  # params keys of model.non_trainable_variables
     swap: Any  # the layer whose `activation` is traced as the identity, or None
 
 
-def _build_program(model: Any, layer: str, keys: Mapping[int, str]) -> _Program:
+def _build_program(chain: tuple, target: Any, keys: Mapping[int, str]) -> tuple[_Stage, ...]:
+    """The stages from the input of chain[0] (the model) to `target`'s pre-activation in chain[-1]'s graph: one
+    per nested model entered (from its container's input to the nested model's input, where they differ), then
+    the last graph's input to the target."""
     keras = import_keras()
-    target = model.get_layer(layer)
-    swap = None
+
+    def stage(start: Any, end: Any, swap: Any = None) -> _Stage:
+        sub = keras.Model(start, end)
+        return _Stage(sub, tuple(keys[id(v)] for v in sub.trainable_variables),
+                      tuple(keys[id(v)] for v in sub.non_trainable_variables), swap)  # fmt: skip
+
+    stages = []
+    for outer, inner in zip(chain, chain[1:]):
+        start, end = _graph(outer).inputs[0], _input_of(outer, inner)
+        if end is not start:
+            stages.append(stage(start, end))
+    last, swap = chain[-1], None
     if type(target).__name__ in NONLINEARITY_LAYERS:
-        out = target.input
+        end = _input_of(last, target)
     else:
-        out = target.output
+        end = _output_of(last, target)
         if _activation_name(getattr(target, "activation", None)) != "linear":
             swap = target
-    sub = keras.Model(model.inputs[0], out, name=f"{model.name}_to_{layer}")
-    return _Program(
-        sub,
-        tuple(keys[id(v)] for v in sub.trainable_variables),
-        tuple(keys[id(v)] for v in sub.non_trainable_variables),
-        swap,
-    )
+    stages.append(stage(_graph(last).inputs[0], end, swap))
+    return tuple(stages)
+
+
+def _graph(model: Any) -> Any:
+    """The functional graph of `model`: itself, or a Sequential's functional model (built with its input)."""
+    inner = getattr(model, "_functional", None)
+    return inner if inner is not None else model
+
+
+def _node(model: Any, layer: Any) -> Any:
+    """The node (call) of `layer` in `model`'s graph, or None. `layer.output` would be its first call's, which
+    for a nested model is its own graph's, not the call in `model` (Keras' Function keeps its graph's node keys in
+    `_nodes`, made by keras.src.ops.function.make_node_key)."""
+    from keras.src.ops.function import make_node_key
+
+    nodes = getattr(_graph(model), "_nodes", None)
+    if nodes is None:
+        return None
+    for index, node in enumerate(getattr(layer, "_inbound_nodes", ())):
+        if make_node_key(layer, index) in nodes:
+            return node
+    return None
+
+
+def _output_of(model: Any, layer: Any) -> Any:
+    """`layer`'s one output tensor in `model`'s graph, or None (no call there, or several outputs)."""
+    node = _node(model, layer)
+    outputs = list(node.output_tensors) if node is not None else []
+    return outputs[0] if len(outputs) == 1 else None
+
+
+def _input_of(model: Any, layer: Any) -> Any:
+    node = _node(model, layer)
+    inputs = list(node.input_tensors) if node is not None else []
+    if len(inputs) != 1:
+        raise JaxvizError(f"{model.name}: layer {layer.name!r} takes {len(inputs)} inputs; jaxviz follows one")
+    return inputs[0]
+
+
+def _walk(keras: Any, model: Any, prefix: str = "", chain: tuple = ()) -> Iterator[tuple[str, tuple, Any]]:
+    """(name, chain of models, layer) for every layer of `model` and, by path, of the functional and sequential
+    models nested in it, in model order."""
+    chain = (*chain, model)
+    for layer in model.layers:
+        name = prefix + layer.name
+        yield name, chain, layer
+        if isinstance(layer, keras.Model) and getattr(_graph(layer), "_nodes", None) is not None:
+            yield from _walk(keras, layer, f"{name}/", chain)
 
 
 @contextmanager
@@ -344,18 +427,6 @@ def _image_spec(side: int) -> Any:
     import jax.numpy as jnp
 
     return jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32)
-
-
-def _single_output(target: Any) -> bool:
-    try:
-        target.output  # noqa: B018 (raises for a layer called more than once)
-    except (AttributeError, ValueError):
-        return False
-    return not isinstance(target.output, (list, tuple, dict))
-
-
-def _output_shape(target: Any) -> tuple | None:
-    return tuple(target.output.shape) if _single_output(target) else None
 
 
 def group_layers(layers: Sequence[str], classes: Mapping[str, str], first: int = 3) -> str:
@@ -441,16 +512,16 @@ def keras_network(
     paths = [v.path for v in variables]
     keys = tuple(paths if len(set(paths)) == len(paths) else (f"{i:05d}:{p}" for i, p in enumerate(paths)))
     params = {k: np.asarray(v.value) for k, v in zip(keys, variables)}
-    layers, widths, classes = [], {}, {}
-    for target in model.layers:
+    layers, widths, classes, where = [], {}, {}, {}
+    for path, chain, target in _walk(keras, model):
+        where.setdefault(path, (chain, target))
         kind = type(target).__name__
-        shape = _output_shape(target) if kind != "InputLayer" else None
-        if shape is None or shape[-1] is None:
-            continue
-        if len(shape) == 4 or (len(shape) == 2 and kind == "Dense"):
-            layers.append(target.name)
-            widths[target.name] = int(shape[-1])
-            classes[target.name] = kind
+        out = _output_of(chain[-1], target) if kind != "InputLayer" else None
+        shape = tuple(out.shape) if out is not None else ()
+        if shape and shape[-1] is not None and (len(shape) == 4 or (len(shape) == 2 and kind == "Dense")):
+            layers.append(path)
+            widths[path] = int(shape[-1])
+            classes[path] = kind
     if not layers:
         raise JaxvizError(f"{model.name} has no layer with a channel axis (N, H, W, C) to visualise")
     network = KerasNetwork(
@@ -463,6 +534,7 @@ def keras_network(
         keys=keys,
         shapes={k: (a.shape, a.dtype) for k, a in params.items()},
         preprocess=fn,
+        where=where,
     )
     return network, params
 
@@ -732,7 +804,7 @@ def _input(keras: Any, model: Any, preprocess: str, application: str) -> tuple[I
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 4 or shape[-1] != 3:
         raise JaxvizError(f"{model.name} takes input of shape {shape}; jaxviz feeds RGB images (N, H, W, 3)")
-    if any(getattr(t, "data_format", "channels_last") == "channels_first" for t in model.layers):
+    if any(getattr(t, "data_format", "channels_last") == "channels_first" for _, _, t in _walk(keras, model)):
         raise JaxvizError(f"{model.name} computes channels first; jaxviz reads channels-last models only")
     fixed = None
     if shape[1] is not None or shape[2] is not None:
