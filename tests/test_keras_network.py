@@ -128,12 +128,37 @@ def test_network_facts_are_computed(tmp_path):
     inception, _ = load_keras_model("inceptionv3", weights="random")
     assert inception.input.natural_size == 299 and "[-1, 1]" in inception.input.preprocess
     assert 3 < inception.min_size("activation_2") < inception.min_size("mixed0") <= 80
+    # Keras' documentation: InceptionV3's input "should be no smaller than 75" (for its last block, mixed10).
+    assert inception.min_size("mixed10") == 75 and max(map(inception.min_size, inception.layers)) == 75
 
 
-def test_vgg16_through_keras_equals_jaxviz_native(weights_path, params):
+def with_classifier(notop: Path, path: Path) -> Path:
+    """A copy of a Keras 2 layout VGG16 notop file with a (small, fake) classifier after it, in the layout of
+    Keras' full ImageNet file: more layers than a model built without the classifier has."""
+    import h5py
+
+    path.write_bytes(notop.read_bytes())
+    with h5py.File(path, "a") as f:
+        names = list(f.attrs["layer_names"])
+        for name in ("flatten", "fc1", "fc2", "predictions"):
+            group = f.create_group(name)
+            names.append(name.encode())
+            if name == "flatten":
+                group.attrs["weight_names"] = np.array([], dtype="S1")
+                continue
+            group.attrs["weight_names"] = [f"{name}/kernel:0".encode(), f"{name}/bias:0".encode()]
+            group.create_dataset(f"{name}/kernel:0", data=np.zeros((4, 3), np.float32))
+            group.create_dataset(f"{name}/bias:0", data=np.zeros(3, np.float32))
+        f.attrs["layer_names"] = names
+    return path
+
+
+def test_vgg16_through_keras_equals_jaxviz_native(weights_path, params, tmp_path):
     from jaxviz.model.network import VGG16
 
-    network, keras_params = load_keras_model("vgg16", weights=str(weights_path))
+    # Keras' file with the classifier (what keras.applications downloads by default) loads by layer name.
+    full = with_classifier(weights_path, tmp_path / "vgg16_with_top.h5")
+    network, keras_params = load_keras_model("vgg16", weights=str(full))
     images = np.random.default_rng(3).uniform(0, 255, (2, 48, 48, 3)).astype(np.float32)
     native = jax.jit(lambda p, x: VGG16.activation(p, x, "block3_conv1", None, "float32", "xla"))
     ours = jax.jit(lambda p, x: network.activation(p, x, "block3_conv1", None, "float32", "xla"))

@@ -120,9 +120,10 @@ class KerasNetwork:
     # -- the Network protocol --------------------------------------------------------------------------------
 
     def min_size(self, layer: str) -> int:
-        """Smallest input side (px) at which `layer`'s map is at least 1 x 1: the model's fixed side where it has
-        one, else found by bisection over `jax.eval_shape` of the sub-model (no FLOPs spent), assuming that a
-        side that works keeps working when it grows (true of convolutions, pools and paddings). Cached.
+        """Smallest input side (px) at which `layer`'s map, and every map on the way to it, is at least 1 x 1: the
+        model's fixed side where it has one, else found by bisection, assuming that a side that works keeps working
+        when it grows (true of convolutions, pools and paddings), over Keras' shape functions (`_shapes`: all
+        layers at once, no arrays), or over `jax.eval_shape` of the sub-model where those cannot say. Cached.
 
         Raises JaxvizError for an unknown layer, or one no side up to 8192 px reaches.
         """
@@ -131,16 +132,10 @@ class KerasNetwork:
             return self.input.fixed_size
         key = ("min_size", layer)
         if key not in self._cache:
-            hi = self.input.natural_size
-            while not self._fits(layer, hi):
-                hi *= 2
-                if hi > _SIZE_LIMIT:
-                    raise JaxvizError(f"{self.name}: no input side up to {_SIZE_LIMIT} px gives {layer} a map")
-            lo = 0  # invariant: lo fails (or is 0), hi fits
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (lo, mid) if self._fits(layer, mid) else (mid, hi)
-            self._cache[key] = hi
+            try:
+                self._cache[key] = self._smallest(layer, lambda side: _fits(self._shapes(side).get(layer)))
+            except JaxvizError:  # a layer Keras' shape functions cannot follow: traced as it runs
+                self._cache[key] = self._smallest(layer, lambda side: self._traces(layer, side))
         return self._cache[key]
 
     def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
@@ -267,8 +262,20 @@ class KerasNetwork:
 
         return {k: jax.ShapeDtypeStruct(*spec) for k, spec in self.layer_params(self.shapes, layer).items()}
 
-    def _fits(self, layer: str, side: int) -> bool:
-        """Whether a `side` px image gives `layer` a map of at least 1 x 1 (traced abstractly, not run)."""
+    def _smallest(self, layer: str, fits: Callable[[int], bool]) -> int:
+        hi = self.input.natural_size
+        while not fits(hi):
+            hi *= 2
+            if hi > _SIZE_LIMIT:
+                raise JaxvizError(f"{self.name}: no input side up to {_SIZE_LIMIT} px gives {layer} a map")
+        lo = 0  # invariant: lo fails (or is 0), hi fits
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+        return hi
+
+    def _traces(self, layer: str, side: int) -> bool:
+        """Whether the sub-model up to `layer` traces for a `side` px image and gives a map of at least 1 x 1."""
         import jax
 
         try:
@@ -279,10 +286,79 @@ class KerasNetwork:
             )
         except Exception:  # a too-small map: a negative size, an invalid padding, ... as each layer says it
             return False
-        return out.shape[1] >= 1 and out.shape[2] >= 1
+        return _fits(out.shape)
+
+    def _shapes(self, side: int) -> dict[str, tuple | None]:
+        """Every layer's output shape for one `side` px image (None where it fails), all found in one walk of each
+        graph with Keras' own shape functions (each layer's compute_output_spec: arithmetic for convolutions,
+        pools and paddings, an abstract trace of that layer alone otherwise), as Keras infers shapes when it builds
+        a model. A layer fails where its shape function refuses its input (a zero or negative size) or an input map
+        is under 1 x 1, and so does everything after it: JAX itself would run a VALID convolution on a too-small
+        map to an empty one, and a padding after it would make a map again that no pixel reaches. Cached."""
+        key = ("shapes", side)
+        if key not in self._cache:
+            try:
+                self._cache[key] = self._walk_shapes(side)
+            except Exception:  # not a graph Keras' shape functions follow: no shapes, each layer traced instead
+                self._cache[key] = {}
+        return self._cache[key]
+
+    def _walk_shapes(self, side: int) -> dict[str, tuple | None]:
+        keras = import_keras()
+        from keras.src import tree
+
+        failed = object()  # a layer's result when it fails: passed on, never None (None is a valid argument)
+
+        def checked(op: Any) -> Callable:
+            def spec(*args: Any, **kwargs: Any) -> Any:
+                for a in tree.flatten((args, kwargs)):
+                    if a is failed or (isinstance(a, keras.KerasTensor) and not _fits(a.shape)):
+                        return failed
+                try:
+                    return op.compute_output_spec(*args, **kwargs)
+                except Exception:
+                    return failed
+
+            return spec
+
+        shapes: dict[str, tuple | None] = {}
+
+        def walk(model: Any, prefix: str, given: Any) -> None:
+            inner = [t for t in model.layers if type(t).__name__ != "InputLayer"]
+            named = [(prefix + t.name, o) for t in inner if (o := _output_of(model, t)) is not None]
+            nested = [t for t in inner if _is_graph(keras, t)]
+            wanted = [*(o for _, o in named), *(_input_of(model, t) for t in nested)]
+            found = keras.Model(_graph(model).inputs[0], wanted)._run_through_graph([given], operation_fn=checked)
+            for (name, _), out in zip(named, found):
+                shapes[name] = None if out is failed else tuple(out.shape)
+            for t, entry in zip(nested, found[len(named) :]):
+                if entry is not failed:
+                    walk(t, f"{prefix}{t.name}/", entry)
+
+        walk(self.model, "", keras.KerasTensor((1, side, side, 3)))
+        return shapes
 
     def _activation_elements(self, layer: str, size: int) -> int:
-        """Elements of the outputs of every layer the sub-model up to `layer` runs, at `size` px (one image)."""
+        """Elements of the outputs of every layer the sub-model up to `layer` runs (inside nested models too), at
+        `size` px (one image): from `_shapes`, else from `jax.eval_shape` of every layer's output."""
+        import numpy as np
+
+        keras = import_keras()
+        shapes, names = self._shapes(size), set()
+        for stage in self._program(layer):
+            for t in stage.model.layers:
+                if type(t).__name__ != "InputLayer":
+                    name = stage.prefix + t.name
+                    names.add(name)
+                    if _is_graph(keras, t):
+                        names |= {n for n in shapes if n.startswith(f"{name}/")}
+        if all(shapes.get(n) is not None for n in names):
+            return int(sum(np.prod(shapes[n]) for n in names))
+        return self._traced_elements(layer, size)
+
+    def _traced_elements(self, layer: str, size: int) -> int:
+        """_activation_elements by `jax.eval_shape` of probes over every layer the stages run (and inside nested
+        models), for graphs Keras' shape functions cannot follow."""
         import jax
         import numpy as np
 
@@ -290,16 +366,13 @@ class KerasNetwork:
         stages = self._program(layer)
 
         def count(stage: _Stage, model: Any, params: Any, x: Any) -> list:
-            """The outputs of every layer of `model` on `x`, and inside each nested model it calls."""
             inner = [t for t in model.layers if type(t).__name__ != "InputLayer"]
             outs = [o for o in (_output_of(model, t) for t in inner) if o is not None]
-            nested = [t for t in inner if isinstance(t, keras.Model) and getattr(_graph(t), "_nodes", None) is not None]
+            nested = [t for t in inner if _is_graph(keras, t)]
             probe = keras.Model(_graph(model).inputs[0], [*outs, *(_input_of(model, t) for t in nested)])
             found = self._run(stage, probe, params, x)[0]
-            return [
-                *found[: len(outs)],
-                *(y for t, z in zip(nested, found[len(outs) :]) for y in count(stage, t, params, z)),
-            ]
+            deeper = (y for t, z in zip(nested, found[len(outs) :]) for y in count(stage, t, params, z))
+            return [*found[: len(outs)], *deeper]
 
         def every_output(params, x):
             found = []
@@ -319,6 +392,7 @@ class _Stage:
     trainable: tuple[str, ...]  # params keys of model.trainable_variables
     frozen: tuple[str, ...]  # params keys of model.non_trainable_variables
     swap: Any  # the layer whose `activation` is traced as the identity, or None
+    prefix: str  # the path of the graph it runs in ("" for the model's own, "resnet50/" inside a nested one)
 
 
 def _build_program(chain: tuple, target: Any, keys: Mapping[int, str]) -> tuple[_Stage, ...]:
@@ -327,16 +401,16 @@ def _build_program(chain: tuple, target: Any, keys: Mapping[int, str]) -> tuple[
     the last graph's input to the target."""
     keras = import_keras()
 
-    def stage(start: Any, end: Any, swap: Any = None) -> _Stage:
+    def stage(start: Any, end: Any, prefix: str, swap: Any = None) -> _Stage:
         sub = keras.Model(start, end)
         return _Stage(sub, tuple(keys[id(v)] for v in sub.trainable_variables),
-                      tuple(keys[id(v)] for v in sub.non_trainable_variables), swap)  # fmt: skip
+                      tuple(keys[id(v)] for v in sub.non_trainable_variables), swap, prefix)  # fmt: skip
 
     stages = []
-    for outer, inner in zip(chain, chain[1:]):
+    for depth, (outer, inner) in enumerate(zip(chain, chain[1:])):
         start, end = _graph(outer).inputs[0], _input_of(outer, inner)
         if end is not start:
-            stages.append(stage(start, end))
+            stages.append(stage(start, end, "".join(f"{m.name}/" for m in chain[1 : depth + 1])))
     last, swap = chain[-1], None
     if type(target).__name__ in NONLINEARITY_LAYERS:
         end = _input_of(last, target)
@@ -344,7 +418,7 @@ def _build_program(chain: tuple, target: Any, keys: Mapping[int, str]) -> tuple[
         end = _output_of(last, target)
         if _activation_name(getattr(target, "activation", None)) != "linear":
             swap = target
-    stages.append(stage(_graph(last).inputs[0], end, swap))
+    stages.append(stage(_graph(last).inputs[0], end, "".join(f"{m.name}/" for m in chain[1:]), swap))
     return tuple(stages)
 
 
@@ -391,7 +465,7 @@ def _walk(keras: Any, model: Any, prefix: str = "", chain: tuple = ()) -> Iterat
     for layer in model.layers:
         name = prefix + layer.name
         yield name, chain, layer
-        if isinstance(layer, keras.Model) and getattr(_graph(layer), "_nodes", None) is not None:
+        if _is_graph(keras, layer):
             yield from _walk(keras, layer, f"{name}/", chain)
 
 
@@ -420,6 +494,16 @@ def _activation_name(fn: Any) -> str:
         return "linear"
     name = getattr(fn, "__name__", type(fn).__name__)
     return {"silu": "swish"}.get(name, name)
+
+
+def _fits(shape: tuple | None) -> bool:
+    """Whether a shape is a map of at least 1 x 1 (any shape that is not (N, H, W, C) counts; None: failed)."""
+    return shape is not None and not (len(shape) == 4 and any(d is not None and d < 1 for d in shape[1:3]))
+
+
+def _is_graph(keras: Any, layer: Any) -> bool:
+    """Whether `layer` is a functional or sequential model whose graph jaxviz can enter (a nested model)."""
+    return isinstance(layer, keras.Model) and getattr(_graph(layer), "_nodes", None) is not None
 
 
 def _image_spec(side: int) -> Any:
@@ -692,7 +776,16 @@ def _load_weights(model: Any, weights: str) -> None:
     try:
         with warnings.catch_warnings():  # a partial load warns per layer; _check_loaded says it in one line
             warnings.simplefilter("ignore")
-            model.load_weights(path)
+            try:
+                model.load_weights(path)
+            except ValueError as e:
+                # A legacy .h5 with more layers than the model (Keras' ImageNet file with the classifier, as
+                # keras.applications downloads by default, for a model built without it): Keras refuses before
+                # assigning anything, so load the layers of the model by name instead (_check_loaded then checks
+                # that every weight got a value).
+                if "Layer count mismatch" not in str(e) or path.name.endswith(".weights.h5"):
+                    raise
+                model.load_weights(path, by_name=True)
     except Exception as e:
         raise JaxvizError(f"{path}: Keras could not load these weights into {model.name}: {_first(e)}") from None
     _check_loaded(model, path)
