@@ -260,7 +260,7 @@ def test_bad_models_are_refused_in_one_line(tmp_path, monkeypatch):
 def test_importing_the_module_imports_no_keras_and_refuses_another_backend():
     code = (
         "import sys, jaxviz.model.keras_network as k\n"
-        "assert 'keras' not in sys.modules, 'keras imported'\n"
+        "assert 'keras' not in sys.modules and 'jax' not in sys.modules, 'keras or jax imported'\n"
         "try:\n    k.import_keras()\nexcept k.JaxvizError as e:\n    print(e)\n"
     )
     env = {**os.environ, "KERAS_BACKEND": "torch"}

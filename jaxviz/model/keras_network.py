@@ -5,15 +5,26 @@ importing this module imports neither Keras nor JAX, and VGG16's path never impo
 
 A model comes from a `.keras` archive, a full-model `.h5` (both hold their architecture), or a keras.applications
 name ("resnet50", "inceptionv3", ...) built without its classifier at a free input size, with a Keras weights
-file loaded into it (or Keras' own initialisation, `weights="random"`). Its params are every Keras variable's
-value, keyed by the variable's path ("conv1_conv/kernel", ...): `activation` runs the functional sub-model up to
-the target layer through `keras.Model.stateless_call` with those values passed as arguments, so jit, vmap and
-grad see a pure function of (params, images).
+file loaded into it (or Keras' own initialisation, `weights="random"`). Its variables are created uninitialised
+and then given the file's values: Keras' random initialisation would compile one XLA program per variable shape
+(tens of seconds for a ResNet on a CPU) only to be overwritten.
+
+Its params are every Keras variable's value, keyed by the variable's path ("conv1_conv/kernel", ...):
+`activation` runs the functional sub-model up to the target layer (one per graph, for a layer inside a nested
+model) through `keras.Model.stateless_call` with those values passed as arguments, so jit, vmap and grad see a
+pure function of (params, images). BatchNorm runs in inference mode. "Before its nonlinearity": a layer that is
+only a nonlinearity (Activation, ReLU, ...) gives its input, a layer with a fused `activation` (VGG's
+Conv2D(activation="relu")) is traced with the identity in its place (`nonlinearity` names what was left out).
 
 Input: jaxviz hands RGB 0-255 images (N, H, W, 3). A keras.applications model, named or recognised by its
 model name, gets that application's own `preprocess_input` (it traces: it is keras.ops arithmetic, which is
 jax.numpy on this backend); any other model states its input in `preprocess` ("caffe", "tf", "torch": Keras'
 imagenet_utils.preprocess_input modes; "0-1"; "0-255": none), else it is refused.
+
+A few of Keras' private hooks are used, each where its public API has no answer: the stateless scope that defers
+initialisation and its list of variables to initialise (keras.src.backend.common), the auto-naming counters
+(so a layer name means the same layer in every process), and a graph's nodes (a nested model's call in its
+container, and the shape walk of `_walk_shapes`).
 """
 
 from __future__ import annotations
@@ -72,7 +83,9 @@ def import_keras() -> Any:
     """
     backend = os.environ.setdefault("KERAS_BACKEND", "jax")
     if "keras" not in sys.modules and backend != "jax":
-        raise JaxvizError(f"KERAS_BACKEND is {backend!r}: jaxviz runs Keras models on Keras' JAX backend; unset it")
+        raise JaxvizError(
+            f"KERAS_BACKEND is {backend!r}: jaxviz runs Keras models on Keras' JAX backend; set KERAS_BACKEND=jax"
+        )
     try:
         import keras
     except ImportError as e:
