@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import assert_main_refuses
 
 from jaxviz import config as config_lib
 from jaxviz.cli import visualize as cli_visualize
@@ -64,23 +65,9 @@ def test_sizes_that_fit_pass_and_pads_count():
 
 
 def test_the_command_line_refuses_before_loading_anything(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        cli_visualize.main(
-            [
-                "--layers",
-                "block5_conv3",
-                "--size",
-                "16",
-                "--set",
-                'ascent.transforms=["jitter:4"]',
-                "--weights",
-                str(tmp_path / "nowhere.h5"),
-                "--out",
-                str(tmp_path / "r"),
-            ]
-        )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert e.value.code == 2 and len(err) == 1 and "too small for block5_conv3" in err[0], err
+    argv = ["--layers", "block5_conv3", "--size", "16", "--set", 'ascent.transforms=["jitter:4"]']
+    argv += ["--weights", str(tmp_path / "nowhere.h5"), "--out", str(tmp_path / "r")]
+    assert_main_refuses(cli_visualize.main, argv, capsys, "too small for block5_conv3")
     assert not (tmp_path / "r").exists()
 
 

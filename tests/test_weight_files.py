@@ -12,7 +12,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_main_refuses
 
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, TOP_LAYERS
@@ -263,9 +263,8 @@ def test_cli_refuses_two_vgg16s_in_one_line(tmp_path, params, capsys):
     from jaxviz.cli.convert import main as convert_main
 
     path = write_legacy(tmp_path / "two.h5", {"vgg16": nested(params, CONV_LAYERS[:1]), "vgg16_1": nested(params)})
-    with pytest.raises(SystemExit) as e:
-        convert_main(["--weights", str(path), "--output", str(tmp_path / "p.msgpack")])
-    assert_one_line_error(e.value.code, capsys.readouterr().err, "2 places", "/vgg16:", "/vgg16_1:")
+    argv = ["--weights", str(path), "--output", str(tmp_path / "p.msgpack")]
+    assert_main_refuses(convert_main, argv, capsys, "2 places", "/vgg16:", "/vgg16_1:")
 
 
 def test_cli_converts_a_nested_keras_archive(tmp_path, params, capsys):

@@ -41,13 +41,12 @@ def test_directory_given_says_it_is_a_directory(tmp_path, monkeypatch, clean_env
 
 
 def test_cli_directory_as_weights_is_one_line(tmp_path, capsys, clean_env):
-    from conftest import assert_one_line_error
+    from conftest import assert_main_refuses
 
     from jaxviz.cli.convert import main as convert_main
 
-    with pytest.raises(SystemExit) as e:
-        convert_main(["--weights", str(tmp_path), "--output", str(tmp_path / "p.msgpack")])
-    assert_one_line_error(e.value.code, capsys.readouterr().err, "is a directory", ".keras")
+    argv = ["--weights", str(tmp_path), "--output", str(tmp_path / "p.msgpack")]
+    assert_main_refuses(convert_main, argv, capsys, "is a directory", ".keras")
 
 
 def test_nothing_found_offline_lists_the_options(clean_env):
