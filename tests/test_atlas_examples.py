@@ -206,6 +206,7 @@ def test_a_real_examples_run_alone_gets_an_atlas(alone):
     assert check_links(alone / "atlas") == 1 + 1 + 1 + 4
 
 
+@pytest.mark.slow
 def test_the_examples_main_refreshes_a_run_atlas_or_makes_its_own_and_names_it(tmp_path, weights_path):
     """jaxviz-examples into a run with an atlas refreshes that atlas (the examples reach it); into a directory
     of its own it writes one; either way its last line names the page to open."""

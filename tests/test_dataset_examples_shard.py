@@ -81,6 +81,7 @@ assert len(mean.sharding.device_set) == n and mean.addressable_shards[0].data.sh
 """
 
 
+@pytest.mark.slow
 def test_two_devices_give_the_files_of_one(folder, tmp_path, weights_path):
     runs = {}
     for n in (1, 2):
@@ -103,6 +104,7 @@ def _two_processes(folder: Path, out: Path, weights: Path, *flags: str) -> list[
     return [finish(p) for p in procs]
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_files_of_one_and_resume_each_share(folder, tmp_path, weights_path):
     code, _, err = finish(_examples(folder, tmp_path / "one", devices=1, weights=weights_path))
     assert code == 0, err

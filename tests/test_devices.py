@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import assert_main_refuses, traces
 
 from jaxviz import ascent
@@ -35,6 +36,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_images_equal_on_one_two_and_four_devices(weights_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     p = subprocess.run(

@@ -41,6 +41,7 @@ def test_shares_are_disjoint_deterministic_and_cover_everything():
         assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("devices", [1, 2])
 def test_two_processes_make_the_grids_of_one(tmp_path, weights_path, devices):
     import numpy as np
@@ -77,6 +78,7 @@ def test_two_processes_make_the_grids_of_one(tmp_path, weights_path, devices):
     assert len(list((tmp_path / "multi").glob("events.out.tfevents*"))) == 2
 
 
+@pytest.mark.slow
 def test_a_dead_process_stops_the_others_and_a_rerun_resumes(tmp_path, weights_path):
     out = tmp_path / "r"
     args = ["--layers", "block2_conv1", "--filters", "0:12", "--size", "48", "--steps", "12"]

@@ -52,6 +52,7 @@ def test_pixels_without_colour_transform_is_the_image_itself():
     assert p.identity and np.array_equal(p.render(latent), latent)
 
 
+@pytest.mark.slow
 def test_lucid_method_is_chunking_independent_and_rises(params):
     whole = _ascend(params, "block3_conv1", [1, 2, 5], LUCID_KNOBS, LUCID, size=32)
     for i, f in enumerate([1, 2, 5]):
@@ -137,6 +138,7 @@ def test_revive_gives_a_silent_filter_a_gradient():
     assert float(value(z0, True)) == 0  # the value is still the post-ReLU one
 
 
+@pytest.mark.slow
 def test_revive_makes_deep_filters_fire_from_grey(params, real_weights):
     if not real_weights:
         pytest.skip(depends_on_weights("ImageNet's shut every block5_conv3 ReLU on grey, random ones do not"))
@@ -176,6 +178,7 @@ def test_upscaling_stages(params):
     assert compiled == stage_sizes(48, 3, 1.2)  # one program per stage size, each traced once
 
 
+@pytest.mark.slow
 def test_one_compile_per_shape_with_transforms_and_optimiser(params):
     with traces() as seen:
         for step in (0.05, 0.1):

@@ -88,6 +88,7 @@ ARGS = ["--layers", "block1_conv1,block2_conv1", "--filters", "0:2", "--size", "
 LEAN = ["--set", "output.quality=false", "--set", "output.atlas=false", "--set", "output.progress=false"]
 
 
+@pytest.mark.slow
 def test_an_unusable_compilation_cache_says_so_once(tmp_path, weights_path):
     cache = tmp_path / "xla"
     first = script("visualize", *ARGS, *LEAN, "--weights", str(weights_path), "--out", str(tmp_path / "a"),
@@ -123,6 +124,7 @@ def test_a_fifo_or_a_pipe_is_refused_not_waited_on(tmp_path):
         assert_one_line_error(p.returncode, p.stderr, "is a named pipe (FIFO), not a regular file")
 
 
+@pytest.mark.slow
 def test_a_compilation_cache_that_is_a_file_says_so(tmp_path, weights_path):
     blocker = tmp_path / "cache"
     blocker.write_text("")
