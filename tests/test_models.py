@@ -29,7 +29,7 @@ def vgg19_file(tmp_path_factory):
 
 def test_the_registry_names_every_model_and_the_vggs_need_no_keras():
     names = model_registry.model_names()
-    assert names[:2] == ("vgg16", "vgg19") and "resnet50" in names and names[-1] == "keras"
+    assert names[:2] == ("vgg16", "vgg19") and "resnet50" in names and names[-2:] == ("keras", "flax")
     assert isinstance(VGG16, Network) and isinstance(VGG19, Network)
     assert model_registry.network_of("vgg19") is VGG19 and len(VGG19.layers) == 16
     assert VGG19.layers[-1] == "block5_conv4" and VGG19.widths["block3_conv4"] == 256

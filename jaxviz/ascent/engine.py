@@ -71,6 +71,7 @@ def _score(key: StepKey) -> Callable:
     method = key.method
     transform = transforms_lib.compose(transforms_lib.build(method.transforms))
     render = _render_one(method, key.side)
+    post = functools.partial(key.network.post, layer=key.layer)  # the layer's own nonlinearity (ReLU in VGG)
 
     def score(latent, params, filt, t, seed):
         images = render(latent)
@@ -81,8 +82,8 @@ def _score(key: StepKey) -> Callable:
         channel = filt if key.single else None
         z = layer_activation(params, seen, key.layer, channel, key.precision, key.conv, key.network)
         c = 0 if key.single else filt
-        value = objectives.value(method.objective, objectives.Seen(images, z, c, method.preactivation, method.revive))
-        return value, jnp.take(jax.nn.relu(z), c, axis=-1).mean()
+        seen_by = objectives.Seen(images, z, c, method.preactivation, method.revive, post)
+        return objectives.value(method.objective, seen_by), jnp.take(post(z), c, axis=-1).mean()
 
     return score
 

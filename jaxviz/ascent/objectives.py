@@ -33,6 +33,11 @@ class Seen(NamedTuple):
     channel: jax.Array | int  # the filter's channel in z
     preactivation: bool = False
     revive: bool = True
+    post: Callable | None = None  # the layer's nonlinearity (Network.post); None: ReLU, VGG's
+
+    def after(self, z: jax.Array) -> jax.Array:
+        """`z` after the layer's nonlinearity."""
+        return jax.nn.relu(z) if self.post is None else self.post(z)
 
 
 class Term(NamedTuple):
@@ -119,7 +124,7 @@ def _filter_term(reduce: Callable[[jax.Array], jax.Array]) -> Callable[[Seen], j
 
     def fn(s: Seen) -> jax.Array:
         zc = jnp.take(s.z, s.channel, axis=-1)
-        value = reduce(zc if s.preactivation else jax.nn.relu(zc))
+        value = reduce(zc if s.preactivation else s.after(zc))
         if s.revive and not s.preactivation:
             value = _revived(value, reduce(zc))
         return value.mean()
@@ -132,7 +137,7 @@ def _centre(x: jax.Array) -> jax.Array:
 
 
 def _layer_l2(s: Seen) -> jax.Array:
-    act = s.z if s.preactivation else jax.nn.relu(s.z)
+    act = s.z if s.preactivation else s.after(s.z)
     return jnp.mean(act * act, axis=(1, 2, 3)).mean()
 
 
@@ -177,7 +182,7 @@ TERMS: dict[str, Term] = {
     "tv": Term(lambda s: total_variation(s.images), False),
     "l2": Term(lambda s: l2_from_grey(s.images), False),
     "blur": Term(lambda s: blur_difference(s.images), False),
-    "diversity": Term(lambda s: gram_similarity(jax.nn.relu(s.z)), True),  # Gram matrices need every channel
+    "diversity": Term(lambda s: gram_similarity(s.after(s.z)), True),  # Gram matrices need every channel
 }
 
 

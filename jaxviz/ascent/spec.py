@@ -76,6 +76,10 @@ class Spec:
             raise JaxvizError(f"unknown layer {self.layer!r}{of}; valid layers: {', '.join(self.network.layers)}")
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        if self.precision != "float32" and self.network.family != "vgg":  # Keras and Flax layers keep their dtype
+            raise JaxvizError(
+                f"ascent.precision = {self.precision!r} is for the VGG family; {self.network.name} runs in float32"
+            )
         for name, valid in (("loop", LOOPS), ("target", TARGETS), ("conv", CONVS)):
             if getattr(self, name) not in valid:
                 raise JaxvizError(f"ascent.{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")

@@ -80,6 +80,17 @@ class FlaxNetwork:
             raise JaxvizError(f"a Flax module runs in float32 here; got ascent.precision = {precision!r}")
         return self._capture(params, images, layer).astype(jnp.float32)
 
+    @property
+    def default_layers(self) -> tuple[str, ...]:
+        return self.layers
+
+    def post(self, z: Any, layer: str) -> Any:
+        """ReLU: a Flax module applies its nonlinearities as functions, out of capture_intermediates' sight, so the
+        one after a layer is not known; ReLU is the convnets' usual one (and VGG's, as jaxviz's default)."""
+        import jax
+
+        return jax.nn.relu(z)
+
     def layer_params(self, params: Any, layer: str) -> Any:
         return params  # a module's variables are not per layer in general: all of them enter the jit
 

@@ -72,6 +72,10 @@ SUPPORTED = (
 )
 # Layers that are a nonlinearity and nothing else: their pre-activation is their input.
 NONLINEARITY_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
+# The layers `--layers all` takes (KerasNetwork.default_layers): filters of the model's own, block outputs, logits.
+DEFAULT_CLASSES = frozenset(
+    {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Add", "Concatenate", "Dense"}
+)
 _SIZE_LIMIT = 8192  # px: the largest side min_size tries before calling a layer unreachable
 
 
@@ -132,6 +136,14 @@ class KerasNetwork:
 
     # -- the Network protocol --------------------------------------------------------------------------------
 
+    @property
+    def default_layers(self) -> tuple[str, ...]:
+        """What `--layers all` means for a Keras model: its convolutions and block outputs (DEFAULT_CLASSES: the
+        layers whose filters are the model's own, and the sums and concatenations that end its blocks), and its
+        logits; not its paddings, pools, normalisations or nonlinearities (each the image of a layer in the list)."""
+        chosen = tuple(la for la in self.layers if self.classes.get(la) in DEFAULT_CLASSES)
+        return chosen or self.layers
+
     def min_size(self, layer: str) -> int:
         """Smallest input side (px) at which `layer`'s map, and every map on the way to it, is at least 1 x 1: the
         model's fixed side where it has one, else found by bisection, assuming that a side that works keeps working
@@ -179,6 +191,25 @@ class KerasNetwork:
         if channel is not None:
             out = jax.lax.dynamic_slice_in_dim(out, jnp.asarray(channel, jnp.int32), 1, axis=-1)
         return out
+
+    def post(self, z: Any, layer: str) -> Any:
+        """`z` through the nonlinearity `activation` leaves out for `layer` (`nonlinearity`): the layer's own
+        output. A layer without one (a BatchNorm, an Add, a linear conv) is its output already; where the name is
+        not one of jax.nn's, Keras' own activation of that name (keras.activations.get) computes it."""
+        import jax
+        import jax.numpy as jnp
+
+        kind = self.nonlinearity(layer)
+        if kind == "linear":
+            return z
+        if kind.startswith("relu") and kind != "relu":  # ReLU(max_value=6): "relu6"
+            return jnp.clip(z, 0.0, float(kind[len("relu") :]))
+        known = {"relu": jax.nn.relu, "swish": jax.nn.silu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+                 "elu": jax.nn.elu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
+                 "softmax": lambda x: jax.nn.softmax(x, axis=-1)}  # fmt: skip
+        if kind in known:
+            return known[kind](z)
+        return import_keras().activations.get(kind)(z)
 
     def layer_params(self, params: Any, layer: str) -> dict:
         """The entries of `params` the sub-model up to `layer` reads (later layers' arrays stay out of the jit)."""

@@ -42,6 +42,8 @@ class Network(Protocol):
     widths: channels of each layer of `layers`.
     input: its InputSpec.
     family: "vgg" where the VGG fast paths apply (a one-channel target, patch-matmul convolutions), else "".
+    default_layers: what `--layers all` means: the convolutions and block outputs (all VGG's layers; a Keras
+      model's convolutions, adds, concatenations and logits, not its paddings, BatchNorms or nonlinearities).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Network(Protocol):
     widths: Mapping[str, int]
     input: InputSpec
     family: str
+    default_layers: tuple[str, ...]
 
     def min_size(self, layer: str) -> int:
         """Smallest input side (px) at which `layer`'s map is at least 1 x 1."""
@@ -58,6 +61,11 @@ class Network(Protocol):
         """`layer`'s activation before its nonlinearity, (k, h, w, C) float32, for (k, H, W, 3) RGB 0-255 `images`;
         with `channel` (an index; VGG family only) just that channel, (k, h, w, 1). `precision`: "float32" or
         "bfloat16" for the convolutions; `conv`: "xla" or "patches" (VGG family; others ignore it)."""
+        ...
+
+    def post(self, z: Any, layer: str) -> Any:
+        """`layer`'s nonlinearity applied to `activation`'s output (ReLU for VGG's convolutions): what the
+        objectives that read the layer's output, and the activation figures, see."""
         ...
 
     def layer_params(self, params: Any, layer: str) -> Any:
@@ -94,6 +102,10 @@ class VGGNetwork:
         return self.architecture.widths
 
     @property
+    def default_layers(self) -> tuple[str, ...]:
+        return self.architecture.layers
+
+    @property
     def input(self) -> InputSpec:
         return InputSpec(3, 224, None, f"RGB -> BGR, mean {MEAN_BGR} subtracted (Keras' 'caffe' mode)")
 
@@ -108,6 +120,11 @@ class VGGNetwork:
         dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[precision]
         model = VGG(upto=layer, dtype=dtype, preact=True, conv=conv, block_widths=self.architecture.block_widths)
         return model.apply({"params": params}, images, channel)
+
+    def post(self, z: Any, layer: str) -> Any:
+        import jax
+
+        return jax.nn.relu(z)
 
     def layer_params(self, params: Any, layer: str) -> Any:
         return {name: params[name] for name in self.layers[: self.layers.index(layer) + 1]}

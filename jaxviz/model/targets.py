@@ -23,11 +23,11 @@ def valid_layers(network: Network) -> str:
 
 
 def resolve_layers(spec: str | tuple[str, ...], network: Network = VGG16) -> list[str]:
-    """Layer names of `network` (VGG16 by default) in network order; "all" is every layer it offers as a target
-    (the VGGs' conv layers; a Keras model's convolutions and block outputs)."""
+    """Layer names of `network` (VGG16 by default) in network order; "all" is its `default_layers` (the VGGs' conv
+    layers; a Keras model's convolutions, block outputs and logits)."""
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
-        return list(network.layers)
+        return list(network.default_layers)
     if not names or "" in names:
         raise JaxvizError(f"target.layers is empty; valid layers: all, {valid_layers(network)}")
     for name in names:

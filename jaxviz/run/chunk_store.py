@@ -96,8 +96,11 @@ def check_writable(out: Path) -> None:
     out = output_dir(out)
     make_dir(out)
     try:
-        (out / ".write-test").write_bytes(b"")  # a probe, not a result: no need for atomic_write's rename
-        (out / ".write-test").unlink()
+        # A probe, not a result (no need for atomic_write's rename), named per process: the processes of one job
+        # probe the same directory at once, and one must not delete another's probe under it.
+        probe = out / f".write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink(missing_ok=True)
     except OSError as e:
         raise JaxvizError(f"cannot write to output directory {str(out)!r}: {reason(e)}") from None
 

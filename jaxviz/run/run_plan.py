@@ -112,6 +112,8 @@ def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:
     method = f"{cfg.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
     extra = f", transforms {' '.join(a.transforms)}" if a.transforms else ""
     model = "" if network.name == "vgg16" else f" of {network.name}"
+    if cfg.target.layers == "all" and network.family != "vgg":  # say what "all" took from a model of many kinds
+        model += f" (all: its convolutions and block outputs, {len(network.default_layers)} of {len(network.layers)})"
     lines.append(
         f"plan: {n:,} filter(s) of {len(names)} layer(s){model} ({shown}), {a.size} px x {a.steps} steps{stages}, "
         f"{method}, objective {cfg.objective.expr}{extra} -> {cfg.output.dir}"
