@@ -397,3 +397,18 @@ def test_examples_benchmark_alternates_with_the_peer_and_divides_per_round(tmp_p
     failing.write_text("import sys\nsys.exit('no tensorflow here')\n")
     argv = ["--examples", str(photos), "--peer", str(failing)]
     assert_main_refuses(cli_benchmark.main, argv, capsys, "no tensorflow here")
+
+
+def test_the_benchmark_times_another_model(capsys):
+    from jaxviz.cli.benchmark import main
+
+    argv = ["--model", "vgg19", "--weights", "random", "--layer", "block3_conv4", "--filters", "2", "--size", "32"]
+    argv += ["--steps", "2", "--json"]
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--no-per-filter"])
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert e.value.code == 0 and report["model"] == "vgg19" and report["layer"] == "block3_conv4"
+    assert report["image_steps_per_s"] > 0 and report["gflop_per_image_step"] > 0 and report["weights"] == "random"
+    with pytest.raises(SystemExit) as e:
+        main(["--model", "vgg21"])
+    assert e.value.code == 2 and "unknown model 'vgg21'; valid models: vgg16, vgg19" in capsys.readouterr().err

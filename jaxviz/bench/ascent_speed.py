@@ -15,7 +15,8 @@ from jaxviz.ascent import PRECISIONS, Knobs, Spec
 from jaxviz.ascent.spec import CHOICES
 from jaxviz.bench import peaks
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step, min_size
+from jaxviz.model.architecture import CONV_LAYERS
+from jaxviz.model.network import Network
 
 if TYPE_CHECKING:
     import jax
@@ -29,7 +30,9 @@ class Settings:
     per batch; 0: what a run picks for the device), the `weights` ("" to search this machine, random ones when
     none is found), the `precision`, the first `devices` local devices (None: all), the `choices`
     {"loop"|"target"|"conv": value} that go into each Spec, and `peak_side`: the side of the square matmul
-    that measures the device's peak (None: timing.matmul_peak_gflops' own, 2048 on CPU, 8192 elsewhere).
+    that measures the device's peak (None: timing.matmul_peak_gflops' own, 2048 on CPU, 8192 elsewhere), and the
+    `model` (jaxviz.model.model_registry's names: "vgg16", "vgg19", a Keras application with `weights` a file or
+    "random", ...).
     """
 
     size: int = 128
@@ -40,6 +43,14 @@ class Settings:
     devices: int | None = None
     choices: Mapping[str, str] = field(default_factory=dict)
     peak_side: int | None = None
+    model: str = "vgg16"
+
+    @property
+    def network(self) -> Network:
+        """The model's Network (a Keras model is built here, once per process)."""
+        from jaxviz.model.model_registry import network_of
+
+        return network_of(self.model, self.weights)
 
     def check(self, layers: Sequence[str], filters: int = 1) -> None:
         """Raise JaxvizError naming the first bad setting (as its command-line flag) for timing `filters`
@@ -59,25 +70,37 @@ class Settings:
             if name not in CHOICES or value not in CHOICES[name]:
                 valid = ", ".join(CHOICES.get(name, ()))
                 raise JaxvizError(f"--{name} must be one of {valid}; got {value!r}")
+        from jaxviz.model.model_registry import model_names
+        from jaxviz.model.targets import valid_layers
+
+        if self.model not in model_names():
+            raise JaxvizError(f"--model must be one of {', '.join(model_names())}; got {self.model!r}")
+        net = self.network
         for layer in layers:
-            if layer not in CONV_LAYERS:
-                raise JaxvizError(f"unknown layer {layer!r}; valid layers: {', '.join(CONV_LAYERS)}")
-            if self.size < min_size(layer):
+            if layer not in net.widths:
+                raise JaxvizError(f"unknown layer {layer!r}; valid layers: {valid_layers(net)}")
+            if self.size < net.min_size(layer):
                 raise JaxvizError(
-                    f"--size {self.size} is too small for {layer}, which needs {min_size(layer)} px or more"
+                    f"--size {self.size} is too small for {layer}, which needs {net.min_size(layer)} px or more"
                 )
 
     def spec(self, layer: str) -> Spec:
         """`layer`'s Spec at these settings."""
-        return Spec(layer, self.size, precision=self.precision, **self.choices)
+        return Spec(layer, self.size, precision=self.precision, network=self.network, **self.choices)
 
 
-def _params(weights: str) -> tuple[dict, str]:
-    """The params and what the report calls them: "imagenet" for a weights file, "random" for random_params."""
-    from jaxviz.model.weights import find_and_load_or_random
+def _params(settings: Settings) -> tuple[dict, str]:
+    """The params and what the report calls them: "imagenet" for VGG16's weights file, "random" for random ones
+    (random_params, or a Keras model's own initialisation), else the weights file's name."""
+    if settings.model == "vgg16":
+        from jaxviz.model.weights import find_and_load_or_random
 
-    loaded = find_and_load_or_random(weights)
-    return loaded.params, "random" if loaded.path is None else "imagenet"
+        loaded = find_and_load_or_random(settings.weights)
+        return loaded.params, "random" if loaded.path is None else "imagenet"
+    from jaxviz.model.model_registry import load_model
+
+    loaded = load_model(settings.model, settings.weights, download=False)
+    return loaded.params, "random" if loaded.path is None else loaded.path.name
 
 
 def _fractions(useful: float, executed: float | None, header: dict) -> dict:
@@ -115,15 +138,16 @@ def _header(settings: Settings, devices: Sequence[jax.Device], source: str) -> d
         "size": settings.size,
         "steps": settings.steps,
         "weights": source,
+        "model": settings.model,
         "matmul_peak_gflops": round(peak, 1),
         "datasheet_peak_gflops": documented and round(documented[0], 1),
         "datasheet_peak": documented and documented[1],
     }
 
 
-def _layer_row(layer: str, filters: int, steps: int, t: dict, header: dict) -> dict:
+def _layer_row(layer: str, filters: int, steps: int, t: dict, header: dict, network: Network) -> dict:
     """One layer's figures from a `time_layer` result."""
-    gflop, xla = gflop_per_step(layer, header["size"]), t["xla_gflop"]
+    gflop, xla = network.gflop_per_step(layer, header["size"]), t["xla_gflop"]
     executed = t["executed_images"] * steps * xla if xla else 0.0
     return (
         {"layer": layer, "filters": filters, "chunk": t["chunk"], "retries": t["retries"], "choices": t["choices"]}
@@ -148,12 +172,12 @@ def benchmark(settings: Settings, layer: str, filters: int, per_filter: bool = T
 
     settings.check([layer], filters)
     devs = select_devices(settings.devices)
-    params, source = _params(settings.weights)
-    spec, knobs = settings.spec(layer), Knobs(steps=settings.steps)
+    params, source = _params(settings)
+    spec, knobs, net = settings.spec(layer), Knobs(steps=settings.steps), settings.network
     header = _header(settings, devs, source)
-    width, steps = CONV_WIDTHS[layer], settings.steps
+    width, steps = net.widths[layer], settings.steps
     t = time_layer(params, spec, knobs, [i % width for i in range(filters)], settings.chunk, devs, keep)
-    report = header | _layer_row(layer, filters, steps, t, header)
+    report = header | _layer_row(layer, filters, steps, t, header, net)
     if per_filter:
         n = min(filters, 4)
         one = time_layer(params, spec, knobs, list(range(n)), 1, devs[:1])
@@ -183,17 +207,17 @@ def network(
 
     settings.check(layers, 1 if filters is None else filters)
     devs = select_devices(settings.devices)
-    params, source = _params(settings.weights)
-    knobs = Knobs(steps=settings.steps)
+    params, source = _params(settings)
+    knobs, net = Knobs(steps=settings.steps), settings.network
     header = _header(settings, devs, source)
     rows, last = [], 0.0
     for layer in layers:
         if deadline is not None and rows and time.monotonic() + last > deadline:
             break
         started = time.monotonic()
-        n = min(filters or CONV_WIDTHS[layer], CONV_WIDTHS[layer])
+        n = min(filters or net.widths[layer], net.widths[layer])
         t = time_layer(params, settings.spec(layer), knobs, list(range(n)), settings.chunk, devs)
-        rows.append(_layer_row(layer, n, settings.steps, t, header))
+        rows.append(_layer_row(layer, n, settings.steps, t, header, net))
         last = time.monotonic() - started
         if on_layer is not None:
             on_layer(header, rows[-1])

@@ -16,7 +16,8 @@ from jaxviz.errors import JaxvizError
 def main(argv: Sequence[str] | None = None) -> int:
     """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
     p = ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
-    p.add_argument("--layer", help="conv layer to time (default block3_conv1)")
+    p.add_argument("--model", default="vgg16", help="the model (as --model of visualize.py; default vgg16)")
+    p.add_argument("--layer", help="layer to time (default block3_conv1, or the model's middle layer)")
     p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
     p.add_argument("--size", type=int, help="image side in px (default 128; with --examples 224)")
     p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
@@ -75,17 +76,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise JaxvizError(f"{given[0]} is for --examples DIR (the dataset examples' benchmark): drop it")
     choices = {name: getattr(args, name) for name in CHOICES}
     size = 128 if args.size is None else args.size
-    settings = Settings(size, args.steps, args.chunk, args.weights, args.precision, args.devices, choices)
+    settings = Settings(size, args.steps, args.chunk, args.weights, args.precision, args.devices, choices,
+                        model=args.model)  # fmt: skip
     if args.network and args.layer is not None:
         raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
-    layers = CONV_LAYERS if args.network else ["block3_conv1" if args.layer is None else args.layer]
+    default = "block3_conv1" if args.model in ("vgg16", "vgg19") else None
+    if args.network:
+        layers = CONV_LAYERS if args.model == "vgg16" else list(settings.network.default_layers)
+    else:
+        middle = "" if default else settings.network.default_layers[len(settings.network.default_layers) // 3]
+        layers = [args.layer if args.layer is not None else default or middle]
     filters = 16 if args.filters is None and not args.network else args.filters
     settings.check(layers, 1 if filters is None else filters)
     if size < MIN_SEEN:  # a layer's own minimum may be less: the model is never shown less than this
         raise JaxvizError(f"--size {size} is too small: the ascent needs {MIN_SEEN} px or more")
     for layer in layers:
         settings.spec(layer)  # every other refusal of the engine's, before JAX
-    find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
+    if args.model == "vgg16":  # (another model's weights were loaded with it, by settings.check)
+        find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
     from jaxviz.bench.ascent_speed import benchmark, network
     from jaxviz.bench.speed_report import format_network_header, format_network_row, format_report
 

@@ -97,12 +97,16 @@ def load_model(name: str, weights: str = "", download: bool = True, preprocess: 
 def _vgg19(weights: str) -> LoadedModel:
     from pathlib import Path
 
-    from jaxviz.model.weights import fingerprint, load_params
+    from jaxviz.model.weights import fingerprint, load_params, random_params
 
+    if weights == "random":  # as for Keras models: the right shapes, pictures that mean nothing (benchmarks)
+        params = random_params(architecture=VGG19.architecture)
+        return LoadedModel(VGG19, params, None, "random (He-normal)", fingerprint(params))
     if not weights:
         raise JaxvizError(
             "model.name = 'vgg19' needs its weights file: pass --weights (Keras' "
-            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or a .keras / .weights.h5 of keras.applications.VGG19)"
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5, or a .keras / .weights.h5 of "
+            "keras.applications.VGG19), or 'random'"
         )
     params = load_params(weights, architecture=VGG19.architecture)
     return LoadedModel(VGG19, params, Path(weights), "given", fingerprint(params))

@@ -137,10 +137,10 @@ def fingerprint(params: Params) -> str:
     return h.hexdigest()[:16]
 
 
-def random_params(seed: int = 0) -> Params:
-    """VGG16's conv params of the right shapes (no top), float32: kernels He-normal, N(0, 2 / fan_in) with
-    fan_in = 3 * 3 * input channels (He et al. 2015, "Delving deep into rectifiers"); biases by the same formula
-    over their one axis (fan_in 1: N(0, 2)).
+def random_params(seed: int = 0, architecture: VGGArchitecture = VGG16_ARCHITECTURE) -> Params:
+    """A VGG's (VGG16 by default) conv params of the right shapes (no top), float32: kernels He-normal,
+    N(0, 2 / fan_in) with fan_in = 3 * 3 * input channels (He et al. 2015, "Delving deep into rectifiers");
+    biases by the same formula over their one axis (fan_in 1: N(0, 2)).
 
     The same speed as ImageNet's weights (dense convolutions, the same shapes), for machines without a weights
     file; the pictures they make mean nothing. `seed` fixes the draw (NumPy's default generator).
@@ -151,7 +151,7 @@ def random_params(seed: int = 0) -> Params:
             k: (rng.normal(size=s.shape) * np.sqrt(2 / np.prod(s.shape[:-1]))).astype(np.float32)
             for k, s in leaves.items()
         }
-        for name, leaves in param_shapes().items()
+        for name, leaves in param_shapes(architecture.layers[-1], False, architecture.block_widths).items()
     }
 
 
