@@ -345,3 +345,18 @@ def test_bad_input_is_one_line(tmp_path, args, needle, capsys):
         main(["--out", str(tmp_path / "out"), *args])
     assert_one_line_error(e.value.code, capsys.readouterr().err, needle)
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_the_models_stage_times_each_model_and_skips_keras_where_it_is_missing(tmp_path, monkeypatch):
+    plan = dataclasses.replace(TINY, models=(("vgg19", "block3_conv4"), ("resnet50", "conv2_block1_out")))
+    ctx, parts = context(tmp_path, "", plan)
+    from jaxviz.errors import JaxvizError
+    from jaxviz.model import keras_network
+
+    def missing() -> None:
+        raise JaxvizError("Keras is not installed: pip install 'jaxviz[keras]'")
+
+    monkeypatch.setattr(keras_network, "import_keras", missing)
+    r = child.BODIES["models"](ctx)
+    assert [name for name, _ in parts] == ["vgg19"] and r["models"]["vgg19"]["image_steps_per_s"] > 0
+    assert r["models"]["vgg19"]["layer"] == "block3_conv4" and "jaxviz[keras]" in r["skipped"]["resnet50"]

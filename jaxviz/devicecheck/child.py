@@ -30,6 +30,7 @@ BODIES: dict[str, Callable[[stages.Context], dict]] = {
     "examples": stages.examples,
     "oom": probes.oom,
     "quality": stages.quality,
+    "models": stages.models,
 }
 
 

@@ -30,6 +30,7 @@ STAGES = (
     Stage("examples", 0.1, 20),
     Stage("oom", 0.07, 15),
     Stage("quality", 0.07, 15),
+    Stage("models", 0.1, 20),  # models beyond VGG16: VGG19 natively, Keras applications where Keras is installed
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
@@ -67,6 +68,15 @@ class Plan:
     checks_layers: tuple[str, ...] = ("block1_conv2", "block3_conv1", "block5_conv3")  # every choice's images
     checks_optimizers: tuple[str, ...] = ("normalized", "sgd", "momentum", "adam", "rmsprop")  # no conditional
     peak_side: int | None = None  # the matmul that measures the peak (None: timing.matmul_peak_gflops' own)
+    # (model, layer) pairs of the models stage, random weights: VGG19 needs nothing more, the others Keras (carry
+    # its wheel to a machine without it; they are skipped, said so, where it is missing)
+    models: tuple[tuple[str, str], ...] = (
+        ("vgg19", "block4_conv4"),
+        ("resnet50", "conv4_block1_out"),
+        ("mobilenetv2", "block_6_expand_relu"),
+        ("efficientnetb0", "block4a_expand_activation"),
+    )
+    models_filters: int = 64
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,4 +107,6 @@ SMOKE = Plan(
     checks_layers=("block1_conv2",),
     checks_optimizers=("adam",),
     peak_side=256,
+    models=(("vgg19", "block3_conv4"),),
+    models_filters=2,
 )

@@ -198,3 +198,30 @@ def examples(ctx: Context) -> dict:
         ctx.part("step", step)
         whole = bench.engine(cycled, setup)
     return {"size": p.examples_size, **whole, **step, "goal_images_per_s": 2000}
+
+
+def models(ctx: Context) -> dict:
+    """The plan's models beyond VGG16 (random weights: the speed is the same as trained ones'), each one layer's
+    filters batched at the plan's size, as `jaxviz-benchmark --model`: image-steps/s and compile seconds, one part
+    per model as it finishes. A Keras model where Keras is not installed is skipped, and said so."""
+    from jaxviz.bench import ascent_speed as benchmark
+    from jaxviz.errors import JaxvizError
+    from jaxviz.model.model_registry import is_native
+
+    p, done, skipped = ctx.plan, {}, {}
+    for model, layer in p.models:
+        if time.monotonic() > ctx.monotonic_deadline():
+            skipped[model] = "the stage's time cap"
+            continue
+        settings = Settings(p.size, p.steps, weights="random", peak_side=p.peak_side, model=model)
+        try:
+            report = benchmark.benchmark(settings, layer, p.models_filters, per_filter=False)
+        except JaxvizError as e:
+            if is_native(model) or "jaxviz[keras]" not in str(e):
+                raise
+            skipped[model] = str(e)
+            continue
+        keep = ("layer", "filters", "image_steps_per_s", "compile_s", "gflop_per_image_step", "achieved_gflops")
+        done[model] = {k: report[k] for k in keep if k in report}
+        ctx.part(model, done[model])
+    return {"models": done, "skipped": skipped} | ({"status": "stopped"} if skipped and not done else {})
