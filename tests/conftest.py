@@ -4,7 +4,6 @@ other processes (free ports, lock holders, joins); a headless browser."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
@@ -90,26 +89,9 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("JAXVIZ_CACHE", raising=False)
 
 
-TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"  # JAX's monitoring event for each trace of a jitted function
-
-
-@contextlib.contextmanager
-def traces() -> Iterator[collections.Counter]:
-    """Count traces (what a recompile starts with) by function name while inside, from JAX's own monitoring
-    events: the compiled ascent step is named `ascent.step_name(layer, side)`."""
-    import jax.monitoring
-
-    seen: collections.Counter = collections.Counter()
-
-    def listen(event: str, duration: float, fun_name: str = "", **_) -> None:
-        if event == TRACE_EVENT:
-            seen[fun_name] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield seen
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
+# Counting traces (what a recompile starts with) by function name, from JAX's own monitoring events: the device
+# check ships the same counter to check its promises on an accelerator; the tests use that one.
+from jaxviz.devicecheck.engine_checks import traces  # noqa: E402, F401 (the tests import it from here)
 
 
 def small_cfg(tmp_path: Path, weights_path: Path, **updates):

@@ -50,7 +50,7 @@ def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, what: st
 
 
 @contextlib.contextmanager
-def _traces() -> Iterator[collections.Counter]:
+def traces() -> Iterator[collections.Counter]:
     """Traces (what a compile starts with) by function name while inside, from JAX's public monitoring events:
     the engine's programs are named `ascent.step_name(layer, side, kind)`."""
     import jax.monitoring
@@ -114,7 +114,7 @@ def one_compile_per_shape(ctx: Context) -> dict:
     p, layer = ctx.plan, "block1_conv2"
     spec, knobs = ascent.Spec(layer, p.checks_size), ascent.Knobs(steps=p.checks_steps)
     params = ctx.params()
-    with _traces() as seen:
+    with traces() as seen:
         ascent.LayerAscent(params, spec, knobs)([0, 1])
         ascent.LayerAscent(params, spec, knobs)([5, 6])  # the same shape
         ascent.LayerAscent(params, spec, knobs)([7], 2)  # padded to the same shape
@@ -188,7 +188,7 @@ def device_loop_segments(ctx: Context) -> dict:
     lengths = {min(segment, steps - t) for t in range(0, steps, segment)}
     knobs, seen_steps = ascent.Knobs(steps=steps), []
     engine = ascent.LayerAscent(ctx.params(), ascent.Spec(layer, side, loop="device"), knobs, segment=segment)
-    with _traces() as seen:
+    with traces() as seen:
         r = engine([1, 2], on_step=lambda s, act, images: seen_steps.append(s))
     _require(seen_steps == list(range(1, steps + 1)), f"steps reported: {seen_steps}, expected 1..{steps}")
     programs = _programs(seen, layer, side)["segment"]
