@@ -140,3 +140,23 @@ def test_dataset_examples_of_another_model_are_refused_in_one_line(tmp_path):
     cfg = config_lib.apply(config_lib.Config(), {"model.name": "vgg19", "examples.images": str(tmp_path / "photos")})
     with pytest.raises(JaxvizError, match="dataset examples are VGG16's only so far; model.name is 'vgg19'"):
         job_for(cfg)
+
+
+def test_a_sweep_with_the_model_as_an_axis(tmp_path, weights_path):
+    import json
+
+    from jaxviz.sweep.sweep_runner import sweep
+
+    path = tmp_path / "models.toml"
+    path.write_text(
+        '[target]\nlayers = "block1_conv1"\nfilters = "0:2"\n[ascent]\nsize = 32\nsteps = 2\n'
+        '[output]\nquality = false\n'
+        f'[sweep]\nmode = "zip"\n[sweep.axes]\n"model.name" = ["vgg16", "vgg19"]\n'
+        f'"model.weights" = ["{weights_path}", "random"]\n'
+    )
+    sweep(path, tmp_path / "out")
+    points = json.loads((tmp_path / "out" / "index.json").read_text())["points"]
+    assert [p["status"] for p in points] == ["done", "done"]
+    assert [p["values"]["model.name"] for p in points] == ["vgg16", "vgg19"]
+    configs = [(tmp_path / "out" / p["dir"] / "config.toml").read_text() for p in points]
+    assert 'name = "vgg19"' in configs[1] and 'weights = "random"' in configs[1]

@@ -101,7 +101,7 @@ def _vgg19(weights: str) -> LoadedModel:
 
     if weights == "random":  # as for Keras models: the right shapes, pictures that mean nothing (benchmarks)
         params = random_params(architecture=VGG19.architecture)
-        return LoadedModel(VGG19, params, None, "random (He-normal)", fingerprint(params))
+        return LoadedModel(VGG19, params, None, "drawn at random, He-normal", fingerprint(params))
     if not weights:
         raise JaxvizError(
             "model.name = 'vgg19' needs its weights file: pass --weights (Keras' "

@@ -134,15 +134,21 @@ def resolved_points(sw: Sweep) -> dict[str | None, Config]:
 
     Each distinct weights setting is found and fingerprinted once; a missing file fails before any point runs.
     """
-    from jaxviz.model.weights import find_and_load_file, fingerprint
+    from jaxviz.model.model_registry import load_model
     from jaxviz.run.recorded import resolve
 
-    found: dict[tuple[str, bool], tuple[Path, str]] = {}
+    found: dict[tuple, tuple[Path | None, str]] = {}
     out: dict[str | None, Config] = {}
-    for name, cfg in [(None, sw.base)] + [(p.name, p.cfg) for p in sw.points]:
-        key = (cfg.model.weights, cfg.model.download)
+    # With the model or its weights as an axis the base's own are never used (each point names its own): the base
+    # is recorded as given, not loaded (its default VGG16 weights may not even be on this machine).
+    base = [] if any(key.startswith("model.") for key in sw.axes) else [(None, sw.base)]
+    if not base:
+        out[None] = sw.base
+    for name, cfg in base + [(p.name, p.cfg) for p in sw.points]:
+        m = cfg.model
+        key = (m.name, m.weights, m.download, m.preprocess)
         if key not in found:
-            loaded = find_and_load_file(*key)  # each point's run finds them loaded
-            found[key] = (loaded.path, fingerprint(loaded.params))
+            loaded = load_model(*key)  # each point's run finds them loaded
+            found[key] = (loaded.path, loaded.fingerprint)
         out[name] = resolve(cfg, *found[key])
     return out
