@@ -150,7 +150,7 @@ def test_a_sweep_with_the_model_as_an_axis(tmp_path, weights_path):
     path = tmp_path / "models.toml"
     path.write_text(
         '[target]\nlayers = "block1_conv1"\nfilters = "0:2"\n[ascent]\nsize = 32\nsteps = 2\n'
-        '[output]\nquality = false\n'
+        "[output]\nquality = false\n"
         f'[sweep]\nmode = "zip"\n[sweep.axes]\n"model.name" = ["vgg16", "vgg19"]\n'
         f'"model.weights" = ["{weights_path}", "random"]\n'
     )
