@@ -157,13 +157,13 @@ def test_the_api_calls_show_their_progress_in_a_notebook(notebook, folder, capsy
 
 
 def test_a_long_call_warns_once_with_an_estimate_before_loading_anything(monkeypatch):
-    from jaxviz.model import weights
+    from jaxviz.model import model_registry
     from jaxviz.show import progress
 
     def never(*args, **kwargs):
         raise AssertionError("loaded weights before warning")
 
-    monkeypatch.setattr(weights, "find_and_load", never)
+    monkeypatch.setattr(model_registry, "load_model", never)  # what the API loads the model and weights with
     monkeypatch.setattr(progress, "PRIOR_GFLOPS", {"cpu": 60.0, "gpu": 60.0, "tpu": 60.0})  # 2 CPU cores
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
