@@ -160,3 +160,25 @@ def test_a_sweep_with_the_model_as_an_axis(tmp_path, weights_path):
     assert [p["values"]["model.name"] for p in points] == ["vgg16", "vgg19"]
     configs = [(tmp_path / "out" / p["dir"] / "config.toml").read_text() for p in points]
     assert 'name = "vgg19"' in configs[1] and 'weights = "random"' in configs[1]
+
+
+def test_a_keras_application_through_the_whole_run(tmp_path, capsys):
+    """A keras.applications model on the command line: plan, grid, TensorBoard events, metrics and an atlas that
+    names it; its layers are its own names (an unknown one lists them grouped)."""
+    from conftest import assert_one_line_error
+
+    from jaxviz.cli import visualize
+
+    out = tmp_path / "resnet"
+    argv = ["--model", "resnet50", "--weights", "random", "--filters", "0:2", "--size", "64", "--steps", "3"]
+    with pytest.raises(SystemExit) as e:
+        visualize.main([*argv, "--layers", "conv2_block1_out", "--out", str(out)])
+    said = capsys.readouterr().out
+    assert e.value.code == 0 and "of keras:resnet50 (conv2_block1_out)" in said, said
+    assert (out / "conv2_block1_out.png").is_file() and list(out.glob("events.out.tfevents.*"))
+    metrics = (out / "metrics.json").read_text()
+    assert '"conv2_block1_out"' in metrics and 'name = "resnet50"' in (out / "config.toml").read_text()
+    assert "resnet50, 1 layer, 2 filters" in (out / "atlas" / "index.html").read_text()
+    with pytest.raises(SystemExit) as e:
+        visualize.main([*argv, "--layers", "conv9", "--out", str(tmp_path / "bad")])
+    assert_one_line_error(e.value.code, capsys.readouterr().err, "unknown layer 'conv9' of keras:resnet50", "53 x conv")
