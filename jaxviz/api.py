@@ -135,16 +135,17 @@ def estimate_seconds(
     filters) and, with `quality`, its forward passes, at the backend's jaxviz.show.progress.PRIOR_GFLOPS. Loading
     weights and compiling are not counted. `backend`: "cpu", "gpu", "tpu" (None: JAX's default); `network`: the
     model when not cfg's (a jaxviz.model.network.Network)."""
-    from jaxviz.model.architecture import gflop_per_step
     from jaxviz.run.session import filter_cost
     from jaxviz.show.progress import prior_seconds
 
     gflop = n * filter_cost(cfg, layer, network)
-    if quality and network is None and cfg.model.name == "vgg16":  # the quality passes are VGG16's (see _ascend)
+    if quality:
         from jaxviz.quality import plan
+        from jaxviz.run.translate import network_of
 
-        passes, _ = plan(layer, cfg.ascent.size, n)
-        gflop += passes * gflop_per_step(layer, cfg.ascent.size) / 2  # forward only: half a step
+        net = network or network_of(cfg)
+        passes, _ = plan(layer, cfg.ascent.size, n, network=net)
+        gflop += passes * net.gflop_per_step(layer, cfg.ascent.size) / 2  # forward only: half a step
     return prior_seconds(gflop, backend)
 
 
@@ -254,11 +255,10 @@ def _ascend(
         bar.measured(cost)
         n = len(rows)
         bar.update(layer, n, n * cost, within=(n, len(wanted)), force=n == len(wanted))
-    quality = quality and p.network.name == "vgg16"  # the quality passes compute VGG16 itself (jaxviz.quality)
     if quality:
         firsts = np.stack([t[:, : cfg.ascent.size] for t in tiles])  # each filter's first image
         with bar.phase("quality numbers"):
-            for row, extra in zip(rows, quality_lib.evaluate(params, layer, firsts, wanted)):
+            for row, extra in zip(rows, quality_lib.evaluate(params, layer, firsts, wanted, network=p.network)):
                 row.update(extra)
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
     return Result(layer, wanted, np.stack(tiles), activations, rows, cfg)

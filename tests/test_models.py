@@ -122,9 +122,9 @@ def test_any_flax_module_through_the_api():
     ours = net.activation(variables, rgb, "conv2", None, "float32", "xla")
     np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
     r = jaxviz.visualize("conv2", [0, 3, 5], model=loaded, size=32, steps=6, progress=False)
-    alone = jaxviz.visualize("conv2", [3], model=loaded, size=32, steps=6, progress=False)
+    alone = jaxviz.visualize("conv2", [3], model=loaded, size=32, steps=6, progress=False, quality=False)
     np.testing.assert_allclose(r.images[1], alone.images[0], atol=1)  # batched equals per-filter (uint8 rounding)
-    assert r.config.model.name == "flax" and "robustness" not in r.metrics[0]
+    assert r.config.model.name == "flax" and 0 <= r.metrics[0]["robustness"] and r.metrics[0]["display_activation"] >= 0
     assert (np.array([m["history"][-1] > m["history"][0] for m in r.metrics if not m["dead"]])).all()
     with pytest.raises(JaxvizError, match="unknown layer 'head' of flax:Small; valid layers: all, conv1, conv2"):
         jaxviz.visualize("head", [0], model=loaded, size=32, steps=1, progress=False)
@@ -182,3 +182,20 @@ def test_a_keras_application_through_the_whole_run(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         visualize.main([*argv, "--layers", "conv9", "--out", str(tmp_path / "bad")])
     assert_one_line_error(e.value.code, capsys.readouterr().err, "unknown layer 'conv9' of keras:resnet50", "53 x conv")
+
+
+def test_the_quality_numbers_of_any_model_equal_vgg16s_own_path(params):
+    """The quality passes' path for any Network (the whole layer through Network.activation, after Network.post)
+    gives VGG16's own fast path's numbers (only the filter's channel of its copies), on VGG16 itself."""
+    from jaxviz import quality
+    from jaxviz.model.architecture import VGG16_ARCHITECTURE
+    from jaxviz.model.network import VGGNetwork
+
+    as_any = VGGNetwork(VGG16_ARCHITECTURE)  # equal to VGG16 but not it: takes the generic path
+    assert as_any is not VGG16
+    images = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    fast = quality.measure(params, "block2_conv1", images, [4, 9, 17], copies=2)
+    generic = quality.measure(params, "block2_conv1", images, [4, 9, 17], copies=2, network=as_any)
+    for a, b in zip(fast, generic):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert fast[1].max() > 0  # robustness measured, not zeros on both sides

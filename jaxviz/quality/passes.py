@@ -15,7 +15,8 @@ import numpy as np
 from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.records import DEAD_EPS
 from jaxviz.ascent.transforms import random_affine
-from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS, gflop_per_step
+from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
+from jaxviz.model.network import VGG16, Network
 from jaxviz.model.vgg import VGG, Conv3x3, max_pool_2x2, preprocess
 from jaxviz.runtime.device_fit import memory_limit, next_power_of_two, per_device
 
@@ -66,40 +67,40 @@ class Executables:
                 took[name] += time.perf_counter() - t
         return self._compiled[key](*args)
 
-    def learn(self, layer: str, size: int, passes: int, took: dict) -> None:
+    def learn(self, layer: str, size: int, passes: int, took: dict, network: Network = VGG16) -> None:
         """Take the figures from one `measure` call that ran `passes` forward passes of `size` px images through
         `layer` and spent `took` (its "seconds", "compile_s", "measure_compile_s", "copies_compile_s")."""
         if took["measure_compile_s"]:
-            self.compile_s_per_layer = took["measure_compile_s"] / (CONV_LAYERS.index(layer) + 1)
+            self.compile_s_per_layer = took["measure_compile_s"] / (network.layers.index(layer) + 1)
         if took["copies_compile_s"]:
             self.copies_compile_s = took["copies_compile_s"]
         run = took["seconds"] - took["compile_s"]
         if run > 0.05:  # shorter is mostly dispatch, no measure of the rate
-            self.gflops[jax.default_backend()] = passes * forward_gflop(layer, size) / run
+            self.gflops[jax.default_backend()] = passes * forward_gflop(layer, size, network) / run
 
-    def estimate_seconds(self, layer: str, size: int, n: int) -> float:
+    def estimate_seconds(self, layer: str, size: int, n: int, network: Network = VGG16) -> float:
         """Rough wall seconds of `measure` on n square `size` px images with default settings: the compiles this
         process has yet to make and the forward passes, at the figures learnt so far. Nothing is compiled or run."""
-        passes, compiles = plan(layer, size, n, compiled=self)
-        seconds = self.compile_s_per_layer * (CONV_LAYERS.index(layer) + 1) if "measure" in compiles else 0.0
+        passes, compiles = plan(layer, size, n, compiled=self, network=network)
+        seconds = self.compile_s_per_layer * (network.layers.index(layer) + 1) if "measure" in compiles else 0.0
         seconds += self.copies_compile_s if "copies" in compiles else 0.0
         rate = self.gflops.get(jax.default_backend(), self.GUESS_GFLOPS)
-        return seconds + passes * forward_gflop(layer, size) / rate
+        return seconds + passes * forward_gflop(layer, size, network) / rate
 
 
 EXECUTABLES = Executables()  # one per process, as JAX's own compiled programs are
 
 
-def forward_gflop(layer: str, size: int) -> float:
-    """GFLOP of one forward pass of a `size` px image up to `layer`: half an ascent step (a step is a forward and an
-    input-gradient backward of the same cost; architecture.gflop_per_step)."""
-    return gflop_per_step(layer, size) / 2
+def forward_gflop(layer: str, size: int, network: Network = VGG16) -> float:
+    """GFLOP of one forward pass of a `size` px image up to `layer` of `network`: half an ascent step (a step is a
+    forward and an input-gradient backward of the same cost; Network.gflop_per_step)."""
+    return network.gflop_per_step(layer, size) / 2
 
 
-def estimate_seconds(layer: str, size: int, n: int) -> float:
-    """Rough wall seconds `measure` takes here on n square `size` px images with default settings (0.0 for none):
-    EXECUTABLES.estimate_seconds. Nothing is compiled or run."""
-    return EXECUTABLES.estimate_seconds(layer, size, n)
+def estimate_seconds(layer: str, size: int, n: int, network: Network = VGG16) -> float:
+    """Rough wall seconds `measure` takes here on n square `size` px images of `network` with default settings (0.0
+    for none): EXECUTABLES.estimate_seconds. Nothing is compiled or run."""
+    return EXECUTABLES.estimate_seconds(layer, size, n, network)
 
 
 def on_cpu() -> bool:
@@ -111,13 +112,14 @@ def _jit(fn: Callable) -> Callable:
     return jax.jit(fn, compiler_options=CPU_OPTIONS if on_cpu() else None)
 
 
-def chunk_size(layer: str, size: int, n: int) -> int:
+def chunk_size(layer: str, size: int, n: int, network: Network = VGG16) -> int:
     """Filters per compiled call for `n` images of `size` px: CPU_CHUNK on XLA:CPU (fastest there, as
     for the ascent); elsewhere the power of two >= n in [MIN_CHUNK, MAX_CHUNK] that fits half the
     device's memory (taking 1 + COPIES ascent images' worth per filter: forward only, so generous)."""
     if on_cpu():
         return CPU_CHUNK
-    fits = per_device((memory_limit() or 1 << 34) // 2, (1 + COPIES) * bytes_per_image(layer, size), MAX_CHUNK)
+    need = (1 + COPIES) * bytes_per_image(layer, size, network=network)
+    fits = per_device((memory_limit() or 1 << 34) // 2, need, MAX_CHUNK)
     return min(max(next_power_of_two(n), MIN_CHUNK), fits)
 
 
@@ -170,6 +172,27 @@ def _measure_fn(layer: str, with_copies: bool) -> Callable:
     return _jit(fn)
 
 
+@functools.cache
+def _measure_any(network: Network, layer: str, with_copies: bool) -> Callable:
+    """`_measure_fn` for any Network: the whole layer through `network.activation` for the images and their copies
+    (one batch), after the layer's own nonlinearity (`network.post`); the filter's channel taken from its copies'.
+    VGG16 keeps `_measure_fn`, which computes only the filter's channel of its copies."""
+
+    def fn(params: dict, images: jax.Array, copies: jax.Array, filters: jax.Array) -> tuple[jax.Array, jax.Array]:
+        f, k = copies.shape[:2]
+        batch = images.astype(jnp.float32)
+        if with_copies:
+            batch = jnp.concatenate([batch, copies.reshape(f * k, *copies.shape[2:])])
+        z = network.post(network.activation(params, batch, layer, None, "float32", "xla"), layer)
+        channels = z.mean(axis=(1, 2))  # (F + F * K, C)
+        if not with_copies:
+            return channels[:f], jnp.zeros((f, 0), jnp.float32)
+        own = jnp.take_along_axis(channels[f:].reshape(f, k, -1), filters[:, None, None], axis=-1)[..., 0]
+        return channels[:f], own
+
+    return _jit(fn)
+
+
 def _checked(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -177,27 +200,30 @@ def _checked(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def _placed(params: dict, layer: str) -> dict:
+def _placed(params: dict, layer: str, network: Network = VGG16) -> dict:
     # float32 on the device whatever was loaded (the cached executables take it); no copy if it is already
-    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), layer_params(params, layer))
+    return jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), layer_params(params, layer, network))
 
 
-def _keys(layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales: tuple, degrees: float) -> dict:
-    """The cache keys of the executables `measure` runs: static settings and argument shapes."""
-    keys = {"measure": ("measure", layer, copies > 0, chunk, *shape)}
+def _keys(
+    layer: str, chunk: int, shape: tuple, copies: int, shift: int, scales: tuple, degrees: float, model: str = "vgg16"
+) -> dict:
+    """The cache keys of the executables `measure` runs: static settings and argument shapes (and the model, but
+    for VGG16's, whose keys stay as they were)."""
+    keys = {"measure": ("measure", layer, copies > 0, chunk, *shape, *([model] if model != "vgg16" else []))}
     return keys | {"copies": ("copies", chunk, *shape, shift, scales, degrees)} if copies else keys
 
 
 def plan(
-    layer: str, size: int, n: int, copies: int = COPIES, compiled: Executables = EXECUTABLES
+    layer: str, size: int, n: int, copies: int = COPIES, compiled: Executables = EXECUTABLES, network: Network = VGG16
 ) -> tuple[int, list[str]]:
     """For `measure` on n square `size` px images with default settings: (forward passes it runs, padding
     and whole groups of COPIES included; which of its executables, "measure" and "copies", `compiled` (this
     process's) has yet to compile). Nothing is compiled or run."""
     if n <= 0:
         return 0, []
-    chunk = chunk_size(layer, size, n)
-    keys = _keys(layer, chunk, (size, size, 3), copies, size // SHIFT_FRACTION, SCALES, DEGREES)
+    chunk = chunk_size(layer, size, n, network)
+    keys = _keys(layer, chunk, (size, size, 3), copies, size // SHIFT_FRACTION, SCALES, DEGREES, network.name)
     passes = -(-n // chunk) * chunk * (1 + -(-copies // COPIES) * COPIES)
     return passes, [name for name, key in keys.items() if key not in compiled]
 
@@ -220,6 +246,7 @@ def measure(
     scales: tuple[float, float] = SCALES,
     degrees: float = DEGREES,
     spent: dict | None = None,
+    network: Network = VGG16,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Channel means (N, C) and robustness (N,) of uint8 (N, H, W, 3) images, image i shown for filters[i].
 
@@ -231,7 +258,8 @@ def measure(
     fold_in(fold_in(fold_in(key(seed), KEY_TAG), f), c): the same whatever the batching, order or `copies`.
     One pass for both (see the module docstring); copies=0 measures the means alone (robustness then 0).
     `spent`, if given, is set to this call's "seconds" (wall) and "compile_s" (of
-    them; apart: "measure_compile_s", "copies_compile_s"); `estimate_seconds` learns from them. ValueError: bad
+    them; apart: "measure_compile_s", "copies_compile_s"); `estimate_seconds` learns from them. `network`: the
+    model (VGG16 by default; another's layer is scored after its own nonlinearity, Network.post). ValueError: bad
     image shape, a filter count unlike the image count, copies < 0.
     """
     t0, took = (
@@ -247,15 +275,16 @@ def measure(
     if copies < 0:
         raise ValueError(f"copies must be >= 0, got {copies}")
     if not n:
-        return np.zeros((0, CONV_WIDTHS[layer]), np.float32), np.zeros(0, np.float32)
-    chunk = chunk_size(layer, images.shape[1], n)
+        return np.zeros((0, network.widths[layer]), np.float32), np.zeros(0, np.float32)
+    chunk = chunk_size(layer, images.shape[1], n, network)
     pad = -n % chunk  # repeats of the last image: one shape per chunk size, so one compile
     images, filt = np.concatenate([images, images[-1:].repeat(pad, 0)]), np.concatenate([filt, filt[-1:].repeat(pad)])
     shift = images.shape[1] // SHIFT_FRACTION if max_shift is None else int(max_shift)
     scales, degrees = tuple(map(float, scales)), float(degrees)
-    keys = _keys(layer, chunk, images.shape[1:], copies, shift, scales, degrees)
-    make, fn = _copies_fn(shift, scales, degrees), _measure_fn(layer, copies > 0)
-    placed, none = _placed(params, layer), np.zeros((chunk, 0, *images.shape[1:]), np.float32)
+    keys = _keys(layer, chunk, images.shape[1:], copies, shift, scales, degrees, network.name)
+    fn = _measure_fn(layer, copies > 0) if network is VGG16 else _measure_any(network, layer, copies > 0)
+    make = _copies_fn(shift, scales, degrees)
+    placed, none = _placed(params, layer, network), np.zeros((chunk, 0, *images.shape[1:]), np.float32)
     groups, out = [np.int32(g) for g in range(0, copies, COPIES)], []  # all dispatched before any is read
     for s in range(0, len(images), chunk):
         part, fs = images[s : s + chunk], filt[s : s + chunk]
@@ -267,6 +296,6 @@ def measure(
     robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
     took["seconds"] = time.perf_counter() - t0
     if images.shape[1] == images.shape[2]:  # the estimate is of square images (a run's)
-        EXECUTABLES.learn(layer, images.shape[1], len(images) * (1 + len(groups) * COPIES), took)
+        EXECUTABLES.learn(layer, images.shape[1], len(images) * (1 + len(groups) * COPIES), took, network)
     spent.update(took)
     return means, robust

@@ -29,11 +29,11 @@ def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
 def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **options: Any) -> list[dict]:
     """One dict per image: display_activation, robustness (`measure`'s second array: the activation on perturbed
     copies over display_activation), selective (see `selectivity`; None when there is only one image).
-    `options`: `measure`'s (copies, seed, max_shift, scales, degrees, spent). Raises ValueError for copies < 1
+    `options`: `measure`'s (copies, seed, max_shift, scales, degrees, spent, network). Raises ValueError for copies < 1
     (and as `measure`)."""
     if options.get("copies", COPIES) < 1:
         raise ValueError(f"copies must be >= 1, got {options['copies']}")
-    means, robust = measure(params, layer, images, filters, **options)
+    means, robust = measure(params, layer, images, filters, **options)  # options may name the `network`
     own = means[np.arange(len(filters)), np.asarray(filters, np.int64)]
     selective = selectivity(means, filters)
     return [

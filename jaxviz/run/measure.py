@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,10 @@ def measure_layer(
     results: dict[int, FilterResult],
     size: int,
     spent: dict | None = None,
+    network: Any = None,
 ) -> dict[int, dict]:
-    """{filter: {display_activation, robustness, selective}} for `filters` (those with results).
+    """{filter: {display_activation, robustness, selective}} for `filters` (those with results), of `network`'s
+    `layer` (a jaxviz.model.network.Network; None: VGG16).
 
     `spent`, if given, is set to this call's "seconds" (wall, 0.0 when all were cached) and "compile_s"
     (of them).
@@ -68,7 +71,8 @@ def measure_layer(
     todo = [f for f in filters if f in results and f not in cache]
     if todo:
         images = np.stack([first_image(results[f].tile, size) for f in todo])
-        means, robust = quality.measure(params, layer, images, todo, spent=took)
+        model = {} if network is None else {"network": network}
+        means, robust = quality.measure(params, layer, images, todo, spent=took, **model)
         cache.update({f: (means[i], float(robust[i])) for i, f in enumerate(todo)})
         _write(path, cache)
     if spent is not None:
@@ -77,7 +81,7 @@ def measure_layer(
 
 
 def estimate_seconds(
-    state_dir: Path, layer: str, filters: list[int], results: dict[int, FilterResult], size: int
+    state_dir: Path, layer: str, filters: list[int], results: dict[int, FilterResult], size: int, network: Any = None
 ) -> float:
     """Rough wall seconds `measure_layer` (same arguments) will take here: 0.0 if every filter is cached, else
     quality.estimate_seconds for the rest (the compiles this process has yet to make and the forward passes, at the
@@ -85,7 +89,8 @@ def estimate_seconds(
     from jaxviz import quality
 
     cache = _read(_path(state_dir, layer))
-    return quality.estimate_seconds(layer, size, sum(f in results and f not in cache for f in filters))
+    n = sum(f in results and f not in cache for f in filters)
+    return quality.estimate_seconds(layer, size, n, **({} if network is None else {"network": network}))
 
 
 def cached(state_dir: Path, layer: str, filters: list[int]) -> dict[int, dict]:

@@ -40,7 +40,6 @@ class _Visualization:
 
     def __init__(self, cfg: Config, p: Plan, params: dict, after_layer: AfterLayer | None):
         self.cfg, self.plan, self.params, self.after_layer = cfg, p, params, after_layer
-        self._said_no_quality = False
         self.index, self.count = distributed.process()
         self.primary = self.index == 0
         self.out = Path(cfg.output.dir)
@@ -126,7 +125,13 @@ class _Visualization:
             t0 = time.perf_counter()
             with self.bar.phase("quality numbers"):
                 layer.scores = measure.measure_layer(
-                    self.params, self.store.root, name, layer.filters, layer.done, cfg.ascent.size
+                    self.params,
+                    self.store.root,
+                    name,
+                    layer.filters,
+                    layer.done,
+                    cfg.ascent.size,
+                    network=self.plan.network,
                 )
             layer.times["quality_seconds"] = round(time.perf_counter() - t0, 3)
             _write_quality(self.writer, name, layer.scores, self.session.global_step)
@@ -139,17 +144,10 @@ class _Visualization:
         """output.quality: on, off, or auto: measured unless the estimate says it would cost more than a
         QUALITY_SHARE of the layer's ascent (and more than QUALITY_FLOOR_S); a skip is said once and recorded."""
         mode = _quality_mode(self.cfg.output.quality)
-        network = self.plan.network
-        if network.name != "vgg16" and mode != "off":
-            # The quality passes (jaxviz.quality) compute VGG16 itself; another model's numbers are not made yet.
-            if not self._said_no_quality:
-                _say(f"quality numbers are VGG16's only so far: none for {network.name}")
-                self._said_no_quality = True
-            return False
         if mode != "auto":
             return mode == "on"
         size, ascent_s = self.cfg.ascent.size, layer.times.get("seconds", 0.0)
-        estimate = measure.estimate_seconds(self.store.root, name, layer.filters, layer.done, size)
+        estimate = measure.estimate_seconds(self.store.root, name, layer.filters, layer.done, size, self.plan.network)
         if estimate <= max(QUALITY_SHARE * ascent_s, QUALITY_FLOOR_S):
             return True
         layer.times["quality_skipped_estimate_seconds"] = round(estimate, 1)
