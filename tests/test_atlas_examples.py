@@ -19,6 +19,16 @@ TOP = 3
 LAYER = "block1_conv1"
 
 
+def _photos(root: Path, shapes: list[tuple[int, int]], seed: int) -> Path:
+    """root/images with one random RGB PNG per (height, width) of `shapes`, im0.png, im1.png, ..."""
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(seed)
+    for i, (h, w) in enumerate(shapes):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    return images
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, weights_path) -> Path:
     """A tiny run (4 filters of block1_conv1, 32 px, 2 steps) with the examples of 6 small PNGs beside it."""
@@ -28,11 +38,7 @@ def made(tmp_path_factory, weights_path) -> Path:
     from jaxviz.run.visualization import run_visualization
 
     root = tmp_path_factory.mktemp("atlasex")
-    images = root / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 256, (40 + 4 * i, 36, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    images = _photos(root, [(40 + 4 * i, 36) for i in range(6)], seed=0)
     out = root / "run"
     updates = {
         "model.weights": str(weights_path),
@@ -187,11 +193,7 @@ def alone(tmp_path_factory, weights_path) -> Path:
     from jaxviz.dataset_examples.scan import run as examples_run
 
     root = tmp_path_factory.mktemp("alone")
-    images = root / "images"
-    images.mkdir()
-    rng = np.random.default_rng(2)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)).save(images / f"im{i}.png")
+    images = _photos(root, [(36, 40)] * 3, seed=2)
     out = root / "run"
     examples_run(make_job(images, LAYER, "0:4", top=2, size=32, weights=str(weights_path), out=out))
     return out
