@@ -116,15 +116,13 @@ def flax_model(
     capture_intermediates. `preprocess`: what the module takes from RGB 0-255 images ("0-255", "0-1", "tf" for
     [-1, 1], "caffe", "torch"; see jaxviz.model.flax_network.PREPROCESS); `natural_size`: the side it was trained
     at (px). Raises JaxvizError for an unknown `preprocess` or a module without such a layer."""
-    import jax
-
     from jaxviz.model.flax_network import flax_network
-    from jaxviz.model.weights import fingerprint
+    from jaxviz.model.weights import tree_fingerprint
 
     network = flax_network(module, variables, preprocess, natural_size, name)
-    leaves = jax.tree_util.tree_flatten_with_path(variables)[0]
-    tree = {jax.tree_util.keystr(path): {"value": np.asarray(leaf)} for path, leaf in leaves}
-    return LoadedModel(network, variables, None, f"a Flax module ({type(module).__name__})", fingerprint(tree))
+    return LoadedModel(
+        network, variables, None, f"a Flax module ({type(module).__name__})", tree_fingerprint(variables)
+    )
 
 
 def estimate_seconds(
@@ -227,13 +225,12 @@ def _ascend(
     """visualize's work once checked and announced, phase by phase on `bar` (a jaxviz.show.progress.Progress)."""
     from jaxviz import ascent
     from jaxviz import quality as quality_lib
-    from jaxviz.model.model_registry import load_model
     from jaxviz.run import recorded
     from jaxviz.run.tiled_chunks import tiled_chunks
+    from jaxviz.run.translate import model_of
 
     with bar.phase("loading weights"):
-        m = cfg.model
-        loaded = given if given is not None else load_model(m.name, m.weights, m.download, m.preprocess)
+        loaded = given if given is not None else model_of(cfg)
         params = loaded.params
         # What made the images, as a run's config.toml records it (model.fingerprint given: other weights refused)
         cfg = recorded.resolve(cfg, loaded.path, loaded.fingerprint)

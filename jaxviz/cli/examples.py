@@ -31,13 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     job = job_for(cfg)  # every setting checked before JAX is imported
     join_processes(args, cfg)
     from jaxviz.cli.arguments import atlas_hook
-    from jaxviz.model.weights import find_and_load_file, fingerprint
+    from jaxviz.model.weights import find_and_load_file
     from jaxviz.runtime.processes import holding, process
 
     # bad weights: refused before the run directory is made (and loaded once); found as job_for found them
     weights = find_and_load_file(cfg.model.weights, cfg.model.download)
     if process()[0] == 0 and not args.quiet:
-        print(f"jaxviz: weights: {weights.path} ({weights.how}; fingerprint {fingerprint(weights.params)})", flush=True)
+        print(f"jaxviz: weights: {weights.path} ({weights.how}; fingerprint {weights.fingerprint})", flush=True)
 
     page = job.out.absolute() / "atlas" / "index.html"
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):

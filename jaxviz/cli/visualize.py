@@ -36,12 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare(cfg)  # every name, filter and size refused here, before JAX is imported: a mistake answers at once
     job = run_examples.job_for(cfg) if cfg.examples.images else None  # its checks import no JAX either
     join_processes(args, cfg)
-    from jaxviz.model.model_registry import load_model
+    from jaxviz.run.translate import model_of
     from jaxviz.run.visualization import check_fits, run_visualization
     from jaxviz.runtime import processes as distributed
 
-    m = cfg.model
-    load_model(m.name, m.weights, m.download, m.preprocess)  # bad weights: refused before a directory is made
+    model_of(cfg)  # bad weights: refused before a directory is made
     check_fits(cfg, prepare(cfg))  # so is an image no memory holds
     # Held across the ascent, its examples and its atlas (each holds it too, re-entrantly): no other writer
     # can slip in between them.

@@ -112,7 +112,7 @@ def run(
         pick_batch,  # JAX: imported when a run starts, not when a Job is checked
     )
     from jaxviz.dataset_examples.feed import Feeder
-    from jaxviz.model.weights import find_and_load, fingerprint
+    from jaxviz.model.weights import find_and_load_file
     from jaxviz.runtime import numerics
     from jaxviz.runtime import processes as distributed
 
@@ -122,8 +122,9 @@ def run(
     mine = distributed.share(list(range(len(files))), index, count)  # global file indices, contiguous
     devices = jax.local_devices()
     batch = pick_batch(job.batch, job.layers, job.size, devices)
-    host_params = find_and_load(job.weights)
-    now = settings(job, files, loader.stamps(root, files), fingerprint(host_params), count)
+    loaded = find_and_load_file(job.weights)
+    host_params = loaded.params
+    now = settings(job, files, loader.stamps(root, files), loaded.fingerprint, count)
     now["numerics"] = numerics.environment()  # another JAX, backend or precision: another top-K order at ties
     widths = {layer: len(job.filters[layer]) for layer in job.layers}
     state = topk.empty_state(widths, job.top)

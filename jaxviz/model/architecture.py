@@ -29,8 +29,9 @@ def block(layer: str) -> int:
 
 
 def min_size(layer: str) -> int:
-    """Smallest image side (px) for which `layer`'s map is at least 1x1: one 2x2 pool ends each earlier block."""
-    return 2 ** (block(layer) - 1)
+    """Smallest image side (px) for which `layer`'s map is at least 1x1: one 2x2 pool ends each earlier block
+    (VGG16's: VGGArchitecture.min_size)."""
+    return VGG16_ARCHITECTURE.min_size(layer)
 
 
 def network_order(layers) -> list[str]:
@@ -40,20 +41,14 @@ def network_order(layers) -> list[str]:
 
 
 def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
-    """(name, map side, in channels, out channels) of every conv layer up to `upto` for `size` px input."""
-    out, side, cin = [], size, 3
-    for name in CONV_LAYERS[: CONV_LAYERS.index(upto) + 1]:
-        if name.endswith("conv1") and name != CONV_LAYERS[0]:
-            side //= 2  # a 2x2 'valid' pool ends every block
-        out.append((name, side, cin, CONV_WIDTHS[name]))
-        cin = CONV_WIDTHS[name]
-    return out
+    """(name, map side, in channels, out channels) of every VGG16 conv layer up to `upto` for `size` px input
+    (VGGArchitecture.conv_geometry)."""
+    return VGG16_ARCHITECTURE.conv_geometry(upto, size)
 
 
 def gflop_per_step(layer: str, size: int) -> float:
-    """GFLOP of one ascent step of one image: forward to `layer`, input-gradient backward (2 FLOP per MAC)."""
-    macs = sum(side * side * 9 * cin * cout for _, side, cin, cout in conv_geometry(layer, size))
-    return 2 * 2 * macs / 1e9
+    """GFLOP of one VGG16 ascent step of one image (VGGArchitecture.gflop_per_step)."""
+    return VGG16_ARCHITECTURE.gflop_per_step(layer, size)
 
 
 @dataclass(frozen=True)

@@ -15,18 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jaxviz.errors import JaxvizError
+from jaxviz.model.architecture import MEAN_BGR
 from jaxviz.model.network import InputSpec
 
 # RGB 0-255 -> what a module was trained on. Formulas: "caffe" and "torch" as keras.applications.imagenet_utils'
 # preprocess_input modes (ImageNet's BGR mean subtracted; RGB scaled to 0-1, then ImageNet's mean and std), "tf" its
 # scaling to [-1, 1].
-_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 PREPROCESS: dict[str, Callable[[Any], Any]] = {
     "0-255": lambda x: x,
     "0-1": lambda x: x / 255.0,
     "tf": lambda x: x / 127.5 - 1.0,
-    "caffe": lambda x: x[..., ::-1] - _constant(_MEAN_BGR, x),
+    "caffe": lambda x: x[..., ::-1] - _constant(MEAN_BGR, x),
     "torch": lambda x: (x / 255.0 - _constant(_TORCH_MEAN, x)) / _constant(_TORCH_STD, x),
 }
 

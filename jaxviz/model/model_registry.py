@@ -84,10 +84,10 @@ def load_model(name: str, weights: str = "", download: bool = True, preprocess: 
     Raises JaxvizError (one line) as those do, and for an unknown name.
     """
     if name == "vgg16":
-        from jaxviz.model.weights import find_and_load_file, fingerprint
+        from jaxviz.model.weights import find_and_load_file
 
         found = find_and_load_file(weights, download)
-        return LoadedModel(VGG16, found.params, found.path, found.how, fingerprint(found.params))
+        return LoadedModel(VGG16, found.params, found.path, found.how, found.fingerprint)
     if name == "vgg19":
         return _vgg19(weights)
     return _keras(name, weights, preprocess)
@@ -131,17 +131,8 @@ def _keras(name: str, weights: str, preprocess: str) -> LoadedModel:
 
     network, params = load_keras_model(weights if name == FROM_FILE else name, "" if name == FROM_FILE else weights,
                                        preprocess)  # fmt: skip
-    from jaxviz.model.weights import fingerprint
+    from jaxviz.model.weights import tree_fingerprint
 
     path = None if weights in ("", "random") else Path(weights)
     how = "Keras' random initialisation" if weights == "random" else "given"
-    return LoadedModel(network, params, path, how, fingerprint(_as_tree(params)))
-
-
-def _as_tree(params: Any) -> dict:
-    """Keras' variable lists as the {layer: {name: array}} tree jaxviz.model.weights.fingerprint hashes."""
-    import jax
-    import numpy as np
-
-    leaves = jax.tree_util.tree_leaves(params)
-    return {f"{i:05d}": {"value": np.asarray(leaf)} for i, leaf in enumerate(leaves)}
+    return LoadedModel(network, params, path, how, tree_fingerprint(params))

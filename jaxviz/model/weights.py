@@ -6,7 +6,7 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -155,6 +155,15 @@ def random_params(seed: int = 0, architecture: VGGArchitecture = VGG16_ARCHITECT
     }
 
 
+def tree_fingerprint(tree: Any) -> str:
+    """`fingerprint` of any pytree of arrays (a Keras model's variables, a Flax module's): its leaves by their
+    path (jax.tree_util.keystr), so the hash is that of the values and where they sit."""
+    import jax
+
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return fingerprint({jax.tree_util.keystr(path): {"value": np.asarray(leaf)} for path, leaf in leaves})
+
+
 class Loaded(NamedTuple):
     """Weights found and loaded: the file (None for random_params), how it was found (weight_search.FoundWeights'
     `how`, or RANDOM), the checked params."""
@@ -162,6 +171,14 @@ class Loaded(NamedTuple):
     path: Path | None
     how: str
     params: Params
+
+    @property
+    def fingerprint(self) -> str:
+        """`fingerprint(params)`, hashed once per process and file (58 MB of VGG16: a run, its examples and their
+        checks all ask)."""
+        if self.path is None:
+            return fingerprint(self.params)
+        return _fingerprint_once(self.path, "fc1" in self.params)
 
 
 def find_and_load_file(weights: str = "", download: bool = True, include_top: bool = False) -> Loaded:
@@ -177,6 +194,11 @@ def find_and_load_file(weights: str = "", download: bool = True, include_top: bo
 @functools.cache  # a notebook, a comparison, a run and its examples ask many times: each file loaded once
 def _load_once(path: Path, include_top: bool) -> Params:
     return load_params(path, include_top)
+
+
+@functools.cache
+def _fingerprint_once(path: Path, include_top: bool) -> str:
+    return fingerprint(_load_once(path, include_top))
 
 
 def find_and_load(weights: str = "", download: bool = True) -> Params:

@@ -123,9 +123,9 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
 
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
         if job.out is not None:
-            from jaxviz.model.weights import find_and_load, fingerprint
+            from jaxviz.model.weights import find_and_load_file
 
-            check_same_weights(job.out, fingerprint(find_and_load(job.weights)), "these examples")
+            check_same_weights(job.out, find_and_load_file(job.weights).fingerprint, "these examples")
         listing = job.out / "examples" / "images.json"  # written last, and only when something changed
         before = listing.stat().st_mtime_ns if listing.is_file() else None
         tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jaxviz.ascent import Knobs, Method, Spec, objectives, transforms
 from jaxviz.config import Config
+from jaxviz.model.model_registry import LoadedModel
 from jaxviz.model.network import Network
 
 
@@ -44,6 +45,15 @@ def method_of(cfg: Config) -> Method:
         optimizer=a.optimizer,
         schedule=a.schedule,
     )
+
+
+def model_of(cfg: Config) -> LoadedModel:
+    """The model `cfg.model` names with its weights, found and checked (jaxviz.model.model_registry.load_model: once
+    per process). Raises JaxvizError (one line) as that does."""
+    from jaxviz.model.model_registry import load_model
+
+    m = cfg.model
+    return load_model(m.name, m.weights, m.download, m.preprocess)
 
 
 def spec_of(cfg: Config, layer: str, method: Method | None = None, network: Network | None = None) -> Spec:

@@ -175,13 +175,12 @@ def run_visualization(
     The run directory is held for the whole run (jaxviz.runtime.dir_lock): another process writing it is refused
     (JaxvizError, one line naming it) before anything is loaded or written.
     """
-    from jaxviz.model.model_registry import load_model
+    from jaxviz.run.translate import model_of
 
     p = prepare(cfg)
     out = output_dir(cfg.output.dir)  # a link and its target are one run directory
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's or some other folder
-    m = cfg.model
-    weights = load_model(m.name, m.weights, m.download, m.preprocess)  # bad weights create no directory
+    weights = model_of(cfg)  # bad weights create no directory
     check_fits(cfg, p)  # an image size no device holds: refused now, not after minutes of swapping
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
         return _run_held(cfg, p, weights, hparams, metric_layers, after_layer)
