@@ -55,7 +55,7 @@ def _dict(x: object) -> dict:
 
 
 def _shown(p: Pictures) -> tuple:
-    return p.full, p.thumb, p.size, p.thumb_size  # dataclasses.astuple deep-copies: 10 times slower
+    return p.full, p.thumb, p.size, p.thumb_size, p.opaque, p.alpha  # dataclasses.astuple deep-copies: 10x slower
 
 
 def _inputs(v: RunView, layers: list[str], i: int) -> str:
