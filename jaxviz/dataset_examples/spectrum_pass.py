@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ DEFAULT_SIZE = 256  # px: photos of 300 px and more are shrunk, not enlarged (an
 BATCH = 16  # images decoded ahead and transformed together
 # The cache's own version: bump it when what a pass computes changes (the loader's resize, the colour convention).
 PASS_VERSION = 1
+
+
+def print_warning(text: str) -> None:
+    """One warning line on stderr (as the dataset examples say theirs)."""
+    print(f"jaxviz: warning: {text}", file=sys.stderr, flush=True)
 
 
 def cache_dir() -> Path:
@@ -47,25 +53,27 @@ def template_of(
     path: str | Path,
     size: int = DEFAULT_SIZE,
     progress: Callable[[int, int], Any] | None = None,
-    warn: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = print_warning,
     cache: bool = True,
 ) -> spectrum.Magnitude:
     """The magnitude template of `path`: a folder -> the mean spectrum of its images at `size` x `size` px (one
     streamed pass, or the cached result of an earlier identical one); a file -> `spectrum.load` (`size` unused:
     a template is resized where it is used). `source` is the path as given.
 
-    `progress(total files, 0)` makes a display (jaxviz.show.progress.Progress.over_files; the dataset examples'
-    Display protocol: status, measured, update, close); `warn` gets one line per unreadable file skipped.
+    `progress(total files, 0)` makes a display, or None for none (jaxviz.show.progress.Progress.over_files; the
+    dataset examples' Display protocol: measured, update, close); `warn` gets one line per unreadable file
+    skipped (None: silent); `cache=False` neither reads nor writes the cache.
     Raises JaxvizError (one line): missing path, a folder with no JPEG/PNG or none readable, a bad template file.
     """
     if size < spectrum.MIN_SIZE:
         raise JaxvizError(f"the template size {size} is too small: give at least {spectrum.MIN_SIZE}")
     p = Path(path).expanduser()
+    if not p.exists() and not p.is_symlink():
+        raise JaxvizError(f"the image folder or template file {str(path)!r} does not exist")
     if not p.is_dir():
         return spectrum.load(path)
     files = loader.list_images(p, warn)
-    key = cache_key(p, files, size)
-    cached = cache_dir() / f"{key}.npz"
+    cached = cache_dir() / f"{cache_key(p, files, size)}.npz"
     if cache and cached.is_file():
         try:
             m = spectrum.load(cached)
@@ -80,6 +88,16 @@ def template_of(
             if warn is not None:
                 warn(f"the template was not cached: {e}")
     return m
+
+
+def is_cached(path: str | Path, size: int = DEFAULT_SIZE) -> bool:
+    """Whether `template_of(path, size)` would read its result from the cache (False for a file, or a folder
+    that changed since). Raises JaxvizError as `template_of` does for a folder that is not one."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return False
+    files = loader.list_images(p)
+    return (cache_dir() / f"{cache_key(p, files, size)}.npz").is_file()
 
 
 def _pass(
