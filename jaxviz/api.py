@@ -31,7 +31,14 @@ DISPLAY_SIDE = 2048  # px: the longest side of the grid a notebook shows (Result
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    """What `visualize` returns: one row per filter, in the order asked for."""
+    """What `visualize` returns: one row per filter, in the order asked for.
+
+    `alpha`: each filter's transparency map when the method keeps one (MACO does), else None: (N, size, size)
+    float32 >= 0, how much each pixel of the filter's image mattered to it (the accumulated coverage-corrected
+    |d objective / d image|), raw, not normalised. `rgba()` shows it as the images' alpha channel, and `grid()` (and
+    a notebook's picture of the Result) shows the images with it over a neutral grey; `grid(alpha=False)` the images
+    alone. jaxviz.show.display.alpha_for_display is how it is made [0, 1] for display.
+    """
 
     layer: str
     filters: list[int]
@@ -39,13 +46,30 @@ class Result:
     activations: np.ndarray  # (N,) float32, final mean activation of each filter during the ascent
     metrics: list[dict]  # per filter, as in metrics.json (with the quality numbers)
     config: Config  # the resolved config that made them
+    alpha: np.ndarray | None = None  # (N, size, size) float32 >= 0, raw transparency maps; None: not kept
 
-    def grid(self, columns: int = 0, margin: int = 5) -> np.ndarray:
+    def rgba(self) -> np.ndarray:
+        """The images with their transparency maps as alpha (display.alpha_for_display: clipped at a percentile,
+        per filter), (N, H, W, 4) uint8; fully opaque when the Result has no maps."""
+        from jaxviz.show import display
+
+        if self.alpha is None:
+            return display.with_alpha(self.images, np.ones(self.images.shape[:3]))
+        shown = display.alpha_for_display(self.alpha)
+        return display.with_alpha(
+            self.images, np.stack([display.alpha_tile(a, t.shape) for a, t in zip(shown, self.images)])
+        )
+
+    def grid(self, columns: int = 0, margin: int = 5, alpha: bool = True) -> np.ndarray:
         """All images in one uint8 grid (for display or saving): (rows * H + (rows - 1) * margin, columns * W +
-        (columns - 1) * margin, 3), row-major in the order asked for; `columns` 0: ceil(sqrt(N))."""
+        (columns - 1) * margin, 3), row-major in the order asked for; `columns` 0: ceil(sqrt(N)). With transparency
+        maps and `alpha`, each image is shown with its map over a neutral grey (display.over_background), as a
+        run's grid shows it; `alpha=False`: the images alone."""
         from jaxviz.runtime.images import grid
+        from jaxviz.show import display
 
-        return grid(self.images, columns, margin)
+        tiles = display.over_background(self.rgba()) if alpha and self.alpha is not None else self.images
+        return grid(tiles, columns, margin)
 
     def __repr__(self) -> str:  # the default would print every pixel: a notebook shows the gist
         from jaxviz.dataset_examples.examples_store import describe_filters
@@ -56,11 +80,13 @@ class Result:
         live = self.activations[np.isfinite(self.activations)]
         acts = f", activation {live.min():.3g}-{live.max():.3g}" if live.size else ""
         filters = f"{n} filter{'s' * (n != 1)} ({describe_filters(self.filters)})"
+        alpha = ", with alpha" if self.alpha is not None else ""
         return (f"Result({self.layer!r}, {filters}, {a.size} px, {steps}, {method}, objective {c.objective.expr!r}; "
-                f"images {self.images.shape}{acts})")  # fmt: skip
+                f"images {self.images.shape}{alpha}{acts})")  # fmt: skip
 
     def _repr_png_(self) -> bytes:
-        """The grid as PNG bytes, so a notebook cell that shows a Result draws its images. A grid over
+        """The grid as PNG bytes, so a notebook cell that shows a Result draws its images (with their transparency
+        maps over a neutral grey, when it has them: `grid()`). A grid over
         DISPLAY_SIDE px on a side is shrunk to that (a notebook would store megabytes of PNG otherwise); the full
         resolution is `grid()`."""
         from PIL import Image
@@ -239,7 +265,7 @@ def _ascend(
     segment = cfg.output.snapshot_every if bar.enabled else 0
     engine = ascent.LayerAscent(params, p.specs[layer], p.knobs, ascent.filter_mesh(), segment)
     total = cfg.ascent.steps * cfg.ascent.stages
-    rows, tiles = [], []
+    rows, tiles, alphas = [], [], []
 
     def on_step(part: list[int], s: int, act, images) -> None:  # the first report comes after the first compile
         done = len(rows) + len(part) * s / total
@@ -248,6 +274,7 @@ def _ascend(
     bar.status("compiling")
     for chunk in tiled_chunks(engine, wanted, cfg, on_step if bar.enabled else None):
         tiles += [r.tile for r in chunk.results]
+        alphas += [r.alpha for r in chunk.results]
         rows += chunk.records
         bar.measured(cost)
         n = len(rows)
@@ -258,7 +285,8 @@ def _ascend(
             for row, extra in zip(rows, quality_lib.evaluate(params, layer, firsts, wanted, network=p.network)):
                 row.update(extra)
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
-    return Result(layer, wanted, np.stack(tiles), activations, rows, cfg)
+    alpha = np.stack(alphas) if all(a is not None for a in alphas) else None
+    return Result(layer, wanted, np.stack(tiles), activations, rows, cfg, alpha)
 
 
 # The forward pass alone, batched (Winograd on CPU's deep layers), runs faster per GFLOP than the ascent's step that
@@ -269,13 +297,13 @@ FORWARD_SPEEDUP = 2.0
 
 def examples_seconds(job, files: int, backend: str | None = None) -> float:
     """A first estimate of the seconds `job` (from make_job) takes over `files` images, before anything runs: one
-    forward pass to its deepest layer per image (half an ascent step, jaxviz.model.architecture.gflop_per_step) at
+    forward pass to its deepest layer per image (half an ascent step, its network's gflop_per_step) at
     FORWARD_SPEEDUP times the backend's jaxviz.show.progress.PRIOR_GFLOPS; compiling and decoding not counted."""
-    from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
     from jaxviz.show.progress import prior_seconds
 
-    deepest = max(job.layers, key=CONV_LAYERS.index)
-    return prior_seconds(files * gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
+    network = job.network()
+    deepest = max(job.layers, key=network.layers.index)
+    return prior_seconds(files * network.gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
 
 
 def find_examples(
@@ -288,11 +316,14 @@ def find_examples(
     batch: int = 0,
     progress: bool = True,
     conv: str = "auto",
+    model: str | LoadedModel = "vgg16",
+    preprocess: str = "",
 ) -> Examples:
     """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
     `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
     folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
-    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative).
+    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative; VGG16's and VGG19's only). `model`, with
+    `weights` and `preprocess`: as `visualize` takes them (a name, or jaxviz.flax_model(module, variables)).
 
     `progress`: the progress bar (files done, files/s, time left) on a terminal, in a Jupyter notebook, or as a
     line every 30 s elsewhere; False: silent. A call estimated (`examples_seconds`) to take more than
@@ -302,7 +333,7 @@ def find_examples(
     from jaxviz.dataset_examples.scan import run
     from jaxviz.show.progress import Progress, warn_if_slow
 
-    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv)
+    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv, model=model, preprocess=preprocess)
     # The engine lists the folder again; counting here is what lets the warning come before any compile.
     files = len(list_images(job.images.absolute()))
     warn_if_slow(

@@ -1,12 +1,16 @@
-"""One filter's page: its image large, its activation curve, its dataset examples, every number of its record."""
+"""One filter's page: its image large (with its transparency when it has a map, a toggle to see it without, and the
+map itself), its activation curve, its dataset examples, every number of its record."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
 from jaxviz.atlas.page_parts import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
-from jaxviz.atlas.tiles import dead
+from jaxviz.atlas.tiles import Pictures, dead
 from jaxviz.atlas.view import RunView, crumbs
+from jaxviz.show.display import ALPHA_PERCENTILE
 
 HIDDEN = ("layer", "filter", "history")  # record fields shown otherwise (the title, the curve)
 
@@ -31,6 +35,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
     at = layers.index(layer)
     pic = v.pictures[layer].get(f)
     what = f"Dead-filter mark: {name} never fired" if dead(r) else f"Synthetic image that maximally activates {name}"
+    mapped = pic is not None and pic.opaque is not None and pic.alpha is not None
     return render(
         "filter.html",
         page=page(here, name, crumbs(v, (layer, layer_page(v.prefix, layer)), (f"filter {f}", None)), "filter"),
@@ -40,7 +45,8 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         badges=[{"kind": k, "text": label(k)} for k in ("dead", "nan") if r.get(k)],
         filters=pager(here, "Filters", step(prev), step(nxt)),
         dead=dead(r),  # the template says why there is a cross, not an image
-        hero=picture(here, pic, what, full=True, lazy=False),
+        hero=picture(here, pic, what + (", with its transparency" if mapped else ""), full=True, lazy=False),
+        **(_mapped(here, pic, what, name) if mapped else {"opaque": None, "alpha_map": None}),
         size=f"{pic.size[0]}×{pic.size[1]}" if pic else None,
         png=href(here, pic.full) if pic else None,
         curve=curve(r.get("history") or [], r.get("nan_step")),
@@ -53,6 +59,18 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         layers=pager(here, "Layers", same_in(at - 1), same_in(at + 1), "layer-"),
         layer_href=href(here, layer_page(v.prefix, layer)),
     )
+
+
+def _mapped(here: str, pic: Pictures, what: str, name: str) -> dict:
+    """A filter with a transparency map: its image alone (`opaque`, behind the toggle: loaded when shown), the map
+    itself (`alpha_map`) and the percentile it is capped at, as the `picture` macro shows them at the hero's size."""
+    opaque = dataclasses.replace(pic, full=pic.opaque)
+    alpha = dataclasses.replace(pic, full=pic.alpha)
+    return {
+        "opaque": picture(here, opaque, f"{what}, without its transparency", full=True, lazy=True),
+        "alpha_map": picture(here, alpha, f"Transparency map of {name}: white where it looks", full=True, lazy=False),
+        "percentile": f"{ALPHA_PERCENTILE:g}",
+    }
 
 
 def _examples(v: RunView, here: str, layer: str, f: int) -> dict | None:

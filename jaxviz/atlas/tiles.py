@@ -1,8 +1,11 @@
 """Each filter's pictures as files: a full-size PNG and a small WebP thumbnail, made from the run's stored tiles
 (read through their formats' modules: run.chunk_store, else run.filter_pngs).
 
-Only what changed is encoded again: a layer whose chunk files (and dead filters) are unchanged is not even read,
-and a tile whose pixels are unchanged is not re-encoded. A dead filter's pictures are `display.dead_tile`.
+A filter with a transparency map (the method's alpha on) has both with its alpha (RGBA, as jaxviz.show.display
+shows it), and two more PNGs for its page: the image alone (opaque) and the map itself in grey (white: where the
+filter looks). Only what changed is encoded again: a layer whose chunk files (and dead filters) are unchanged is
+not even read, and a tile whose pixels and map are unchanged is not re-encoded. A dead filter's pictures are
+`display.dead_tile`, without a map.
 """
 
 from __future__ import annotations
@@ -19,21 +22,26 @@ from PIL import Image
 from jaxviz.atlas.site_files import Output
 from jaxviz.run import chunk_store, filter_pngs
 from jaxviz.runtime.images import png_bytes
-from jaxviz.show.display import dead_tile
+from jaxviz.show.display import dead_tile, shown_alpha, with_alpha
 
 THUMB = 128  # px, the longer side: sharp at the layer page's ~110 CSS px on most screens, ~5 KB as WebP
 THUMB_QUALITY = 75
-ENCODING = 1  # bump when the encoding changes, so that every picture is made again
+ENCODING = 2  # bump when the encoding changes, so that every picture is made again (2: transparency maps)
 
 
 @dataclass(frozen=True)
 class Pictures:
-    """One filter's picture files, relative to its run's atlas folder, and their sizes in pixels (w, h)."""
+    """One filter's picture files, relative to its run's atlas folder, and their sizes in pixels (w, h).
+
+    With a transparency map, `full` and `thumb` show the image with it (RGBA), `opaque` is the image alone and
+    `alpha` the map in grey (both PNGs of `size`); None without one."""
 
     full: str
     thumb: str
     size: tuple[int, int]
     thumb_size: tuple[int, int]
+    opaque: str | None = None
+    alpha: str | None = None
 
 
 def dead(record: dict) -> bool:
@@ -54,22 +62,36 @@ def _signature(run_dir: Path, layer: str) -> list:
     return found
 
 
-def read_tiles(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
-    """The wanted filters' tiles ((H, W, 3) uint8) from the run's chunks, else from its per-filter PNGs.
+def read_shown(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """The wanted filters' tiles ((H, W, 3) uint8) and raw transparency maps ((size, size) float32, None: none)
+    from the run's chunks, else from its per-filter PNGs and their .npy maps.
 
-    The chunks through chunk_store.read_tiles, not its Store: the atlas must neither check settings nor move
+    The chunks through chunk_store.read_shown, not its Store: the atlas must neither check settings nor move
     damaged chunks aside (a damaged or missing chunk just leaves its filters without a picture).
     """
-    tiles = chunk_store.read_tiles(run_dir, layer, wanted)
-    for f in wanted - set(tiles):
+    found = chunk_store.read_shown(run_dir, layer, wanted)
+    for f in wanted - set(found):
         tile = filter_pngs.read(run_dir, layer, f)
         if tile is not None:
-            tiles[f] = tile
-    return tiles
+            found[f] = (tile, filter_pngs.read_alpha(run_dir, layer, f))
+    return found
 
 
-def _digest(tile: np.ndarray) -> str:
-    return hashlib.sha1(repr(tile.shape).encode() + tile.tobytes()).hexdigest()[:16]
+def read_tiles(run_dir: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The wanted filters' tiles ((H, W, 3) uint8), as `read_shown` finds them (without their maps)."""
+    return {f: tile for f, (tile, _) in read_shown(run_dir, layer, wanted).items()}
+
+
+def _digest(tile: np.ndarray, alpha: np.ndarray | None = None) -> str:
+    h = hashlib.sha1(repr(tile.shape).encode() + tile.tobytes())
+    if alpha is not None:
+        h.update(b"alpha" + alpha.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _grey(alpha01: np.ndarray) -> np.ndarray:
+    """A display alpha (H, W) in [0, 1] as a grey RGB picture (white: opaque, where the filter looks)."""
+    return np.repeat((alpha01 * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
 
 
 def _webp(tile: np.ndarray, lossless: bool) -> tuple[bytes, tuple[int, int]]:
@@ -108,8 +130,8 @@ def write_pictures(
         wanted, marked = {r["filter"] for r in rows}, {r["filter"] for r in rows if dead(r)}
         signature = _signature(run_dir, layer)
         old = old_layers.get(layer) if isinstance(old_layers.get(layer), dict) else {}
-        seen = {  # filter -> [digest, w, h, thumb w, thumb h]
-            int(f): v for f, v in dict(old.get("filters") or {}).items() if isinstance(v, list) and len(v) == 5
+        seen = {  # filter -> [digest, w, h, thumb w, thumb h, has a map]
+            int(f): v for f, v in dict(old.get("filters") or {}).items() if isinstance(v, list) and len(v) == 6
         }
         entries = {f: seen[f] for f in wanted if f in seen}
         fresh = (
@@ -117,25 +139,32 @@ def write_pictures(
             and wanted <= set(old.get("wanted", []))
             and old.get("dead") == sorted(marked)  # a filter newly found dead (or alive) changes its pictures
         )
-        if not (fresh and all(map(out.exists, (p for f in entries for p in _paths(prefix, layer, f))))):
+        if not (fresh and all(map(out.exists, (p for f in entries for p in _paths(prefix, layer, f, entries[f][5]))))):
             entries = {}
-            for f, tile in read_tiles(run_dir, layer, wanted).items():
+            for f, (tile, raw) in read_shown(run_dir, layer, wanted).items():
                 tile = dead_tile(tile.shape) if f in marked else tile  # the digest is of what is shown
-                digest, (full, thumb) = _digest(tile), _paths(prefix, layer, f)
-                if f in seen and seen[f][0] == digest and out.exists(full) and out.exists(thumb):
+                alpha = None if f in marked else shown_alpha(tile, raw)
+                digest, paths = _digest(tile, alpha), _paths(prefix, layer, f, alpha is not None)
+                if f in seen and seen[f][0] == digest and all(map(out.exists, paths)):
                     entries[f] = seen[f]
                     continue
-                data, thumb_size = _dead_thumb(tile.shape) if f in marked else _thumb(tile)
-                out.put(full, png_bytes(tile))
+                full, thumb = paths[:2]
+                shown = tile if alpha is None else with_alpha(tile, alpha)
+                data, thumb_size = _dead_thumb(tile.shape) if f in marked else _thumb(shown)
+                out.put(full, png_bytes(shown))
                 out.put(thumb, data)
-                entries[f] = [digest, tile.shape[1], tile.shape[0], *thumb_size]
+                if alpha is not None:
+                    out.put(paths[2], png_bytes(tile))
+                    out.put(paths[3], png_bytes(_grey(alpha)))
+                entries[f] = [digest, tile.shape[1], tile.shape[0], *thumb_size, alpha is not None]
         pictures = {}
         for f in sorted(entries):
-            full, thumb = _paths(prefix, layer, f)
-            out.keep(full)
-            out.keep(thumb)
-            _, w, h, tw, th = entries[f]
-            pictures[f] = Pictures(full, thumb, (w, h), (tw, th))
+            *_, w, h, tw, th, has_alpha = entries[f]
+            paths = _paths(prefix, layer, f, has_alpha)
+            for p in paths:
+                out.keep(p)
+            extra = dict(opaque=paths[2], alpha=paths[3]) if has_alpha else {}
+            pictures[f] = Pictures(paths[0], paths[1], (w, h), (tw, th), **extra)
         result[layer] = pictures
         now["layers"][layer] = {
             "signature": signature,
@@ -146,5 +175,9 @@ def write_pictures(
     return result, now
 
 
-def _paths(prefix: str, layer: str, f: int) -> tuple[str, str]:
-    return f"{prefix}img/{layer}/{f:04d}.png", f"{prefix}thumb/{layer}/{f:04d}.webp"
+def _paths(prefix: str, layer: str, f: int, alpha: bool) -> tuple[str, ...]:
+    """A filter's picture files: the full PNG and the thumbnail, and with a map the image alone and the map."""
+    full, thumb = f"{prefix}img/{layer}/{f:04d}.png", f"{prefix}thumb/{layer}/{f:04d}.webp"
+    if not alpha:
+        return full, thumb
+    return full, thumb, f"{prefix}img/{layer}/{f:04d}.opaque.png", f"{prefix}img/{layer}/{f:04d}.alpha.png"

@@ -3,7 +3,11 @@ the run resumes through `Store`, the atlas reads tiles through `read_tiles`. No 
 
 A chunk, RUN/state/<layer>/<first>-<last>.npz (filter numbers zero-padded to 4 digits): filters (n,) int,
 tiles (n, H, W, 3) uint8 (deprocessed, as displayed), history (n, S + 1) float32 (the mean activation at the
-start and after each of the S steps of all stages), nan_step (n,) int (-1: every update was finite).
+start and after each of the S steps of all stages), nan_step (n,) int (-1: every update was finite), and when the
+method kept transparency maps, alpha (n, size, size) float32 (each filter's raw map, jaxviz.ascent's
+AscentResult.alpha: accumulated coverage-corrected |d objective / d image|, not normalised; shown through
+jaxviz.show.display.alpha_for_display). A chunk without alpha (every chunk written before it existed) reads as
+filters without one.
 settings.json: `settings()` plus "environment" (jaxviz.runtime.numerics.environment()). Beside the layer folders,
 <layer>.quality.npz is the quality numbers' cache, run/measure.py's.
 """
@@ -29,7 +33,8 @@ from jaxviz.runtime.paths import make_dir, output_dir
 
 FORMAT = 1
 STATE = "state"
-CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays of a chunk file
+CHUNK_KEYS = ("filters", "tiles", "history", "nan_step")  # the arrays every chunk file has
+ALPHA = "alpha"  # the array a chunk has when its method kept transparency maps
 # Settings that change the images; anything else (layers, filters, chunking, grid layout) may change on resume.
 RESULT_KEYS = (
     "size",
@@ -65,6 +70,7 @@ class FilterResult(NamedTuple):
     tile: np.ndarray  # (H, W, 3) uint8, deprocessed
     history: np.ndarray  # (steps + 1,) float32
     nan_step: int  # -1 if every update was finite
+    alpha: np.ndarray | None = None  # (size, size) float32 >= 0, the raw transparency map; None: not kept
 
 
 def settings(cfg: Config, weights_fingerprint: str) -> dict:
@@ -130,36 +136,63 @@ def chunk_files(out: Path, layer: str) -> list[Path]:
 
 
 def write_chunk(out: Path, layer: str, filters: list[int], results: list[FilterResult]) -> None:
-    """Store `results` (one per filter of `filters`, in order) as one chunk of `layer`, atomically."""
+    """Store `results` (one per filter of `filters`, in order) as one chunk of `layer`, atomically; with their
+    transparency maps when every one of them has one."""
+    arrays = {
+        "filters": np.asarray(filters),
+        "tiles": np.stack([r.tile for r in results]),
+        "history": np.stack([r.history for r in results]),
+        "nan_step": np.asarray([r.nan_step for r in results]),
+    }
+    if all(r.alpha is not None for r in results):
+        arrays[ALPHA] = np.stack([np.asarray(r.alpha, np.float32) for r in results])
     buf = io.BytesIO()
-    np.savez(
-        buf,
-        filters=np.asarray(filters),
-        tiles=np.stack([r.tile for r in results]),
-        history=np.stack([r.history for r in results]),
-        nan_step=np.asarray([r.nan_step for r in results]),
-    )
+    np.savez(buf, **arrays)
     atomic_write(Path(out) / STATE / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
+
+
+def _read_chunk(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """`keys` of a chunk file and its alpha when it has one (None: damaged); a chunk without alpha, as every chunk
+    was before transparency maps existed, has none."""
+    chunk = read_npz(path, (*keys, ALPHA))
+    return chunk if chunk is not None else read_npz(path, keys)
 
 
 def _tile(x: object) -> bool:
     return isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.size > 0
 
 
-def read_tiles(out: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
-    """The stored tiles ((H, W, 3) uint8) of the `wanted` filters of `layer`, by filter, for a reader that must
-    neither check the settings nor move damaged chunks aside (the atlas, while a run may be writing): a damaged or
-    missing chunk, or a tile of the wrong shape, just leaves its filters out."""
-    tiles: dict[int, np.ndarray] = {}
+def _alpha(chunk: dict[str, np.ndarray], i: int, tile: np.ndarray) -> np.ndarray | None:
+    """Filter i's transparency map in `chunk`, or None when it has none or it is not a float (H, W) map of its
+    tile's height (a damaged chunk: the image is shown alone)."""
+    stack = chunk.get(ALPHA)
+    if stack is None or i >= len(stack):
+        return None
+    a = stack[i]
+    return a if a.ndim == 2 and a.dtype.kind == "f" and a.shape[0] == tile.shape[0] else None
+
+
+def read_shown(out: Path, layer: str, wanted: set[int]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """The stored tiles ((H, W, 3) uint8) of the `wanted` filters of `layer` with their raw transparency maps
+    ((size, size) float32, None: none), by filter, for a reader that must neither check the settings nor move
+    damaged chunks aside (the atlas, while a run may be writing): a damaged or missing chunk, or a tile of the wrong
+    shape, just leaves its filters out."""
+    found: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     for path in chunk_files(out, layer):
-        chunk = read_npz(path, ("filters", "tiles"))
+        chunk = _read_chunk(path, ("filters", "tiles"))
         if chunk is None:
             continue
         filters, stack = chunk["filters"].tolist(), chunk["tiles"]
         for i, f in enumerate(filters):
             if f in wanted and i < len(stack) and _tile(stack[i]):
-                tiles[f] = stack[i]
-    return tiles
+                found[f] = (stack[i], _alpha(chunk, i, stack[i]))
+    return found
+
+
+def read_tiles(out: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]:
+    """The stored tiles ((H, W, 3) uint8) of the `wanted` filters of `layer`, by filter (`read_shown` without the
+    transparency maps)."""
+    return {f: tile for f, (tile, _) in read_shown(out, layer, wanted).items()}
 
 
 class Store:
@@ -201,16 +234,18 @@ class Store:
             write_json(path, now)
 
     def load(self, layer: str) -> dict[int, FilterResult]:
-        """Every finished filter of `layer`, by index; a damaged chunk is set aside (renamed .damaged) and redone."""
+        """Every finished filter of `layer`, by index, with its transparency map when its chunk kept one; a damaged
+        chunk is set aside (renamed .damaged) and redone."""
         found: dict[int, FilterResult] = {}
         for path in chunk_files(self.out, layer):
-            chunk = read_npz(path, CHUNK_KEYS)
+            chunk = _read_chunk(path, CHUNK_KEYS)
             if chunk is None:
                 with contextlib.suppress(OSError):  # another process may have set it aside first
                     os.replace(path, path.with_suffix(".damaged"))  # keep it for inspection
                 continue
             for i, f in enumerate(chunk["filters"].tolist()):
-                found[f] = FilterResult(chunk["tiles"][i], chunk["history"][i], int(chunk["nan_step"][i]))
+                tile = chunk["tiles"][i]
+                found[f] = FilterResult(tile, chunk["history"][i], int(chunk["nan_step"][i]), _alpha(chunk, i, tile))
         return found
 
     def save(self, layer: str, filters: list[int], results: list[FilterResult]) -> None:

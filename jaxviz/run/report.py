@@ -1,5 +1,6 @@
 """What a run reports: one record per layer, metrics.json's document (run/metrics_file.py writes and reads the
-file), a layer's grid, its per-filter PNGs (run/filter_pngs.py) and its TensorBoard summary."""
+file), a layer's grid, its per-filter PNGs (run/filter_pngs.py) and its TensorBoard summary; with transparency maps,
+the grid shows each image's alpha over a neutral grey and TensorBoard gets the images with their alpha."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from jaxviz.run import filter_pngs, metrics_file
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.run.session import layer_grid
 from jaxviz.runtime.images import save_png
+from jaxviz.show.display import any_alpha
 
 
 @dataclass
@@ -91,8 +93,11 @@ def metrics(layers: dict[str, LayerRecord]) -> dict:
 def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord, step: int, curve: int) -> dict:
     """Write `layer`'s grid (black tiles where a filter is not done) and its TensorBoard summary; its summary.
 
-    `step`: the TensorBoard step for the grid and counts; `curve`: the first step of the per-ascent-step
-    activation curve (0 the first time, after what the event files hold on later passes).
+    With transparency maps (any filter has one) the grid PNG shows each image's alpha over a neutral grey
+    (display.ALPHA_BACKGROUND), TensorBoard's `<layer>/grid` is the RGBA grid (the images with their alpha) and
+    `<layer>/alpha` the maps themselves (white: where each filter looks). `step`: the TensorBoard step for the grid
+    and counts; `curve`: the first step of the per-ascent-step activation curve (0 the first time, after what the
+    event files hold on later passes).
     """
     filters, results = record.filters, record.done
     image = layer_grid(cfg, filters, results)
@@ -100,7 +105,7 @@ def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord
     present = [f for f in filters if f in results]
     if cfg.output.filter_pngs:
         for f in present:
-            filter_pngs.write(out, layer, f, results[f].tile)
+            filter_pngs.write(out, layer, f, results[f].tile, results[f].alpha)
     if present:
         history = np.stack([results[f].history for f in present])
         for s in range(history.shape[1]):
@@ -110,7 +115,11 @@ def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord
                 writer.write_scalars(curve + s, scalars)
     summary = layer_summary(layer, [filter_record(layer, f, results[f].history, results[f].nan_step) for f in present])
     writer.write_scalars(step, {f"{layer}/dead_filters": summary["dead"], f"{layer}/nan_filters": summary["nan"]})
-    writer.write_images(step, {f"{layer}/grid": image})
+    if any_alpha({f: results[f] for f in present}):
+        rgba, maps = layer_grid(cfg, filters, results, "rgba"), layer_grid(cfg, filters, results, "alpha")
+        writer.write_images(step, {f"{layer}/grid": rgba, f"{layer}/alpha": maps})
+    else:
+        writer.write_images(step, {f"{layer}/grid": image})
     writer.flush()
     if len(present) < len(filters):
         summary["partial"] = True

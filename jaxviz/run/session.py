@@ -27,12 +27,13 @@ def filter_cost(cfg: Config, layer: str, network: Network | None = None) -> floa
     return network.gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
 
 
-def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]) -> np.ndarray:
+def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult], mode: str = "over") -> np.ndarray:
     """The layer's grid of `filters` as the config lays it out (output.sort, grid, columns, margin), from what
-    `results` holds (see display.layer_grid): a uint8 (H, W, 3) image."""
+    `results` holds, a filter with a transparency map shown as `mode` says (see display.layer_grid: "over" its
+    alpha over a neutral grey, "image", "rgba", "alpha"): a uint8 (H, W, 3) image, (H, W, 4) for "rgba"."""
     o = cfg.output
     layout = display.GridLayout(o.sort, o.grid, o.columns, o.margin)
-    return display.layer_grid(filters, results, cfg.ascent.size, layout)
+    return display.layer_grid(filters, results, cfg.ascent.size, layout, mode)
 
 
 class Session:

@@ -1,5 +1,6 @@
 """A layer's filters through the one chunk runner, each chunk's filters shown as the config shows them: a tile
-(output.display, output.deprocess_std) and a record (metrics.json's row) per filter.
+(output.display, output.deprocess_std), its raw transparency map when the method keeps one, and a record
+(metrics.json's row) per filter.
 
 A run (which saves each chunk, writes live TensorBoard and tells its progress bar) and the notebook API (which
 collects rows and tells its bar) both go through here, each with its own side effects around the loop.
@@ -29,8 +30,8 @@ def tile(images: np.ndarray, cfg: Config) -> np.ndarray:
 
 
 class TiledChunk(NamedTuple):
-    """One finished chunk: its filters, and for each (in that order) its tile, history and NaN step as stored,
-    and its metrics.json record (jaxviz.ascent.records.filter_record)."""
+    """One finished chunk: its filters, and for each (in that order) its tile, history, NaN step and raw
+    transparency map (None without) as stored, and its metrics.json record (jaxviz.ascent.records.filter_record)."""
 
     filters: list[int]
     results: list[FilterResult]
@@ -54,6 +55,11 @@ def tiled_chunks(
 
     for part, r in ascent.chunks(engine, filters, cfg.ascent.chunk, on_step, on_retry):
         images = r.all_images if r.all_images is not None else r.images  # k images per filter: all of them
-        results = [FilterResult(tile(im, cfg), h, int(n)) for im, h, n in zip(images, r.history, r.nan_step)]
+        alpha = getattr(r, "alpha", None)  # (N, size, size): one map a filter; None: the method keeps none
+        alphas = alpha if alpha is not None else [None] * len(images)
+        results = [
+            FilterResult(tile(im, cfg), h, int(n), None if a is None else np.asarray(a, np.float32))
+            for im, h, n, a in zip(images, r.history, r.nan_step, alphas)
+        ]
         records = [filter_record(engine.layer, f, res.history, res.nan_step) for f, res in zip(part, results)]
         yield TiledChunk(part, results, records)

@@ -33,7 +33,7 @@ import numpy as np
 from jaxviz.errors import WriteError
 from jaxviz.runtime.files import writing
 
-Images = Mapping[str, np.ndarray]  # tag -> (H, W, 3) uint8 image
+Images = Mapping[str, np.ndarray]  # tag -> (H, W, 3) uint8 image, or (H, W, 4) RGBA (an image with its alpha)
 
 
 class MetricWriter(abc.ABC):
@@ -46,7 +46,7 @@ class MetricWriter(abc.ABC):
 
     @abc.abstractmethod
     def write_images(self, step: int, images: Images) -> None:
-        """One (H, W, 3) uint8 image per tag at `step`."""
+        """One (H, W, 3) uint8 image per tag at `step`, or (H, W, 4) RGBA: TensorBoard shows its transparency."""
 
     @abc.abstractmethod
     def write_texts(self, step: int, texts: Mapping[str, str]) -> None:

@@ -244,7 +244,21 @@
     });
   }
 
+  // A filter page's toggle (CSS alone does the showing): remember it, so that walking from filter to filter keeps
+  // the image with or without its transparency.
+  function alphaToggle(box) {
+    try {
+      var kept = localStorage.getItem("jaxviz-opaque");
+      if (kept !== null) box.checked = kept === "1";
+    } catch (err) { return; }  // file:// pages with storage off: the toggle still works, unremembered
+    box.addEventListener("change", function () {
+      try { localStorage.setItem("jaxviz-opaque", box.checked ? "1" : "0"); } catch (err) { /* storage off */ }
+    });
+  }
+
   function ready() {
+    var opaque = document.getElementById("opaque");
+    if (opaque) alphaToggle(opaque);
     document.querySelectorAll("img:not([loading=lazy])").forEach(function (img) {
       if (img.complete && img.naturalWidth === 0) placeholder(img);
     });
