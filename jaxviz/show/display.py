@@ -100,19 +100,16 @@ def alpha_for_display(alpha: np.ndarray, percentile: float = ALPHA_PERCENTILE) -
 
 def alpha_tile(alpha01: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """One filter's display alpha (H, W) in [0, 1] laid out as its tile of `shape` (H, W', ...): itself when the
-    tile is one image, repeated over each of the tile's k images (STRIP_MARGIN px apart, the margins opaque) when
-    the tile is a strip (objective.images > 1: one map for the filter, the sum over its images' gradients).
-    Raises ValueError when the map fits neither."""
+    tile is one image; over the first of the tile's k images when it is a strip (objective.images > 1: the map is
+    that of the filter's first image, jaxviz.ascent's AscentResult.alpha), the others and the STRIP_MARGIN px
+    margins opaque. Raises ValueError when the map fits neither."""
     h, w = alpha01.shape
     width = shape[1]
     k = (width + STRIP_MARGIN) // (w + STRIP_MARGIN)
     if shape[0] != h or k < 1 or k * w + (k - 1) * STRIP_MARGIN != width:
         raise ValueError(f"an alpha map of {h}x{w} does not fit a tile of {shape[0]}x{width}")
-    if k == 1:
-        return np.asarray(alpha01, np.float32)
     out = np.ones((h, width), np.float32)
-    for i in range(k):
-        out[:, i * (w + STRIP_MARGIN) : i * (w + STRIP_MARGIN) + w] = alpha01
+    out[:, :w] = alpha01
     return out
 
 
