@@ -19,7 +19,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -80,10 +80,10 @@ class Magnitude:
     array: np.ndarray
     fingerprint: str = ""
     source: str = ""
-    images: int = field(default=0, compare=False)
+    images: int = 0
 
     def __post_init__(self) -> None:
-        a = check_array(self.array, f"the magnitude template{f' {self.source}' if self.source else ''}")
+        a = check_array(self.array, f"the magnitude template{f' ({self.source})' if self.source else ''}")
         object.__setattr__(self, "array", a)
         fp = fingerprint_of(a)
         if self.fingerprint and self.fingerprint != fp:
@@ -126,7 +126,7 @@ def _resized(m: Magnitude, size: int) -> np.ndarray:
         return m.array
     out = np.stack(
         [
-            np.asarray(Image.fromarray(ch, mode="F").resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
+            np.asarray(Image.fromarray(ch).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))  # float32: "F"
             for ch in m.array
         ]
     )
