@@ -51,9 +51,8 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     sys.path.insert(0, str(Path(a.peers).resolve()))
-    from lucent_peer import KerasVGG16  # the same model and preprocessing as the Lucent peer
-
     import horama
+    from lucent_peer import KerasVGG16  # the same model and preprocessing as the Lucent peer
 
     model = KerasVGG16(str(Path(a.weights).resolve()), a.layer).eval()
     for q in model.parameters():
