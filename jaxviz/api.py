@@ -297,13 +297,13 @@ FORWARD_SPEEDUP = 2.0
 
 def examples_seconds(job, files: int, backend: str | None = None) -> float:
     """A first estimate of the seconds `job` (from make_job) takes over `files` images, before anything runs: one
-    forward pass to its deepest layer per image (half an ascent step, jaxviz.model.architecture.gflop_per_step) at
+    forward pass to its deepest layer per image (half an ascent step, its network's gflop_per_step) at
     FORWARD_SPEEDUP times the backend's jaxviz.show.progress.PRIOR_GFLOPS; compiling and decoding not counted."""
-    from jaxviz.model.architecture import CONV_LAYERS, gflop_per_step
     from jaxviz.show.progress import prior_seconds
 
-    deepest = max(job.layers, key=CONV_LAYERS.index)
-    return prior_seconds(files * gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
+    network = job.network()
+    deepest = max(job.layers, key=network.layers.index)
+    return prior_seconds(files * network.gflop_per_step(deepest, job.size) / 2, backend) / FORWARD_SPEEDUP
 
 
 def find_examples(
@@ -316,11 +316,14 @@ def find_examples(
     batch: int = 0,
     progress: bool = True,
     conv: str = "auto",
+    model: str | LoadedModel = "vgg16",
+    preprocess: str = "",
 ) -> Examples:
     """The top `top` images of `images` (a folder, searched recursively for JPEG/PNG) for every filter of
     `layers`, in memory (nothing written). Unreadable files are skipped with a warning; JaxvizError for a
     folder with no readable image, bad settings or weights. `conv`: one of CONVS ("xla" for Keras' exact
-    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative).
+    arithmetic; "auto" is faster on CPU, scores within ~2e-5 relative; VGG16's and VGG19's only). `model`, with
+    `weights` and `preprocess`: as `visualize` takes them (a name, or jaxviz.flax_model(module, variables)).
 
     `progress`: the progress bar (files done, files/s, time left) on a terminal, in a Jupyter notebook, or as a
     line every 30 s elsewhere; False: silent. A call estimated (`examples_seconds`) to take more than
@@ -330,7 +333,7 @@ def find_examples(
     from jaxviz.dataset_examples.scan import run
     from jaxviz.show.progress import Progress, warn_if_slow
 
-    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv)
+    job = make_job(images, layers, filters, top, size, batch, weights, conv=conv, model=model, preprocess=preprocess)
     # The engine lists the folder again; counting here is what lets the warning come before any compile.
     files = len(list_images(job.images.absolute()))
     warn_if_slow(

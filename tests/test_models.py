@@ -132,14 +132,16 @@ def test_any_flax_module_through_the_api():
         jaxviz.flax_model(module, variables, preprocess="bgr")
 
 
-def test_dataset_examples_of_another_model_are_refused_in_one_line(tmp_path):
+def test_dataset_examples_take_the_configs_model(tmp_path):
     from jaxviz import config as config_lib
     from jaxviz.run.examples_stage import job_for
 
     (tmp_path / "photos").mkdir()
-    cfg = config_lib.apply(config_lib.Config(), {"model.name": "vgg19", "examples.images": str(tmp_path / "photos")})
-    with pytest.raises(JaxvizError, match="dataset examples are VGG16's only so far; model.name is 'vgg19'"):
-        job_for(cfg)
+    updates = {"model.name": "vgg19", "model.weights": "random", "target.layers": "block3_conv4",
+               "examples.images": str(tmp_path / "photos"), "output.dir": str(tmp_path / "r")}  # fmt: skip
+    job = job_for(config_lib.apply(config_lib.Config(), updates))
+    assert job.model == "vgg19" and job.network() is VGG19 and job.layers == ["block3_conv4"]
+    assert len(job.filters["block3_conv4"]) == 256 and job.weights == "random"
 
 
 def test_a_sweep_with_the_model_as_an_axis(tmp_path, weights_path):
@@ -163,18 +165,25 @@ def test_a_sweep_with_the_model_as_an_axis(tmp_path, weights_path):
 
 
 def test_a_keras_application_through_the_whole_run(tmp_path, capsys):
-    """A keras.applications model on the command line: plan, grid, TensorBoard events, metrics and an atlas that
-    names it; its layers are its own names (an unknown one lists them grouped)."""
+    """A keras.applications model on the command line: plan, grid, TensorBoard events, metrics, dataset examples and
+    an atlas that names it and shows their crops; its layers are its own names (an unknown one lists them grouped)."""
     from conftest import assert_one_line_error
+    from PIL import Image
 
     from jaxviz.cli import visualize
 
-    out = tmp_path / "resnet"
+    out, photos = tmp_path / "resnet", tmp_path / "photos"
+    photos.mkdir()
+    for i, pixels in enumerate(np.random.default_rng(0).integers(0, 256, (4, 48, 56, 3), dtype=np.uint8)):
+        Image.fromarray(pixels).save(photos / f"p{i}.png")
+    examples = ["--set", f"examples.images={photos}", "--set", "examples.size=64", "--set", "examples.top=2"]
     argv = ["--model", "resnet50", "--weights", "random", "--filters", "0:2", "--size", "64", "--steps", "3"]
     with pytest.raises(SystemExit) as e:
-        visualize.main([*argv, "--layers", "conv2_block1_out", "--out", str(out)])
+        visualize.main([*argv, *examples, "--layers", "conv2_block1_out", "--out", str(out)])
     said = capsys.readouterr().out
     assert e.value.code == 0 and "of keras:resnet50 (conv2_block1_out)" in said, said
+    assert "examples/ (1 layer(s), 4 image(s))" in said, said
+    assert 'class="ex-strip"' in (out / "atlas" / "filters" / "conv2_block1_out" / "0001.html").read_text()
     assert (out / "conv2_block1_out.png").is_file() and list(out.glob("events.out.tfevents.*"))
     metrics = (out / "metrics.json").read_text()
     assert '"conv2_block1_out"' in metrics and 'name = "resnet50"' in (out / "config.toml").read_text()

@@ -1,4 +1,4 @@
-"""Dataset examples: the real images of a folder that drive every VGG16 filter hardest, in one pass.
+"""Dataset examples: the real images of a folder that drive every filter of a model hardest, in one pass.
 
     import jaxviz  # the notebook API runs the engine: jaxviz.api.find_examples
     result = jaxviz.find_examples("photos/", layers="block3_conv1,block5_conv3", top=9)
@@ -6,17 +6,22 @@
     jaxviz.crops(result, "block3_conv1", 17)  # the receptive-field crops of filter 17's top images
     jaxviz.crops_grid(result, "block3_conv1", [17, 18, 19], top=6)  # 3 filters (rows) x 6 crops as one uint8 image
 
+Any model: `find_examples(..., model="resnet50", weights=FILE)` or `model=jaxviz.flax_model(module, variables)`; VGG16
+is the default and keeps its own forward pass (topk.forward, Winograd on CPU), any other network runs its own
+(Network.activation then Network.post), and its receptive fields are measured (receptive.computed).
+
 The command line (scripts/examples.py) does the same and writes RUN/examples/ (see examples_store.py), resumably.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from jaxviz.dataset_examples.examples_store import Examples, LayerExamples, crops, crops_grid
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, min_size
 from jaxviz.model.targets import resolve_filters, resolve_layers
 
 __all__ = [
@@ -56,20 +61,36 @@ def make_job(
     out: str | Path | None = None,
     save_every: int = 1024,
     conv: str = "auto",
+    model: Any = "vgg16",
+    preprocess: str = "",
 ):
-    """A checked jaxviz.dataset_examples.scan.Job (layers in network order); JaxvizError (one line) for a bad value."""
-    from jaxviz.dataset_examples.scan import Job
+    """A checked jaxviz.dataset_examples.scan.Job (layers in network order); JaxvizError (one line) for a bad value.
 
-    names = resolve_layers(layers if isinstance(layers, str) else tuple(layers))
-    names = sorted(names, key=CONV_LAYERS.index)
+    `model`: a jaxviz.model.model_registry name (loaded with `weights` and `preprocess` when the job runs; a Keras
+    model is built now, since its layers are only known then) or a LoadedModel in hand (jaxviz.flax_model's)."""
+    from jaxviz.dataset_examples.scan import Job
+    from jaxviz.model.model_registry import LoadedModel
+
+    given = model if isinstance(model, LoadedModel) else None
+    name = "flax" if given is not None else (model or "vgg16")
+    if not isinstance(name, str):
+        raise JaxvizError(f"model must be a model's name or a loaded model (jaxviz.flax_model), got {model!r}")
+    job = Job(Path(images), [], {}, top, size, batch, weights, None, save_every, conv, name, preprocess, given)
+    network = job.network()
+    names = resolve_layers(layers if isinstance(layers, str) else tuple(layers), network)
+    names = sorted(names, key=network.layers.index)
     spec = filters if isinstance(filters, str) else tuple(filters)
-    chosen = {layer: resolve_filters(spec, layer) for layer in names}
+    chosen = {layer: resolve_filters(spec, layer, network) for layer in names}
     for name, value in (("top", top), ("size", size), ("batch", batch), ("save_every", save_every)):
         check_number(name, value)
     if conv not in CONVS:
         raise JaxvizError(f"conv must be one of {', '.join(CONVS)}; got {conv!r}")
-    need = min_size(names[-1])
+    fixed = network.input.fixed_size
+    if fixed and size != fixed:
+        raise JaxvizError(f"size {size}: {network.name} takes {fixed} x {fixed} px images only; set size = {fixed}")
+    need = max(network.min_size(layer) for layer in names)
     if size < need:
-        raise JaxvizError(f"size {size} is too small for {names[-1]}: its map needs at least {need} px")
+        deepest = max(names, key=network.min_size)
+        raise JaxvizError(f"size {size} is too small for {deepest}: its map needs at least {need} px")
     out = None if out is None else Path(out)
-    return Job(Path(images), names, chosen, top, size, batch, weights, out, save_every, conv)
+    return dataclasses.replace(job, layers=names, filters=chosen, out=out)

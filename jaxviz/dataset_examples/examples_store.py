@@ -5,9 +5,11 @@ RUN/examples/<layer>.npz: scores (C, K) float32, image (C, K) int32 (index into 
 bottom/right exclusive, pixels of the preprocessed size x size image), best first; mean (C,) float32 (mean over
 the images of the filter's spatial mean), fires (C,) float32 (fraction of images whose maximum is > 0), filters
 (C,) int32 (which channels of the layer the rows are). K is min(top, images read).
-RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...]},
-written last. Both are written (`write`) and read back (`read_stored`, for the atlas) here only; the resumable
-state beside them (state*.npz) is resume_state.py's. No JAX at import: the atlas imports this.
+RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...],
+"model": the network's name ("vgg16", "keras:resnet50", ...), "weights": their fingerprint, "layers": [names in
+network order]}, written last. A layer named with a path ("base/conv_a", a Keras model nested in another) has
+its file in a folder of that name. Both are written (`write`) and read back (`read_stored`, for the atlas) here
+only; the resumable state beside them (state*.npz) is resume_state.py's. No JAX at import: the atlas imports this.
 
 In a notebook an Examples shows a small grid of crops (`_repr_html_`, `_repr_png_`); `crops_grid` makes any.
 """
@@ -26,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from jaxviz.dataset_examples.receptive import boxes, field
+from jaxviz.dataset_examples.receptive import Field, Geometry, boxes, field
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, MEAN_BGR
 from jaxviz.runtime.files import atomic_write, read_npz, write_json
@@ -60,6 +62,7 @@ class LayerExamples:
     mean: np.ndarray
     fires: np.ndarray
     filters: np.ndarray
+    field: Field | None = None  # the layer's receptive field (None: VGG16's, receptive.field); not written
 
     def __repr__(self) -> str:  # the arrays are (C, K, ...): a notebook shows the gist
         c, k = self.image.shape[:2]
@@ -87,6 +90,7 @@ class Examples:
     complete: bool = True  # every file of the folder was consumed (False: stopped early, the state saved)
     rate: float = 0.0  # images/s of this invocation after its first batch (which compiles); 0 if unmeasured
     weights: str = ""  # the fingerprint of the weights that found them (jaxviz.model.weights.fingerprint)
+    model: str = "vgg16"  # the network's name (jaxviz.model.network.Network.name)
 
     def __repr__(self) -> str:  # the image list can be a whole data set: a notebook shows the gist
         layers = ", ".join(f"{name}: {len(ex.filters)} filters" for name, ex in self.layers.items())
@@ -152,8 +156,11 @@ def finish_layer(
     count: int,
     side: int,
     size: int,
+    geometry: Geometry | None = None,
 ) -> LayerExamples:
-    """A layer's results from the device state (flat positions in a `side`-wide map) and the host sums."""
+    """A layer's results from the device state (flat positions in a `side`-wide map) and the host sums; the boxes
+    from `geometry` (the layer's receptive fields at `size`, jaxviz.dataset_examples.receptive.geometry; None:
+    VGG16's, receptive.boxes)."""
     k = min(state["scores"].shape[1], count)
     flat = state["position"][:, :k].astype(np.int64)
     position = np.stack([flat // side, flat % side], axis=-1).astype(np.int32)
@@ -162,10 +169,11 @@ def finish_layer(
         scores=np.asarray(state["scores"][:, :k], np.float32),
         image=np.asarray(state["image"][:, :k], np.int32),
         position=position,
-        box=boxes(layer, position, size),
+        box=boxes(layer, position, size) if geometry is None else geometry.boxes(position),
         mean=(mean / max(count, 1)).astype(np.float32),
         fires=(fires / max(count, 1)).astype(np.float32),
         filters=np.asarray(filters, np.int32),
+        field=None if geometry is None else geometry.field,
     )
 
 
@@ -176,9 +184,32 @@ def write(run: Path, result: Examples) -> Path:
         buf = io.BytesIO()
         np.savez(buf, **{key: getattr(ex, key) for key in KEYS})
         atomic_write(out / f"{layer}.npz", buf.getvalue())
-    listing = {"root": str(result.root), "size": result.size, "images": result.images, "weights": result.weights}
+    listing = {"root": str(result.root), "size": result.size, "images": result.images, "weights": result.weights,
+               "model": result.model, "layers": list(result.layers)}  # fmt: skip
     write_json(out / LISTING, listing)
     return out
+
+
+def recorded_model(run: Path) -> str | None:
+    """The name of the network RUN/examples were found with (images.json, else a saved state of an unfinished run),
+    "vgg16" for examples made before it was recorded (VGG16's alone then), None when it holds none."""
+    folder = Path(run) / FOLDER
+    try:
+        meta = json.loads((folder / LISTING).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        meta = None
+    if isinstance(meta, dict):
+        found = meta.get("model", "vgg16")
+        return found if isinstance(found, str) and found else None
+    for path in sorted(folder.glob("state*.npz")) if folder.is_dir() else []:
+        try:
+            with np.load(path) as z:
+                found = json.loads(str(z["meta"]))["settings"].get("model", "vgg16")
+        except (OSError, ValueError, KeyError, EOFError, AttributeError, TypeError):
+            continue
+        if isinstance(found, str) and found:
+            return found
+    return None
 
 
 def recorded_weights(run: Path) -> str | None:
@@ -257,9 +288,15 @@ def read_stored(run: Path, layers: list[str]) -> Stored | None:
 
 
 def stored_layers(run: Path) -> list[str]:
-    """The layers RUN/examples holds a file for, in network order."""
+    """The layers RUN/examples holds a file for, in network order: as images.json lists them, or for examples
+    written before it did (VGG16's alone then), VGG16's conv layers. Never raises for bad data."""
     folder = Path(run) / FOLDER
-    return [layer for layer in CONV_LAYERS if (folder / f"{layer}.npz").is_file()]
+    try:
+        listed = json.loads((folder / LISTING).read_text()).get("layers")
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        listed = None
+    names = listed if isinstance(listed, list) and all(isinstance(x, str) for x in listed) else CONV_LAYERS
+    return [layer for layer in names if _safe(layer) and (folder / f"{layer}.npz").is_file()]
 
 
 def _check(z: dict[str, np.ndarray], n: int, size: int) -> StoredLayer | None:
@@ -353,7 +390,7 @@ def crops_grid(
         layer = next(iter(result.layers))
     if layer not in result.layers:
         computed = ", ".join(result.layers)
-        known = "" if layer in CONV_LAYERS else " (not a VGG16 conv layer)"
+        known = "" if layer in CONV_LAYERS or result.model != "vgg16" else " (not a VGG16 conv layer)"
         raise JaxvizError(f"layer {layer!r}{known} was not computed; computed: {computed}")
     for name, value in (("top", top), ("side", side), ("margin", margin)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
@@ -373,7 +410,7 @@ def crops_grid(
     columns = min(top, k) if top else k
     if columns == 0:
         raise JaxvizError(f"{layer} has no examples: no image was read")
-    f = field(layer)
+    f = ex.field or field(layer)
     native = min(f.size, result.size)
     side = side or native * max(1, math.ceil(MIN_TILE / native))
     resample = Image.NEAREST if side >= native else Image.LANCZOS  # enlarged: each input pixel stays a square

@@ -18,12 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from jaxviz.errors import JaxvizError
+from jaxviz.model.network import VGG16
 from jaxviz.runtime.files import atomic_write
 from jaxviz.runtime.numerics import differences
 
 TOPK_KEYS = ("scores", "image", "position")
 SUM_KEYS = ("bands", "rest", "fires")
 NAMED = re.compile(r"state\.(\d+)-of-(\d+)\.npz")
+# What a state saved before the model was recorded was made with: VGG16, the only model then.
+BEFORE = {"model": VGG16.name, "preprocessing": VGG16.input.preprocess}
 
 
 @dataclass
@@ -39,9 +42,12 @@ class Counters:
 
 def settings(job, files: list[str], stamps: list[str], fingerprint: str, processes: int) -> dict:
     """What a saved state must agree with (of a jaxviz.dataset_examples.scan.Job), by the name a refusal uses: the
+    model (its name and preprocessing; first, so that another model is refused by name, not by its layers), the
     folder, its files and their sizes and modification times (loader.stamps: the same names in another folder,
     or a file replaced, would mix two data sets), the settings, the weights, the process count."""
-    return {"image folder": str(Path(job.images).absolute()), "image list": files, "file contents": stamps,
+    network = job.network()
+    return {"model": network.name, "preprocessing": network.input.preprocess,
+            "image folder": str(Path(job.images).absolute()), "image list": files, "file contents": stamps,
             "size": job.size, "layers": job.layers, "filters": job.filters, "top": job.top, "weights": fingerprint,
             "number of processes": processes, "convolution": job.conv}  # fmt: skip
 
@@ -84,7 +90,7 @@ def check_processes(folder: Path, count: int) -> None:
 def check_settings(path: Path, saved: dict, now: dict) -> None:
     """Raise JaxvizError naming the first setting that differs between the saved state and this run."""
     for name, value in now.items():
-        old = saved.get(name)
+        old = saved.get(name, BEFORE.get(name))
         if old == value:
             continue
         if name == "numerics":  # jaxviz.runtime.numerics.environment(): what it did not record then is no difference
@@ -102,7 +108,7 @@ def check_settings(path: Path, saved: dict, now: dict) -> None:
         elif name == "file contents" and old is not None:
             changed = next(i for i, (a, b) in enumerate(zip(old, value)) if a != b)
             detail = f"{now['image list'][changed]!r} has changed since (size or modification time)"
-        elif name not in saved:  # a state from before the setting existed
+        elif name not in saved and name not in BEFORE:  # a state from before the setting existed
             detail = f"not recorded then, {value} now"
         else:
             detail = f"{old} then, {value} now"

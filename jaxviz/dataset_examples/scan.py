@@ -1,4 +1,5 @@
-"""One dataset-examples run: the loop over the folder (or this process's share of it), then the merge.
+"""One dataset-examples run (of any jaxviz.model.network.Network): the loop over the folder (or this process's
+share of it), then the merge.
 
 Every process takes a fixed, contiguous share of the sorted file list and keeps its own resumable state
 (jaxviz.dataset_examples.resume_state); the top-K is keyed by the global file index, so after a barrier process 0 merges
@@ -11,9 +12,9 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from jaxviz.dataset_examples import sums as sums_lib
 from jaxviz.dataset_examples.examples_store import Examples, finish_layer, write
 from jaxviz.dataset_examples.resume_state import Counters, check_processes, path_of, resume, save, settings
 from jaxviz.errors import Interrupted, JaxvizError
-from jaxviz.model.architecture import CONV_LAYERS, conv_geometry
+from jaxviz.model.network import Network
 
 REPORT_SECONDS = 5.0  # on_progress at most this often (and at every save, and at the end)
 OnProgress = Callable[[int, float], None]  # (images read so far, images/s after the first batch or 0.0)
@@ -67,7 +68,9 @@ BARRIER_SECONDS = 86400  # how long process 0 waits for the other shares (distri
 
 @dataclass(frozen=True)
 class Job:
-    """What to compute: `filters` per layer (channel indices), the top `top`, on size x size crops."""
+    """What to compute: `filters` per layer (channel indices), the top `top`, on size x size crops, with the model
+    `model` (a jaxviz.model.model_registry name, loaded with `weights` and `preprocess`) or the one `given` (a
+    LoadedModel in hand: a Flax module from the notebook API)."""
 
     images: Path
     layers: list[str]
@@ -78,7 +81,28 @@ class Job:
     weights: str = ""
     out: Path | None = None  # None: nothing written, nothing resumed, no sharing between processes (the API)
     save_every: int = 1024  # images between saves of the state
-    conv: str = "auto"  # jaxviz.examples.CONVS: how the forward pass convolves
+    conv: str = "auto"  # jaxviz.examples.CONVS: how the forward pass convolves (the VGG family's)
+    model: str = "vgg16"
+    preprocess: str = ""  # model.preprocess: a Keras file's input, where Keras does not name it
+    given: Any = field(default=None, compare=False, repr=False)  # a model_registry.LoadedModel in hand
+
+    def network(self) -> Network:
+        """The job's Network: the given model's, or the registry's for `model` (a VGG's facts at once, a Keras
+        model built once per process). JaxvizError (one line) as jaxviz.model.model_registry.network_of raises."""
+        if self.given is not None:
+            return self.given.network
+        from jaxviz.model.model_registry import network_of
+
+        return network_of(self.model, self.weights, self.preprocess)
+
+    def load(self) -> Any:
+        """The job's model with its weights (a model_registry.LoadedModel: the given one, or `model` loaded once per
+        process). JaxvizError (one line) for weights that cannot be found or read."""
+        if self.given is not None:
+            return self.given
+        from jaxviz.model.model_registry import load_model
+
+        return load_model(self.model, self.weights, preprocess=self.preprocess)
 
 
 def warn(text: str) -> None:
@@ -112,7 +136,6 @@ def run(
         pick_batch,  # JAX: imported when a run starts, not when a Job is checked
     )
     from jaxviz.dataset_examples.feed import Feeder
-    from jaxviz.model.weights import find_and_load_file
     from jaxviz.runtime import numerics
     from jaxviz.runtime import processes as distributed
 
@@ -121,9 +144,9 @@ def run(
     index, count = distributed.process() if job.out is not None else (0, 1)
     mine = distributed.share(list(range(len(files))), index, count)  # global file indices, contiguous
     devices = jax.local_devices()
-    batch = pick_batch(job.batch, job.layers, job.size, devices)
-    loaded = find_and_load_file(job.weights)
-    host_params = loaded.params
+    loaded = job.load()
+    network, host_params = loaded.network, loaded.params
+    batch = pick_batch(job.batch, job.layers, job.size, devices, network)
     now = settings(job, files, loader.stamps(root, files), loaded.fingerprint, count)
     now["numerics"] = numerics.environment()  # another JAX, backend or precision: another top-K order at ties
     widths = {layer: len(job.filters[layer]) for layer in job.layers}
@@ -136,9 +159,10 @@ def run(
         if path.exists():
             resume(path, now, state, sums, counters)
     meta = {"settings": now}
-    params = topk.device_params(host_params, job.layers, job.size, job.conv, devices)
+    params = topk.device_params(host_params, job.layers, job.size, job.conv, devices, network)
     retry = lambda b: say(f"out of device memory: {b} images per forward pass from now on")  # noqa: E731
-    feed = Feeder(topk.make_step(job.layers, job.filters, devices), params, job.size, batch, len(devices), retry)
+    step = topk.make_step(job.layers, job.filters, devices, network)
+    feed = Feeder(step, params, job.size, batch, len(devices), retry)
     todo = mine[counters.cursor :][:stop_after]
     bar = progress(len(mine), counters.cursor) if progress is not None else _Silent()
     bar.status("compiling")  # until the first batch is done the wait is mostly its compile: said so
@@ -196,7 +220,8 @@ def run(
             host, sums, counters = gather(job.out, now, count, files, (host, sums, counters))
     if index == 0 and complete and not counters.images:
         raise JaxvizError(f"none of the {len(files)} JPEG/PNG files under {str(root)!r} could be read")
-    result = dataclasses.replace(finish(job, root, files, host, sums, counters, complete), weights=now["weights"])
+    result = finish(job, root, files, host, sums, counters, complete, loaded)
+    result = dataclasses.replace(result, weights=now["weights"], model=network.name)
     fresh = todo or count > 1 or not (job.out / "examples" / "images.json").is_file() if job.out else False
     if job.out is not None and complete and index == 0 and fresh:
         write(job.out, result)
@@ -223,17 +248,22 @@ def gather(out: Path, now: dict, count: int, files: list[str], own: tuple) -> tu
     return state, sums, merged
 
 
-def finish(job: Job, root: Path, files: list[str], host: dict, sums: dict, counters: Counters, complete: bool):
-    """The Examples of the images read: the top-K's global file indices become indices into their list."""
+def finish(
+    job: Job, root: Path, files: list[str], host: dict, sums: dict, counters: Counters, complete: bool, loaded: Any
+):
+    """The Examples of the images read: the top-K's global file indices become indices into their list, the
+    positions boxes of `loaded`'s (a model_registry.LoadedModel) receptive fields at the job's size."""
+    from jaxviz.dataset_examples.receptive import geometry
+
     position = {path: i for i, path in enumerate(files)}
     image_of = np.full(len(files) + 1, -1, np.int32)  # the last entry: empty slots (cut off by finish_layer)
     image_of[[position[im["path"]] for im in counters.images]] = np.arange(len(counters.images), dtype=np.int32)
-    deepest = max(job.layers, key=CONV_LAYERS.index)
-    sides = {name: side for name, side, _, _ in conv_geometry(deepest, job.size)}
     layers = {}
     for layer in job.layers:
         s = dict(host[layer], image=image_of[np.minimum(host[layer]["image"], len(files))])
         totals = (sums_lib.total(sums[layer]), sums[layer]["fires"])
         count = len(counters.images)
-        layers[layer] = finish_layer(layer, s, totals, job.filters[layer], count, sides[layer], job.size)
+        fields = geometry(loaded.network, layer, job.size, loaded.params)
+        side = len(fields.cols)  # the map's width: positions were flattened as row * width + column
+        layers[layer] = finish_layer(layer, s, totals, job.filters[layer], count, side, job.size, fields)
     return Examples(root, job.size, counters.images, layers, counters.skipped, complete, counters.rate)

@@ -1,4 +1,8 @@
-"""On the device: one forward pass through VGG16 to every requested layer, and a running, stable top-K per filter.
+"""On the device: one forward pass to every requested layer, and a running, stable top-K per filter.
+
+The VGG family's forward is jaxviz's own (`forward`: one pass that collects every layer on the way, Winograd
+convolutions on CPU's deep layers); any other Network's is its own `activation` then `post` per layer
+(`network_forward`: the layer's output after its nonlinearity, as the ascent's objectives read it).
 
 The running state is (C, K) per layer, whatever the data set's size: each batch's per-filter maxima are
 concatenated to it and sorted again (jitted), so memory does not grow with the number of images.
@@ -15,7 +19,8 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxviz.model import winograd
-from jaxviz.model.architecture import BLOCK_WIDTHS, CONV_LAYERS, CONV_WIDTHS, conv_geometry
+from jaxviz.model.architecture import VGG16_ARCHITECTURE, VGGArchitecture
+from jaxviz.model.network import VGG16, Network, VGGNetwork
 from jaxviz.model.vgg import conv3x3, max_pool_2x2, preprocess
 
 NO_IMAGE = np.iinfo(np.int32).max  # the image index of an empty slot: it sorts after every real image
@@ -23,17 +28,26 @@ NO_IMAGE = np.iinfo(np.int32).max  # the image index of an empty slot: it sorts 
 State = dict[str, dict[str, jax.Array]]  # layer -> scores (C, K) f32, image (C, K) i32, position (C, K) i32 flat
 
 
-def forward(params: Mapping, rgb: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
-    """Post-ReLU maps (N, h, w, C) of every layer in `layers`, from one pass that stops at the deepest.
+def fast(network: Network) -> bool:
+    """Whether `network` takes the VGG family's own forward pass (`forward`, with its Winograd kernels)."""
+    return network.family == "vgg" and isinstance(network, VGGNetwork)
+
+
+def forward(
+    params: Mapping, rgb: jax.Array, layers: Sequence[str], architecture: VGGArchitecture = VGG16_ARCHITECTURE
+) -> dict[str, jax.Array]:
+    """Post-ReLU maps (N, h, w, C) of every layer in `layers` of a VGG (`architecture`: VGG16 unless told), from
+    one pass that stops at the deepest.
 
     `rgb`: (N, H, W, 3) RGB 0-255. The same arithmetic as jaxviz.model.vgg.VGG (its public conv3x3, max_pool_2x2 and
     preprocess, the same params tree), but collecting several layers on the way instead of returning one; a
     layer whose params also hold "winograd" (see with_winograd) convolves by jaxviz.model.winograd instead.
     """
-    wanted, last = set(layers), max(CONV_LAYERS.index(name) for name in layers)
+    order = architecture.layers
+    wanted, last = set(layers), max(order.index(name) for name in layers)
     out, x = {}, preprocess(rgb.astype(jnp.float32))
-    names = iter(CONV_LAYERS[: last + 1])
-    for b, widths in enumerate(BLOCK_WIDTHS):
+    names = iter(order[: last + 1])
+    for b, widths in enumerate(architecture.block_widths):
         if b:
             x = max_pool_2x2(x)
         for _ in widths:
@@ -48,15 +62,30 @@ def forward(params: Mapping, rgb: jax.Array, layers: Sequence[str]) -> dict[str,
     return out
 
 
-def with_winograd(params: Mapping, layers: Sequence[str], size: int, backend: str, conv: str = "auto") -> dict:
+def network_forward(network: Network, params, rgb: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
+    """Each of `layers`' output (N, h, w, C) float32 after its nonlinearity (`network.post` of its
+    `network.activation`; a Dense layer's as a 1 x 1 map), for (N, H, W, 3) RGB 0-255 `rgb`: one call per layer,
+    in one jitted program (XLA computes a prefix the layers share once where its common-subexpression pass finds it)."""
+    x = rgb.astype(jnp.float32)
+    return {la: network.post(network.activation(params, x, la, None, "float32", "xla"), la) for la in layers}
+
+
+def with_winograd(
+    params: Mapping,
+    layers: Sequence[str],
+    size: int,
+    backend: str,
+    conv: str = "auto",
+    architecture: VGGArchitecture = VGG16_ARCHITECTURE,
+) -> dict:
     """`params` (host arrays) with a "winograd" kernel (jaxviz.model.winograd.transform_kernel) added to each layer
     up to the deepest of `layers` whose input map at `size` px suits it: with conv "auto" on CPU only (cuDNN
     and the TPU's convolutions are not slower than 36 small products), with "winograd" everywhere it suits,
-    with "xla" nowhere (XLA's own convolution: the exact Keras arithmetic)."""
-    deepest = max(layers, key=CONV_LAYERS.index)
+    with "xla" nowhere (XLA's own convolution: the exact Keras arithmetic). `architecture`: the VGG's (VGG16)."""
+    deepest = max(layers, key=architecture.layers.index)
     out = {name: dict(leaves) for name, leaves in params.items()}
     use = conv == "winograd" or (conv == "auto" and backend == "cpu")
-    for name, side, cin, _ in conv_geometry(deepest, size):
+    for name, side, cin, _ in architecture.conv_geometry(deepest, size):
         if use and winograd.suits(side, side, cin):
             out[name]["winograd"] = winograd.transform_kernel(params[name]["kernel"])
     return out
@@ -108,20 +137,30 @@ def peak(maps: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     return best, row * w + column, sums.sum(axis=1) / (h * w)
 
 
-def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devices: Sequence[jax.Device]):
+def make_step(
+    layers: Sequence[str],
+    filters: Mapping[str, Sequence[int]],
+    devices: Sequence[jax.Device],
+    network: Network = VGG16,
+):
     """A jitted `step(params, state, rgb (B, S, S, 3) uint8, index (B,) int32, valid (B,) bool)` ->
     (state, sums) where sums[layer] = (each image's spatial mean per filter (B, C) f32, count of valid
     images where the filter's max > 0 (C,) i32). Padding rows (valid False) never enter the
     top-K. The state is not donated: it is small, and after a Ctrl-C the previous one must still be there to save.
 
     The batch axis is split over `devices` (B a multiple of their number); params and state are replicated.
-    Each image's forward pass runs whole on one device, so the scores do not depend on the split.
+    Each image's forward pass runs whole on one device, so the scores do not depend on the split. `network`: the
+    model (VGG16 unless told): the VGG family's own `forward`, any other's `network_forward`; `params` as
+    `device_params` gives them.
     """
     chosen = {layer: np.asarray(filters[layer], np.int32) for layer in layers}
-    all_of = {layer: np.array_equal(chosen[layer], np.arange(CONV_WIDTHS[layer])) for layer in layers}
+    all_of = {layer: np.array_equal(chosen[layer], np.arange(network.widths[layer])) for layer in layers}
 
     def step(params, state, rgb, index, valid):
-        maps = forward(params, rgb, layers)
+        if fast(network):
+            maps = forward(params, rgb, layers, network.architecture)
+        else:
+            maps = network_forward(network, params, rgb, layers)
         new, sums = {}, {}
         for layer in layers:
             # Reduced over space for every channel first, the chosen ones picked after: picking channels out
@@ -151,11 +190,25 @@ def make_step(layers: Sequence[str], filters: Mapping[str, Sequence[int]], devic
     return placed
 
 
-def device_params(host: Mapping, layers: Sequence[str], size: int, conv: str, devices: Sequence[jax.Device]):
-    """The conv layers' params of `host` (a loaded params tree) as the step takes them: with Winograd kernels
-    where `conv` and this backend call for them (with_winograd), on every one of `devices`."""
-    convs = {layer: host[layer] for layer in CONV_LAYERS if layer in host}
-    return replicated(with_winograd(convs, layers, size, jax.default_backend(), conv), devices)
+def device_params(
+    host: Mapping,
+    layers: Sequence[str],
+    size: int,
+    conv: str,
+    devices: Sequence[jax.Device],
+    network: Network = VGG16,
+):
+    """The params of `host` (a loaded params tree of `network`, VGG16 unless told) that the step reads, on every
+    one of `devices`: a VGG's conv layers with Winograd kernels where `conv` and this backend call for them
+    (with_winograd); any other network's `layer_params` of each of `layers`, joined (`conv` is the VGGs' alone)."""
+    if not fast(network):
+        joined: dict = {}
+        for layer in layers:
+            joined.update(network.layer_params(host, layer))
+        return replicated(joined, devices)
+    convs = {layer: host[layer] for layer in network.layers if layer in host}
+    arch = network.architecture
+    return replicated(with_winograd(convs, layers, size, jax.default_backend(), conv, arch), devices)
 
 
 def replicated(tree, devices: Sequence[jax.Device]):

@@ -1,9 +1,9 @@
 """Dataset examples from a config: its [examples] table, into its run directory, with TensorBoard scalars.
 
-The examples engine (jaxviz.examples) knows nothing of configs, run directories or event files: here a config
-becomes its Job (images, top, size, batch, save_every from [examples]; layers and filters from [target];
-weights from [model]; RUN from [output] dir) and the engine's progress becomes TensorBoard scalars
-(`examples/images`, step = images read; `examples/images_per_s`).
+The examples engine (jaxviz.dataset_examples) knows nothing of configs, run directories or event files: here a
+config becomes its Job (images, top, size, batch, save_every from [examples]; layers and filters from [target];
+the model, its weights and preprocessing from [model]; RUN from [output] dir) and the engine's progress becomes
+TensorBoard scalars (`examples/images`, step = images read; `examples/images_per_s`).
 """
 
 from __future__ import annotations
@@ -32,20 +32,16 @@ def images_path(images: str) -> str:
 
 
 def job_for(cfg: Config) -> Job:
-    """The checked examples Job of `cfg` (the weights found as a run finds them); JaxvizError (one line) when
-    no folder is set or it is not a directory, or for a setting jaxviz.dataset_examples.make_job refuses. Imports no
-    JAX: the saved state is checked by `check_before`, once the processes are joined."""
+    """The checked examples Job of `cfg`, for its model (VGG16's weights found as a run finds them; any other
+    model's as cfg.model gives them); JaxvizError (one line) when no folder is set or it is not a directory, or for
+    a setting jaxviz.dataset_examples.make_job refuses. Imports no JAX for a VGG (a Keras model is built: its layers
+    are known then): the saved state is checked by `check_before`, once the processes are joined."""
     from jaxviz.dataset_examples import make_job
     from jaxviz.model.weight_search import find_weights
 
     e = cfg.examples
     if not e.images:
         raise JaxvizError("no image folder: pass --images DIR, or set images in the config's [examples] table")
-    if cfg.model.name != "vgg16":  # the engine's forward pass is VGG16's own (dataset_examples/topk.py)
-        raise JaxvizError(
-            f"dataset examples are VGG16's only so far; model.name is {cfg.model.name!r}: leave [examples] images "
-            f"unset for this model"
-        )
     images = images_path(e.images)
     if not Path(images).exists():
         raise JaxvizError(f"the image folder {images!r} (examples.images) does not exist")
@@ -53,17 +49,22 @@ def job_for(cfg: Config) -> Job:
         raise JaxvizError(f"the image folder {images!r} (examples.images) is not a directory")
     out = output_dir(cfg.output.dir)
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's, never the photos' own folder
-    t = cfg.target
+    t, m = cfg.target, cfg.model
+    if m.name != "vgg16":  # the registry finds and loads every other model's weights itself (model_registry)
+        return make_job(images, t.layers, t.filters, e.top, e.size, e.batch, m.weights, out, e.save_every, e.conv,
+                        m.name, m.preprocess)  # fmt: skip
     job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", out, e.save_every, e.conv)
-    weights = find_weights(cfg.model.weights, download=cfg.model.download).path
+    weights = find_weights(m.weights, download=m.download).path
     return dataclasses.replace(job, weights=str(weights))
 
 
-def check_same_weights(out: Path, fingerprint: str, doing: str) -> None:
-    """Refuse (JaxvizError, one line) `doing` ("this run", "these examples") with the weights of `fingerprint` in
-    run directory `out` when the other half of it was made with other weights: the optimised images
-    (RUN/state/settings.json) or the dataset examples (RUN/examples). The atlas shows the two side by side as one
-    network's filters; from two weight sets they would not be."""
+def check_same_weights(out: Path, fingerprint: str, doing: str, model: str = "") -> None:
+    """Refuse (JaxvizError, one line) `doing` ("this run", "these examples") with the weights of `fingerprint` (of
+    the network named `model`, where given) in run directory `out` when the other half of it was made with other
+    weights: the optimised images (RUN/state/settings.json) or the dataset examples (RUN/examples, which record
+    their model too: then both models are named). The atlas shows the two side by side as one network's filters;
+    from two models or weight sets they would not be."""
+    from jaxviz.dataset_examples.examples_store import recorded_model
     from jaxviz.dataset_examples.examples_store import recorded_weights as examples_weights
     from jaxviz.run.chunk_store import recorded_weights as images_weights
 
@@ -72,9 +73,11 @@ def check_same_weights(out: Path, fingerprint: str, doing: str) -> None:
     if other is None or other == fingerprint:
         return
     theirs = "dataset examples" if ours_are_images else "optimised images"
+    named = recorded_model(out) if ours_are_images else ""
+    then, now = f"{named}, " if named else "", f"{model}, " if model else ""
     raise JaxvizError(
-        f"{out} holds {theirs} made with other weights (fingerprint {other}; {doing} has {fingerprint}), which its "
-        f"atlas would show as one network's; pass the same weights, or use another --out"
+        f"{out} holds {theirs} made with other weights ({then}fingerprint {other}; {doing} has {now}{fingerprint}), "
+        f"which its atlas would show as one network's; pass the same model and weights, or use another --out"
     )
 
 
@@ -123,9 +126,8 @@ def compute(job: Job, cfg: Config, progress: bool, stop_after: int | None = None
 
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
         if job.out is not None:
-            from jaxviz.model.weights import find_and_load_file
-
-            check_same_weights(job.out, find_and_load_file(job.weights).fingerprint, "these examples")
+            loaded = job.load()
+            check_same_weights(job.out, loaded.fingerprint, "these examples", loaded.network.name)
         listing = job.out / "examples" / "images.json"  # written last, and only when something changed
         before = listing.stat().st_mtime_ns if listing.is_file() else None
         tensorboard = cfg.output.tensorboard and job.out is not None and process()[0] == 0
@@ -182,7 +184,8 @@ class Shared:
         from jaxviz.runtime.files import atomic_write
         from jaxviz.runtime.processes import process
 
-        key = json.dumps([str(job.images), job.layers, job.filters, job.top, job.size, job.weights, job.conv])
+        key = json.dumps([str(job.images), job.layers, job.filters, job.top, job.size, job.weights, job.conv, job.model,
+                          job.preprocess])  # fmt: skip
         source = self.made.get(key)
         if source is None or source == job.out:
             _, wrote = after_ascent(cfg, job)  # the sweep refreshes the atlas itself
