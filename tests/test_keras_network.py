@@ -183,7 +183,9 @@ def test_a_keras_file_needs_no_name_and_states_its_input(tmp_path):
         load_keras_model(str(tmp_path / "tiny.keras"))
     assert "\n" not in str(e.value)
     network, params = load_keras_model(str(tmp_path / "tiny.keras"), preprocess="0-1")
-    assert network.name == "keras:tiny" and network.layers == ("conv_a", "pool", "conv_b", "logits")
+    # A global pool's (N, C) is a target as a 1 x 1 map; `--layers all` takes the maps' layers, the logits by name.
+    assert network.name == "keras:tiny" and network.layers == ("conv_a", "pool", "conv_b", "gap", "logits")
+    assert network.default_layers == ("conv_a", "conv_b") and network.labels("logits") == ()
     assert network.input.fixed_size == 32 and network.min_size("conv_a") == 32
     logits = network.activation(params, np.full((1, 32, 32, 3), 128.0, np.float32), "logits", None, "float32", "")
     assert logits.shape == (1, 1, 1, 3) and network.nonlinearity("logits") == "softmax"
@@ -193,7 +195,7 @@ def test_a_keras_file_needs_no_name_and_states_its_input(tmp_path):
     head = keras.layers.Dense(2, name="head")(base(keras.layers.Rescaling(1 / 255, name="scale")(inputs)))
     keras.Model(inputs, head, name="tuned").save(tmp_path / "tuned.keras")
     tuned, tuned_params = load_keras_model(str(tmp_path / "tuned.keras"), preprocess="0-255")
-    assert tuned.layers == ("scale", "tiny/conv_a", "tiny/pool", "tiny/conv_b", "tiny/logits", "head")
+    assert tuned.layers == ("scale", "tiny/conv_a", "tiny/pool", "tiny/conv_b", "tiny/gap", "tiny/logits", "head")
     images = np.random.default_rng(4).uniform(0, 255, (2, 40, 40, 3)).astype(np.float32)
     inner = keras.Model(base.inputs[0], base.get_layer("conv_b").output).predict(images / 255, verbose=0)
     assert relative(tuned.activation(tuned_params, images, "tiny/conv_b", None, "float32", ""), inner) <= 1e-5
@@ -240,7 +242,12 @@ def test_bad_models_are_refused_in_one_line(tmp_path, monkeypatch):
     network, params = load_keras_model("resnet50", weights="random")
     images = np.zeros((1, 32, 32, 3), np.float32)
     for layer, match in [
-        ("conv9", r"no layer 'conv9'.*conv2d x 53: conv1_conv, conv2_block1_1_conv, .*\.\.\., conv5_block3_3_conv"),
+        (
+            "conv9",
+            r"unknown layer 'conv9' of keras:resnet50; valid layers: zeropadding2d x 2: conv1_pad, pool1_pad; "
+            r"conv2d x 53: conv1_conv, "
+            r"conv2_block1_1_conv, conv2_block1_2_conv, \.\.\., conv5_block3_3_conv; batchnormalization x 53",
+        ),
         ("input_layer", "the model's input, not a layer"),
     ]:
         with pytest.raises(JaxvizError, match=match) as e:
@@ -248,10 +255,13 @@ def test_bad_models_are_refused_in_one_line(tmp_path, monkeypatch):
         assert "\n" not in str(e.value) and len(str(e.value)) < 1200
     with pytest.raises(JaxvizError, match="float32"):
         network.activation(params, images, "conv1_conv", None, "bfloat16", "xla")
-    small_model().save(tmp_path / "tiny.keras")
-    tiny, _ = load_keras_model(str(tmp_path / "tiny.keras"), preprocess="tf")
-    with pytest.raises(JaxvizError, match=r"'gap' \(GlobalAveragePooling2D\) outputs \(None, 6\)"):
-        tiny.min_size("gap")
+    inputs = keras.Input((8, 8, 3))  # a Flatten's units are positions as well as channels: not a target
+    flat = keras.layers.Flatten(name="flat")(keras.layers.Conv2D(2, 3, name="conv")(inputs))
+    keras.Model(inputs, keras.layers.Dense(4, name="fc")(flat)).save(tmp_path / "flat.keras")
+    flattened, _ = load_keras_model(str(tmp_path / "flat.keras"), preprocess="tf")
+    assert flattened.layers == ("conv", "fc") and flattened.default_layers == ("conv",)
+    with pytest.raises(JaxvizError, match=r"'flat' \(Flatten\) outputs \(None, 72\), not \(N, H, W, C\) or \(N, C\)"):
+        flattened.min_size("flat")
 
     monkeypatch.setitem(sys.modules, "keras", None)  # Keras not installed
     refused(r"pip install 'jaxviz\[keras\]'", "resnet50", weights="random")

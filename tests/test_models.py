@@ -114,8 +114,10 @@ def test_any_flax_module_through_the_api():
     variables = module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     loaded = jaxviz.flax_model(module, variables, preprocess="0-1", natural_size=32)
     net = loaded.network
-    assert net.layers == ("conv1", "conv2") and dict(net.widths) == {"conv1": 8, "conv2": 16}  # no head: not 4-D
-    assert [net.min_size(la) for la in net.layers] == [1, 2] and net.gflop_per_step("conv2", 32) > 0
+    assert net.layers == ("conv1", "conv2", "head") and dict(net.widths) == {"conv1": 8, "conv2": 16, "head": 10}
+    assert net.default_layers == ("conv1", "conv2") and net.labels("head") == ()  # the logits by name; 10 classes
+    # The head's side: its own trace works at 1 px (a mean over an empty map), conv2's map does not.
+    assert [net.min_size(la) for la in net.layers] == [1, 2, 2] and net.gflop_per_step("conv2", 32) > 0
     rgb = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
     _, state = module.apply(variables, rgb / 255, capture_intermediates=True, mutable=["intermediates"])
     want = state["intermediates"]["conv2"]["__call__"][0]  # the conv's output: before its ReLU
@@ -126,8 +128,12 @@ def test_any_flax_module_through_the_api():
     np.testing.assert_allclose(r.images[1], alone.images[0], atol=1)  # batched equals per-filter (uint8 rounding)
     assert r.config.model.name == "flax" and 0 <= r.metrics[0]["robustness"] and r.metrics[0]["display_activation"] >= 0
     assert (np.array([m["history"][-1] > m["history"][0] for m in r.metrics if not m["dead"]])).all()
-    with pytest.raises(JaxvizError, match="unknown layer 'head' of flax:Small; valid layers: all, conv1, conv2"):
-        jaxviz.visualize("head", [0], model=loaded, size=32, steps=1, progress=False)
+    with pytest.raises(JaxvizError, match="unknown layer 'fc' of flax:Small; valid layers: all, conv1, conv2, head$"):
+        jaxviz.visualize("fc", [0], model=loaded, size=32, steps=1, progress=False)
+    logits = module.apply(variables, rgb / 255)  # the head, a class visualisation's target, as a 1 x 1 map
+    head = net.activation(variables, rgb, "head", None, "float32", "xla")
+    np.testing.assert_allclose(head, logits[:, None, None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.post(logits, "head"), logits)  # the logits themselves, not their ReLU
     with pytest.raises(JaxvizError, match="unknown preprocess 'bgr'"):
         jaxviz.flax_model(module, variables, preprocess="bgr")
 
@@ -190,7 +196,12 @@ def test_a_keras_application_through_the_whole_run(tmp_path, capsys):
     assert "resnet50, 1 layer, 2 filters" in (out / "atlas" / "index.html").read_text()
     with pytest.raises(SystemExit) as e:
         visualize.main([*argv, "--layers", "conv9", "--out", str(tmp_path / "bad")])
-    assert_one_line_error(e.value.code, capsys.readouterr().err, "unknown layer 'conv9' of keras:resnet50", "53 x conv")
+    said = (
+        "unknown layer 'conv9' of keras:resnet50",
+        "valid layers: all, zeropadding2d x 2",
+        "; conv2d x 53: conv1_conv",
+    )
+    assert_one_line_error(e.value.code, capsys.readouterr().err, *said)
 
 
 def test_the_quality_numbers_of_any_model_equal_vgg16s_own_path(params):

@@ -33,6 +33,7 @@ LABELS = {
     "top_score": "top example's activation",  # a filter with dataset examples alone (examples.rows_alone)
     "dataset_mean": "mean over the data set",
     "fires": "fires on (share of images)",
+    "label": "class",  # a classifier's logit: the class it scores (Network.labels)
 }
 
 
@@ -94,6 +95,18 @@ def pager(
         return None
     links = [{"text": item[0], "href": href(here, item[1])} if item else None for item in (prev, nxt)]
     return {"name": name, "key": key, "prev": links[0], "next": links[1]}
+
+
+def class_of(record: dict | None) -> str:
+    """The name a record gives its filter (metrics.json's "label": a class's, for a classifier's logits), or ""."""
+    name = record.get("label") if record else None
+    return name if isinstance(name, str) else ""
+
+
+def filter_name(layer: str, f: int, record: dict | None = None) -> str:
+    """How a page names a filter: "block3_conv1 filter 7", or with its class "predictions filter 0 (tench)"."""
+    name = class_of(record)
+    return f"{layer} filter {f}" + (f" ({name})" if name else "")
 
 
 def alt_text(name: str, record: dict | None) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.page_parts import (
     alt_text,
+    class_of,
     example,
+    filter_name,
     filter_page,
     fmt,
     href,
@@ -68,20 +70,20 @@ def _partial(summary: dict) -> str:
     return f"partial: {done} of {planned} filters, rerun to resume"
 
 
-def _top(v: RunView, here: str, layer: str, f: int) -> dict | None:
-    """The filter's best dataset example (None without examples)."""
-    ex = v.examples.get(layer, {}).get(f)
-    return example(here, ex.items[0], f"{layer} filter {f}") if ex and ex.items else None
+def _top(v: RunView, here: str, layer: str, r: dict) -> dict | None:
+    """The best dataset example of record `r`'s filter (None without examples)."""
+    ex = v.examples.get(layer, {}).get(r["filter"])
+    return example(here, ex.items[0], filter_name(layer, r["filter"], r)) if ex and ex.items else None
 
 
 def _face(v: RunView, here: str, layer: str, r: dict) -> tuple[dict, dict | None]:
     """What stands for a filter in a grid: its optimised image and its best example under it; with examples
     alone, that example (a placeholder when it has none)."""
     f = r["filter"]
-    top = _top(v, here, layer, f)
+    top = _top(v, here, layer, r)
     if layer in v.ascent:
-        return picture(here, v.pictures[layer].get(f), alt_text(f"{layer} filter {f}", r)), top
-    return top or picture(here, None, f"{layer} filter {f}: no dataset example"), None
+        return picture(here, v.pictures[layer].get(f), alt_text(filter_name(layer, f, r), r)), top
+    return top or picture(here, None, f"{filter_name(layer, f, r)}: no dataset example"), None
 
 
 def _meta(v: RunView, layer: str) -> str:
@@ -105,7 +107,7 @@ def _layer(v: RunView, here: str, layer: str) -> dict:
         cells.append(
             {
                 "href": href(here, filter_page(v.prefix, layer, r["filter"])),
-                "title": f"filter {r['filter']} · {value}",
+                "title": " · ".join(x for x in (f"filter {r['filter']}", class_of(r), value) if x),
                 "picture": face,
                 "example": below,
                 "dead": gone,
@@ -215,6 +217,7 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
                 "href": href(here, filter_page(v.prefix, layer, f)),
                 "picture": face,
                 "activation": short(r.get("activation" if ascent else "top_score")),
+                "label": class_of(r),
                 "badges": [{"kind": k, "text": label(k)} for k in flags],
                 "example": below,
             }
@@ -237,5 +240,6 @@ def layer_html(v: RunView, here: str, layer: str, prev: str | None, nxt: str | N
         ascent=ascent,
         tiles=tiles,
         examples=bool(v.examples.get(layer)),
+        labelled=any(t["label"] for t in tiles),
         data={"fields": fields, "rows": [[r.get(k) if numeric(r.get(k)) else None for k in fields] for r in rows]},
     )

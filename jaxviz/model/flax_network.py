@@ -4,8 +4,9 @@ nothing in the module is changed).
 
 A layer is any submodule whose output has a channel axis, (N, H, W, C): a `nn.Conv`'s output is the convolution
 before whatever nonlinearity the module applies after it (flax's activations are functions, not submodules), which
-is what the objectives that must see below zero want. The module takes what `preprocess` makes of jaxviz's RGB
-0-255 images (see PREPROCESS).
+is what the objectives that must see below zero want; or (N, C), a head's `nn.Dense` (the logits: a class
+visualisation), seen as a 1 x 1 map. The module takes what `preprocess` makes of jaxviz's RGB 0-255 images (see
+PREPROCESS).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import MEAN_BGR
+from jaxviz.model.class_names import classifier_labels
 from jaxviz.model.network import InputSpec
 
 # RGB 0-255 -> what a module was trained on. Formulas: "caffe" and "torch" as keras.applications.imagenet_utils'
@@ -44,7 +46,7 @@ def _path(keys: tuple) -> str:
 @dataclass(frozen=True, eq=False)  # hashed by identity: it keys compiled programs
 class FlaxNetwork:
     """A Flax module as a Network (see jaxviz.model.network): `layers` are module paths ("Conv_0", "block2/conv"),
-    in the order the module computes them."""
+    in the order the module computes them; `flat` those whose output is (N, C) (a head's Dense)."""
 
     module: Any
     name: str
@@ -54,6 +56,7 @@ class FlaxNetwork:
     preprocess_name: str
     shapes: Any = field(repr=False, default=None)  # the variables' ShapeDtypeStructs (abstract calls take them)
     natural_bytes: dict = field(repr=False, default_factory=dict)  # each layer's float32 output at natural_size
+    flat: frozenset[str] = frozenset()
     family: str = ""
     _least: dict = field(default_factory=dict, repr=False)  # caches: min_size and gflop_per_step per layer (size)
     _gflop: dict = field(default_factory=dict, repr=False)
@@ -78,27 +81,39 @@ class FlaxNetwork:
 
         if precision != "float32":
             raise JaxvizError(f"a Flax module runs in float32 here; got ascent.precision = {precision!r}")
-        return self._capture(params, images, layer).astype(jnp.float32)
+        out = self._capture(params, images, layer).astype(jnp.float32)
+        return out[:, None, None, :] if out.ndim == 2 else out  # (k, C): a 1 x 1 map
 
     @property
     def default_layers(self) -> tuple[str, ...]:
-        return self.layers
+        """`--layers all`: the layers with a map; the (N, C) ones (the logits) are targets by name."""
+        return tuple(la for la in self.layers if la not in self.flat) or self.layers
 
     def post(self, z: Any, layer: str) -> Any:
         """ReLU: a Flax module applies its nonlinearities as functions, out of capture_intermediates' sight, so the
-        one after a layer is not known; ReLU is the convnets' usual one (and VGG's, as jaxviz's default)."""
+        one after a layer is not known; ReLU is the convnets' usual one (and VGG's, as jaxviz's default). An (N, C)
+        layer is taken as it is: a head's logits, which a class visualisation maximises themselves (a softmax
+        after them, if any, is the loss's)."""
         import jax
 
-        return jax.nn.relu(z)
+        return z if layer in self.flat else jax.nn.relu(z)
+
+    def labels(self, layer: str) -> tuple[str, ...]:
+        """ImageNet's 1,000 class names for the logits of a module whose last layer has 1,000 units
+        (jaxviz.model.class_names.classifier_labels); () otherwise."""
+        return classifier_labels(self.layers, self.widths, self.flat, layer)
 
     def layer_params(self, params: Any, layer: str) -> Any:
         return params  # a module's variables are not per layer in general: all of them enter the jit
 
     def min_size(self, layer: str) -> int:
         """The smallest side (px) at which `layer`'s map is at least 1 x 1: found by trying shapes (jax.eval_shape,
-        nothing computed), a binary search up to the natural size."""
+        nothing computed), a binary search up to the natural size. An (N, C) layer has no map to shrink (a mean
+        over an empty map still has a shape), so its side is also at least every earlier layer's with a map."""
         if layer not in self._least:
-            lo, hi = 1, self.input.natural_size
+            earlier = self.layers[: self.layers.index(layer)] if layer in self.flat else ()
+            lo = max((self.min_size(la) for la in earlier if la not in self.flat), default=1)
+            hi = max(lo, self.input.natural_size)
             while lo < hi:
                 mid = (lo + hi) // 2
                 if self._fits(layer, mid):
@@ -117,7 +132,7 @@ class FlaxNetwork:
             shape = jax.eval_shape(lambda v, im: self._capture(v, im, layer), self.shapes, x).shape
         except Exception:  # a shape the module cannot take (a reshape, a pool past its input): too small
             return False
-        return len(shape) == 4 and shape[1] >= 1 and shape[2] >= 1
+        return len(shape) == 2 or (len(shape) == 4 and shape[1] >= 1 and shape[2] >= 1)
 
     def gflop_per_step(self, layer: str, size: int) -> float:
         """Twice the forward's FLOPs from XLA's cost analysis (forward and input gradient), in GFLOP; cached."""
@@ -148,12 +163,13 @@ def flax_network(
     the module takes, from jaxviz's RGB 0-255 (PREPROCESS: "0-255", "0-1", "tf" ([-1, 1]), "caffe", "torch");
     `natural_size`: the side it was trained at (px).
 
-    Layers: every submodule whose output is (N, H, W, C), found by one abstract call at `natural_size`
+    Layers: every submodule whose output is (N, H, W, C) or (N, C), found by one abstract call at `natural_size`
     (jax.eval_shape with capture_intermediates: nothing is computed). Raises JaxvizError for an unknown
     `preprocess`, or a module with no such submodule.
     """
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
     if preprocess not in PREPROCESS:
         raise JaxvizError(f"unknown preprocess {preprocess!r} for a Flax module; valid: {', '.join(PREPROCESS)}")
@@ -167,10 +183,10 @@ def flax_network(
     found: list[tuple[str, tuple]] = []
     for keys, leaf in jax.tree_util.tree_flatten_with_path(captured)[0]:
         path = [getattr(k, "key", getattr(k, "idx", k)) for k in keys]
-        if len(path) >= 2 and path[-2] == "__call__" and len(path[:-2]) and len(leaf.shape) == 4:
+        if len(path) >= 2 and path[-2] == "__call__" and len(path[:-2]) and len(leaf.shape) in (2, 4):
             found.append(("/".join(map(str, path[:-2])), leaf.shape))
     if not found:
-        raise JaxvizError(f"{type(module).__name__} has no submodule with an (N, H, W, C) output to visualise")
+        raise JaxvizError(f"{type(module).__name__} has no submodule with an (N, H, W, C) or (N, C) output to show")
     # flatten_with_path sorts by name; the order a module computes its layers is their order in its call
     order = _call_order(module, shapes, x, preprocess)
     found.sort(key=lambda item: order.get(item[0], len(order)))
@@ -182,7 +198,8 @@ def flax_network(
         InputSpec(3, natural_size, None, f"RGB 0-255 -> {preprocess}"),
         preprocess,
         shapes,
-        {p: 4 * int(s[1]) * int(s[2]) * int(s[3]) for p, s in found},
+        {p: 4 * int(np.prod(s[1:])) for p, s in found},
+        flat=frozenset(p for p, s in found if len(s) == 2),
     )
 
 

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import InputSpec
+from jaxviz.model.class_names import classifier_labels
+from jaxviz.model.network import InputSpec, of_network, valid_layers
 
 RANDOM = "random"  # `weights`: Keras' own initialisers (their formulas, drawn by NumPy: see _initial_value)
 EXTRA = "pip install 'jaxviz[keras]'"
@@ -72,10 +73,13 @@ SUPPORTED = (
 )
 # Layers that are a nonlinearity and nothing else: their pre-activation is their input.
 NONLINEARITY_LAYERS = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax")
-# The layers `--layers all` takes (KerasNetwork.default_layers): filters of the model's own, block outputs, logits.
+# The layers `--layers all` takes (KerasNetwork.default_layers), where their output is a map: filters of the
+# model's own (a Dense on a map is a 1 x 1 convolution: ConvNeXt's), block outputs.
 DEFAULT_CLASSES = frozenset(
     {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "Add", "Concatenate", "Dense"}
 )
+# Layers whose (N, C) output is no channel axis: each unit is a position and a channel of the map they flatten.
+NOT_CHANNELS = ("Flatten", "Reshape")
 _SIZE_LIMIT = 8192  # px: the largest side min_size tries before calling a layer unreachable
 
 
@@ -110,8 +114,10 @@ class KerasNetwork:
     """A Keras 3 model as a Network (see jaxviz.model.network.Network and this module's docstring).
 
     model: the keras.Model (functional or sequential; one (N, H, W, 3) input, channels last).
-    layers: every layer with a 4-D output (N, H, W, C), in model order, and Dense layers (logits, (N, C), seen as
-      1 x 1 maps); `widths` their channel counts; `classes` their Keras class names. A functional or sequential
+    layers: every layer with a 4-D output (N, H, W, C), in model order, and every layer with an (N, C) output
+      (`flat`: the logits, a global pool, seen as 1 x 1 maps; not a Flatten or Reshape, whose units are positions
+      as well as channels, nor a nested model, whose output is its last layer's); `widths` their channel counts;
+      `classes` their Keras class names. A functional or sequential
       model nested in the model (a fine-tuned application: Sequential([ResNet50(...), pooling, Dense])) is a
       layer, and so is each of its layers, named by its path ("resnet50/conv2_block1_out").
     where: every layer's name -> (the chain of models from `model` to the one whose graph holds it, the layer).
@@ -129,6 +135,7 @@ class KerasNetwork:
     shapes: Mapping[str, tuple]
     preprocess: Callable[[Any], Any]
     where: Mapping[str, tuple] = field(default_factory=dict, repr=False)
+    flat: frozenset[str] = frozenset()
     family: str = ""
     _programs: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -139,10 +146,11 @@ class KerasNetwork:
     @property
     def default_layers(self) -> tuple[str, ...]:
         """What `--layers all` means for a Keras model: its convolutions and block outputs (DEFAULT_CLASSES: the
-        layers whose filters are the model's own, and the sums and concatenations that end its blocks), and its
-        logits; not its paddings, pools, normalisations or nonlinearities (each the image of a layer in the list)."""
-        chosen = tuple(la for la in self.layers if self.classes.get(la) in DEFAULT_CLASSES)
-        return chosen or self.layers
+        layers whose filters are the model's own, and the sums and concatenations that end its blocks); not its
+        paddings, pools, normalisations or nonlinearities (each the image of a layer in the list), nor its (N, C)
+        layers: the logits are a class visualisation, asked for by name (`--layers predictions`)."""
+        chosen = tuple(la for la in self.layers if self.classes.get(la) in DEFAULT_CLASSES and la not in self.flat)
+        return chosen or tuple(la for la in self.layers if la not in self.flat) or self.layers
 
     def min_size(self, layer: str) -> int:
         """Smallest input side (px) at which `layer`'s map, and every map on the way to it, is at least 1 x 1: the
@@ -164,7 +172,7 @@ class KerasNetwork:
         return self._cache[key]
 
     def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
-        """`layer`'s output before its nonlinearity, (k, h, w, C) float32 (a Dense layer's (k, C) as (k, 1, 1, C)),
+        """`layer`'s output before its nonlinearity, (k, h, w, C) float32 (an (N, C) layer's (k, C) as (k, 1, 1, C)),
         for (k, H, W, 3) RGB 0-255 `images`; with `channel` (an int or a traced index) just that channel,
         (k, h, w, 1). `params`: `load_keras_model`'s, whole or trimmed by `layer_params`. BatchNorm and Dropout
         run in inference mode. `conv` is ignored (Keras chooses its own convolutions).
@@ -195,18 +203,21 @@ class KerasNetwork:
     def post(self, z: Any, layer: str) -> Any:
         """`z` through the nonlinearity `activation` leaves out for `layer` (`nonlinearity`): the layer's own
         output. A layer without one (a BatchNorm, an Add, a linear conv) is its output already; where the name is
-        not one of jax.nn's, Keras' own activation of that name (keras.activations.get) computes it."""
+        not one of jax.nn's, Keras' own activation of that name (keras.activations.get) computes it.
+
+        A softmax is left out too: the classifier's logits are what a class visualisation maximises, not the
+        class probabilities, which rise as well by lowering every other class's score (Simonyan, Vedaldi and
+        Zisserman, "Deep Inside Convolutional Networks", 2014, section 2)."""
         import jax
         import jax.numpy as jnp
 
         kind = self.nonlinearity(layer)
-        if kind == "linear":
+        if kind in ("linear", "softmax"):
             return z
         if kind.startswith("relu") and kind != "relu":  # ReLU(max_value=6): "relu6"
             return jnp.clip(z, 0.0, float(kind[len("relu") :]))
         known = {"relu": jax.nn.relu, "swish": jax.nn.silu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
-                 "elu": jax.nn.elu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
-                 "softmax": lambda x: jax.nn.softmax(x, axis=-1)}  # fmt: skip
+                 "elu": jax.nn.elu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}  # fmt: skip
         if kind in known:
             return known[kind](z)
         return import_keras().activations.get(kind)(z)
@@ -244,6 +255,11 @@ class KerasNetwork:
             self._cache[key] = 5 * 4 * self._activation_elements(layer, size) + 4 * size * size * 3 * 4
         return images * self._cache[key]
 
+    def labels(self, layer: str) -> tuple[str, ...]:
+        """ImageNet's 1,000 class names for the logits (and a softmax after them) of a model whose last layer has
+        1,000 units (jaxviz.model.class_names.classifier_labels); () for any other layer."""
+        return classifier_labels(self.layers, self.widths, self.flat, layer)
+
     # -- beyond the protocol ---------------------------------------------------------------------------------
 
     def nonlinearity(self, layer: str) -> str:
@@ -261,21 +277,21 @@ class KerasNetwork:
 
     def check_layer(self, layer: str) -> None:
         """Nothing for a target layer; JaxvizError (one line) for a layer without a channel axis (its shape named)
-        or an unknown one (the valid ones listed, grouped by class)."""
+        or an unknown one (the valid ones listed, grouped by class: jaxviz.model.network.valid_layers)."""
         if layer in self.widths:
             return
         if layer in self.where:
             chain, target = self.where[layer]
             if type(target).__name__ == "InputLayer":
-                raise JaxvizError(f"{self.name}: {layer!r} is the model's input, not a layer; its layers: "
-                                  f"{group_layers(self.layers, self.classes)}")  # fmt: skip
+                raise JaxvizError(f"{self.name}: {layer!r} is the model's input, not a layer; valid layers: "
+                                  f"{valid_layers(self)}")  # fmt: skip
             out = _output_of(chain[-1], target)
             raise JaxvizError(
                 f"{self.name}: layer {layer!r} ({type(target).__name__}) outputs "
-                f"{tuple(out.shape) if out is not None else 'no single tensor'}, not (N, H, W, C): no channel axis "
-                "to visualise"
+                f"{tuple(out.shape) if out is not None else 'no single tensor'}, not (N, H, W, C) or (N, C): no "
+                "channel axis to visualise"
             )
-        raise JaxvizError(f"{self.name} has no layer {layer!r}; its layers: {group_layers(self.layers, self.classes)}")
+        raise JaxvizError(f"unknown layer {layer!r}{of_network(self)}; valid layers: {valid_layers(self)}")
 
     # -- internals -----------------------------------------------------------------------------------------------
 
@@ -557,19 +573,6 @@ def _image_spec(side: int) -> Any:
     return jax.ShapeDtypeStruct((1, side, side, 3), jnp.float32)
 
 
-def group_layers(layers: Sequence[str], classes: Mapping[str, str], first: int = 3) -> str:
-    """`layers` grouped by Keras class, in order of first appearance, readable for a 300-layer model:
-    "conv2d x 53: conv1_conv, conv2_block1_1_conv, conv2_block1_2_conv, ..., conv5_block3_3_conv; ..."."""
-    groups: dict[str, list[str]] = {}
-    for name in layers:
-        groups.setdefault(classes.get(name, "layer").lower(), []).append(name)
-    parts = []
-    for kind, names in groups.items():
-        shown = names if len(names) <= first + 1 else [*names[:first], "...", names[-1]]
-        parts.append(f"{kind} x {len(names)}: {', '.join(shown)}")
-    return "; ".join(parts)
-
-
 # -- loading ----------------------------------------------------------------------------------------------------
 
 
@@ -640,16 +643,20 @@ def keras_network(
     paths = [v.path for v in variables]
     keys = tuple(paths if len(set(paths)) == len(paths) else (f"{i:05d}:{p}" for i, p in enumerate(paths)))
     params = {k: np.asarray(v.value) for k, v in zip(keys, variables)}
-    layers, widths, classes, where = [], {}, {}, {}
+    layers, widths, classes, where, flat = [], {}, {}, {}, set()
     for path, chain, target in _walk(keras, model):
         where.setdefault(path, (chain, target))
         kind = type(target).__name__
         out = _output_of(chain[-1], target) if kind != "InputLayer" else None
         shape = tuple(out.shape) if out is not None else ()
-        if shape and shape[-1] is not None and (len(shape) == 4 or (len(shape) == 2 and kind == "Dense")):
+        # A nested model's (N, C) output is its last layer's after that layer's softmax: a target by its path.
+        two = len(shape) == 2 and kind not in NOT_CHANNELS and not _is_graph(keras, target)
+        if shape and shape[-1] is not None and (len(shape) == 4 or two):
             layers.append(path)
             widths[path] = int(shape[-1])
             classes[path] = kind
+            if len(shape) == 2:
+                flat.add(path)
     if not layers:
         raise JaxvizError(f"{model.name} has no layer with a channel axis (N, H, W, C) to visualise")
     network = KerasNetwork(
@@ -663,6 +670,7 @@ def keras_network(
         shapes={k: (a.shape, a.dtype) for k, a in params.items()},
         preprocess=fn,
         where=where,
+        flat=frozenset(flat),
     )
     return network, params
 

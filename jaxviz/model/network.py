@@ -8,6 +8,11 @@ its own preprocessing); the smallest input each layer accepts; and a pure functi
 layer's activations before its nonlinearity (the objectives that must see below zero need them; after it is
 relu of that for a conv layer followed by a ReLU, or the same values where the layer has no nonlinearity).
 
+A layer whose output is (N, C), without a map (a classifier's logits, a global pool), is a target too: its
+activations are (N, 1, 1, C), a 1 x 1 map, so the ascent, its objectives and the quality passes read it as any
+other layer. A classifier's logits are its classes, one "filter" each (class visualisation); `labels` names them
+where the model has ImageNet's 1,000 classes (jaxviz.model.class_names).
+
 Other models implement the same interface: jaxviz.model.keras_network (any Keras 3 model, through Keras' own JAX
 backend) and jaxviz.model.flax_network (any Flax module and its variables).
 """
@@ -43,7 +48,8 @@ class Network(Protocol):
     input: its InputSpec.
     family: "vgg" where the VGG fast paths apply (a one-channel target, patch-matmul convolutions), else "".
     default_layers: what `--layers all` means: the convolutions and block outputs (all VGG's layers; a Keras
-      model's convolutions, adds, concatenations and logits, not its paddings, BatchNorms or nonlinearities).
+      model's convolutions, adds and concatenations, not its paddings, BatchNorms or nonlinearities, nor its (N, C)
+      layers: the logits are a target by name, e.g. `--layers predictions`).
     """
 
     name: str
@@ -66,6 +72,11 @@ class Network(Protocol):
     def post(self, z: Any, layer: str) -> Any:
         """`layer`'s nonlinearity applied to `activation`'s output (ReLU for VGG's convolutions): what the
         objectives that read the layer's output, and the activation figures, see."""
+        ...
+
+    def labels(self, layer: str) -> tuple[str, ...]:
+        """A name for each of `layer`'s filters where the model has them (ImageNet's 1,000 class names for a
+        classifier's logits, in class order), else ()."""
         ...
 
     def layer_params(self, params: Any, layer: str) -> Any:
@@ -126,6 +137,9 @@ class VGGNetwork:
 
         return jax.nn.relu(z)
 
+    def labels(self, layer: str) -> tuple[str, ...]:
+        return ()  # jaxviz's VGGs stop at their last convolution: no classifier
+
     def layer_params(self, params: Any, layer: str) -> Any:
         return {name: params[name] for name in self.layers[: self.layers.index(layer) + 1]}
 
@@ -140,3 +154,34 @@ class VGGNetwork:
 
 VGG16 = VGGNetwork(VGG16_ARCHITECTURE)
 VGG19 = VGGNetwork(VGG19_ARCHITECTURE)
+
+
+def of_network(network: Network) -> str:
+    """How a message names the model after a layer: "" for VGG16 (the default model goes without saying), else
+    " of NAME" ("unknown layer 'conv9' of keras:resnet50")."""
+    return "" if network.name == "vgg16" else f" of {network.name}"
+
+
+# Up to this many layers a refusal lists them all; beyond, grouped (a ResNet50 has 175 targets).
+LISTED = 24
+
+
+def valid_layers(network: Network, first: int = 3) -> str:
+    """`network`'s target layers as a refusal lists them: all of them when few (LISTED), else grouped by kind,
+    in order of first appearance, with each group's count, first `first` and last names, so that a 300-layer
+    model's list stays readable: "conv2d x 53: conv1_conv, conv2_block1_1_conv, conv2_block1_2_conv, ...,
+    conv5_block3_3_conv; batchnormalization x 53: ...". A layer's kind is its class where the network records
+    one (KerasNetwork.classes: Keras' class names), else its name's last word without digits ("block1_conv1":
+    "conv")."""
+    layers, kinds = network.layers, getattr(network, "classes", None) or {}
+    if len(layers) <= LISTED:
+        return ", ".join(layers)
+    groups: dict[str, list[str]] = {}
+    for name in layers:
+        kind = kinds.get(name) or name.rsplit("_", 1)[-1].rstrip("0123456789") or name
+        groups.setdefault(kind.lower(), []).append(name)
+    parts = []
+    for kind, names in groups.items():
+        shown = names if len(names) <= first + 1 else [*names[:first], "...", names[-1]]
+        parts.append(f"{kind} x {len(names)}: {', '.join(shown)}")
+    return "; ".join(parts)

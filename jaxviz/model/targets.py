@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import VGG16, Network
-
-
-def valid_layers(network: Network) -> str:
-    """`network`'s layers as a refusal lists them: all of them when few, else grouped by their name's stem with
-    counts and the first and last of each group, so that a 300-layer model's list stays readable."""
-    layers = network.layers
-    if len(layers) <= 24:
-        return ", ".join(layers)
-    groups: dict[str, list[str]] = {}
-    for name in layers:
-        stem = name.rsplit("_", 1)[-1].rstrip("0123456789") or name
-        groups.setdefault(stem, []).append(name)
-    return "; ".join(
-        f"{len(names)} x {stem} ({names[0]}" + (f" ... {names[-1]})" if len(names) > 1 else ")")
-        for stem, names in groups.items()
-    )
+from jaxviz.model.network import VGG16, Network, of_network, valid_layers
 
 
 def resolve_layers(spec: str | tuple[str, ...], network: Network = VGG16) -> list[str]:
     """Layer names of `network` (VGG16 by default) in network order; "all" is its `default_layers` (the VGGs' conv
-    layers; a Keras model's convolutions, block outputs and logits)."""
+    layers; a Keras model's convolutions and block outputs: its logits only by name).
+
+    Raises JaxvizError (one line): an empty list, a layer named twice, or an unknown layer (the valid ones listed
+    as jaxviz.model.network.valid_layers groups them)."""
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
         return list(network.default_layers)
@@ -32,8 +19,8 @@ def resolve_layers(spec: str | tuple[str, ...], network: Network = VGG16) -> lis
         raise JaxvizError(f"target.layers is empty; valid layers: all, {valid_layers(network)}")
     for name in names:
         if name not in network.widths:
-            of = "" if network.name == "vgg16" else f" of {network.name}"  # the default model goes without saying
-            raise JaxvizError(f"unknown layer {name!r}{of}; valid layers: all, {valid_layers(network)}")
+            listed = valid_layers(network)
+            raise JaxvizError(f"unknown layer {name!r}{of_network(network)}; valid layers: all, {listed}")
     if len(set(names)) != len(names):
         raise JaxvizError(f"target.layers names a layer twice: {', '.join(names)}")
     return names
