@@ -5,30 +5,98 @@ from what the atlas keeps of each (`PointSeen`): the table, and each layer's pag
 the same page whatever the points: it reads them from one script (`points_js`) and their filters from one small
 script a point and layer (`across_js`, written with that point's pages), all loaded as `<script src>` (which
 works from file://, where fetch() does not).
+
+A sweep with the model as an axis (`model.name` with two values or more) compares layers that belong to different
+networks: a layer across points is a layer of one model across that model's points (compare/<model>/<layer>.html,
+the model's points in compare/<model>/points.js), and a layer name that several models share (VGG16's and VGG19's
+block1_conv1) gets a page across the models (compare/across-models/<layer>.html: every point that has it, the
+columns grouped by model). The home lists each model's layers in its order. Which layout a sweep has is read
+from its axes, so it is known before any point has run.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jaxviz.atlas.assets import render
-from jaxviz.atlas.page_parts import alt_text, filter_page, fmt, href, label, numeric, page, picture, short
+from jaxviz.atlas.page_parts import (
+    alt_text,
+    class_of,
+    filter_name,
+    filter_page,
+    fmt,
+    href,
+    label,
+    numeric,
+    page,
+    picture,
+    short,
+)
 from jaxviz.atlas.site import Sweep
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import PointSeen, RunView
 from jaxviz.config import short_keys
-from jaxviz.model.architecture import network_order
 
 HOME = "index.html"
 COMPARE = "compare/{layer}.html"  # a layer's page across every point, from the atlas root
 POINTS = "compare/points.js"  # the points those pages show
 FIRST = ("activation_mean", "activation_median", "activation_max", "dead", "nan")  # the per-layer numbers offered first
+MODEL_AXIS = "model.name"  # the axis that makes a sweep's points different networks
+ACROSS_MODELS = "across-models"  # the folder of the pages of a layer name across models (no model is so named)
 
 
-def compare_page(layer: str) -> str:
-    """A layer's page across every point, from the atlas root."""
-    return COMPARE.format(layer=layer)
+def models(sw: Sweep) -> dict[str, str]:
+    """Each point's model where the sweep has the model as an axis with two values or more (point name -> its
+    `model.name`); {} for a sweep of one model, whose pages are laid out as ever."""
+    values = sw.axes.get(MODEL_AXIS)
+    if not isinstance(values, list) or len({swept(v) for v in values}) < 2:
+        return {}
+    return {p.name: swept(p.values.get(MODEL_AXIS, "")) for p in sw.points}
+
+
+def model_folder(model: str) -> str:
+    """A model's folder under compare/ (its name, any character a path cannot safely hold replaced)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", model).lstrip(".") or "model"
+
+
+def compare_page(layer: str, model: str = "") -> str:
+    """A layer's page across every point (of `model`, in a sweep over models), from the atlas root."""
+    return f"compare/{model_folder(model)}/{layer}.html" if model else COMPARE.format(layer=layer)
+
+
+def compare_pattern(model: str = "") -> str:
+    """A point's `RunView.compare`: its layers' pages across the sweep, with {layer} in it."""
+    return f"compare/{model_folder(model)}/{{layer}}.html" if model else COMPARE
+
+
+def across_models_page(layer: str) -> str:
+    """The page of a layer name that several models of the sweep share, across all their points."""
+    return f"compare/{ACROSS_MODELS}/{layer}.html"
+
+
+def points_script(model: str = "", across: bool = False) -> str:
+    """The points.js the layer pages across the sweep (of `model`; across the models) read, from the atlas root."""
+    if across:
+        return f"compare/{ACROSS_MODELS}/points.js"
+    return f"compare/{model_folder(model)}/points.js" if model else POINTS
+
+
+def layer_order(orders: Iterable[Sequence[str]]) -> list[str]:
+    """One order of every layer in `orders` (each point's layers, in its model's order) that keeps each order: a
+    layer new to the list goes just before the first of its successors in its own order already listed (VGG19's
+    block3_conv4 before block4_conv1, so after block3_conv3), else at the end: a model's layers that no other
+    model has follow the others'."""
+    out: list[str] = []
+    for order in dict.fromkeys(map(tuple, orders)):  # most points have the same layers: each order once
+        listed = set(out)
+        for i, layer in enumerate(order):
+            if layer not in listed:
+                out.insert(next((out.index(x) for x in order[i + 1 :] if x in listed), len(out)), layer)
+                listed.add(layer)
+    return out
 
 
 def point_prefix(name: str) -> str:
@@ -93,7 +161,7 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
     layers. The table holds the first number; the others are in the page as JSON, for atlas.js to show instead
     (a cell a layer, not a cell a layer and number: a 13-layer sweep's table was most of a pass's time)."""
     stats = {p.name: seen[p.name].stats for p in sw.points}
-    layers = network_order({la for s in stats.values() for la in s})
+    layers = layer_order(list(stats[p.name]) for p in sw.points)  # each point's in its model's order
     fields = list(dict.fromkeys(f for s in stats.values() for la in s.values() for f, x in la.items() if numeric(x)))
     fields.sort(key=lambda f: FIRST.index(f) if f in FIRST else len(FIRST))
     shown = fields[0] if fields else ""
@@ -109,14 +177,23 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
         }
         for p in sw.points
     ]
-    compare = [
-        {
-            "name": la,
-            "href": href(HOME, compare_page(la)),
-            "filters": _count([r for s in seen.values() for r in s.filters.get(la, [])]),
-            "points": sum(la in s.filters for s in seen.values()),
-        }
-        for la in network_order({la for s in seen.values() for la in s.filters})
+    by_model = models(sw)
+    groups = []
+    for model in dict.fromkeys(by_model.values()) if by_model else [""]:
+        mine = {name: s for name, s in seen.items() if by_model.get(name, "") == model}
+        compare = [
+            {
+                "name": la,
+                "href": href(HOME, compare_page(la, model)),
+                "filters": _count([r for s in mine.values() for r in s.filters.get(la, [])]),
+                "points": sum(la in s.filters for s in mine.values()),
+            }
+            for la in layer_order(list(s.filters) for s in mine.values())
+        ]
+        groups.append({"model": model, "layers": compare})
+    shared = [
+        {"name": la, "href": href(HOME, across_models_page(la)), "models": ms}
+        for la, ms in shared_layers(by_model, seen).items()
     ]
     # rows[point][field][layer], in the table's order of points, fields and layers
     rows = [[[_number(stats[p.name].get(la, {}).get(f)) for la in layers] for f in fields] for p in sw.points]
@@ -132,56 +209,104 @@ def sweep_index(sw: Sweep, seen: dict[str, PointSeen]) -> str:
         axes=axes,
         layers=[la.partition("_") for la in layers],
         points=points,
-        compare=compare,
+        groups=[g for g in groups if g["layers"]],
+        shared=shared,
         stats={"fields": fields, "labels": [label(f) for f in fields], "rows": rows},
         config=sw.config,
     )
 
 
-def compare_html(sw: Sweep, layer: str) -> str:
-    """One layer's filters (rows) in every point that has it (columns). The page itself is the same whatever the
-    points: atlas.js reads them from compare/points.js, loads each one's script and draws the table, and the view
-    of one filter in every point (#f<number>)."""
-    here = compare_page(layer)
+def compare_html(sw: Sweep, layer: str, model: str = "", shared: Sequence[str] = ()) -> str:
+    """One layer's filters (rows) in every point that has it (columns): of `model`'s points in a sweep over models
+    (`shared`: the models that also have a layer of this name, whose pages it links to). The page itself is the
+    same whatever the points: atlas.js reads them from its points.js, loads each one's script and draws the table,
+    and the view of one filter in every point (#f<number>)."""
+    here = compare_page(layer, model)
+    title = f"{layer} of {model}" if model else layer
     return render(
         "compare.html",
-        page=page(here, f"{layer} across the sweep", [(sw.name, HOME), (f"{layer} across points", None)], "compare"),
+        page=page(here, f"{title} across the sweep", [(sw.name, HOME), (f"{title} across points", None)], "compare"),
         layer=layer,
-        points=href(here, POINTS),
+        title=title,
+        model=model,
+        across=href(here, across_models_page(layer)) if len(shared) > 1 else None,
+        models=[],
+        points=href(here, points_script(model)),
         home=href(here, HOME),
     )
 
 
-def points_js(sw: Sweep, seen: dict[str, PointSeen]) -> str:
-    """Every point with pages, for the layers' pages across the sweep: its name, swept values, folder (relative to
-    compare/; its scripts are across/<layer>.js in it, its layer pages layers/<layer>.html) and layers."""
+def across_models_html(sw: Sweep, layer: str, shared: Sequence[str]) -> str:
+    """A layer name that several models of the sweep share (`shared`), in every point of those models: the same
+    table as a layer's page across points, its columns grouped by model (atlas.js draws it from
+    compare/across-models/points.js, whose points are in model order)."""
+    here = across_models_page(layer)
+    title = f"{layer} across models"
+    return render(
+        "compare.html",
+        page=page(here, f"{title} in the sweep", [(sw.name, HOME), (title, None)], "compare"),
+        layer=layer,
+        title=title,
+        model="",
+        across=None,
+        models=[{"name": m, "href": href(here, compare_page(layer, m))} for m in shared],
+        points=href(here, points_script(across=True)),
+        home=href(here, HOME),
+    )
+
+
+def shared_layers(by_model: dict[str, str], seen: dict[str, PointSeen]) -> dict[str, list[str]]:
+    """The layer names that two models or more of a sweep over models have (some point of each has the layer's
+    filters), each with those models in the sweep's order; {} for a sweep of one model."""
+    owners: dict[str, list[str]] = {}
+    for model in dict.fromkeys(by_model.values()):
+        mine = [list(s.filters) for name, s in seen.items() if by_model.get(name) == model]
+        for layer in layer_order(mine):
+            owners.setdefault(layer, []).append(model)
+    return {layer: ms for layer, ms in owners.items() if len(ms) > 1}
+
+
+def points_js(sw: Sweep, seen: dict[str, PointSeen], model: str = "", across: bool = False) -> str:
+    """Every point with pages (of `model`; of every model, grouped by model, `across` them), for the layers' pages
+    across the sweep: its name, swept values, folder (relative to the pages; its scripts are across/<layer>.js in
+    it, its layer pages layers/<layer>.html) and layers."""
+    script, by_model = points_script(model, across), models(sw)
+    chosen = [p for p in sw.points if seen[p.name].filters and (not model or by_model.get(p.name) == model)]
+    if across:  # the columns of a layer across models: each model's points together, in the sweep's order of models
+        order = list(dict.fromkeys(by_model.get(p.name, "") for p in chosen))
+        chosen.sort(key=lambda p: order.index(by_model.get(p.name, "")))
     points = [
         {
             "name": p.name,
             "caption": caption(p.values),
-            "prefix": href(POINTS, point_prefix(p.name)),
+            "prefix": href(script, point_prefix(p.name)),
             "layers": list(seen[p.name].filters),
         }
-        for p in sw.points
-        if seen[p.name].filters
+        for p in chosen
     ]
     return render("points.js", data={"points": points})
 
 
-def across_js(v: RunView, point: str, layer: str) -> str:
-    """One point's filters of `layer` for its layer's page across the sweep: pictures, links, final activations."""
-    here = compare_page(layer)
+def across_js(v: RunView, point: str, layer: str, here: str = "") -> str:
+    """One point's filters of `layer` for its layer's page across the sweep (`here`, default compare_page(layer);
+    the page across models, at the same depth, reads the same script): pictures, links, final activations, and
+    each filter's class where the run names it."""
+    here = here or compare_page(layer)
     filters = []
     for r in v.run.records[layer]:
         f, gone = r["filter"], dead(r)
+        value = "dead" if gone else short(r.get("activation"))
+        name = class_of(r)
         filters.append(
             {
                 "filter": f,
                 "dead": gone,
-                "text": "dead" if gone else short(r.get("activation")),
+                "text": f"{name} · {value}" if name else value,
                 "final": "dead" if gone else fmt(r.get("activation")),
                 "href": href(here, filter_page(v.prefix, layer, f)),
-                "picture": picture(here, v.pictures[layer].get(f), alt_text(f"{layer} filter {f} in point {point}", r)),
+                "picture": picture(
+                    here, v.pictures[layer].get(f), alt_text(f"{filter_name(layer, f, r)} in point {point}", r)
+                ),
             }
         )
     return render("across.js", data={"point": point, "caption": v.caption, "filters": filters})
