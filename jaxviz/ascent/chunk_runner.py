@@ -32,9 +32,10 @@ def out_of_memory(error: BaseException) -> bool:
 def chunk_size(engine: LayerAscent, n_filters: int, chunk: int = 0, budget: Any = None) -> int:
     """`chunk`, or the automatic size for `n_filters` filters (`auto_chunk`), as a multiple of the devices."""
     spec, n_dev = engine.spec, engine.n_devices
-    size = chunk or auto_chunk(
-        spec.layer, spec.size, max(n_filters, 1), n_dev, spec.precision, spec.method.images, budget, spec.network
-    )
+    # What the network is fed per filter: its k images, or with crops (MACO) k * K crops of the crop side
+    crops = spec.method.crops
+    side, shown = (spec.fed_side(), spec.method.images * crops) if crops else (spec.size, spec.method.images)
+    size = chunk or auto_chunk(spec.layer, side, max(n_filters, 1), n_dev, spec.precision, shown, budget, spec.network)
     return round_up(size, n_dev)
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxviz.ascent import engine, optim
+from jaxviz.ascent import engine
 from jaxviz.ascent.engine import DTYPES, AscentResult, StepKey, filter_mesh, layer_params
 from jaxviz.ascent.spec import Knobs, Spec
 from jaxviz.runtime.device_fit import round_up
@@ -97,12 +97,15 @@ class LayerAscent:
             last = i == len(self.sizes) - 1
             bigger = self.spec.size if last else self.sizes[i + 1]
             if bigger != side:
-                self._state = self._restart(engine.upscale_images(self._state[0], bigger))
+                self._state = self._restart(engine.upscale_images(self._state[0], bigger), bigger)
         final = engine.compiled_measure(self.key(len(self.sizes) - 1)._replace(side=self.spec.size))
         act = np.asarray(final(self.params, self._state[0], padded, self._knobs, self._t(self.total)))
         record(self.total, act, np.isfinite(act), self.spec.size)
         images = np.asarray(engine.render_batch(self.method, self.spec.size)(self._state[0]))[:n]
-        return AscentResult(images[:, 0], history, nan_step, images if self.method.images > 1 else None)
+        alpha = None
+        if self.method.alpha:  # the first image's sums: (N, k, size, size) each
+            alpha = engine.alpha_of(tuple(np.asarray(a)[:n, 0] for a in self._state[2]))
+        return AscentResult(images[:, 0], history, nan_step, images if self.method.images > 1 else None, alpha)
 
     def _host_loop(self, stage: int, padded: jax.Array, record: Callable) -> None:
         """A stage's steps dispatched one by one from Python, IN_FLIGHT ahead of the one the host reads."""
@@ -143,7 +146,7 @@ class LayerAscent:
         for i in range(len(acts)):
             record(t0 + i, acts[i], fins[i])
 
-    def _restart(self, latents: jax.Array):
-        """Fresh optimiser state for resized latents (the old one's shapes no longer fit)."""
-        opt = jax.vmap(optim.direction(self.method.optimizer, jnp.int32(0)).init)(latents)
-        return jax.device_put((latents, opt), self._batch)
+    def _restart(self, latents: jax.Array, side: int):
+        """Fresh optimiser state and alpha sums for latents resized to `side` (the old shapes no longer fit: the
+        transparency is the last stage's)."""
+        return jax.device_put(jax.vmap(lambda x: engine.fresh(self.method, x, side))(latents), self._batch)

@@ -2,7 +2,7 @@
 
 The chain turns the ascent gradient into a direction; the engine adds `lr(t) * direction` to the
 latent. `normalized` is the tutorials' rule (the gradient divided by its RMS, L2 norm or max, per
-image); the others are optax's own. Step size and normaliser are traced, so sweeping them never
+image); the others are optax's own (nadam: MACO's). Step size and normaliser are traced, so sweeping them never
 recompiles. Three tables map names to factories: NORMALIZERS, OPTIMIZERS, SCHEDULES.
 
 The schedules are written here rather than taken from optax: optax's schedules need the step count
@@ -56,6 +56,10 @@ OPTIMIZERS: dict[str, Callable[[jax.Array], optax.GradientTransformation]] = {
     "momentum": lambda how: optax.trace(decay=0.9),
     "adam": lambda how: optax.scale_by_adam(),
     "rmsprop": lambda how: optax.scale_by_rms(),
+    # Adam with Nesterov momentum (Dozat 2016, "Incorporating Nesterov Momentum into Adam"), optax's nadam without
+    # its step size: MACO's optimiser in both sources (torch.optim.NAdam in Horama, keras Nadam in Xplique, each at
+    # learning rate 1.0). torch's NAdam also decays its momentum (psi 0.004), which optax's does not.
+    "nadam": lambda how: optax.scale_by_adam(nesterov=True),
 }
 
 

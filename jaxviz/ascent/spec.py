@@ -93,6 +93,8 @@ class Spec:
             raise JaxvizError(
                 f"ascent.transforms crop the {self.size} px image below {MIN_SEEN} px; use smaller jitter or pad more"
             )
+        if m.crops and crop_side(m, self.network) < MIN_SEEN:
+            raise JaxvizError(f"method.crop_side must be at least {MIN_SEEN} px; got {m.crop_side}")
 
     def for_backend(self, backend: str) -> Spec:
         """This spec with every "auto" choice made for `backend` ("cpu", "gpu", "tpu"): CPU_CHOICES on CPU,
@@ -107,6 +109,10 @@ class Spec:
         family's fast path: another network computes the whole layer)."""
         return self.target == "channel" and self.method.single_channel and self.network.family == "vgg"
 
+    def fed_side(self, stage: int = 0) -> int:
+        """The side (px) of what the model is shown at `stage` (`fed_side`)."""
+        return fed_side(self.method, self.sizes[stage], self.network)
+
     @property
     def sizes(self) -> list[int]:
         """Each stage's image side: with upscale 1 every stage runs at `size` (stages then only split steps)."""
@@ -118,3 +124,16 @@ def stage_sizes(size: int, stages: int, upscale: float) -> list[int]:
     if upscale == 1.0:
         return [size] * stages
     return [int(size / upscale ** (stages - i)) for i in range(stages)]
+
+
+def crop_side(method: Method, network: Network) -> int:
+    """The side (px) method.crops are resized to: method.crop_side, or 0 for the network's input side (its fixed
+    side, else the side it was trained at: 224 for VGG16 and most Keras applications), as MACO's sources resize
+    their crops to the model's input size."""
+    return method.crop_side or network.input.fixed_size or network.input.natural_size
+
+
+def fed_side(method: Method, side: int, network: Network) -> int:
+    """The side (px) of what `network` is shown of a `side` px image under `method`: the crop side with
+    method.crops, else the image after method.transforms (pads add, jitters crop)."""
+    return crop_side(method, network) if method.crops else transforms.output_side(method.transforms, side)

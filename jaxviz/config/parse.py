@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Union
 
+from jaxviz.ascent.method import SMALLEST_CROP
 from jaxviz.config.schema import Config
 from jaxviz.dataset_examples import CONVS, LEAST, check_number
 from jaxviz.errors import JaxvizError
@@ -39,6 +40,7 @@ def choices() -> dict[str, tuple[str, ...]]:
         "output.display": tuple(display.DISPLAYS),
         "output.grid": tuple(display.GRIDS),
         "output.quality": ("auto", "on", "off"),  # or true (on) / false (off)
+        "method.alpha": ("auto", "on", "off"),  # or true (on) / false (off)
         "examples.conv": CONVS,
     }
 
@@ -66,7 +68,12 @@ _NON_NEGATIVE = {
     "objective.l2",
     "objective.blur",
     "objective.diversity",
+    "method.crops",
+    "method.crop_side",
+    "method.crop_spread",
+    "method.noise",
 }
+_FRACTIONS = {"method.crop_start", "method.crop_end"}  # of the image side, from the smallest crop to the whole
 
 
 def sections() -> dict[str, type]:
@@ -121,6 +128,8 @@ def _check(key: str, value: Any) -> None:
     valid = choices().get(key)
     if valid is not None and value not in valid and not isinstance(value, bool):
         raise JaxvizError(f"{key} must be one of {', '.join(valid)}; got {value!r}")
+    if key in _FRACTIONS and not SMALLEST_CROP <= value <= 1:
+        raise JaxvizError(f"{key} is a fraction of the image side: it must lie in {SMALLEST_CROP:g}..1, got {value!r}")
     if key == "ascent.upscale" and value < 1:
         raise JaxvizError(f"ascent.upscale must be 1 or more, got {value!r}")
     if key.startswith("examples.") and key.rsplit(".", 1)[-1] in LEAST:

@@ -45,7 +45,7 @@ class AscentConfig:
     steps: int = flag(40, "N", "ascent steps", visualize="steps")
     step: float = 1.0  # step size (learning rate); in pixel units for pixels with the normalized optimizer
     normalize: str = "rms"  # normalized optimizer: g/(sqrt(mean g^2)+1e-5), g/|g|, g/max|g|, g/max(g)
-    optimizer: str = "normalized"  # normalized (the seeds'), sgd, momentum, adam, rmsprop (optax)
+    optimizer: str = "normalized"  # normalized (the seeds'), sgd, momentum, adam, rmsprop, nadam (optax)
     schedule: str = "constant"  # step size over the steps: constant, cosine, warmup_cosine, linear
     init_mean: float = 128.0  # initial image = init_mean + init_noise * U[0, 1)
     init_noise: float = 20.0
@@ -63,10 +63,27 @@ class AscentConfig:
 
 @dataclass(frozen=True)
 class ParamConfig:
-    kind: str = "pixels"  # pixels, or fourier (a 1/f-scaled spectrum)
+    kind: str = "pixels"  # pixels, fourier (a 1/f-scaled spectrum), or maco (the phase; [method] has the rest)
     decorrelate: bool = False  # optimise in ImageNet's decorrelated colour space
     squash: str = "none"  # none, or sigmoid (pixels always valid)
     decay: float = 1.0  # fourier: spectrum scaled by 1/frequency^decay
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """MACO's magnitude template and the crops it shows the model, and transparency maps (docs/methods.md)."""
+
+    # param.kind = "maco": the magnitude template: "" the one shipped with jaxviz, an image folder (one pass, cached)
+    # or a template file (jaxviz-spectrum's .npz, or a (3, H, H // 2 + 1) .npy such as Xplique's)
+    spectrum: str = ""
+    spectrum_fingerprint: str = ""  # the template a run used (its config.toml); set, another template is refused
+    crops: int = 0  # random square crops shown per image each step, the objective their mean (0: the image itself)
+    crop_side: int = 0  # px the crops are resized to; 0: the model's input side (224 for VGG16)
+    crop_start: float = 0.5  # mean crop side, a fraction of the image side, at the first step (Xplique's 0.5) ...
+    crop_end: float = 0.05  # ... and at the last (Xplique's 0.05), linear between
+    crop_spread: float = 0.05  # standard deviation of each crop's side around that mean (Xplique's)
+    noise: float = 0.0  # N(0, noise) + U(-noise/2, noise/2) added to what the model sees, in RGB 0-255 units
+    alpha: bool | str = "auto"  # transparency maps: auto (on for param.kind = "maco"), on, off
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class Config:
     target: TargetConfig = field(default_factory=TargetConfig)
     ascent: AscentConfig = field(default_factory=AscentConfig)
     param: ParamConfig = field(default_factory=ParamConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     examples: ExamplesConfig = field(default_factory=ExamplesConfig)

@@ -23,10 +23,11 @@ CONFIG = "config.toml"
 
 
 def resolve(cfg: Config, weights: str | Path | None, fingerprint: str) -> Config:
-    """`cfg` as a run directory records it: real absolute paths (output.dir, examples.images), the weights actually
-    used and their fingerprint, so `--config DIR/config.toml` reruns the same run from any working directory.
+    """`cfg` as a run directory records it: real absolute paths (output.dir, examples.images, method.spectrum), the
+    weights actually used and their fingerprint, MACO's magnitude template's fingerprint, so `--config
+    DIR/config.toml` reruns the same run from any working directory.
 
-    Raises JaxvizError when `cfg` names a fingerprint the weights do not have (the file changed since).
+    Raises JaxvizError when `cfg` names a fingerprint the weights, or the template, do not have (changed since).
     """
     if cfg.model.fingerprint and cfg.model.fingerprint != fingerprint:
         raise JaxvizError(
@@ -41,6 +42,12 @@ def resolve(cfg: Config, weights: str | Path | None, fingerprint: str) -> Config
     updates = {"model.weights": path, "model.fingerprint": fingerprint}
     if cfg.examples.images:  # relative to the working directory, as output.dir is
         updates["examples.images"] = os.path.realpath(os.path.expanduser(cfg.examples.images))
+    if cfg.param.kind == "maco":  # the magnitude template, as the weights: its real path and its fingerprint
+        from jaxviz.run.translate import spectrum_of  # numpy and Pillow: only for a maco run
+
+        updates["method.spectrum_fingerprint"] = spectrum_of(cfg).fingerprint  # refuses another than recorded
+        if cfg.method.spectrum:
+            updates["method.spectrum"] = os.path.realpath(os.path.expanduser(cfg.method.spectrum))
     return config_lib.apply(cfg, {**updates, "output.dir": str(output_dir(cfg.output.dir))})
 
 

@@ -11,22 +11,38 @@ from jaxviz.model.network import Network
 from jaxviz.model.targets import resolve_filters, resolve_layers
 
 
-def fed_sizes(cfg: Config) -> list[tuple[int, int]]:
+def fed_sizes(cfg: Config, network: Network | None = None) -> list[tuple[int, int]]:
     """(stage side, side the model is fed) for every ascent stage, in order, in pixels.
 
     The fed side is the stage's image after `ascent.transforms` (pads add 2*width, jitters crop d; scale
-    and rotate keep the side). Stages start smaller than `ascent.size` when `ascent.upscale` > 1.
+    and rotate keep the side), or with method.crops the side the crops are resized to (method.crop_side, or
+    `network`'s input side for 0). Stages start smaller than `ascent.size` when `ascent.upscale` > 1.
     """
     from jaxviz.ascent import stage_sizes
     from jaxviz.ascent.transforms import output_side
 
-    a = cfg.ascent
+    a, m = cfg.ascent, cfg.method
+    if m.crops:
+        return [(stage, _crop_side(cfg, network)) for stage in stage_sizes(a.size, a.stages, a.upscale)]
     return [(side, output_side(a.transforms, side)) for side in stage_sizes(a.size, a.stages, a.upscale)]
+
+
+def _crop_side(cfg: Config, network: Network | None) -> int:
+    """The side (px) method.crops are resized to: method.crop_side, else the model's input side (ascent.spec's
+    rule; `network`: cfg's model when None)."""
+    from jaxviz.ascent.spec import crop_side
+    from jaxviz.run.translate import network_of
+
+    if cfg.method.crop_side:
+        return cfg.method.crop_side
+    return crop_side(Method(), network or network_of(cfg))
 
 
 def _shrinker(cfg: Config, stage: int, side: int, fed: int) -> str:
     """The settings that make the fed image smaller than ascent.size, in words."""
     a, why = cfg.ascent, []
+    if cfg.method.crops:
+        return f"method.crops are resized to {fed} px" + (" (method.crop_side)" if cfg.method.crop_side else "")
     if side < a.size:
         why.append(
             f"stage {stage + 1} of ascent.stages = {a.stages} runs at {side} px (ascent.upscale = {a.upscale} "
@@ -41,7 +57,7 @@ def _shrinker(cfg: Config, stage: int, side: int, fed: int) -> str:
 def check_sizes(cfg: Config, layers: list[str], network: Network) -> None:
     """Every target layer of `network` gets at least a 1x1 map from the smallest image the model is fed, and a
     model with a fixed input size gets exactly that size; else one line."""
-    sizes = fed_sizes(cfg)
+    sizes = fed_sizes(cfg, network)
     stage, (side, fed) = min(enumerate(sizes), key=lambda item: item[1][1])
     fixed = network.input.fixed_size
     if fixed is not None and any(f != fixed for _, f in sizes):
@@ -111,6 +127,10 @@ def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:
     stages = f" x {a.stages} stages" if a.stages > 1 else ""
     method = f"{cfg.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
     extra = f", transforms {' '.join(a.transforms)}" if a.transforms else ""
+    m = cfg.method
+    if m.crops:
+        side = _crop_side(cfg, network)
+        extra += f", {m.crops} crops of {m.crop_start:g}->{m.crop_end:g} of the side at {side} px"
     model = "" if network.name == "vgg16" else f" of {network.name}"
     if cfg.target.layers == "all" and network.family != "vgg":  # say what "all" took from a model of many kinds
         model += f" (all: its convolutions and block outputs, {len(network.default_layers)} of {len(network.layers)})"

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jaxviz.ascent import Knobs, Method, Spec, objectives, transforms
 from jaxviz.config import Config
+from jaxviz.errors import JaxvizError
 from jaxviz.model.model_registry import LoadedModel
 from jaxviz.model.network import Network
+
+if TYPE_CHECKING:  # numpy and Pillow: loaded when a maco config is translated
+    from jaxviz.ascent.spectrum import Magnitude
 
 
 def network_of(cfg: Config) -> Network:
@@ -18,9 +24,11 @@ def network_of(cfg: Config) -> Network:
 
 
 def method_of(cfg: Config) -> Method:
-    """The Method a config asks for: the objective expression with the penalties and diversity as terms.
+    """The Method a config asks for: the objective expression with the penalties and diversity as terms; for
+    param.kind = "maco" its magnitude template (`spectrum_of`); method.alpha "auto" on for maco only.
 
-    Raises JaxvizError (one line) for an unknown name anywhere or a combination that cannot work.
+    Raises JaxvizError (one line) for an unknown name anywhere, a combination that cannot work, or a template
+    that cannot be had.
     """
     a, p, o = cfg.ascent, cfg.param, cfg.objective
     for spec in a.transforms:
@@ -30,6 +38,8 @@ def method_of(cfg: Config) -> Method:
         weight = getattr(o, name)
         if weight:
             objective = objective - weight * objectives.term(name)
+    m = cfg.method
+    alpha = {"auto": p.kind == "maco", "on": True, "off": False}.get(m.alpha, m.alpha)  # or a bool: on / off
     return Method(
         param=p.kind,
         decorrelate=p.decorrelate,
@@ -44,7 +54,40 @@ def method_of(cfg: Config) -> Method:
         images=o.images,
         optimizer=a.optimizer,
         schedule=a.schedule,
+        spectrum=spectrum_of(cfg) if p.kind == "maco" else None,
+        crops=m.crops,
+        crop_side=m.crop_side,
+        crop_start=float(m.crop_start),
+        crop_end=float(m.crop_end),
+        crop_spread=float(m.crop_spread),
+        noise=float(m.noise),
+        alpha=bool(alpha),
     )
+
+
+def spectrum_of(cfg: Config) -> Magnitude:
+    """MACO's magnitude template `cfg.method.spectrum` names: the one shipped with jaxviz (""), an image folder's
+    (jaxviz.dataset_examples.spectrum_pass.template_of: one streamed pass, cached; a bar while it runs, with
+    output.progress) or a template file's. Raises JaxvizError (one line) for a path that is not one, or for a
+    template other than the one `method.spectrum_fingerprint` names (the one a run being resumed used)."""
+    from jaxviz.ascent import spectrum
+    from jaxviz.dataset_examples.spectrum_pass import template_of
+
+    m = cfg.method
+    if m.spectrum:
+        from jaxviz.show.progress import Progress
+
+        template = template_of(m.spectrum, progress=Progress.over_files if cfg.output.progress else None)
+    else:
+        template = spectrum.default()
+    if m.spectrum_fingerprint and m.spectrum_fingerprint != template.fingerprint:
+        named = repr(m.spectrum) if m.spectrum else "the template shipped with this jaxviz"
+        raise JaxvizError(
+            f"the magnitude template {named} has fingerprint {template.fingerprint}, but method.spectrum_fingerprint "
+            f"is {m.spectrum_fingerprint} (the template this run used); pass the same template, or set "
+            f'method.spectrum_fingerprint = "" to accept this one'
+        )
+    return template
 
 
 def model_of(cfg: Config) -> LoadedModel:
