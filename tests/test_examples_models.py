@@ -118,6 +118,24 @@ def test_resnet50_fields_grow_with_depth_and_stay_in_the_image():
         assert within(g.boxes(np.stack([rows, cols], axis=-1)), 64)
 
 
+def test_fields_that_do_not_move_by_a_whole_jump_are_measured_line_by_line(tmp_path):
+    """An upsampling halves the jump: the few lines measured first do not fit one field moved by a whole jump, so
+    every line is measured."""
+    keras = pytest.importorskip("keras")
+    from jaxviz.model.keras_network import load_keras_model
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(2, 3, name="conv_a")(inputs)
+    x = keras.layers.UpSampling2D(2, name="up")(x)
+    x = keras.layers.Conv2D(2, 3, name="conv_b")(x)
+    keras.Model(inputs, x, name="up").save(tmp_path / "up.keras")
+    network, params = load_keras_model(str(tmp_path / "up.keras"), preprocess="0-1")
+    g = computed(network, params, "conv_b", 24)  # conv_b's row i: upsampled rows i..i+2, conv_a's rows (i..i+2) // 2
+    i = np.arange(len(g.rows))
+    np.testing.assert_array_equal(g.rows, np.stack([i // 2, (i + 2) // 2 + 3], axis=-1))
+    np.testing.assert_array_equal(g.cols, g.rows)
+
+
 def tiny_keras(path: Path) -> Path:
     """A small functional convnet of any input side, saved by Keras: a ReLU conv, a pool, a linear conv, a global
     pool and softmax logits."""

@@ -146,7 +146,10 @@ def computed(network: Any, params: Any, layer: str, size: int, probes: int = PRO
     """`layer`'s receptive fields measured on `network` at `size` px: for each row i of its h x w map, the input
     rows on which the gradient of the sum of row i's pre-activations (every column and channel) is not zero, joined
     over `probes` random RGB images (uniform 0-255, drawn from `seed`); likewise each column. A row's field is the
-    span from the first such input row to the last. Cost: h + w backward passes of `probes` images, once.
+    span from the first such input row to the last. Measured for the first, middle and last three rows and columns
+    (at most 18 backward passes of `probes` images, once), the others follow (`_affine`: one span moved by a fixed
+    jump, clipped to the image, as in any chain of convolutions, pools and paddings, branches of equal stride
+    joined); where the measured spans are not that (an upsampling, say), every row and column is measured.
 
     This is the support of the unit's input gradient, which is its receptive field where the network is a chain
     of local operations (convolutions, pools, paddings, elementwise maps, normalisations over channels): outside
@@ -183,14 +186,59 @@ def computed(network: Any, params: Any, layer: str, size: int, probes: int = PRO
 
         return jax.vmap(one)(index, axis)
 
-    # Rows then columns, CHUNK at a time through one compiled program; past the map a zero cotangent, ignored.
-    wanted = np.array([(0, i) for i in range(h)] + [(1, j) for j in range(w)], np.int32)
-    padded = np.concatenate([wanted, np.tile([[0, h]], (-len(wanted) % CHUNK, 1))]).astype(np.int32)
-    seen = np.concatenate([np.asarray(supports(p, rgb, jnp.asarray(part[:, 1]), jnp.asarray(part[:, 0])))
-                           for part in np.split(padded, len(padded) // CHUNK)])[: len(wanted)]  # fmt: skip
-    spans = (_hull(seen[:h], size), _hull(seen[h:], size))
+    def measure(lines: list[tuple[int, int]]) -> np.ndarray:
+        """(axis, line) pairs -> (len, size) bool, CHUNK at a time through one compiled program (the padding:
+        lines past the map, whose cotangent is zero)."""
+        pairs = np.array(lines, np.int32).reshape(-1, 2)
+        padded = np.concatenate([pairs, np.tile([[0, h]], (-len(pairs) % CHUNK, 1))]).astype(np.int32)
+        return np.concatenate([np.asarray(supports(p, rgb, jnp.asarray(part[:, 1]), jnp.asarray(part[:, 0])))
+                               for part in np.split(padded, len(padded) // CHUNK)])[: len(pairs)]  # fmt: skip
+
+    few = {0: _probe_lines(h), 1: _probe_lines(w)}
+    seen = measure([(0, i) for i in few[0]] + [(1, j) for j in few[1]])
+    spans = []
+    for axis, n, part in ((0, h, seen[: len(few[0])]), (1, w, seen[len(few[0]) :])):
+        full = _affine(few[axis], _hull(part, size), n, size)
+        if full is None:
+            full = _hull(measure([(axis, i) for i in range(n)]), size)
+        spans.append(full)
     rows, cols = spans
     return Geometry(size, rows, cols, _interior(rows, cols, size), False)
+
+
+def _probe_lines(n: int) -> list[int]:
+    """The lines of an n-line map whose fields are measured: the first, middle and last three."""
+    c = n // 2
+    return sorted({i for i in (0, 1, 2, c - 1, c, c + 1, n - 3, n - 2, n - 1) if 0 <= i < n})
+
+
+def _affine(lines: list[int], spans: np.ndarray, n: int, size: int) -> np.ndarray | None:
+    """All n spans (n, 2) from `spans` measured at `lines`, where they are one span moved by a fixed jump j and
+    clipped to 0..size (first_i = clip(a + i j), past_i = clip(b + i j)); None where no a, b, j gives every
+    measured span, or the jump cannot be told (the map's other lines are then measured too)."""
+    if len(lines) == n:
+        return spans
+    at = np.asarray(lines, np.int64)
+    lo, hi = spans[:, 0], spans[:, 1]
+    jumps = set()
+    for edge, free in ((lo, lo > 0), (hi, hi < size)):  # an edge the image did not clip moves by the jump
+        k = np.flatnonzero(free)
+        for x, y in zip(k[:-1], k[1:]):
+            moved, apart = int(edge[y] - edge[x]), int(at[y] - at[x])
+            if moved % apart:
+                return None
+            jumps.add(moved // apart)
+    if len(jumps) > 1:
+        return None
+    if not jumps:  # only the whole image (every edge clipped) is told without the jump
+        return np.tile([0, size], (n, 1)).astype(np.int64) if (lo == 0).all() and (hi == size).all() else None
+    j, i = jumps.pop(), np.arange(n, dtype=np.int64)
+    out = np.tile(np.array([0, size], np.int64), (n, 1))  # an edge clipped on every measured line: on all of them
+    for column, free in ((0, lo > 0), (1, hi < size)):
+        if free.any():
+            k = int(np.flatnonzero(free)[0])
+            out[:, column] = np.clip(spans[k, column] + (i - at[k]) * j, 0, size)
+    return out if np.array_equal(out[at], spans) else None
 
 
 def _hull(seen: np.ndarray, size: int) -> np.ndarray:

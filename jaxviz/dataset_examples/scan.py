@@ -136,6 +136,7 @@ def run(
         pick_batch,  # JAX: imported when a run starts, not when a Job is checked
     )
     from jaxviz.dataset_examples.feed import Feeder
+    from jaxviz.dataset_examples.receptive import geometry
     from jaxviz.runtime import numerics
     from jaxviz.runtime import processes as distributed
 
@@ -165,6 +166,10 @@ def run(
     feed = Feeder(step, params, job.size, batch, len(devices), retry)
     todo = mine[counters.cursor :][:stop_after]
     bar = progress(len(mine), counters.cursor) if progress is not None else _Silent()
+    if not topk.fast(network):  # measured once per layer and size (a compile each), before the first batch
+        bar.status("measuring receptive fields")
+    for layer in job.layers:
+        geometry(network, layer, job.size, host_params)
     bar.status("compiling")  # until the first batch is done the wait is mostly its compile: said so
     saved_at, first = len(counters.images), None
     told = [len(counters.images), time.monotonic()]  # images and time of the last on_progress
