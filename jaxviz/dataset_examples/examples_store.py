@@ -37,8 +37,9 @@ FOLDER, LISTING = "examples", "images.json"  # RUN/examples/ and its list of ima
 KEYS = ("scores", "image", "position", "box", "mean", "fires", "filters")
 SHOWN_KEYS = ("scores", "image", "box", "mean", "fires", "filters")  # what a reader of crops needs (no position)
 MIN_TILE = 48  # px: a smaller field (block1_conv1's is 3 px) is enlarged by a whole factor, its pixels kept sharp
-# Where a field runs off the image the model saw its zero padding, which after Keras' preprocessing is the mean
-# colour: a tile shows that there, not black (black is the grid's margin).
+# Where a field runs off the image the model saw its zero padding, which after Keras' "caffe" preprocessing (the
+# VGGs', ResNet50's) is the mean colour: a tile shows that there, not black (black is the grid's margin). Other
+# preprocessings pad with other colours (mid-grey for [-1, 1]); the tiles keep this one, as a neutral fill.
 PAD_RGB = tuple(round(c) for c in reversed(MEAN_BGR))
 PREVIEW = 4  # a notebook's preview: this many filters of the first layer, this many top images each
 
@@ -373,7 +374,7 @@ def crops_grid(
     `layer`: one of `result.layers` (None: the only one). `filters`: channels of it (None: its first 8).
     `top`: columns, the best `top` images (0: all the run kept, K). Each tile is the square receptive field of
     the unit that fired (its side F = min(field size, result.size) px) with the crop at its place: where the
-    field runs off the image the tile shows the model's zero padding, the ImageNet mean colour. `side`: tile side
+    field runs off the image the tile shows PAD_RGB, the ImageNet mean colour (VGG16's zero padding). `side`: tile side
     in pixels (0: F, enlarged by a whole factor to at least MIN_TILE px, nearest neighbour; otherwise resampled).
 
     Returns (R * s + (R - 1) * margin, C * s + (C - 1) * margin, 3) uint8 with R = len(filters), C = min(top, K),
