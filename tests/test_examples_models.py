@@ -272,3 +272,18 @@ def test_a_resume_with_another_model_is_refused_naming_both(photos, tmp_path, pa
     with pytest.raises(JaxvizError, match=r"different setting of model \(keras:tiny then, vgg16 now\)") as e:
         run(other, say=lambda _: None)
     assert "\n" not in str(e.value)
+
+
+def test_the_examples_command_takes_the_configs_model(photos, tmp_path, capsys):
+    """`jaxviz-examples` alone, for a model other than VGG16 (it loaded VGG16's weights whatever the model was)."""
+    from jaxviz.cli import examples
+
+    out = tmp_path / "run"
+    argv = ["--images", str(photos), "--weights", "random", "--size", str(SIZE), "--top", "2", "--out", str(out),
+            "--set", "model.name=vgg19", "--set", "target.layers=block1_conv2", "--set", "target.filters=0:2"]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        examples.main(argv)
+    said = capsys.readouterr().out
+    assert e.value.code == 0, said
+    assert "jaxviz: weights: random (" in said and "1 layer(s), 6 image(s)" in said, said
+    assert json.loads((out / "examples" / "images.json").read_text())["model"] == "vgg19"

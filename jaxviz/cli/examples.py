@@ -17,7 +17,7 @@ DEFAULT_OUT = "runs/examples"  # output.dir without --config (a config's own out
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute (or continue) the dataset examples of a folder into RUN/examples; exit 0, or 2 with one line."""
-    p = config_parser("The real images of a folder that drive every VGG16 filter hardest.", "examples")
+    p = config_parser("The real images of a folder that drive every filter of the model hardest.", "examples")
     p.add_argument("--stop-after", metavar="N", type=int, help=argparse.SUPPRESS)  # tests: an interruption
     p.add_argument("--quiet", action="store_true", help="no progress line")
     add_distributed_flags(p)  # each process a share of the files; process 0 merges and writes
@@ -31,13 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     job = job_for(cfg)  # every setting checked before JAX is imported
     join_processes(args, cfg)
     from jaxviz.cli.arguments import atlas_hook
-    from jaxviz.model.weights import find_and_load_file
     from jaxviz.runtime.processes import holding, process
 
-    # bad weights: refused before the run directory is made (and loaded once); found as job_for found them
-    weights = find_and_load_file(cfg.model.weights, cfg.model.download)
+    # bad weights: refused before the run directory is made; the job's model, loaded once (load_model caches it)
+    weights = job.load()
     if process()[0] == 0 and not args.quiet:
-        print(f"jaxviz: weights: {weights.path} ({weights.how}; fingerprint {weights.fingerprint})", flush=True)
+        where = weights.path or "random"
+        print(f"jaxviz: weights: {where} ({weights.how}; fingerprint {weights.fingerprint})", flush=True)
 
     page = job.out.absolute() / "atlas" / "index.html"
     with holding(job.out, "a dataset-examples run", cfg.distributed.initialization_timeout):
