@@ -58,7 +58,10 @@ RESULT_KEYS = (
     "conv",
 )
 CHOICE_KEYS = ("loop", "target", "conv")  # "auto" is made per backend, as ascent.Spec.for_backend makes it
-RESULT_SECTIONS = ("param", "objective")  # every key of these
+RESULT_SECTIONS = ("param", "method", "objective")  # every key of these but SECTION_PATHS
+# A path whose contents the settings name otherwise: MACO's template by its fingerprint (method.spectrum_fingerprint),
+# so a template moved to another folder is the same template.
+SECTION_PATHS = ("method.spectrum",)
 
 
 def _defaults() -> dict:
@@ -79,6 +82,8 @@ def settings(cfg: Config, weights_fingerprint: str) -> dict:
     out["transforms"] = list(out["transforms"])
     for section in RESULT_SECTIONS:
         out.update({f"{section}.{k}": v for k, v in dataclasses.asdict(getattr(cfg, section)).items()})
+    for key in SECTION_PATHS:
+        out.pop(key)
     out.update(format=FORMAT, weights=weights_fingerprint, deprocess_std=cfg.output.deprocess_std)
     out["display"] = cfg.output.display
     # The model (a directory from before it was recorded: VGG16, `_defaults`); its preprocessing changes the images.

@@ -55,8 +55,7 @@ def tiled_chunks(
 
     for part, r in ascent.chunks(engine, filters, cfg.ascent.chunk, on_step, on_retry):
         images = r.all_images if r.all_images is not None else r.images  # k images per filter: all of them
-        alpha = getattr(r, "alpha", None)  # (N, size, size): one map a filter; None: the method keeps none
-        alphas = alpha if alpha is not None else [None] * len(images)
+        alphas = r.alpha if r.alpha is not None else [None] * len(images)  # (N, size, size); None: not kept
         results = [
             FilterResult(tile(im, cfg), h, int(n), None if a is None else np.asarray(a, np.float32))
             for im, h, n, a in zip(images, r.history, r.nan_step, alphas)
