@@ -1,7 +1,11 @@
 """One filter's and one layer's numbers, as metrics.json, the notebook API and the atlas report them. No JAX.
 
-A filter is dead when its mean activation never exceeded DEAD_EPS during the ascent and no update went
-non-finite (a NaN filter keeps its last finite image instead).
+A filter is dead when its mean activation never left zero (|mean| <= DEAD_EPS at every step of the ascent) and no
+update went non-finite (a NaN filter keeps its last finite image instead). For a ReLU-like layer (its output >= 0, 0
+meaning off: VGG's convolutions) that is "it never fired"; a layer whose output is signed (a classifier's logits, a
+linear convolution, a BatchNorm) is alive below zero too: only a unit stuck at zero, whose image no gradient moved,
+is dead. The history alone tells the two apart (a ReLU's mean is never negative), so every reader (metrics.json, the
+grid, the atlas) judges alike without knowing the layer.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ DEAD_EPS = 1e-7
 
 
 def is_dead(history: Sequence[float] | np.ndarray, nan_step: int = -1) -> bool:
-    """Whether a filter with this activation history never fired (and never went non-finite)."""
+    """Whether a filter with this mean-activation history (after the layer's nonlinearity) never left zero (every
+    finite value within DEAD_EPS of it) and never went non-finite: for a ReLU-like layer, it never fired; for a
+    signed one (logits), it is stuck at zero, not merely below it (see the module docstring)."""
     if nan_step >= 0:
         return False
     h = np.asarray(history, np.float64)
-    return not bool((h[np.isfinite(h)] > DEAD_EPS).any())
+    return not bool((np.abs(h[np.isfinite(h)]) > DEAD_EPS).any())
 
 
 def filter_record(layer: str, f: int, history: np.ndarray, nan_step: int) -> dict:
