@@ -212,3 +212,30 @@ def test_maco_through_the_command_line_records_its_template(tmp_path, weights_pa
         capsys,
         "but method.spectrum_fingerprint is",
     )
+
+
+def test_maco_on_a_keras_model_through_the_command_line(tmp_path, capsys):
+    """--preset maco on a keras.applications model (random weights), crops resized to a side of its own."""
+    pytest.importorskip("keras")
+    from jaxviz.cli import visualize
+
+    out = tmp_path / "mobilenet"
+    argv = ["--preset", "maco", "--model", "mobilenetv2", "--weights", "random", "--layers", "block_3_project"]
+    small = [
+        "--filters",
+        "0:2",
+        "--size",
+        "64",
+        "--steps",
+        "3",
+        "--set",
+        "method.crops=2",
+        "--set",
+        "method.crop_side=64",
+    ]
+    with pytest.raises(SystemExit) as e:
+        visualize.main([*argv, *small, "--out", str(out)])
+    said = capsys.readouterr().out
+    assert e.value.code == 0 and "of keras:mobilenetv2 (block_3_project)" in said and "2 crops" in said, said
+    assert (out / "block_3_project.png").is_file()
+    assert config_lib.load(out / "config.toml").method.spectrum_fingerprint == spectrum.default().fingerprint
