@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxviz.model.network import layer_file
+
 # A mean activation at or below this never fired: the test of Keras' upscaling example (its filters whose
 # loss stays at 0 are skipped); float32 noise around a shut ReLU stays far below it.
 DEAD_EPS = 1e-7
@@ -57,5 +59,5 @@ def layer_summary(layer: str, records: list[dict]) -> dict:
         "activation_mean": float(np.mean(finals)) if finals else 0.0,
         "activation_median": float(np.median(finals)) if finals else 0.0,
         "activation_max": float(np.max(finals)) if finals else 0.0,
-        "grid": f"{layer}.png",
+        "grid": f"{layer_file(layer)}.png",  # RUN/<file>.png: a module path's "/" is no folder
     }

@@ -15,14 +15,21 @@ where the model has ImageNet's 1,000 classes (jaxviz.model.class_names).
 
 Other models implement the same interface: jaxviz.model.keras_network (any Keras 3 model, through Keras' own JAX
 backend) and jaxviz.model.flax_network (any Flax module and its variables).
+
+A layer's name is the model's own ("block3_conv1"; "inner/c1" for a Keras model nested in another, "Block_0/Conv_0" for
+a Flax submodule), kept as it is wherever it is shown or recorded; where it becomes a file, a folder, a URL or a
+TensorBoard tag, it is `layer_file`'s name for it, and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
+from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import MEAN_BGR, VGG16_ARCHITECTURE, VGG19_ARCHITECTURE, VGGArchitecture
 
 
@@ -185,3 +192,58 @@ def valid_layers(network: Network, first: int = 3) -> str:
         shown = names if len(names) <= first + 1 else [*names[:first], "...", names[-1]]
         parts.append(f"{kind} x {len(names)}: {', '.join(shown)}")
     return "; ".join(parts)
+
+
+# A layer's file name: what URLs leave unescaped (RFC 3986's unreserved characters but "~"), file systems and shells
+# take as they are, and TensorBoard keeps in a tag (tensorboardX turns anything else into "_").
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+SEPARATOR = "__"  # a module path's "/" ("inner/c1" -> "inner__c1")
+DIGEST = "--"  # a name that cannot be written as itself ends in this and a digest of it; no other name holds it
+DIGEST_CHARS = 10  # hex digits of SHA-1: 40 bits, a collision between two names of one model is not a concern
+MAX_FILE = 100  # characters: room for ".quality.npz" and the atlas' folders within any file system's 255 bytes
+# Windows' reserved device names: "aux.png" cannot be created there whatever its extension.
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+def layer_file(layer: str) -> str:
+    """`layer`'s name as a file, folder, URL or TensorBoard tag name: the name itself where it is one already
+    ("block3_conv1", "Conv_0"); a module path with "__" for "/" ("inner/c1" -> "inner__c1", "Block_0/Conv_0" ->
+    "Block_0__Conv_0"); any other name readable (characters outside A-Z a-z 0-9 _ . - as "-", "/" as "__", at most
+    MAX_FILE characters) followed by "--" and a digest of the exact name ("conv 1" -> "conv-1--6a357ca6dc"): a
+    name holding "__" or "--" of its own, a character a path or URL cannot hold as it is, a leading "." or "-", a
+    trailing ".", Windows' reserved device names ("aux"), an empty or over-long one.
+
+    Two names never share a file name: a name written as itself (or with "__" for "/") is exactly the name its file
+    name reads back as, and holds no "--"; every other ends in its own digest. Only case can still bring two
+    together, on a case-insensitive file system (macOS', Windows'): `check_layer_files` refuses that."""
+    readable = _UNSAFE.sub("-", layer.replace("/", SEPARATOR))
+    plain = (
+        readable.replace(SEPARATOR, "/") == layer
+        and 0 < len(readable) <= MAX_FILE
+        and DIGEST not in readable
+        and readable[0] not in ".-"
+        and not readable.endswith(".")
+        and readable.split(".")[0].lower() not in _RESERVED
+    )
+    if plain:
+        return readable
+    digest = hashlib.sha1(layer.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
+    stem = readable[: MAX_FILE - len(DIGEST) - DIGEST_CHARS]
+    stem = "_" + stem[1:] if stem[:1] in (".", "-") else stem  # never hidden, never an option on a command line
+    return f"{stem or '_'}{DIGEST}{digest}"
+
+
+def check_layer_files(layers: Iterable[str], network: str = "") -> None:
+    """Refuse (JaxvizError, one line) layers whose file names (`layer_file`) differ only in case ("Conv1" and
+    "conv1"): on a case-insensitive file system (macOS', Windows') they would be one file, and one layer's stored
+    images would be read as the other's. `network`: its name, for the message."""
+    seen: dict[str, str] = {}
+    for layer in layers:
+        key = layer_file(layer).lower()
+        if key in seen and seen[key] != layer:
+            of = f" of {network}" if network and network != "vgg16" else ""
+            raise JaxvizError(
+                f"layers {seen[key]!r} and {layer!r}{of} differ only in case: their files would be one on a "
+                f"case-insensitive file system (macOS, Windows); visualise them into separate run directories"
+            )
+        seen[key] = layer
