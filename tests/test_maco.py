@@ -190,7 +190,8 @@ def test_bad_templates_and_combinations_are_one_line_errors(tmp_path):
 
 def test_maco_through_the_command_line_records_its_template(tmp_path, weights_path, capsys):
     """--preset maco (shrunk to seconds by overrides), end to end on VGG16: the plan says the crops, the run
-    records the template's fingerprint, and a rerun with another template is refused in one line."""
+    records the template's fingerprint, and a rerun with another template, of its config or of the same command,
+    is refused in one line."""
     from jaxviz.cli import visualize
 
     out = tmp_path / "run"
@@ -212,6 +213,9 @@ def test_maco_through_the_command_line_records_its_template(tmp_path, weights_pa
         capsys,
         "but method.spectrum_fingerprint is",
     )
+    # The same command with another template: the directory's chunks were made with the first one
+    again = [*argv, *small, "--out", str(out), "--set", f"method.spectrum={other}"]
+    assert_main_refuses(visualize.main, again, capsys, "other settings (method.spectrum_fingerprint")
 
 
 def test_maco_on_a_keras_model_through_the_command_line(tmp_path, capsys):
