@@ -20,6 +20,7 @@ from PIL import Image
 
 from jaxviz.atlas.site_files import Output
 from jaxviz.dataset_examples.examples_store import Stored, read_stored
+from jaxviz.model.network import layer_file
 
 FOLDER = "examples"  # the atlas's own folder of crops (as RUN/examples is the run's)
 CROP = 96  # px, the longer side of a stored crop (a larger receptive field is scaled down)
@@ -66,7 +67,8 @@ def _encode(pixels: np.ndarray, longest: int) -> tuple[bytes, tuple[int, int]]:
 
 
 def crop_path(prefix: str, layer: str, f: int, k: int) -> str:
-    return f"{prefix}{FOLDER}/{layer}/{f:04d}_{k}.webp"
+    """Filter `f`'s k-th crop of `layer` (by its file name, network.layer_file), from the atlas root."""
+    return f"{prefix}{FOLDER}/{layer_file(layer)}/{f:04d}_{k}.webp"
 
 
 def whole_path(prefix: str, index: int) -> str:

@@ -54,7 +54,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         examples=_examples(v, here, layer, f),
         # The same filter in every point: its row of the layer's page across the sweep (not here: a filter page
         # that showed every point would have to be made again for every point added).
-        across=href(here, v.compare.format(layer=layer)) + f"#f{f}" if v.compare and layer in v.ascent else None,
+        across=href(here, v.compare_page(layer)) + f"#f{f}" if v.compare and layer in v.ascent else None,
         ascent=layer in v.ascent,
         layers=pager(here, "Layers", same_in(at - 1), same_in(at + 1), "layer-"),
         layer_href=href(here, layer_page(v.prefix, layer)),

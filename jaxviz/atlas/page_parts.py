@@ -11,6 +11,7 @@ from typing import Any
 from jaxviz.atlas.assets import CSS, JS
 from jaxviz.atlas.example_crops import Example
 from jaxviz.atlas.tiles import Pictures, dead
+from jaxviz.model.network import layer_file
 
 
 def href(here: str, target: str) -> str:
@@ -71,13 +72,20 @@ def numeric(value: Any) -> bool:
 
 
 def filter_page(prefix: str, layer: str, f: int) -> str:
-    """A filter's page, from the atlas root."""
-    return f"{prefix}filters/{layer}/{f:04d}.html"
+    """A filter's page, from the atlas root. Every path, link and id of the atlas names a layer by its file name
+    (network.layer_file: a nested model's "inner/c1" is inner__c1, no folder); its pages show its own name."""
+    return f"{prefix}filters/{layer_file(layer)}/{f:04d}.html"
 
 
 def layer_page(prefix: str, layer: str) -> str:
     """A layer's page, from the atlas root."""
-    return f"{prefix}layers/{layer}.html"
+    return f"{prefix}layers/{layer_file(layer)}.html"
+
+
+def layer_anchor(layer: str) -> str:
+    """A layer's HTML id (the index's entry, a row of the numbers' tables after their prefix): its file name, which
+    needs no escaping in a URL's fragment."""
+    return layer_file(layer)
 
 
 def page(here: str, title: str, crumbs: list[tuple[str, str | None]], kind: str) -> dict:

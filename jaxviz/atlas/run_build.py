@@ -13,12 +13,11 @@ from jaxviz.atlas import assets, filter_pages
 from jaxviz.atlas import example_crops as examples
 from jaxviz.atlas.page_parts import filter_page, layer_page
 from jaxviz.atlas.run_pages import index_html, layer_html, numbers_html, numbers_page
-from jaxviz.atlas.site import Run
+from jaxviz.atlas.site import Run, layer_order
 from jaxviz.atlas.site_files import Output
 from jaxviz.atlas.tiles import Pictures, write_pictures
 from jaxviz.atlas.view import RunView
 from jaxviz.dataset_examples.examples_store import stored_layers
-from jaxviz.model.architecture import network_order
 
 
 @functools.cache
@@ -37,12 +36,13 @@ def write_run(out: Output, run: Run, prefix: str, known: object, **where: object
     known = known if isinstance(known, dict) else {}
     pictures, seen = write_pictures(run.path, run.records, out, prefix, _dict(known.get("pictures")))
     ascent = set(run.records)
-    # Layers with dataset examples but no ascent (a run of jaxviz-examples alone) show their examples instead.
-    layers = network_order(ascent | set(stored_layers(run.path)))
+    # Layers with dataset examples but no ascent (a run of jaxviz-examples alone) show their examples instead. Each in
+    # the model's order: metrics.json's and images.json's (layer_order keeps both), never sorted by name.
+    layers = layer_order([list(run.records), stored_layers(run.path)])
     shown, found, dataset = examples.write_examples(run.path, layers, out, prefix, _dict(known.get("examples")))
     alone = examples.rows_alone(shown, [la for la in layers if la not in ascent and shown.get(la)])
     if alone:
-        records = {la: run.records.get(la) or alone[la] for la in network_order(ascent | set(alone))}
+        records = {la: run.records.get(la) or alone[la] for la in layers if la in ascent or la in alone}
         summaries = {la: run.layers.get(la) or {"filters": len(records[la])} for la in records}
         run = dataclasses.replace(run, records=records, layers=summaries)
         pictures = {la: pictures.get(la, {}) for la in records}

@@ -7,13 +7,13 @@ dataset_examples.examples_store), which checks it; none of them imports JAX.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jaxviz.dataset_examples import examples_store
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import network_order  # no JAX: seconds the atlas does not need
 from jaxviz.run import metrics_file, recorded
 from jaxviz.sweep import sweep_index
 
@@ -87,13 +87,30 @@ def read_run(path: Path) -> Run:
     records: dict[str, dict[int, dict]] = {}
     for r in map(_shown, metrics["filters"]):
         records.setdefault(r["layer"], {})[r["filter"]] = r
-    # metrics.json lists the layers in the model's order (any model's); a layer it does not summarise goes after.
-    order = [la for la in summaries if la in records] + network_order(set(records) - set(summaries))
+    # metrics.json lists the layers in the model's order (any model's): its summaries, and its records layer by
+    # layer (a layer an interruption left without a summary keeps its place among them).
+    order = layer_order([[la for la in summaries if la in records], list(records)])
     rows = {layer: [records[layer][f] for f in sorted(records[layer])] for layer in order}
     layers = {layer: summaries.get(layer) or _summary(rows[layer]) for layer in rows}
     config = recorded.read_config(path) or ""
     model = recorded.model_name(config)
     return Run(path, path.resolve().name, config, recorded.ascent_table(config), layers, rows, model)
+
+
+def layer_order(orders: Iterable[Sequence[str]]) -> list[str]:
+    """One order of every layer in `orders` (each a model's order: a sweep point's layers, a run's metrics.json and
+    its examples' images.json) that keeps each order: a layer new to the list goes just before the first of its
+    successors in its own order already listed (VGG19's block3_conv4 before block4_conv1, so after block3_conv3),
+    else at the end: a model's layers that no other model has follow the others'. Never sorts by name (a ResNet's
+    or a Keras file's layers are not in alphabetical order)."""
+    out: list[str] = []
+    for order in dict.fromkeys(map(tuple, orders)):  # most points have the same layers: each order once
+        listed = set(out)
+        for i, layer in enumerate(order):
+            if layer not in listed:
+                out.insert(next((out.index(x) for x in order[i + 1 :] if x in listed), len(out)), layer)
+                listed.add(layer)
+    return out
 
 
 def _summary(rows: list[dict]) -> dict:

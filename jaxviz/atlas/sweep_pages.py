@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from jaxviz.atlas.assets import render
@@ -35,13 +35,14 @@ from jaxviz.atlas.page_parts import (
     picture,
     short,
 )
-from jaxviz.atlas.site import Sweep
+from jaxviz.atlas.site import Sweep, layer_order
 from jaxviz.atlas.tiles import dead
 from jaxviz.atlas.view import PointSeen, RunView
 from jaxviz.config import short_keys
+from jaxviz.model.network import layer_file
 
 HOME = "index.html"
-COMPARE = "compare/{layer}.html"  # a layer's page across every point, from the atlas root
+COMPARE = "compare/{layer}.html"  # a layer's page across every point, from the atlas root ({layer}: its file name)
 POINTS = "compare/points.js"  # the points those pages show
 FIRST = ("activation_mean", "activation_median", "activation_max", "dead", "nan")  # the per-layer numbers offered first
 MODEL_AXIS = "model.name"  # the axis that makes a sweep's points different networks
@@ -63,18 +64,20 @@ def model_folder(model: str) -> str:
 
 
 def compare_page(layer: str, model: str = "") -> str:
-    """A layer's page across every point (of `model`, in a sweep over models), from the atlas root."""
-    return f"compare/{model_folder(model)}/{layer}.html" if model else COMPARE.format(layer=layer)
+    """A layer's page across every point (of `model`, in a sweep over models), from the atlas root; the layer by
+    its file name (network.layer_file), as every path of the atlas names it."""
+    return compare_pattern(model).format(layer=layer_file(layer))
 
 
 def compare_pattern(model: str = "") -> str:
-    """A point's `RunView.compare`: its layers' pages across the sweep, with {layer} in it."""
+    """A point's `RunView.compare`: its layers' pages across the sweep, with {layer} in it for a layer's file name
+    (network.layer_file; RunView.compare_page fills it)."""
     return f"compare/{model_folder(model)}/{{layer}}.html" if model else COMPARE
 
 
 def across_models_page(layer: str) -> str:
     """The page of a layer name that several models of the sweep share, across all their points."""
-    return f"compare/{ACROSS_MODELS}/{layer}.html"
+    return f"compare/{ACROSS_MODELS}/{layer_file(layer)}.html"
 
 
 def points_script(model: str = "", across: bool = False) -> str:
@@ -82,21 +85,6 @@ def points_script(model: str = "", across: bool = False) -> str:
     if across:
         return f"compare/{ACROSS_MODELS}/points.js"
     return f"compare/{model_folder(model)}/points.js" if model else POINTS
-
-
-def layer_order(orders: Iterable[Sequence[str]]) -> list[str]:
-    """One order of every layer in `orders` (each point's layers, in its model's order) that keeps each order: a
-    layer new to the list goes just before the first of its successors in its own order already listed (VGG19's
-    block3_conv4 before block4_conv1, so after block3_conv3), else at the end: a model's layers that no other
-    model has follow the others'."""
-    out: list[str] = []
-    for order in dict.fromkeys(map(tuple, orders)):  # most points have the same layers: each order once
-        listed = set(out)
-        for i, layer in enumerate(order):
-            if layer not in listed:
-                out.insert(next((out.index(x) for x in order[i + 1 :] if x in listed), len(out)), layer)
-                listed.add(layer)
-    return out
 
 
 def point_prefix(name: str) -> str:
@@ -107,7 +95,7 @@ def point_prefix(name: str) -> str:
 def across_script(prefix: str, layer: str) -> str:
     """A point's filters of `layer` as its layer's page across the sweep loads them, from the atlas root (atlas.js
     makes the same path from points_js's folder)."""
-    return f"{prefix}across/{layer}.js"
+    return f"{prefix}across/{layer_file(layer)}.js"
 
 
 def swept(value: Any) -> str:
@@ -227,6 +215,7 @@ def compare_html(sw: Sweep, layer: str, model: str = "", shared: Sequence[str] =
         "compare.html",
         page=page(here, f"{title} across the sweep", [(sw.name, HOME), (f"{title} across points", None)], "compare"),
         layer=layer,
+        file=layer_file(layer),  # the layer in each point's paths (atlas.js: layers/<file>.html, across/<file>.js)
         title=title,
         model=model,
         across=href(here, across_models_page(layer)) if len(shared) > 1 else None,
@@ -246,6 +235,7 @@ def across_models_html(sw: Sweep, layer: str, shared: Sequence[str]) -> str:
         "compare.html",
         page=page(here, f"{title} in the sweep", [(sw.name, HOME), (title, None)], "compare"),
         layer=layer,
+        file=layer_file(layer),  # the layer in each point's paths (atlas.js: layers/<file>.html, across/<file>.js)
         title=title,
         model="",
         across=None,

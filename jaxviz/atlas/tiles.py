@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.atlas.site_files import Output
+from jaxviz.model.network import layer_file
 from jaxviz.run import chunk_store, filter_pngs
 from jaxviz.runtime.images import png_bytes
 from jaxviz.show.display import dead_tile, shown_alpha, with_alpha
@@ -177,7 +178,8 @@ def write_pictures(
 
 def _paths(prefix: str, layer: str, f: int, alpha: bool) -> tuple[str, ...]:
     """A filter's picture files: the full PNG and the thumbnail, and with a map the image alone and the map."""
-    full, thumb = f"{prefix}img/{layer}/{f:04d}.png", f"{prefix}thumb/{layer}/{f:04d}.webp"
+    name = layer_file(layer)  # a module path's "/" is no folder here either
+    full, thumb = f"{prefix}img/{name}/{f:04d}.png", f"{prefix}thumb/{name}/{f:04d}.webp"
     if not alpha:
         return full, thumb
-    return full, thumb, f"{prefix}img/{layer}/{f:04d}.opaque.png", f"{prefix}img/{layer}/{f:04d}.alpha.png"
+    return full, thumb, f"{prefix}img/{name}/{f:04d}.opaque.png", f"{prefix}img/{name}/{f:04d}.alpha.png"

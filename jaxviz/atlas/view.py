@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from jaxviz.atlas.example_crops import FilterExamples
 from jaxviz.atlas.site import Run
 from jaxviz.atlas.tiles import Pictures
+from jaxviz.model.network import layer_file
 
 
 @dataclass
@@ -20,10 +21,15 @@ class RunView:
     pictures: dict[str, dict[int, Pictures]]
     above: list[tuple[str, str]] = field(default_factory=list)  # crumbs above the run: the sweep's home
     caption: str = ""  # a sweep point's swept values
-    compare: str = ""  # a sweep's page of a layer across its points, with {layer} in it
+    compare: str = ""  # a sweep's page of a layer across its points, with {layer} in it (see compare_page)
     examples: dict[str, dict[int, FilterExamples]] = field(default_factory=dict)  # dataset examples, if any
     dataset: dict = field(default_factory=dict)  # their image folder: {"root", "images", "layers"}; {} if none
     ascent: set[str] = field(default_factory=set)  # the layers with optimised images; the rest have examples only
+
+    def compare_page(self, layer: str) -> str:
+        """`layer`'s page across the sweep, from the atlas root ("" outside a sweep): `compare` with its file name
+        (network.layer_file) in it."""
+        return self.compare.format(layer=layer_file(layer)) if self.compare else ""
 
     @functools.cached_property
     def numbers(self) -> dict[str, set[int]]:

@@ -1,15 +1,16 @@
 """What a dataset-examples run produces: per layer the top-K images of every filter, and how it is written.
 
-RUN/examples/<layer>.npz: scores (C, K) float32, image (C, K) int32 (index into images.json's list), position
-(C, K, 2) int32 (row, column of the maximum in the layer's map), box (C, K, 4) int32 (top, left, bottom, right;
-bottom/right exclusive, pixels of the preprocessed size x size image), best first; mean (C,) float32 (mean over
-the images of the filter's spatial mean), fires (C,) float32 (fraction of images whose maximum is > 0), filters
-(C,) int32 (which channels of the layer the rows are). K is min(top, images read).
-RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...],
-"model": the network's name ("vgg16", "keras:resnet50", ...), "weights": their fingerprint, "layers": [names in
-network order]}, written last. A layer named with a path ("base/conv_a", a Keras model nested in another) has
-its file in a folder of that name. Both are written (`write`) and read back (`read_stored`, for the atlas) here
-only; the resumable state beside them (state*.npz) is resume_state.py's. No JAX at import: the atlas imports this.
+RUN/examples/<file>.npz (<file>: the layer's file name, jaxviz.model.network.layer_file): scores (C, K) float32, image
+(C, K) int32 (index into images.json's list), position (C, K, 2) int32 (row, column of the maximum in the layer's map),
+box (C, K, 4) int32 (top, left, bottom, right; bottom/right exclusive, pixels of the preprocessed size x size image),
+best first; mean (C,) float32 (mean over the images of the filter's spatial mean), fires (C,) float32 (fraction of
+images whose maximum is > 0), filters (C,) int32 (which channels of the layer the rows are). K is min(top, images read).
+RUN/examples/images.json: {"root": absolute folder, "size": S, "images": [{"path", "width", "height"}, ...], "model":
+the network's name ("vgg16", "keras:resnet50", ...), "weights": their fingerprint, "layers": [names in network order]},
+written last. A layer named with a path ("base/conv_a", a Keras model nested in another) has its file beside the others
+("base__conv_a.npz"); images.json keeps its own name. Both are written (`write`) and read back (`read_stored`, for the
+atlas) here only; the resumable state beside them (state*.npz) is resume_state.py's. No JAX at import: the atlas imports
+this.
 
 In a notebook an Examples shows a small grid of crops (`_repr_html_`, `_repr_png_`); `crops_grid` makes any.
 """
@@ -31,6 +32,7 @@ import numpy as np
 from jaxviz.dataset_examples.receptive import Field, Geometry, boxes, field
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS, MEAN_BGR
+from jaxviz.model.network import layer_file
 from jaxviz.runtime.files import atomic_write, read_npz, write_json
 
 FOLDER, LISTING = "examples", "images.json"  # RUN/examples/ and its list of images
@@ -184,7 +186,7 @@ def write(run: Path, result: Examples) -> Path:
     for layer, ex in result.layers.items():
         buf = io.BytesIO()
         np.savez(buf, **{key: getattr(ex, key) for key in KEYS})
-        atomic_write(out / f"{layer}.npz", buf.getvalue())
+        atomic_write(_layer_path(out, layer), buf.getvalue())
     listing = {"root": str(result.root), "size": result.size, "images": result.images, "weights": result.weights,
                "model": result.model, "layers": list(result.layers)}  # fmt: skip
     write_json(out / LISTING, listing)
@@ -263,6 +265,17 @@ def _safe(path: object) -> bool:
     return not p.is_absolute() and ".." not in p.parts
 
 
+def _layer_path(folder: Path, layer: str) -> Path:
+    """A layer's file in RUN/examples (its file name: a nested model's "inner/c1" is inner__c1.npz, no folder)."""
+    return folder / f"{layer_file(layer)}.npz"
+
+
+def _safe_layer(name: object) -> bool:
+    """A layer name images.json may list: a string no part of which ("/"-separated) is empty, "." or ".." (any
+    other is a damaged listing, though its file name could not leave the folder)."""
+    return isinstance(name, str) and all(part not in ("", ".", "..") for part in name.split("/"))
+
+
 def read_stored(run: Path, layers: list[str]) -> Stored | None:
     """RUN/examples for `layers`, or None when there is none or images.json is damaged; a damaged or missing layer
     file (or one whose arrays do not fit together or point past the images) just leaves that layer out. Never
@@ -280,7 +293,8 @@ def read_stored(run: Path, layers: list[str]) -> Stored | None:
     images = [e.get("path") if isinstance(e, dict) else None for e in meta["images"]]
     found = {}
     for layer in layers:
-        z = read_npz(folder / f"{layer}.npz", SHOWN_KEYS) if (folder / f"{layer}.npz").is_file() else None
+        path = _layer_path(folder, layer)
+        z = read_npz(path, SHOWN_KEYS) if _safe_layer(layer) and path.is_file() else None
         data = _check(z, len(images), size) if z is not None else None
         if data is not None:
             found[layer] = data
@@ -297,7 +311,7 @@ def stored_layers(run: Path) -> list[str]:
     except (OSError, ValueError, UnicodeDecodeError, AttributeError):
         listed = None
     names = listed if isinstance(listed, list) and all(isinstance(x, str) for x in listed) else CONV_LAYERS
-    return [layer for layer in names if _safe(layer) and (folder / f"{layer}.npz").is_file()]
+    return [layer for layer in names if _safe_layer(layer) and _layer_path(folder, layer).is_file()]
 
 
 def _check(z: dict[str, np.ndarray], n: int, size: int) -> StoredLayer | None:

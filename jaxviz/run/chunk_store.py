@@ -1,15 +1,15 @@
 """RUN/state/: a run's finished chunks (for resuming) and settings.json, what made them. Written and read here only:
 the run resumes through `Store`, the atlas reads tiles through `read_tiles`. No JAX (the atlas imports this).
 
-A chunk, RUN/state/<layer>/<first>-<last>.npz (filter numbers zero-padded to 4 digits): filters (n,) int,
-tiles (n, H, W, 3) uint8 (deprocessed, as displayed), history (n, S + 1) float32 (the mean activation at the
-start and after each of the S steps of all stages), nan_step (n,) int (-1: every update was finite), and when the
-method kept transparency maps, alpha (n, size, size) float32 (each filter's raw map, jaxviz.ascent's
-AscentResult.alpha: accumulated coverage-corrected |d objective / d image|, not normalised; shown through
-jaxviz.show.display.alpha_for_display). A chunk without alpha (every chunk written before it existed) reads as
+A chunk, RUN/state/<file>/<first>-<last>.npz (<file>: the layer's file name, jaxviz.model.network.layer_file; filter
+numbers zero-padded to 4 digits): filters (n,) int, tiles (n, H, W, 3) uint8 (deprocessed, as displayed), history (n,
+S + 1) float32 (the mean activation at the start and after each of the S steps of all stages), nan_step (n,) int (-1:
+every update was finite), and when the method kept transparency maps, alpha (n, size, size) float32 (each filter's raw
+map, jaxviz.ascent's AscentResult.alpha: accumulated coverage-corrected |d objective / d image|, not normalised; shown
+through jaxviz.show.display.alpha_for_display). A chunk without alpha (every chunk written before it existed) reads as
 filters without one.
 settings.json: `settings()` plus "environment" (jaxviz.runtime.numerics.environment()). Beside the layer folders,
-<layer>.quality.npz is the quality numbers' cache, run/measure.py's.
+<file>.quality.npz is the quality numbers' cache, run/measure.py's.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 from jaxviz.ascent.spec import ACCELERATOR_CHOICES, CPU_CHOICES
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.model.network import layer_file
 from jaxviz.runtime.files import atomic_write, read_npz, reason, write_json
 from jaxviz.runtime.numerics import differences
 from jaxviz.runtime.paths import make_dir, output_dir
@@ -136,7 +137,7 @@ def _difference(key: str, then: object, now: object, backends: tuple[str | None,
 
 def chunk_files(out: Path, layer: str) -> list[Path]:
     """`layer`'s chunk files under OUT/state, sorted by name ([] when there are none)."""
-    folder = Path(out) / STATE / layer
+    folder = Path(out) / STATE / layer_file(layer)
     return sorted(folder.glob("*.npz")) if folder.is_dir() else []
 
 
@@ -153,7 +154,7 @@ def write_chunk(out: Path, layer: str, filters: list[int], results: list[FilterR
         arrays[ALPHA] = np.stack([np.asarray(r.alpha, np.float32) for r in results])
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write(Path(out) / STATE / layer / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
+    atomic_write(Path(out) / STATE / layer_file(layer) / f"{filters[0]:04d}-{filters[-1]:04d}.npz", buf.getvalue())
 
 
 def _read_chunk(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
@@ -201,7 +202,7 @@ def read_tiles(out: Path, layer: str, wanted: set[int]) -> dict[int, np.ndarray]
 
 
 class Store:
-    """Finished chunks under RUN/state/<layer>/<first>-<last>.npz, each written atomically; RUN/state/settings.json
+    """Finished chunks under RUN/state/<file>/<first>-<last>.npz, each written atomically; RUN/state/settings.json
     records what made them: the settings (`wanted`) and the numerics they were computed under (`environment`:
     jaxviz.runtime.numerics.environment(), kept under the key "environment")."""
 
@@ -258,6 +259,10 @@ class Store:
         write_chunk(self.out, layer, filters, results)
 
     def layers(self) -> list[str]:
-        """The layers with stored chunks."""
+        """The file names (network.layer_file) of the layers with stored chunks, sorted: what `holds` asks of."""
         folders = self.root.iterdir() if self.root.is_dir() else []
         return sorted(p.name for p in folders if p.is_dir() and any(p.glob("*.npz")))
+
+    def holds(self, layer: str) -> bool:
+        """Whether `layer` (by its own name) has stored chunks."""
+        return bool(chunk_files(self.out, layer))

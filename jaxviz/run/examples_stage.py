@@ -37,6 +37,7 @@ def job_for(cfg: Config) -> Job:
     a setting jaxviz.dataset_examples.make_job refuses. Imports no JAX for a VGG (a Keras model is built: its layers
     are known then): the saved state is checked by `check_before`, once the processes are joined."""
     from jaxviz.dataset_examples import make_job
+    from jaxviz.model.network import check_layer_files
     from jaxviz.model.weight_search import find_weights
 
     e = cfg.examples
@@ -51,8 +52,10 @@ def job_for(cfg: Config) -> Job:
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's, never the photos' own folder
     t, m = cfg.target, cfg.model
     if m.name != "vgg16":  # the registry finds and loads every other model's weights itself (model_registry)
-        return make_job(images, t.layers, t.filters, e.top, e.size, e.batch, m.weights, out, e.save_every, e.conv,
-                        m.name, m.preprocess)  # fmt: skip
+        job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, m.weights, out, e.save_every, e.conv,
+                       m.name, m.preprocess)  # fmt: skip
+        check_layer_files(job.layers, m.name)  # each layer's file its own on any file system (examples_store)
+        return job
     job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", out, e.save_every, e.conv)
     weights = find_weights(m.weights, download=m.download).path
     return dataclasses.replace(job, weights=str(weights))

@@ -1,4 +1,5 @@
-"""RUN/filters/<layer>/NNNN.png: one PNG per filter, its tile as the run shows it (output.filter_pngs = true).
+"""RUN/filters/<file>/NNNN.png: one PNG per filter, its tile as the run shows it (output.filter_pngs = true); <file> is
+the layer's file name (jaxviz.model.network.layer_file: "inner__c1" for a nested model's "inner/c1").
 
 A filter with a transparency map (the method's alpha on) has an RGBA PNG: its tile with the map as its alpha
 channel, as jaxviz.show.display shows it (`alpha_for_display`: clipped at a percentile, in [0, 1]); and beside it
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from jaxviz.model.network import layer_file
 from jaxviz.runtime.files import atomic_write
 from jaxviz.runtime.images import png_bytes
 from jaxviz.show import display
@@ -26,14 +28,18 @@ FOLDER = "filters"
 ALPHA_SUFFIX = ".alpha.npy"
 
 
+def _folder(out: Path, layer: str) -> Path:
+    return Path(out) / FOLDER / layer_file(layer)
+
+
 def path(out: Path, layer: str, f: int) -> Path:
     """Filter `f`'s PNG of `layer` (filter numbers zero-padded to 4 digits: VGG16's widest layer has 512)."""
-    return Path(out) / FOLDER / layer / f"{f:04d}.png"
+    return _folder(out, layer) / f"{f:04d}.png"
 
 
 def alpha_path(out: Path, layer: str, f: int) -> Path:
     """Filter `f`'s raw transparency map of `layer` (.npy), beside its PNG."""
-    return Path(out) / FOLDER / layer / f"{f:04d}{ALPHA_SUFFIX}"
+    return _folder(out, layer) / f"{f:04d}{ALPHA_SUFFIX}"
 
 
 def write(out: Path, layer: str, f: int, tile: np.ndarray, alpha: np.ndarray | None = None) -> None:
@@ -75,5 +81,5 @@ def read_alpha(out: Path, layer: str, f: int) -> np.ndarray | None:
 
 def files(out: Path, layer: str) -> list[Path]:
     """`layer`'s PNGs, sorted by name ([] when there are none)."""
-    folder = Path(out) / FOLDER / layer
+    folder = _folder(out, layer)
     return sorted(folder.glob("*.png")) if folder.is_dir() else []

@@ -1,10 +1,11 @@
 """A layer's quality numbers for metrics.json and TensorBoard, cached beside its chunks, and what they cost.
 
 Each filter's tile is measured once (its channel means as displayed and its robustness) and kept in
-RUN/state/<layer>.quality.npz (filters (n,) int64, means (n, C) of the layer's C channels, robustness (n,) float32;
-written and read here only), so resuming a finished run measures nothing again; selectivity is
-recomputed from the cached means for whatever set of filters the run shows. `estimate_seconds` says
-beforehand what measuring a layer will cost, so a run can skip it where it would outweigh the ascent.
+RUN/state/<file>.quality.npz (<file>: the layer's file name, jaxviz.model.network.layer_file; filters (n,) int64, means
+(n, C) of the layer's C channels, robustness (n,) float32; written and read here only), so resuming a finished run
+measures nothing again; selectivity is recomputed from the cached means for whatever set of filters the run shows.
+`estimate_seconds` says beforehand what measuring a layer will cost, so a run can skip it where it would outweigh the
+ascent.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from jaxviz.model.network import layer_file
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.runtime.files import atomic_write, read_npz
 
 
 def _path(state_dir: Path, layer: str) -> Path:
-    return state_dir / f"{layer}.quality.npz"  # beside, not among, the chunks
+    return state_dir / f"{layer_file(layer)}.quality.npz"  # beside, not among, the chunks
 
 
 def _read(path: Path) -> dict[int, tuple[np.ndarray, float]]:

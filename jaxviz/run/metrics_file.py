@@ -8,15 +8,25 @@ unfinished; a record is `jaxviz.ascent.records.filter_record`'s (with the qualit
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from jaxviz.runtime.files import damaged, read_json, write_json
+from jaxviz.runtime.paths import control_characters
 
 NAME = "metrics.json"
-# Layer names become file names in the atlas (img/<layer>/...): anything else in the file means it is damaged.
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_LAYER = 1000  # characters: longer than any model's layer name (a module path of a deeply nested one included)
+
+
+def safe_layer(name: object) -> bool:
+    """Whether `name` is a layer name a model could have given: a non-empty string of at most MAX_LAYER characters
+    without control characters or backslashes, whose "/"-separated parts (a nested model's "inner/c1", a Flax
+    module path) are neither empty nor "." nor ".." (so no part of it reads as a way out of a folder). A record keeps
+    the model's own name; where it becomes a file or URL that is jaxviz.model.network.layer_file's name for it, but
+    a name no model gives ("../x") still means the file is damaged, not a layer."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_LAYER or "\\" in name or control_characters(name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def write(out: Path, doc: dict) -> None:
@@ -31,7 +41,7 @@ def _number(v: Any) -> bool:
 def _check_record(path: Path, r: Any) -> None:
     if not isinstance(r, dict):
         raise damaged(path, f"a filter record is {type(r).__name__}, not an object")
-    if not isinstance(r.get("layer"), str) or not SAFE_NAME.fullmatch(r["layer"]):
+    if not safe_layer(r.get("layer")):
         raise damaged(path, f"a filter record has the layer {r.get('layer')!r}")
     f = r.get("filter")
     if not isinstance(f, int) or isinstance(f, bool) or f < 0:
@@ -43,8 +53,8 @@ def _check_record(path: Path, r: Any) -> None:
 
 def read(out: Path) -> dict | None:
     """OUT/metrics.json as written (None when there is none yet: before a run's first layer finishes), checked:
-    "filters" a list of records each with a safe layer name, a filter number >= 0 and a list of numbers (or
-    nulls) as its history; "layers", when present, an object of objects.
+    "filters" a list of records each with a layer name a model could have given (`safe_layer`), a filter number >= 0 and
+    a list of numbers (or nulls) as its history; "layers", when present, an object of objects.
 
     Raises JaxvizError (one line naming the file): it cannot be read, or it is damaged (not JSON, or not that
     shape). Readers that can do without it (a resume's seconds, "already complete") treat that as no file.
@@ -58,6 +68,9 @@ def read(out: Path) -> dict | None:
     summaries = doc.get("layers", {})
     if not isinstance(summaries, dict) or not all(isinstance(s, dict) for s in summaries.values()):
         raise damaged(path, "'layers' is not an object of objects")
+    for name in summaries:
+        if not safe_layer(name):
+            raise damaged(path, f"'layers' has the layer {name!r}")
     for r in doc["filters"]:
         _check_record(path, r)
     return doc

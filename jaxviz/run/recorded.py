@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.model.network import layer_file
 from jaxviz.run import metrics_file
 from jaxviz.runtime.files import atomic_write
 from jaxviz.runtime.paths import output_dir
@@ -126,7 +127,7 @@ def up_to_date(out: Path, text: str, layers: dict[str, LayerRecord], atlas: bool
             return None
         if not same and any((name, f) not in shown for f in layer.filters):
             return None
-        if not (out / f"{name}.png").is_file():
+        if not (out / f"{layer_file(name)}.png").is_file():
             return None
     if atlas and not (out / "atlas" / "index.html").is_file():
         return None

@@ -12,6 +12,7 @@ import numpy as np
 from jaxviz.ascent.records import filter_record, layer_summary
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
+from jaxviz.model.network import layer_file
 from jaxviz.run import filter_pngs, metrics_file
 from jaxviz.run.chunk_store import FilterResult
 from jaxviz.run.session import layer_grid
@@ -91,7 +92,9 @@ def metrics(layers: dict[str, LayerRecord]) -> dict:
 
 
 def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord, step: int, curve: int) -> dict:
-    """Write `layer`'s grid (black tiles where a filter is not done) and its TensorBoard summary; its summary.
+    """Write `layer`'s grid, RUN/<file>.png (network.layer_file: a module path's "/" is no folder; black tiles where
+    a filter is not done) and its TensorBoard summary, tagged `<file>/...` (one group per layer, as TensorBoard
+    groups tags by their first "/"); its summary.
 
     With transparency maps (any filter has one) the grid PNG shows each image's alpha over a neutral grey
     (display.ALPHA_BACKGROUND), TensorBoard's `<layer>/grid` is the RGBA grid (the images with their alpha) and
@@ -99,9 +102,9 @@ def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord
     and counts; `curve`: the first step of the per-ascent-step activation curve (0 the first time, after what the
     event files hold on later passes).
     """
-    filters, results = record.filters, record.done
+    filters, results, tag = record.filters, record.done, layer_file(layer)
     image = layer_grid(cfg, filters, results)
-    save_png(out / f"{layer}.png", image)
+    save_png(out / f"{tag}.png", image)
     present = [f for f in filters if f in results]
     if cfg.output.filter_pngs:
         for f in present:
@@ -111,15 +114,15 @@ def finish_layer(cfg: Config, out: Path, writer, layer: str, record: LayerRecord
         for s in range(history.shape[1]):
             column = history[:, s][np.isfinite(history[:, s])]
             if column.size:
-                scalars = {f"{layer}/activation_mean": column.mean(), f"{layer}/activation_max": column.max()}
+                scalars = {f"{tag}/activation_mean": column.mean(), f"{tag}/activation_max": column.max()}
                 writer.write_scalars(curve + s, scalars)
     summary = layer_summary(layer, [filter_record(layer, f, results[f].history, results[f].nan_step) for f in present])
-    writer.write_scalars(step, {f"{layer}/dead_filters": summary["dead"], f"{layer}/nan_filters": summary["nan"]})
+    writer.write_scalars(step, {f"{tag}/dead_filters": summary["dead"], f"{tag}/nan_filters": summary["nan"]})
     if any_alpha({f: results[f] for f in present}):
         rgba, maps = layer_grid(cfg, filters, results, "rgba"), layer_grid(cfg, filters, results, "alpha")
-        writer.write_images(step, {f"{layer}/grid": rgba, f"{layer}/alpha": maps})
+        writer.write_images(step, {f"{tag}/grid": rgba, f"{tag}/alpha": maps})
     else:
-        writer.write_images(step, {f"{layer}/grid": image})
+        writer.write_images(step, {f"{tag}/grid": image})
     writer.flush()
     if len(present) < len(filters):
         summary["partial"] = True

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from jaxviz.ascent import Knobs, Method, Spec
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import Network
+from jaxviz.model.network import Network, check_layer_files
 from jaxviz.model.targets import resolve_filters, resolve_layers
 
 
@@ -88,8 +88,9 @@ class Plan(NamedTuple):
 def prepare(cfg: Config, network: Network | None = None) -> Plan:
     """Everything a run needs from `cfg`, every name, index, combination and size checked before any work.
 
-    Raises JaxvizError (one line) for an unknown layer or filter, a method that cannot work, or an image
-    too small for a layer at any stage after its transforms. `network`: the model, when not cfg's (an API caller's).
+    Raises JaxvizError (one line) for an unknown layer or filter, layers whose file names differ only in case
+    (network.check_layer_files), a method that cannot work, or an image too small for a layer at any stage after
+    its transforms. `network`: the model, when not cfg's (an API caller's).
     """
     from jaxviz.run.translate import knobs_of, method_of, network_of, spec_of
 
@@ -98,6 +99,7 @@ def prepare(cfg: Config, network: Network | None = None) -> Plan:
     # first (its layers are known then)
     network = network or network_of(cfg)
     layers = resolve_layers(cfg.target.layers, network)
+    check_layer_files(layers, network.name)  # each layer's files its own on any file system
     specs = {layer: spec_of(cfg, layer, method, network) for layer in layers}
     check_sizes(cfg, layers, network)
     targets = {layer: resolve_filters(cfg.target.filters, layer, network) for layer in layers}

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from jaxviz.config import Config
-from jaxviz.model.network import Network
+from jaxviz.model.network import Network, layer_file
 from jaxviz.run.chunk_store import FilterResult, Store
 from jaxviz.run.tiled_chunks import tile, tiled_chunks
 from jaxviz.show import display
@@ -51,7 +51,7 @@ class Session:
 
     def on_step(self, layer: str, filters: list[int], results: dict, part: list[int], s: int, act, images) -> None:
         """Progress, live scalars and (rate-limited) live grids after step `s` of the chunk `part`."""
-        a, out_cfg = self.cfg.ascent, self.cfg.output
+        a, out_cfg, tag = self.cfg.ascent, self.cfg.output, layer_file(layer)  # TensorBoard's name for the layer
         self.global_step += 1
         frac = len(part) * s / (a.steps * a.stages)
         layer_done = sum(f in results for f in filters) + frac
@@ -61,7 +61,7 @@ class Session:
         if finite.size:
             self.writer.write_scalars(
                 self.global_step,
-                {f"live/{layer}/activation_mean": finite.mean(), f"live/{layer}/activation_max": finite.max()},
+                {f"live/{tag}/activation_mean": finite.mean(), f"live/{tag}/activation_max": finite.max()},
             )
         every = out_cfg.snapshot_every
         due = every and s % every == 0 and s < a.steps * a.stages
@@ -74,7 +74,7 @@ class Session:
                 live = dict(done)
                 for f, image in zip(part, newest):
                     live[f] = FilterResult(self._live_tile(image), None, -1)
-                return {f"{layer}/grid": layer_grid(self.cfg, filters, live)}
+                return {f"{tag}/grid": layer_grid(self.cfg, filters, live)}
 
             self.writer.offer_images(self.global_step, snapshot)
 

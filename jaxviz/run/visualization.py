@@ -11,6 +11,7 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted
+from jaxviz.model.network import layer_file
 from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
 from jaxviz.run.recorded import read_config, resolve, up_to_date, write_config
@@ -46,7 +47,7 @@ class _Visualization:
         check_writable(self.out)
         self.store = Store(self.out, settings(cfg, cfg.model.fingerprint), numerics.environment())
         self.text = config_lib.to_toml(cfg)
-        held = [la for la in p.network.layers if la in p.targets or la in self.store.layers()]
+        held = [la for la in p.network.layers if la in p.targets or self.store.holds(la)]
         self.layers = {la: self._record(la) for la in held}
 
     def _record(self, name: str) -> LayerRecord:
@@ -111,7 +112,7 @@ class _Visualization:
 
         `interrupted`: after Ctrl-C; the layer is marked partial and its quality numbers wait for the rerun.
         """
-        cfg, layer, tag = self.cfg, self.layers[name], f"{name}/activation_mean"
+        cfg, layer, tag = self.cfg, self.layers[name], f"{layer_file(name)}/activation_mean"  # as report writes it
         with self.bar.phase("grid"):
             curve = self.logged[tag] + 1 if tag in self.logged else 0  # each pass's curve after the last one's
             step = self.session.global_step
@@ -255,7 +256,7 @@ def _run_held(
     r.writer.write_hparams(
         r.session.global_step,
         {k: flat[k] for k in hparams} if hparams is not None else flat,
-        {f"hparams/{la}/activation_mean": values.get(la, float("nan")) for la in declared},
+        {f"hparams/{layer_file(la)}/activation_mean": values.get(la, float("nan")) for la in declared},
     )
     r.writer.close()
     return report.metrics(r.layers)
@@ -269,4 +270,4 @@ def _write_quality(writer, layer: str, rows: dict[int, dict], step: int) -> None
     from jaxviz import quality
 
     numbers = {k: v for k, v in quality.summarize(list(rows.values())).items() if v is not None}
-    writer.write_scalars(step, {f"{layer}/quality/{k}": v for k, v in numbers.items()})
+    writer.write_scalars(step, {f"{layer_file(layer)}/quality/{k}": v for k, v in numbers.items()})

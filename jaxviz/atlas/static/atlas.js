@@ -92,13 +92,15 @@
   // (window.jaxvizPoints); each has one script for this layer, loaded here, which pushes its filters onto
   // window.jaxvizAcross. Then the table (a row a filter, a column a point) and #f<number>: that filter in every point.
   function acrossPage(table) {
-    var layer = table.dataset.layer, all = (window.jaxvizPoints || { points: [] }).points;
+    // data-layer: the layer's own name (what points.js lists); data-file: its name in paths (network.layer_file).
+    var layer = table.dataset.layer, file = table.dataset.file || layer;
+    var all = (window.jaxvizPoints || { points: [] }).points;
     var points = all.filter(function (p) { return p.layers.indexOf(layer) >= 0; });
     var head = table.tHead.rows[0];
     points.forEach(function (p) {
       var th = make("th"), a = make("a", "", p.name);
       th.scope = "col";
-      a.href = p.prefix + "layers/" + layer + ".html";
+      a.href = p.prefix + "layers/" + file + ".html";
       th.appendChild(a);
       th.appendChild(make("small", "", p.caption));
       head.appendChild(th);
@@ -108,7 +110,7 @@
     if (!waiting) drawAcross(table, points, []);
     points.forEach(function (p) {
       var script = document.createElement("script");
-      script.src = p.prefix + "across/" + layer + ".js";
+      script.src = p.prefix + "across/" + file + ".js";
       script.async = false;
       script.onload = script.onerror = loaded;  // a point whose script is gone shows "not run"
       document.body.appendChild(script);
