@@ -76,6 +76,15 @@ def test_uniform_importance_gives_uniform_alpha_whatever_is_seen(method):
     assert grads[seen].max() > 3 * grads[seen].min()  # while the gradient summed alone is far from flat
 
 
+def test_alpha_with_stages_is_the_last_stages_enlarged_with_the_image():
+    method = Method(transforms=("jitter:2",), alpha=True)
+    spec = Spec("mean", 30, stages=2, upscale=1.5, method=method, network=MEAN)  # stages at 13 and 20 px
+    r = ascent.LayerAscent({}, spec, Knobs(steps=3))([0])
+    assert r.alpha.shape == (1, 30, 30) and r.images.shape == (1, 30, 30, 3)
+    inner = r.alpha[0, 6:-6, 6:-6]  # away from the edges the jitter may leave unseen
+    assert inner.min() > 0 and (inner.max() - inner.min()) / inner.mean() < 1e-3
+
+
 def test_maco_batched_equals_per_filter_with_alpha_in_one_compile(params):
     engine = ascent.LayerAscent(params, Spec("block1_conv2", 32, method=MACO), Knobs(steps=3))
     with traces() as seen:

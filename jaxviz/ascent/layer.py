@@ -92,9 +92,12 @@ class LayerAscent:
                 on_step(s + 1, history[:, s], lambda: np.asarray(engine.render_batch(self.method, side)(latents))[:n])
 
         loop = self._device_loop if self.spec.loop == "device" else self._host_loop
+        alpha = None
         for i, side in enumerate(self.sizes):
             loop(i, padded, lambda s, act, fin, side=side: record(s, act, fin, side))
             last = i == len(self.sizes) - 1
+            if last and self.method.alpha:  # the last stage's map (each stage restarts it), of the first images
+                alpha = engine.alpha_of(tuple(np.asarray(a)[:n, 0] for a in self._state[2]))
             bigger = self.spec.size if last else self.sizes[i + 1]
             if bigger != side:
                 self._state = self._restart(engine.upscale_images(self._state[0], bigger), bigger)
@@ -102,9 +105,8 @@ class LayerAscent:
         act = np.asarray(final(self.params, self._state[0], padded, self._knobs, self._t(self.total)))
         record(self.total, act, np.isfinite(act), self.spec.size)
         images = np.asarray(engine.render_batch(self.method, self.spec.size)(self._state[0]))[:n]
-        alpha = None
-        if self.method.alpha:  # the first image's sums: (N, k, size, size) each
-            alpha = engine.alpha_of(tuple(np.asarray(a)[:n, 0] for a in self._state[2]))
+        if alpha is not None and alpha.shape[-1] != self.spec.size:  # enlarged with the image after the last stage
+            alpha = np.maximum(np.asarray(jax.image.resize(alpha, (n, self.spec.size, self.spec.size), "linear")), 0)
         return AscentResult(images[:, 0], history, nan_step, images if self.method.images > 1 else None, alpha)
 
     def _host_loop(self, stage: int, padded: jax.Array, record: Callable) -> None:
