@@ -7,6 +7,11 @@ image shape) runs the images and their copies through the layers below `layer` a
 `layer` itself for all channels of the images (channel means) but only the filter's own channel for
 its copies (robustness). Chunk sizes come from a small fixed set (`chunk_size`), so a layer compiles
 once whatever the number of filters.
+
+Robustness is a ratio to the unperturbed activation, which means something for a map that is never below zero
+(a ReLU's); a signed layer's (a classifier's logits, a Keras model's linear convolutions: passes.signed) is measured
+from a blank image's activation instead (passes.ratio_over), and is None where the image did not raise the filter
+above it.
 """
 
 from jaxviz.quality.passes import (
@@ -21,7 +26,7 @@ from jaxviz.quality.passes import (
     measure,
     plan,
 )
-from jaxviz.quality.scores import evaluate, selectivity, summarize
+from jaxviz.quality.scores import evaluate, number, selectivity, summarize
 
 __all__ = [
     "COPIES",
@@ -34,6 +39,7 @@ __all__ = [
     "estimate_seconds",
     "evaluate",
     "measure",
+    "number",
     "plan",
     "selectivity",
     "summarize",

@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxviz.ascent import bytes_per_image, layer_params
 from jaxviz.ascent.records import DEAD_EPS
-from jaxviz.ascent.transforms import random_affine
+from jaxviz.ascent.transforms import GREY, random_affine
 from jaxviz.model.architecture import CONV_LAYERS, CONV_WIDTHS
 from jaxviz.model.network import VGG16, Network
 from jaxviz.model.vgg import VGG, Conv3x3, max_pool_2x2, preprocess
@@ -235,6 +235,31 @@ def ratio(perturbed: np.ndarray, unperturbed: np.ndarray) -> np.ndarray:
     return np.where(live, perturbed / np.where(live, unperturbed, 1.0), 0.0).astype(np.float32)
 
 
+def ratio_over(perturbed: np.ndarray, unperturbed: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """(perturbed - baseline) / (unperturbed - baseline) where the image raised the activation above the baseline (by
+    more than DEAD_EPS), else NaN (float32): `ratio` for a signed layer, measured from what a blank image gives
+    rather than from zero, so that it does not change when a constant is added to the layer's output (a logit's
+    bias), and means something below zero. 1: the perturbed copies keep all the image added; 0: they fall back to
+    the blank image's level; NaN: the image added nothing to keep."""
+    perturbed, unperturbed, baseline = (np.asarray(x, np.float64) for x in (perturbed, unperturbed, baseline))
+    gain = unperturbed - baseline
+    live = gain > DEAD_EPS
+    return np.where(live, (perturbed - baseline) / np.where(live, gain, 1.0), np.nan).astype(np.float32)
+
+
+def signed(network: Network, layer: str) -> bool:
+    """Whether `layer`'s output after its own nonlinearity (Network.post) can be below zero: a classifier's logits,
+    a Keras model's linear convolutions, BatchNorms and Adds, a swish or GELU map; not a ReLU's (VGG's convolutions,
+    a Flax module's maps). Asked of the network itself: its `post` of a few negative values (an op on 3 numbers)."""
+    return network is not VGG16 and _signed(network, layer)
+
+
+@functools.lru_cache(maxsize=1024)
+def _signed(network: Network, layer: str) -> bool:
+    z = jnp.asarray([-4.0, -1.0, -0.25], jnp.float32).reshape(1, 1, 1, 3)
+    return bool((np.asarray(network.post(z, layer)) < 0).any())
+
+
 def measure(
     params: dict,
     layer: str,
@@ -252,7 +277,10 @@ def measure(
 
     Means: the post-ReLU mean activation of every channel of `layer` on each image as shown. Robustness: the mean
     activation of filter filters[i] over `copies` perturbed copies of image i, over its unperturbed one; 0 where
-    that is <= DEAD_EPS, 1 fully robust, above 1 possible. Each copy is rolled (wrapping round) by up to
+    that is <= DEAD_EPS, 1 fully robust, above 1 possible. For a layer whose output is signed (`signed`: logits,
+    linear convolutions), whose ratio to zero would mean nothing (a logit below zero), both are measured from the
+    activation of a blank image (GREY, run in the same batch): `ratio_over`, NaN where the image did not raise the
+    filter above the blank image's level. Each copy is rolled (wrapping round) by up to
     `max_shift` px in y and x (default: side // 16), zoomed by U(scales) and rotated by U(-degrees, degrees) about
     the centre, grey outside (`random_affine`); copy c of filter f draws from
     fold_in(fold_in(fold_in(key(seed), KEY_TAG), f), c): the same whatever the batching, order or `copies`.
@@ -277,8 +305,11 @@ def measure(
     if not n:
         return np.zeros((0, network.widths[layer]), np.float32), np.zeros(0, np.float32)
     chunk = chunk_size(layer, images.shape[1], n, network)
-    pad = -n % chunk  # repeats of the last image: one shape per chunk size, so one compile
+    blank = copies > 0 and signed(network, layer)  # the baseline of a signed layer: a blank image, the last one run
+    pad = -(n + blank) % chunk + blank  # repeats of the last image: one shape per chunk size, so one compile
     images, filt = np.concatenate([images, images[-1:].repeat(pad, 0)]), np.concatenate([filt, filt[-1:].repeat(pad)])
+    if blank:
+        images[-1] = round(GREY)
     shift = images.shape[1] // SHIFT_FRACTION if max_shift is None else int(max_shift)
     scales, degrees = tuple(map(float, scales)), float(degrees)
     keys = _keys(layer, chunk, images.shape[1:], copies, shift, scales, degrees, network.name)
@@ -290,10 +321,14 @@ def measure(
         part, fs = images[s : s + chunk], filt[s : s + chunk]
         made = [EXECUTABLES.call(keys["copies"], make, took, part, fs, np.int32(seed), g) for g in groups] or [none]
         out.append([EXECUTABLES.call(keys["measure"], fn, took, placed, part, m, fs) for m in made])
-    means = np.concatenate([np.asarray(row[0][0]) for row in out])[:n]
+    computed = np.concatenate([np.asarray(row[0][0]) for row in out])
+    means, base = computed[:n], computed[-1]  # base: the blank image's, where it was run
     per_copy = np.concatenate([np.concatenate([np.asarray(p) for _, p in row], axis=1) for row in out])[:n]
     own = means[np.arange(n), filt[:n]]
-    robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
+    if blank:
+        robust = ratio_over(per_copy[:, :copies].mean(axis=1), own, base[filt[:n]])
+    else:
+        robust = ratio(per_copy[:, :copies].mean(axis=1), own) if copies else np.zeros(n, np.float32)
     took["seconds"] = time.perf_counter() - t0
     if images.shape[1] == images.shape[2]:  # the estimate is of square images (a run's)
         EXECUTABLES.learn(layer, images.shape[1], len(images) * (1 + len(groups) * COPIES), took, network)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +27,16 @@ def selectivity(means: np.ndarray, filters: Sequence[int]) -> np.ndarray:
     return own > columns.max(axis=0)
 
 
+def number(x: float) -> float | None:
+    """A quality number as a record holds it: None for NaN (a robustness with nothing to measure, see `measure`)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
 def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int], **options: Any) -> list[dict]:
     """One dict per image: display_activation, robustness (`measure`'s second array: the activation on perturbed
-    copies over display_activation), selective (see `selectivity`; None when there is only one image).
+    copies over display_activation; for a signed layer both from a blank image's, None where the image did not
+    raise the filter above it), selective (see `selectivity`; None when there is only one image).
     `options`: `measure`'s (copies, seed, max_shift, scales, degrees, spent, network). Raises ValueError for copies < 1
     (and as `measure`)."""
     if options.get("copies", COPIES) < 1:
@@ -39,7 +47,7 @@ def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int
     return [
         {
             "display_activation": float(own[i]),
-            "robustness": float(robust[i]),
+            "robustness": number(robust[i]),
             "selective": bool(selective[i]) if len(filters) > 1 else None,
         }
         for i in range(len(filters))
@@ -47,10 +55,12 @@ def evaluate(params: dict, layer: str, images: np.ndarray, filters: Sequence[int
 
 
 def summarize(rows: Sequence[dict]) -> dict:
-    """Layer summary of `evaluate` rows: means of the two numbers, fraction selective (None if undefined)."""
+    """Layer summary of `evaluate` rows: means of the two numbers (the robustness over the filters that have one:
+    None when none has), fraction selective (None if undefined)."""
     judged = [r["selective"] for r in rows if r["selective"] is not None]
+    robust = [r["robustness"] for r in rows if r["robustness"] is not None]
     return {
         "display_activation_mean": float(np.mean([r["display_activation"] for r in rows])) if rows else 0.0,
-        "robustness_mean": float(np.mean([r["robustness"] for r in rows])) if rows else 0.0,
+        "robustness_mean": float(np.mean(robust)) if robust else (None if rows else 0.0),
         "selectivity": float(np.mean(judged)) if judged else None,
     }

@@ -111,7 +111,7 @@ def _rows(cache: dict[int, tuple[np.ndarray, float]], filters: list[int]) -> dic
     return {
         f: {
             "display_activation": float(means[i, f]),
-            "robustness": cache[f][1],
+            "robustness": quality.number(cache[f][1]),  # None: nothing to measure (a signed layer, see quality)
             "selective": bool(selective[i]) if len(shown) > 1 else None,
         }
         for i, f in enumerate(shown)

@@ -111,11 +111,12 @@ def plan(cfg: Config) -> dict[str, list[int]]:
     return prepare(cfg).targets
 
 
-def describe(cfg: Config, targets: dict[str, list[int]]) -> list[str]:
-    """The plan in words: a first line that warns when the defaults cover the whole network, then what runs."""
+def describe(cfg: Config, targets: dict[str, list[int]], network: Network | None = None) -> list[str]:
+    """The plan in words: a first line that warns when the defaults cover the whole network, then what runs.
+    `network`: the model, when not cfg's (one handed over in Python)."""
     from jaxviz.run.translate import network_of
 
-    a, lines, network = cfg.ascent, [], network_of(cfg)
+    a, lines, network = cfg.ascent, [], network or network_of(cfg)
     n = sum(map(len, targets.values()))
     whole = sum(network.widths.values())
     if n == whole and cfg.target.layers == "all" and cfg.target.filters == "all":

@@ -39,10 +39,19 @@ def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult]
 class Session:
     """The state one process threads through its layers and chunks: progress, live TensorBoard."""
 
-    def __init__(self, cfg: Config, store: Store, writer: MetricWriter, bar: Progress, step: int = 0):
+    def __init__(
+        self,
+        cfg: Config,
+        store: Store,
+        writer: MetricWriter,
+        bar: Progress,
+        step: int = 0,
+        network: Network | None = None,
+    ):
         """`writer`: where live scalars and grids go (an AsyncWriter builds the grids off the critical path);
-        `step`: the first TensorBoard step this invocation may write (past what the event files hold)."""
-        self.cfg, self.store, self.writer, self.bar = cfg, store, writer, bar
+        `step`: the first TensorBoard step this invocation may write (past what the event files hold); `network`:
+        the model when not cfg's (one handed over in Python)."""
+        self.cfg, self.store, self.writer, self.bar, self.network = cfg, store, writer, bar, network
         self.finished, self.cost = bar.work.done, bar.work.done_cost
         self.global_step = step
         self.last_snapshot = -float("inf")
@@ -55,7 +64,7 @@ class Session:
         self.global_step += 1
         frac = len(part) * s / (a.steps * a.stages)
         layer_done = sum(f in results for f in filters) + frac
-        cost = self.cost + frac * filter_cost(self.cfg, layer)
+        cost = self.cost + frac * filter_cost(self.cfg, layer, self.network)
         self.bar.update(layer, self.finished + frac, cost, within=(layer_done, len(filters)))
         finite = act[np.isfinite(act)]
         if finite.size:
@@ -90,7 +99,7 @@ class Session:
 
     def _first_estimate(self, layer: str) -> None:
         """After the first chunk: one line with its measured time and the time the rest should take."""
-        self.bar.measured(filter_cost(self.cfg, layer))
+        self.bar.measured(filter_cost(self.cfg, layer, self.network))
         if self.estimated:
             return
         self.estimated = True
@@ -117,7 +126,7 @@ class Session:
             self.store.save(layer, chunk.filters, chunk.results)
             results.update(zip(chunk.filters, chunk.results))
             self.finished += len(chunk.filters)
-            self.cost += len(chunk.filters) * filter_cost(self.cfg, layer)
+            self.cost += len(chunk.filters) * filter_cost(self.cfg, layer, self.network)
             self._first_estimate(layer)
             for f, res in zip(chunk.filters, chunk.results):
                 if res.nan_step >= 0:

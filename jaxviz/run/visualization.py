@@ -11,6 +11,7 @@ from pathlib import Path
 from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import Interrupted
+from jaxviz.model.model_registry import FLAX, LoadedModel, model_names
 from jaxviz.model.network import layer_file
 from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
@@ -57,7 +58,7 @@ class _Visualization:
             return LayerRecord(name, sorted(done), False, done=done, scores=cached)
         filters = self.plan.targets[name]
         share = distributed.share(filters, self.index, self.count)
-        return LayerRecord(name, filters, True, share, done, filter_cost(self.cfg, name))
+        return LayerRecord(name, filters, True, share, done, filter_cost(self.cfg, name, self.plan.network))
 
     def start(self) -> None:
         """config.toml, the TensorBoard writer (steps after what the event files hold), the progress bar."""
@@ -80,7 +81,7 @@ class _Visualization:
             heaviest=max((la.cost for la in targets if la.todo), default=0.0),
         )
         self.bar = Progress(work, self.cfg.output.progress and self.primary)
-        self.session = Session(self.cfg, self.store, self.writer, self.bar, step)
+        self.session = Session(self.cfg, self.store, self.writer, self.bar, step, self.plan.network)
         for name, times in report.previous_times(self.out).items():
             if name in self.layers:
                 self.layers[name].times.update(times)
@@ -164,6 +165,7 @@ def run_visualization(
     hparams: Sequence[str] | None = None,
     metric_layers: Sequence[str] | None = None,
     after_layer: AfterLayer | None = None,
+    model: LoadedModel | None = None,
 ) -> dict:
     """Run `cfg`; returns the metrics also written to RUN/metrics.json.
 
@@ -172,16 +174,22 @@ def run_visualization(
     `metric_layers`: the layers whose metrics it declares (default: this run's; a sweep passes every
     point's, so all its runs share one table); `after_layer(RUN)`: called on process 0 after each layer's
     outputs (the command line refreshes the atlas). Ctrl-C raises Interrupted after writing what finished.
+    `model`: a model with its weights already in hand instead of cfg's (jaxviz.flax_model(module, variables): a Flax
+    module, which no config can name); cfg.model.name is then recorded as its registry name, else "flax", and a
+    rerun resumes only with the same weights (their fingerprint).
 
     The run directory is held for the whole run (jaxviz.runtime.dir_lock): another process writing it is refused
     (JaxvizError, one line naming it) before anything is loaded or written.
     """
     from jaxviz.run.translate import model_of
 
-    p = prepare(cfg)
+    if model is not None:  # recorded as the API records it (api.visualize)
+        named = model.network.name if model.network.name in model_names() else FLAX
+        cfg = config_lib.apply(cfg, {"model.name": named})
+    p = prepare(cfg, model.network if model is not None else None)
     out = output_dir(cfg.output.dir)  # a link and its target are one run directory
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's or some other folder
-    weights = model_of(cfg)  # bad weights create no directory
+    weights = model if model is not None else model_of(cfg)  # bad weights create no directory
     check_fits(cfg, p)  # an image size no device holds: refused now, not after minutes of swapping
     with distributed.holding(out, "a visualisation run", cfg.distributed.initialization_timeout):
         return _run_held(cfg, p, weights, hparams, metric_layers, after_layer)
@@ -223,9 +231,10 @@ def _run_held(
                  f"says what it shows)")  # fmt: skip
         return {**found, "up_to_date": True}
     if r.primary:
-        for line in describe(cfg, p.targets):
+        for line in describe(cfg, p.targets, p.network):
             _say(line)  # before any compile: a whole-network run by mistake is stopped at once
-        _say(f"weights: {cfg.model.weights} ({how}; fingerprint {cfg.model.fingerprint})")
+        where = f"{cfg.model.weights} ({how}; " if cfg.model.weights else f"{how} ("  # a module handed over: no file
+        _say(f"weights: {where}fingerprint {cfg.model.fingerprint})")
     r.start()
     current = None
     try:
