@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # both import rich or JAX's helpers: `import jaxviz` stays li
     from jaxviz.show.progress import Progress
 
 DISPLAY_SIDE = 2048  # px: the longest side of the grid a notebook shows (Result._repr_png_)
+LABELS_SHOWN = 3  # class names a Result's repr lists before "..."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Result:
     filters: list[int]
     images: np.ndarray  # (N, H, W, 3) uint8, as displayed (k images per filter side by side)
     activations: np.ndarray  # (N,) float32, final mean activation of each filter during the ascent
-    metrics: list[dict]  # per filter, as in metrics.json (with the quality numbers)
+    metrics: list[dict]  # per filter, as in metrics.json (with the quality numbers, and "label": a logit's class)
     config: Config  # the resolved config that made them
     alpha: np.ndarray | None = None  # (N, size, size) float32 >= 0, raw transparency maps; None: not kept
 
@@ -78,8 +79,11 @@ class Result:
         steps = f"{a.steps} steps" + (f" x {a.stages} stages" if a.stages > 1 else "")
         method = f"{c.param.kind}, {a.optimizer}" + (f" ({a.normalize})" if a.optimizer == "normalized" else "")
         live = self.activations[np.isfinite(self.activations)]
-        acts = f", activation {live.min():.3g}-{live.max():.3g}" if live.size else ""
-        filters = f"{n} filter{'s' * (n != 1)} ({describe_filters(self.filters)})"
+        # "to", not "-": a range of logits is often below zero ("-1.67 to 2.35", never "-1.67--2.35")
+        acts = f", activation {live.min():.3g} to {live.max():.3g}" if live.size else ""
+        names = [m["label"] for m in self.metrics if isinstance(m.get("label"), str)]  # a classifier's classes
+        shown = ", ".join(names[:LABELS_SHOWN]) + (", ..." if len(names) > LABELS_SHOWN else "")
+        filters = f"{n} filter{'s' * (n != 1)} ({describe_filters(self.filters)}{': ' + shown if names else ''})"
         alpha = ", with alpha" if self.alpha is not None else ""
         return (f"Result({self.layer!r}, {filters}, {a.size} px, {steps}, {method}, objective {c.objective.expr!r}; "
                 f"images {self.images.shape}{alpha}{acts})")  # fmt: skip
@@ -284,6 +288,10 @@ def _ascend(
         with bar.phase("quality numbers"):
             for row, extra in zip(rows, quality_lib.evaluate(params, layer, firsts, wanted, network=p.network)):
                 row.update(extra)
+    labels = p.network.labels(layer)  # a classifier's class names, each its record's "label" as a run's metrics.json
+    for row in rows:
+        if row["filter"] < len(labels):
+            row["label"] = labels[row["filter"]]
     activations = np.asarray([r["activation"] if r["activation"] is not None else np.nan for r in rows], np.float32)
     alpha = np.stack(alphas) if all(a is not None for a in alphas) else None
     return Result(layer, wanted, np.stack(tiles), activations, rows, cfg, alpha)

@@ -7,7 +7,20 @@ import dataclasses
 
 from jaxviz.atlas.assets import render
 from jaxviz.atlas.curve import curve
-from jaxviz.atlas.page_parts import example, filter_page, fmt, href, label, layer_page, page, pager, picture, scalar
+from jaxviz.atlas.page_parts import (
+    class_of,
+    example,
+    filter_name,
+    filter_page,
+    fmt,
+    href,
+    label,
+    layer_page,
+    page,
+    pager,
+    picture,
+    scalar,
+)
 from jaxviz.atlas.tiles import Pictures, dead
 from jaxviz.atlas.view import RunView, crumbs
 from jaxviz.show.display import ALPHA_PERCENTILE
@@ -18,7 +31,7 @@ HIDDEN = ("layer", "filter", "history")  # record fields shown otherwise (the ti
 def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, nxt: tuple | None) -> str:
     """The page of record `r`; `prev`/`nxt`: the (layer, record) before and after it in the whole run."""
     f, layers = r["filter"], list(v.run.records)
-    name = f"{layer} filter {f}"
+    name = filter_name(layer, f, r)  # with its class where the record names one: "predictions filter 0 (tench)"
 
     def step(item: tuple[str, dict] | None) -> tuple[str, str] | None:  # ←/→ walk on into the next layer
         if item is None:
@@ -41,6 +54,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         page=page(here, name, crumbs(v, (layer, layer_page(v.prefix, layer)), (f"filter {f}", None)), "filter"),
         layer=layer,
         filter=f,
+        label=class_of(r),  # a logit's class (metrics.json's "label"), in the heading
         name=name,
         badges=[{"kind": k, "text": label(k)} for k in ("dead", "nan") if r.get(k)],
         filters=pager(here, "Filters", step(prev), step(nxt)),
@@ -51,7 +65,7 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         png=href(here, pic.full) if pic else None,
         curve=curve(r.get("history") or [], r.get("nan_step")),
         numbers=[(label(k), fmt(x, 6)) for k, x in r.items() if k not in HIDDEN and scalar(x)],
-        examples=_examples(v, here, layer, f),
+        examples=_examples(v, here, layer, f, name),
         # The same filter in every point: its row of the layer's page across the sweep (not here: a filter page
         # that showed every point would have to be made again for every point added).
         across=href(here, v.compare_page(layer)) + f"#f{f}" if v.compare and layer in v.ascent else None,
@@ -73,13 +87,14 @@ def _mapped(here: str, pic: Pictures, what: str, name: str) -> dict:
     }
 
 
-def _examples(v: RunView, here: str, layer: str, f: int) -> dict | None:
-    """The filter's dataset examples (None without any): its crops best first, its mean and how often it fires."""
+def _examples(v: RunView, here: str, layer: str, f: int, name: str) -> dict | None:
+    """The filter's dataset examples (None without any): its crops best first (`name`: the filter's, for their alt
+    texts), its mean and how often it fires."""
     ex = v.examples.get(layer, {}).get(f)
     if ex is None:
         return None
     return {
-        "items": [example(here, x, f"{layer} filter {f}") for x in ex.items],
+        "items": [example(here, x, name) for x in ex.items],
         "mean": fmt(ex.mean),
         "fires": f"{ex.fires:.0%}" if ex.fires == ex.fires else "—",
         "root": v.dataset.get("root", ""),

@@ -69,7 +69,8 @@ class LayerExamples:
 
     def __repr__(self) -> str:  # the arrays are (C, K, ...): a notebook shows the gist
         c, k = self.image.shape[:2]
-        scores = f", scores {self.scores.min():.3g}-{self.scores.max():.3g}" if self.scores.size else ""
+        lo, hi = (f"{x:.3g}" for x in (self.scores.min(), self.scores.max())) if self.scores.size else ("", "")
+        scores = f", scores {lo} to {hi}" if self.scores.size else ""  # "to": a signed layer's may be below zero
         return f"LayerExamples({c} filters ({describe_filters(self.filters)}), top {k}{scores})"
 
     def row(self, filter: int) -> int:

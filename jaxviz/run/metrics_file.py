@@ -2,8 +2,9 @@
 the next invocation (its per-layer seconds, "already complete") and by the atlas. No JAX.
 
 The document: {"filters": [record, ...], "layers": {layer: summary, ...}} and "partial": true while a layer is
-unfinished; a record is `jaxviz.ascent.records.filter_record`'s (with the quality numbers), a summary
-`layer_summary`'s (with quality summaries and seconds). `read` checks what its readers rely on.
+unfinished; a record is `jaxviz.ascent.records.filter_record`'s (with the quality numbers, and "label", the class a
+logit scores, where the model names its filters: Network.labels), a summary `layer_summary`'s (with quality summaries
+and seconds). `read` checks what its readers rely on.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ class LayerRecord:
 
     `filters`: the filters this run shows (its targets, or every stored one for a layer it only holds);
     `share`: this process's part of them; `done`: stored results; `summary`: set once finished this run;
-    `scores`: quality numbers by filter; `times`: seconds by phase (kept across invocations).
+    `scores`: quality numbers by filter; `times`: seconds by phase (kept across invocations); `labels`: a name per
+    filter where the model has them (Network.labels: a classifier's class names), each record's "label".
     """
 
     name: str
@@ -38,6 +39,7 @@ class LayerRecord:
     summary: dict | None = None
     scores: dict[int, dict] = field(default_factory=dict)
     times: dict[str, float] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()  # a name per filter where the model has them (Network.labels: a logit's class)
 
     @property
     def todo(self) -> list[int]:
@@ -45,12 +47,14 @@ class LayerRecord:
         return [f for f in self.share if f not in self.done]
 
     def records(self) -> list[dict]:
-        """metrics.json rows of the filters shown that are stored, with their quality numbers."""
+        """metrics.json rows of the filters shown that are stored, with their class name ("label", where `labels`
+        has one) and their quality numbers."""
         rows = []
         for f in self.filters:
             if f in self.done:
                 r = self.done[f]
-                rows.append({**filter_record(self.name, f, r.history, r.nan_step), **self.scores.get(f, {})})
+                named = {"label": self.labels[f]} if f < len(self.labels) else {}
+                rows.append({**filter_record(self.name, f, r.history, r.nan_step), **named, **self.scores.get(f, {})})
         return rows
 
 

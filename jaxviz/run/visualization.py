@@ -52,13 +52,14 @@ class _Visualization:
         self.layers = {la: self._record(la) for la in held}
 
     def _record(self, name: str) -> LayerRecord:
-        done = self.store.load(name)
+        done, labels = self.store.load(name), self.plan.network.labels(name)  # labels: a logit's class names
         if name not in self.plan.targets:  # a layer an earlier invocation made: reported with what it has
             cached = measure.cached(self.store.root, name, sorted(done))
-            return LayerRecord(name, sorted(done), False, done=done, scores=cached)
+            return LayerRecord(name, sorted(done), False, done=done, scores=cached, labels=labels)
         filters = self.plan.targets[name]
         share = distributed.share(filters, self.index, self.count)
-        return LayerRecord(name, filters, True, share, done, filter_cost(self.cfg, name, self.plan.network))
+        cost = filter_cost(self.cfg, name, self.plan.network)
+        return LayerRecord(name, filters, True, share, done, cost, labels=labels)
 
     def start(self) -> None:
         """config.toml, the TensorBoard writer (steps after what the event files hold), the progress bar."""
