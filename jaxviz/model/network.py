@@ -230,6 +230,7 @@ def layer_file(layer: str) -> str:
     digest = hashlib.sha1(layer.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]
     stem = readable[: MAX_FILE - len(DIGEST) - DIGEST_CHARS]
     stem = "_" + stem[1:] if stem[:1] in (".", "-") else stem  # never hidden, never an option on a command line
+    stem = "_" + stem if stem.split(".")[0].lower() in _RESERVED else stem  # "AUX.1--..." is Windows' AUX too
     return f"{stem or '_'}{DIGEST}{digest}"
 
 
