@@ -85,6 +85,7 @@ def test_alpha_with_stages_is_the_last_stages_enlarged_with_the_image():
     assert inner.min() > 0 and (inner.max() - inner.min()) / inner.mean() < 1e-3
 
 
+@pytest.mark.slow
 def test_maco_batched_equals_per_filter_with_alpha_in_one_compile(params):
     engine = ascent.LayerAscent(params, Spec("block1_conv2", 32, method=MACO), Knobs(steps=3))
     with traces() as seen:
@@ -101,6 +102,7 @@ def test_maco_batched_equals_per_filter_with_alpha_in_one_compile(params):
         np.testing.assert_allclose(both.history[i], alone.history[0], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_maco_activation_rises(params, real_weights):
     if not real_weights:
         pytest.skip(depends_on_weights("ImageNet's filters respond to MACO's images within a few steps"))
@@ -197,6 +199,7 @@ def test_bad_templates_and_combinations_are_one_line_errors(tmp_path):
         assert needle in str(e.value) and "\n" not in str(e.value), (updates, str(e.value))
 
 
+@pytest.mark.slow
 def test_maco_through_the_command_line_records_its_template(tmp_path, weights_path, capsys):
     """--preset maco (shrunk to seconds by overrides), end to end on VGG16: the plan says the crops, the run
     records the template's fingerprint, and a rerun with another template, of its config or of the same command,
@@ -227,6 +230,7 @@ def test_maco_through_the_command_line_records_its_template(tmp_path, weights_pa
     assert_main_refuses(visualize.main, again, capsys, "other settings (method.spectrum_fingerprint")
 
 
+@pytest.mark.slow
 def test_maco_on_a_keras_model_through_the_command_line(tmp_path, capsys):
     """--preset maco on a keras.applications model (random weights), crops resized to a side of its own."""
     pytest.importorskip("keras")
