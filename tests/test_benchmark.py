@@ -345,7 +345,7 @@ def test_bad_arguments_with_json_print_nothing_to_stdout(capsys):
         (["--steps", "9"], "--steps is the ascent's: drop it"),
         (["--size", "64", "--peer", __file__], "the peer crops 224 px"),
         (["--size", "0"], "--size must be 1 or more, got 0"),
-        (["--size", "8"], "size 8 is too small for block5_conv3"),
+        (["--size", "8"], "size 8 is too small for block5_conv1"),
         (["--batch", "-1"], "--batch must be 0 or more, got -1"),
         (["--precision", "bfloat16"], "--precision is the ascent's: drop it"),
         (["--loop", "host"], "--loop is the ascent's: drop it"),
