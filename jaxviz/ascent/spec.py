@@ -15,7 +15,7 @@ from jaxviz.ascent import transforms
 from jaxviz.ascent.method import Method
 from jaxviz.ascent.optim import NORMALIZERS
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import VGG16, Network
+from jaxviz.model.network import VGG16, Network, of_network, valid_layers
 
 PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
 # How the step runs, each "auto" by backend (`for_backend`); every choice gives the same images (within float
@@ -72,8 +72,8 @@ class Spec:
 
     def __post_init__(self) -> None:
         if self.layer not in self.network.widths:
-            of = "" if self.network.name == "vgg16" else f" of {self.network.name}"
-            raise JaxvizError(f"unknown layer {self.layer!r}{of}; valid layers: {', '.join(self.network.layers)}")
+            of, valid = of_network(self.network), valid_layers(self.network)
+            raise JaxvizError(f"unknown layer {self.layer!r}{of}; valid layers: {valid}")
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if self.precision != "float32" and self.network.family != "vgg":  # Keras and Flax layers keep their dtype

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from jaxviz.ascent import Knobs, Method, Spec
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import Network, check_layer_files
+from jaxviz.model.network import Network, check_layer_files, of_network
 from jaxviz.model.targets import resolve_filters, resolve_layers
 
 
@@ -134,7 +134,7 @@ def describe(cfg: Config, targets: dict[str, list[int]], network: Network | None
     if m.crops:
         side = _crop_side(cfg, network)
         extra += f", {m.crops} crops of {m.crop_start:g}->{m.crop_end:g} of the side at {side} px"
-    model = "" if network.name == "vgg16" else f" of {network.name}"
+    model = of_network(network)
     if cfg.target.layers == "all" and network.family != "vgg":  # say what "all" took from a model of many kinds
         model += f" (all: its convolutions and block outputs, {len(network.default_layers)} of {len(network.layers)})"
     lines.append(
