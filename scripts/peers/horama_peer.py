@@ -10,9 +10,10 @@ Not part of jaxviz: run it in its own virtual environment (Horama needs torch an
 The model is `lucent_peer.KerasVGG16` from the peers folder (`--peers`): VGG16's features up to --layer built from
 the Keras h5, RGB in [0, 1] in, Keras' preprocessing inside, `block3_conv1` = conv + ReLU. Horama's `maco` runs
 with its own defaults except the sizes given here (its defaults are 1280 px images, 224 px crops, 1000 steps):
-NAdam lr 1.0, 6 crops a step of 0.25-0.30 of the side centred ~N(0.5, 0.15), noise 0.05, values in [0, 1] (the
-model's range). Horama downloads its magnitude template at run time; here it reads `--template` (copied into a
-temporary working directory under the name Horama looks for), so the run is offline.
+NAdam lr 1.0, 6 crops a step of 0.25-0.30 of the side centred ~N(0.5, 0.15), values in [0, 1] (the model's range)
+and noise 0.01 there (`--noise`: Horama's default 0.05 is of its default range (-2.5, 2.5), five times as wide).
+Horama downloads its magnitude template at run time; here it reads `--template` (copied into a temporary working
+directory under the name Horama looks for), so the run is offline.
 
 Writes DIR/NNNN.png (the final image, uint8), DIR/NNNN_alpha.npy (Horama's transparency accumulator summed over
 colour, (size, size) float32) and prints one JSON line: seconds per filter and image-steps/s.
@@ -44,6 +45,12 @@ def main() -> None:
     p.add_argument("--input-size", type=int, default=128, help="the crops' side fed to the model")
     p.add_argument("--steps", type=int, default=256)
     p.add_argument("--crops", type=int, default=6)
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.01,
+        help="noise std in the model's [0, 1] units; Horama's default is 0.05 of its (-2.5, 2.5) range, i.e. 0.01",
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None)
@@ -78,6 +85,7 @@ def main() -> None:
             model_input_size=a.input_size,
             values_range=(0.0, 1.0),
             crops_per_iteration=a.crops,
+            noise=a.noise,
             device="cpu",
         )
         seconds.append(time.perf_counter() - t0)
@@ -98,6 +106,7 @@ def main() -> None:
                 "input_size": a.input_size,
                 "steps": a.steps,
                 "crops": a.crops,
+                "noise": a.noise,
                 "seconds_per_filter": round(total / a.filters, 3),
                 "image_steps_per_s": round(a.filters * a.steps / total, 3),
                 "torch": torch.__version__,
