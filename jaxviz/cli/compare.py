@@ -1,4 +1,4 @@
-"""jaxviz-compare / scripts/compare.py: presets (and Lucent's images) side by side, or each building block's speed."""
+"""jaxviz-compare / scripts/compare.py: presets (and peers' images) side by side, or each building block's speed."""
 
 from __future__ import annotations
 
@@ -23,6 +23,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--lucent", metavar="DIR", help="Lucent's images, DIR/<layer>/NNNN.png")
     p.add_argument("--lucent-python", metavar="PY", help="time Lucent too, with this interpreter (its own venv)")
     p.add_argument("--lucent-script", metavar="FILE", help="the Lucent peer script that --lucent-python runs")
+    p.add_argument(
+        "--peer",
+        metavar="NAME=DIR",
+        action="append",
+        default=[],
+        help="another peer's images, DIR/<layer>/NNNN.png (NNNN_alpha.npy: its transparency; DIR/<layer>.json: its "
+        "seconds); repeatable",
+    )
+    p.add_argument(
+        "--variant",
+        metavar="'LABEL=PRESET KEY=VALUE ...'",
+        action="append",
+        default=[],
+        help="a preset with --set overrides under its own label, e.g. 'maco-128=maco-fast ascent.steps=128'; "
+        "repeatable",
+    )
+    p.add_argument("--no-alpha", action="store_true", help="do not add '<method>+alpha' (images over their alpha)")
     p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
     args = p.parse_args(argv)
     from jaxviz.ascent.spec import MIN_SEEN
@@ -45,6 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(costs, indent=1))
         return 0
     peers = {"lucent": Path(args.lucent)} if args.lucent else {}
+    for item in args.peer:
+        name, eq, folder = item.partition("=")
+        if not (eq and name and folder) or name in peers:
+            raise JaxvizError(f"--peer {item!r} is not NAME=DIR with a name of its own")
+        peers[name] = Path(folder)
+    variants = {}
+    for item in args.variant:
+        label, eq, spec = item.partition("=")
+        preset, *sets = spec.split() or [""]
+        if not (eq and label and preset) or label in variants:
+            raise JaxvizError(f"--variant {item!r} is not 'LABEL=PRESET KEY=VALUE ...' with a label of its own")
+        variants[label] = (preset, tuple(sets))
     timing = {}
     if args.lucent_python or args.lucent_script:
         if not (args.lucent_python and args.lucent_script):
@@ -56,7 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     output_dir(args.out, "--out")  # as typed: Path("") would be the current folder
     filters = resolve_filters(args.filters, "block5_conv3")  # parsed at the widest; check() holds it to each layer
     presets = [name for name in args.presets.split(",") if name]
-    study = Comparison(presets, layers, filters, args.size, Path(args.out), args.weights, peers, timing)
+    study = Comparison(
+        presets,
+        layers,
+        filters,
+        args.size,
+        Path(args.out),
+        args.weights,
+        peers,
+        timing,
+        variants=variants,
+        alpha=not args.no_alpha,
+    )
     study.check()
     find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
     from jaxviz.bench.preset_comparison import compare
