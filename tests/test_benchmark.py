@@ -313,6 +313,13 @@ def test_fraction_of_the_datasheet_peak_where_the_kind_is_known(weights_path, mo
         (["--layer", ""], "unknown layer ''"),
         (["--repeat", "3"], "--repeat is for --examples DIR"),
         (["--network", "--peer", "x.py"], "--peer is for --examples DIR"),
+        (["--rounds", "3"], "--rounds is for --examples DIR"),  # without a method to alternate with the default
+        (["--preset", "nope"], "unknown preset 'nope'; valid presets: book, keras-example, maco, maco-fast"),
+        (["--preset", "keras-example"], "keras-example preset's ascent.stages = 9 resizes the image between stages"),
+        (["--preset", "maco-fast", "--rounds", "0"], "--rounds must be 1 or more, got 0"),
+        (["--preset", "maco", "--set", "method.crop_side=4"], "method.crop_side must be at least 8 px"),
+        (["--set", "param.kind=macco"], "param.kind must be one of pixels, fourier, maco"),
+        (["--set", "crops=2"], "override 'crops=2' is not of the form section.key=value"),
     ],
 )
 def test_bad_arguments_fail_in_one_line(argv, needle, capsys):
@@ -349,6 +356,8 @@ def test_bad_arguments_with_json_print_nothing_to_stdout(capsys):
         (["--batch", "-1"], "--batch must be 0 or more, got -1"),
         (["--precision", "bfloat16"], "--precision is the ascent's: drop it"),
         (["--loop", "host"], "--loop is the ascent's: drop it"),
+        (["--preset", "maco"], "--preset is the ascent's: drop it"),
+        (["--set", "method.crops=2"], "--set is the ascent's: drop it"),
     ],
 )
 def test_examples_benchmark_bad_arguments_fail_in_one_line(tmp_path, extra, needle, capsys):
@@ -412,3 +421,39 @@ def test_the_benchmark_times_another_model(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--model", "vgg21"])
     assert e.value.code == 2 and "unknown model 'vgg21'; valid models: vgg16, vgg19" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # 25 s on the shared CPU, MACO's compiles (step 9 s, final measure 6 s) the most of it
+def test_a_preset_is_timed_beside_the_default_method(weights_path, quick_peak, capsys):
+    """--preset maco-fast (its crops shrunk to the image's 32 px): the report describes the preset's method, the
+    work per image-step is its 2 crops' (by the analytic count and by XLA's count of the compiled step, neither a
+    timing), and the default method is timed in alternating rounds beside it."""
+    from jaxviz.bench.speed_report import format_report
+
+    args = ["--preset", "maco-fast", "--set", "method.crop_side=32", "--layer", "block1_conv2", "--size", "32"]
+    (line,) = run_main([*args, "--filters", "2", "--steps", "2", "--weights", str(weights_path), "--json"], capsys)
+    r = json.loads(line)
+    assert (r["preset"], r["overrides"], r["size"], r["steps"], r["filters"]) == (
+        "maco-fast", ["method.crop_side=32"], 32, 2, 2)  # fmt: skip
+    want = {"param": "maco", "optimizer": "nadam", "crops": 2, "fed_side": 32, "noise": 10.2, "alpha": True}
+    assert {k: r["method"][k] for k in want} == want
+    d = r["default"]
+    assert (d["method"]["param"], d["method"]["optimizer"], d["method"]["crops"]) == ("pixels", "normalized", 0)
+    assert r["gflop_per_image_step"] == pytest.approx(2 * d["gflop_per_image_step"], rel=1e-3)  # 2 crops of 32 px
+    assert r["xla_gflop_per_image_step"] > 1.5 * d["xla_gflop_per_image_step"]  # and so the compiled step does
+    assert [set(x) for x in r["rounds"]] == [{"method", "default"}] * 2  # two alternations, the faster reported
+    assert r["image_steps_per_s"] == max(x["method"] for x in r["rounds"])
+    assert d["image_steps_per_s"] == max(x["default"] for x in r["rounds"])
+    assert r["cost_vs_default"] == pytest.approx(r["ms_per_image_step"] / d["ms_per_image_step"], rel=0.01)
+    assert r["per_filter_image_steps_per_s"] > 0 and r["compile_s"] > 0 and d["compile_s"] > 0
+    text = format_report(r)
+    assert "preset maco-fast, --set method.crop_side=32" in text.splitlines()[0]
+    assert "method:     maco, nadam, 2 crops a step at 32 px, noise 10.2, alpha" in text
+    assert "default:" in text and "(faster of 2 alternating rounds: " in text
+
+
+def test_a_bad_preset_is_refused_before_jax():
+    from jaxviz.bench.startup_speed import measure
+
+    row = measure("jaxviz.cli.benchmark:main", ["--preset", "nope"], repeat=1)
+    assert not row["jax_imported"] and "unknown preset 'nope'" in row["said"], row

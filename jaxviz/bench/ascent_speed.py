@@ -1,17 +1,19 @@
 """Throughput through the engine (ascent.LayerAscent): one layer or all 13, against the device's measured matmul
-peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart from executed ones (XLA's).
+peak and its datasheet peak (peaks.py), useful FLOPs (the analytic count) apart from executed ones (XLA's); any
+method a preset or config overrides describe (MACO's crops included), timed beside the default method.
 
 Importing this module imports no JAX (`Settings.check` refuses bad arguments first); the timings do.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from jaxviz.ascent import PRECISIONS, Knobs, Spec
+from jaxviz.ascent import PRECISIONS, Knobs, Method, Spec
 from jaxviz.ascent.spec import CHOICES
 from jaxviz.bench import peaks
 from jaxviz.errors import JaxvizError
@@ -20,6 +22,8 @@ from jaxviz.model.network import Network
 
 if TYPE_CHECKING:
     import jax
+
+    from jaxviz.config import Config
 
 OnLayer = Callable[[dict, dict], None]  # (the report's header, one layer's row), as each layer finishes
 
@@ -30,9 +34,12 @@ class Settings:
     per batch; 0: what a run picks for the device), the `weights` ("" to search this machine, random ones when
     none is found), the `precision`, the first `devices` local devices (None: all), the `choices`
     {"loop"|"target"|"conv": value} that go into each Spec, and `peak_side`: the side of the square matmul
-    that measures the device's peak (None: timing.matmul_peak_gflops' own, 2048 on CPU, 8192 elsewhere), and the
+    that measures the device's peak (None: timing.matmul_peak_gflops' own, 2048 on CPU, 8192 elsewhere), the
     `model` (jaxviz.model.model_registry's names: "vgg16", "vgg19", a Keras application with `weights` a file or
-    "random", ...).
+    "random", ...), and the method: jaxviz's default, or what the `preset` (a name of jaxviz.config.presets) and
+    the `overrides` ("section.key=value", as --set takes them) make of the config (`config_of`): its [param],
+    [method], [objective], transforms, optimizer and knobs (step size, normaliser, seed). The timing's own
+    `size`, `steps`, `precision`, `choices` and `model` are these fields, whatever the config says.
     """
 
     size: int = 128
@@ -44,6 +51,35 @@ class Settings:
     choices: Mapping[str, str] = field(default_factory=dict)
     peak_side: int | None = None
     model: str = "vgg16"
+    preset: str = ""
+    overrides: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def config(self) -> Config:
+        """The config the method and knobs come from (`config_of`)."""
+        return config_of(self.preset, self.overrides)
+
+    @functools.cached_property
+    def method(self) -> Method:
+        """The method timed: the config's (jaxviz.run.translate.method_of; MACO's template loaded), or the default
+        Method() with neither preset nor overrides. JaxvizError (one line) as method_of raises it."""
+        if not (self.preset or self.overrides):
+            return Method()
+        from jaxviz.run.translate import method_of
+
+        return method_of(self.config)
+
+    @property
+    def custom(self) -> bool:
+        """Whether the method timed is other than the default one (then it is timed beside it)."""
+        return self.method != Method()
+
+    @property
+    def knobs(self) -> Knobs:
+        """The config's traced values (step size, normaliser, seed) with this benchmark's `steps`."""
+        from jaxviz.run.translate import knobs_of
+
+        return knobs_of(self.config)._replace(steps=self.steps)
 
     @property
     def network(self) -> Network:
@@ -66,6 +102,14 @@ class Settings:
                 raise JaxvizError(f"{flag} must be {least} or more, got {value}")
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"--precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        stages = self.config.ascent.stages  # an unknown preset, key or value: refused here
+        if stages != 1:
+            what = f"the {self.preset} preset's" if self.preset else "the config's"
+            raise JaxvizError(
+                f"{what} ascent.stages = {stages} resizes the image between stages; the benchmark times one size: "
+                "add --set ascent.stages=1"
+            )
+        self.method  # noqa: B018  (a method that cannot be built: refused here, before JAX)
         for name, value in self.choices.items():
             if name not in CHOICES or value not in CHOICES[name]:
                 valid = ", ".join(CHOICES.get(name, ()))
@@ -84,9 +128,44 @@ class Settings:
                     f"--size {self.size} is too small for {layer}, which needs {net.min_size(layer)} px or more"
                 )
 
-    def spec(self, layer: str) -> Spec:
-        """`layer`'s Spec at these settings."""
-        return Spec(layer, self.size, precision=self.precision, network=self.network, **self.choices)
+    def spec(self, layer: str, method: Method | None = None) -> Spec:
+        """`layer`'s Spec at these settings, with `method` (default: this benchmark's). JaxvizError (one line) for a
+        method that cannot work there."""
+        method = self.method if method is None else method
+        return Spec(layer, self.size, precision=self.precision, method=method, network=self.network, **self.choices)
+
+
+def config_of(preset: str = "", overrides: Sequence[str] = ()) -> Config:
+    """jaxviz's default config <- preset `preset` ("" for none) <- `overrides` ("section.key=value", as
+    jaxviz-visualize's --set). Imports no JAX. Raises JaxvizError (one line) for an unknown preset, key or value."""
+    from jaxviz import config as config_lib
+    from jaxviz.config import presets
+
+    base = config_lib.load(presets.path(preset)) if preset else None
+    return config_lib.load(None, list(overrides), base=base)
+
+
+def describe_method(spec: Spec) -> dict:
+    """What the report says of `spec`'s method: the parameterisation, the optimiser, the transforms, the crops a
+    step, the side (px) the model is shown, the noise, and whether transparency maps are kept."""
+    m = spec.method
+    return {
+        "param": m.param,
+        "optimizer": m.optimizer,
+        "transforms": list(m.transforms),
+        "crops": m.crops,
+        "fed_side": spec.fed_side(),
+        "noise": m.noise,
+        "alpha": m.alpha,
+    }
+
+
+def useful_gflop(spec: Spec) -> float:
+    """The analytic GFLOP of one image-step (one filter's image, one step) of `spec`: the network's count at the
+    image's side, or with crops (MACO) that many crops at their side (the rendering's FFTs are not counted)."""
+    if spec.method.crops:
+        return spec.method.crops * spec.network.gflop_per_step(spec.layer, spec.fed_side())
+    return spec.network.gflop_per_step(spec.layer, spec.size)
 
 
 def _params(settings: Settings) -> tuple[dict, str]:
@@ -125,7 +204,7 @@ def _rates(filters: int, image_steps: int, gflop: float, executed: float, second
     } | _fractions(useful, done, header)
 
 
-def _header(settings: Settings, devices: Sequence[jax.Device], source: str) -> dict:
+def _header(settings: Settings, devices: Sequence[jax.Device], source: str, spec: Spec) -> dict:
     from jaxviz.bench.timing import matmul_peak_gflops
 
     kind, precision = devices[0].device_kind, settings.precision
@@ -139,45 +218,84 @@ def _header(settings: Settings, devices: Sequence[jax.Device], source: str) -> d
         "steps": settings.steps,
         "weights": source,
         "model": settings.model,
+        "preset": settings.preset or None,
+        "overrides": list(settings.overrides),
+        "method": describe_method(spec),
         "matmul_peak_gflops": round(peak, 1),
         "datasheet_peak_gflops": documented and round(documented[0], 1),
         "datasheet_peak": documented and documented[1],
     }
 
 
-def _layer_row(layer: str, filters: int, steps: int, t: dict, header: dict, network: Network) -> dict:
-    """One layer's figures from a `time_layer` result."""
-    gflop, xla = network.gflop_per_step(layer, header["size"]), t["xla_gflop"]
+def _layer_row(spec: Spec, filters: int, steps: int, t: dict, header: dict) -> dict:
+    """One layer's figures from a `time_layer` result of `spec`."""
+    gflop, xla = useful_gflop(spec), t["xla_gflop"]
     executed = t["executed_images"] * steps * xla if xla else 0.0
     return (
-        {"layer": layer, "filters": filters, "chunk": t["chunk"], "retries": t["retries"], "choices": t["choices"]}
-        | {"seconds": round(t["seconds"], 6)}
+        {"layer": spec.layer, "filters": filters, "chunk": t["chunk"], "retries": t["retries"]}
+        | {"choices": t["choices"], "seconds": round(t["seconds"], 6)}
         | _rates(filters, filters * steps, filters * steps * gflop, executed, t["seconds"], header)
+        | {"ms_per_image_step": round(t["seconds"] / (filters * steps) * 1e3, 4)}
         | {"compile_s": round(t["compile_s"], 3), "gflop_per_image_step": round(gflop, 4)}
         | {"xla_gflop_per_image_step": xla and round(xla, 4)}
         | {"xla_gbytes_per_image_step": t["xla_gbytes"] and round(t["xla_gbytes"], 5)}
     )
 
 
-def benchmark(settings: Settings, layer: str, filters: int, per_filter: bool = True, keep: int = 0) -> dict:
-    """`filters` filters of `layer` (cycling through its width) at `settings`, as one dict (see
-    scripts/benchmark.py): the header (device, peaks, weights), the layer's row (rates, seconds, compile seconds,
-    FLOP counts) and, with `per_filter`, the one-filter-at-a-time baseline on one device. With `keep`, "images"
-    holds the first `keep` filters' (keep, size, size, 3) float32 images (not JSON: pop it before printing).
+def _fastest(timings: list[dict]) -> dict:
+    """The round with the fewest seconds, its compile seconds the rounds' sum (the first round's, in effect: later
+    ones reuse its programs), with the first round's kept images."""
+    best = min(timings, key=lambda t: t["seconds"])
+    kept = {"images": timings[0]["images"]} if "images" in timings[0] else {}
+    return {**best, "compile_s": sum(t["compile_s"] for t in timings)} | kept
 
-    Raises JaxvizError for a bad setting (Settings.check), a device count this machine lacks, or weights named
-    that cannot be read.
+
+def benchmark(
+    settings: Settings, layer: str, filters: int, per_filter: bool = True, keep: int = 0, rounds: int = 2
+) -> dict:
+    """`filters` filters of `layer` (cycling through its width) at `settings`, as one dict (see
+    scripts/benchmark.py): the header (device, peaks, weights, the method), the layer's row (rates, ms per
+    image-step, seconds, compile seconds, FLOP counts) and, with `per_filter`, the one-filter-at-a-time baseline on
+    one device. With `keep`, "images" holds the first `keep` filters' (keep, size, size, 3) float32 images (not
+    JSON: pop it before printing).
+
+    A method other than the default (`Settings.custom`: a preset's, MACO's) is timed `rounds` times alternating
+    with the default method on the same filters, size, chunk and steps, each figure the faster of its rounds (a
+    busy moment of the machine then weighs on both alike): "default" holds the default method's figures,
+    "cost_vs_default" the ratio of their milliseconds per image-step, "rounds" each round's two image-steps/s.
+
+    Raises JaxvizError for a bad setting (Settings.check, `rounds` below 1), a device count this machine lacks, or
+    weights named that cannot be read.
     """
+    settings.check([layer], filters)
+    if rounds < 1:
+        raise JaxvizError(f"--rounds must be 1 or more, got {rounds}")
     from jaxviz.bench.timing import select_devices, time_layer
 
-    settings.check([layer], filters)
     devs = select_devices(settings.devices)
     params, source = _params(settings)
-    spec, knobs, net = settings.spec(layer), Knobs(steps=settings.steps), settings.network
-    header = _header(settings, devs, source)
+    spec, knobs, net = settings.spec(layer), settings.knobs, settings.network
+    header = _header(settings, devs, source, spec)
     width, steps = net.widths[layer], settings.steps
-    t = time_layer(params, spec, knobs, [i % width for i in range(filters)], settings.chunk, devs, keep)
-    report = header | _layer_row(layer, filters, steps, t, header, net)
+    ids = [i % width for i in range(filters)]
+    if not settings.custom:
+        t = time_layer(params, spec, knobs, ids, settings.chunk, devs, keep)
+        report = header | _layer_row(spec, filters, steps, t, header)
+    else:
+        plain, plain_knobs, mine, theirs = settings.spec(layer, Method()), Knobs(steps=steps), [], []
+        for r in range(rounds):  # alternating: the method, then the default, round after round
+            mine.append(time_layer(params, spec, knobs, ids, settings.chunk, devs, 0 if r else keep))
+            theirs.append(time_layer(params, plain, plain_knobs, ids, settings.chunk, devs))
+        t, base = _fastest(mine), _layer_row(plain, filters, steps, _fastest(theirs), header)
+        report = header | _layer_row(spec, filters, steps, t, header)
+        keys = ("image_steps_per_s", "ms_per_image_step", "chunk", "compile_s", "gflop_per_image_step")
+        report["default"] = {k: base[k] for k in (*keys, "xla_gflop_per_image_step")}
+        report["default"]["method"] = describe_method(plain)
+        report["cost_vs_default"] = round(report["ms_per_image_step"] / base["ms_per_image_step"], 3)
+        report["rounds"] = [
+            {"method": round(filters * steps / a["seconds"], 2), "default": round(filters * steps / b["seconds"], 2)}
+            for a, b in zip(mine, theirs)
+        ]
     if per_filter:
         n = min(filters, 4)
         one = time_layer(params, spec, knobs, list(range(n)), 1, devs[:1])
@@ -208,16 +326,17 @@ def network(
     settings.check(layers, 1 if filters is None else filters)
     devs = select_devices(settings.devices)
     params, source = _params(settings)
-    knobs, net = Knobs(steps=settings.steps), settings.network
-    header = _header(settings, devs, source)
+    knobs, net = settings.knobs, settings.network
+    header = _header(settings, devs, source, settings.spec(layers[0]))
     rows, last = [], 0.0
     for layer in layers:
         if deadline is not None and rows and time.monotonic() + last > deadline:
             break
         started = time.monotonic()
         n = min(filters or net.widths[layer], net.widths[layer])
-        t = time_layer(params, settings.spec(layer), knobs, list(range(n)), settings.chunk, devs)
-        rows.append(_layer_row(layer, n, settings.steps, t, header, net))
+        spec = settings.spec(layer)
+        t = time_layer(params, spec, knobs, list(range(n)), settings.chunk, devs)
+        rows.append(_layer_row(spec, n, settings.steps, t, header))
         last = time.monotonic() - started
         if on_layer is not None:
             on_layer(header, rows[-1])

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 
 def _title(r: dict, what: str, extra: str) -> str:
-    return f"{r['device']} x{r['devices']}  {what} {r['size']}px {extra}  {r['precision']}, {r['weights']} weights"
+    preset = f", preset {r['preset']}" if r.get("preset") else ""
+    sets = "".join(f", --set {o}" for o in r.get("overrides", ()))
+    return (
+        f"{r['device']} x{r['devices']}  {what} {r['size']}px {extra}  {r['precision']}, {r['weights']} weights"
+        f"{preset}{sets}"
+    )
+
+
+def describe_method(m: dict) -> str:
+    """A method as the report's header describes it (ascent_speed.describe_method's dict), e.g. "maco, nadam, 2
+    crops a step at 96 px, noise 10.2, alpha"."""
+    words = [m["param"], m["optimizer"]]
+    if m["transforms"]:
+        words.append("transforms " + " ".join(m["transforms"]))
+    words.append(f"{m['crops']} crops a step at {m['fed_side']} px" if m["crops"] else f"shown at {m['fed_side']} px")
+    if m["noise"]:
+        words.append(f"noise {m['noise']:g}")
+    if m["alpha"]:
+        words.append("alpha")
+    return ", ".join(words)
 
 
 def _peaks(r: dict) -> str:
@@ -29,6 +48,20 @@ def format_report(r: dict) -> str:
         lines.append(
             f"  per-filter: {r['per_filter_image_steps_per_s']:8.2f} image-steps/s  "
             f"(batched is {r['batched_speedup']}x)"
+        )
+    if "default" in r:  # a method other than the default, timed beside it (ascent_speed.benchmark)
+        d, rounds = r["default"], r["rounds"]
+        lines.insert(1, f"  method:     {describe_method(r['method'])}")
+        lines.append(
+            f"  default:    {d['image_steps_per_s']:8.2f} image-steps/s  compile {d['compile_s']} s  "
+            f"({describe_method(d['method'])}, chunk {d['chunk']})"
+        )
+        lines.append(
+            f"  per step:   {r['ms_per_image_step']:.3f} ms an image-step against the default's "
+            f"{d['ms_per_image_step']:.3f} ms: {r['cost_vs_default']}x (faster of {len(rounds)} alternating "
+            f"round{'s' if len(rounds) > 1 else ''}: "
+            + ", ".join(f"{x['method']}/{x['default']}" for x in rounds)
+            + " image-steps/s)"
         )
     lines.append(
         f"  useful   {r['achieved_gflops']} GFLOP/s ({r['gflop_per_image_step']} GFLOP/image-step): "

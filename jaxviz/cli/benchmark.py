@@ -1,4 +1,5 @@
-"""jaxviz-benchmark / scripts/benchmark.py: ascent throughput, dataset examples against a peer, start-up time."""
+"""jaxviz-benchmark / scripts/benchmark.py: ascent throughput (any preset's method beside the default one), dataset
+examples against a peer, start-up time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxviz.ascent.spec import CHOICES, MIN_SEEN
-from jaxviz.cli.arguments import ArgumentParser, guarded
+from jaxviz.cli.arguments import ArgumentParser, add_set_flag, guarded
 from jaxviz.errors import JaxvizError
 
 
@@ -23,9 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--filters", type=int, help="filters (default 16); with --network at most this many per layer")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--chunk", type=int, default=0, help="filters per batch (0: what a run picks for the device)")
-    p.add_argument("--precision", default="float32", help="float32 or bfloat16 (sets ascent.precision)")
+    p.add_argument("--precision", help="float32 or bfloat16 (sets ascent.precision; default float32)")
     for name, valid in CHOICES.items():  # --loop/--target/--conv, each auto by default
         p.add_argument(f"--{name}", default="auto", help=f"ascent.{name}: {'|'.join(valid)} (auto: by backend)")
+    p.add_argument("--preset", metavar="NAME", help="time this preset's method (maco, maco-fast, quality, ...) beside "
+                   "the default method, alternating --rounds times; --size defaults to the preset's")  # fmt: skip
+    add_set_flag(p, "override one config key of the method timed, e.g. --set method.crops=4 (repeatable); the "
+                 "timing's own flags win")  # fmt: skip
     p.add_argument("--devices", type=int, help="use the first N local devices (default all)")
     p.add_argument("--weights", default="", help="weights file; random weights if none is found")
     p.add_argument("--no-per-filter", action="store_true", help="skip the one-filter-at-a-time baseline")
@@ -36,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "(--conv then takes examples.conv's values: auto, xla, winograd)")  # fmt: skip
     g.add_argument("--repeat", type=int, default=1, help="cycle the folder this many times (a steadier timing)")
     g.add_argument("--batch", type=int, default=0, help="images per forward pass (0: what a run picks)")
-    g.add_argument("--rounds", type=int, default=2, help="alternations of jaxviz and the peer")
+    g.add_argument("--rounds", type=int, default=2, help="alternations of jaxviz and the peer (with --preset or "
+                   "--set: of the method and the default one)")  # fmt: skip
     g.add_argument("--peer", metavar="SCRIPT", default="", help="a peer script run alternately (e.g. tf_examples.py)")
     g.add_argument("--peer-python", metavar="PY", default="python3", help="the peer's interpreter (its own venv)")
     args = p.parse_args(argv)
@@ -68,16 +74,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench.check()
         find_local_weights(args.weights)  # a named file that is not there: one line, before JAX
         return examples_benchmark(bench, args.json)
-    from jaxviz.bench.ascent_speed import Settings
+    from jaxviz.bench.ascent_speed import Settings, config_of
     from jaxviz.model.architecture import CONV_LAYERS
 
-    given = [flag for flag, value in _examples_flags(args).items() if value]
+    custom = bool(args.preset or args.overrides)
+    given = [flag for flag, value in _examples_flags(args).items() if value and not (custom and flag == "--rounds")]
     if given:
         raise JaxvizError(f"{given[0]} is for --examples DIR (the dataset examples' benchmark): drop it")
-    choices = {name: getattr(args, name) for name in CHOICES}
-    size = 128 if args.size is None else args.size
-    settings = Settings(size, args.steps, args.chunk, args.weights, args.precision, args.devices, choices,
-                        model=args.model)  # fmt: skip
+    # The size, precision and choices: the flags, else the preset's and overrides' (refused here in one line when
+    # the preset, a key or a value is unknown), else the benchmark's defaults.
+    a = config_of(args.preset or "", args.overrides).ascent if custom else None
+    choices = {name: getattr(args, name) if getattr(args, name) != "auto" or a is None else getattr(a, name)
+               for name in CHOICES}  # fmt: skip
+    size = args.size if args.size is not None else a.size if a else 128
+    precision = args.precision or (a.precision if a else "float32")
+    settings = Settings(size, args.steps, args.chunk, args.weights, precision, args.devices, choices,
+                        model=args.model, preset=args.preset or "", overrides=tuple(args.overrides))  # fmt: skip
+    if custom and args.rounds < 1:
+        raise JaxvizError(f"--rounds must be 1 or more, got {args.rounds}")
     if args.network and args.layer is not None:
         raise JaxvizError("--network times every layer; drop --layer (or drop --network to time one layer)")
     default = "block3_conv1" if args.model in ("vgg16", "vgg19") else None
@@ -98,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from jaxviz.bench.speed_report import format_network_header, format_network_row, format_report
 
     if not args.network:
-        report = benchmark(settings, layers[0], filters, per_filter=not args.no_per_filter)
+        report = benchmark(settings, layers[0], filters, per_filter=not args.no_per_filter, rounds=args.rounds)
         print(json.dumps(report) if args.json else format_report(report))
         return 0
 
@@ -124,11 +138,13 @@ def _ascent_flags(args: argparse.Namespace) -> dict[str, bool]:
         "--filters": args.filters is not None,
         "--steps": args.steps != 5,
         "--chunk": args.chunk != 0,
-        "--precision": args.precision != "float32",
+        "--precision": args.precision is not None,
         "--devices": args.devices is not None,
         "--no-per-filter": args.no_per_filter,
         "--loop": args.loop != "auto",
         "--target": args.target != "auto",
+        "--preset": args.preset is not None,
+        "--set": bool(args.overrides),
     }
 
 
