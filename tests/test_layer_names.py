@@ -159,6 +159,7 @@ def nested_keras(tmp_path_factory) -> Path:
 LAYERS = ["inner/z1", "inner/b2", "a3"]
 
 
+@pytest.mark.slow  # 16 s on the shared CPU (-n0): three invocations, or a run, examples and the API
 def test_a_nested_keras_model_runs_the_whole_pipeline_into_files_named_for_its_layers(nested_keras, photos, tmp_path,
                                                                                       capsys):  # fmt: skip
     from jaxviz.cli import visualize
@@ -219,6 +220,7 @@ def test_a_nested_keras_model_runs_the_whole_pipeline_into_files_named_for_its_l
     assert len(metrics_file.read(out)["filters"]) == 3 * 3 and check_links(atlas)
 
 
+@pytest.mark.slow  # 16 s on the shared CPU (-n0): three invocations, or a run, examples and the API
 def test_a_flax_module_with_nested_submodules_through_the_api_and_into_files(photos, tmp_path):
     flax = pytest.importorskip("flax")
     jax = pytest.importorskip("jax")
