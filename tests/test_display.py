@@ -66,3 +66,12 @@ def test_layer_grid_marks_filters_that_never_fired_and_nothing_else():
         assert np.array_equal(cells[i], noise[i])
     assert (cells[5] == 0).all()  # not stored yet: black, as before
     assert np.array_equal(results[1].tile, noise[1])  # the stored tile keeps the noise
+
+
+def test_best_square_drops_the_silent_filters_only():
+    """The Keras example's grid keeps the n*n live filters: a ReLU map at zero is silent, a logit below zero is not."""
+    from jaxviz.show.display import GRIDS
+
+    finals = {0: 3.0, 1: 0.0, 2: -2.0, 3: 1e-9, 4: 0.5, 5: -1.0}
+    order = sorted(finals, key=lambda f: -finals[f])  # [0, 4, 1, 3, 5, 2]
+    assert GRIDS["best_square"](order, finals.get) == [0, 4, 5, 2]

@@ -34,12 +34,6 @@ def min_size(layer: str) -> int:
     return VGG16_ARCHITECTURE.min_size(layer)
 
 
-def network_order(layers) -> list[str]:
-    """`layers` (conv layer names) in network order; names that are not conv layers go last, sorted."""
-    known = [la for la in CONV_LAYERS if la in set(layers)]
-    return known + sorted(set(layers) - set(CONV_LAYERS))
-
-
 def conv_geometry(upto: str, size: int) -> list[tuple[str, int, int, int]]:
     """(name, map side, in channels, out channels) of every VGG16 conv layer up to `upto` for `size` px input
     (VGGArchitecture.conv_geometry)."""

@@ -160,8 +160,9 @@ def dead_tile(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _best_square(order: list[int], final: Callable[[int], float]) -> list[int]:
-    """Keras' upscaling example: drop silent filters, keep the n*n strongest (at least one filter)."""
-    live = [f for f in order if final(f) > DEAD_EPS]
+    """Keras' upscaling example: drop silent filters, keep the n*n strongest (at least one filter). Silent is
+    records.is_dead's rule, a final activation at zero: a logit below zero is alive (ReLU maps never go below)."""
+    live = [f for f in order if abs(final(f)) > DEAD_EPS]
     return live[: int(np.sqrt(len(live))) ** 2] or order[:1]
 
 
