@@ -360,3 +360,133 @@ def test_the_models_stage_times_each_model_and_skips_keras_where_it_is_missing(t
     r = child.BODIES["models"](ctx)
     assert [name for name, _ in parts] == ["vgg19"] and r["models"]["vgg19"]["image_steps_per_s"] > 0
     assert r["models"]["vgg19"]["layer"] == "block3_conv4" and "jaxviz[keras]" in r["skipped"]["resnet50"]
+
+
+class FakeMacoEngine:
+    """An ascent.LayerAscent stand-in for the maco stage's checks (no compile): filter f's image is f everywhere and
+    its map f + 1; MeanOfImage's map is its coverage-corrected one, from a coverage crowded into the top left (the
+    bottom right corner never seen) and a gradient sum that follows it. `broken` names the one check whose promise
+    it breaks: a trace per filter, a batch's maps 1% off each filter's alone, a negative map value, a MeanOfImage
+    map left uncorrected (the gradient sum itself)."""
+
+    broken = ""
+
+    def __init__(self, params, spec, knobs=None, mesh=None, segment=0):
+        self.spec, self.steps = spec, (knobs.steps if knobs else 1)
+
+    def __call__(self, filters, chunk=None, on_step=None):
+        import jax
+
+        from jaxviz import ascent
+        from jaxviz.ascent.engine import AscentResult
+
+        side, n = self.spec.size, len(filters)
+        if self.spec.network.name == "mean-of-image":
+            yy, xx = np.mgrid[0:side, 0:side]
+            cover = np.exp(-((yy - 9.0) ** 2 + (xx - 9.0) ** 2) / (2 * 8.0**2))
+            cover[-6:, -6:] = 0.0
+            grads = 0.7 * cover  # uniform importance: each pixel's gradient sum is how often it was seen
+            self._state = (None, None, (grads[None, None], cover[None, None]))
+            alpha = grads if self.broken == "maco_alpha_coverage_corrected" else np.where(cover > 0, 0.7, 0.0)
+            alpha = alpha[None].astype(np.float32)
+        else:
+            alpha = np.stack([np.full((side, side), f + 1.0, np.float32) for f in filters])
+            if self.broken == "maco_batched_equals_per_filter" and n > 1:
+                alpha = alpha * 1.01
+            if self.broken == "maco_alpha_finite" and 3 in filters:
+                alpha[list(filters).index(3), 0, 0] = -1.0
+            if self.broken == "maco_one_compile" and n > 1:
+                for f in filters[:2]:  # a program traced per filter, under the step's name
+                    fn = lambda x: x + 1  # noqa: E731
+                    fn.__name__ = ascent.step_name(self.spec.layer, side)
+                    jax.jit(fn)(np.zeros(f + 1))
+        images = np.stack([np.full((side, side, 3), float(f), np.float32) for f in filters])
+        history = np.zeros((n, self.steps + 1), np.float32)
+        return AscentResult(images, history, np.full(n, -1), None, alpha)
+
+
+@pytest.mark.parametrize(
+    "broken, said",
+    [
+        ("", ""),
+        ("maco_one_compile", "the whole layer's programs were traced {'step': 2"),
+        ("maco_batched_equals_per_filter", "filter 1's alpha: 1024 of 1024 values off"),
+        ("maco_alpha_finite", "negative values in the maps, down to -1"),
+        ("maco_alpha_coverage_corrected", "the map of uniform importance varies by"),
+    ],
+)
+def test_each_maco_check_fails_where_its_promise_is_broken(tmp_path, monkeypatch, broken, said):
+    from jaxviz import ascent
+    from jaxviz.devicecheck import maco_stage
+
+    monkeypatch.setattr(FakeMacoEngine, "broken", broken)
+    monkeypatch.setattr(ascent, "LayerAscent", FakeMacoEngine)
+    monkeypatch.setattr(stages.Context, "params", lambda self: {})
+    ctx, parts = context(tmp_path, "")
+    r = engine_checks.run(ctx, maco_stage.MacoChecks(ctx).checks())
+    assert [name for name, _ in parts] == list(maco_stage.MacoChecks(ctx).checks())
+    assert list(r["failures"]) == ([broken] if broken else []), r["failures"]
+    assert r["passed"] == 4 - bool(broken) and said in r["failures"].get(broken, "")
+
+
+def fake_speed_benchmark(asked: list):
+    """A stand-in for ascent_speed.benchmark (timed for real in test_benchmark.py): records its arguments."""
+
+    def benchmark(settings, layer, filters, per_filter=True, keep=0, rounds=2):
+        asked.append((settings, layer, filters, per_filter, rounds))
+        return {"layer": layer, "size": settings.size, "filters": filters, "image_steps_per_s": 10.0,
+                "compile_s": 1.0, "method": {"crops": settings.method.crops}, "peak": "left out"}  # fmt: skip
+
+    return benchmark
+
+
+def test_the_maco_stage_times_each_preset_at_its_size_on_a_whole_layer_chunk(tmp_path, monkeypatch):
+    from jaxviz import ascent
+    from jaxviz.bench import ascent_speed
+    from jaxviz.devicecheck import maco_stage
+
+    asked = []
+    monkeypatch.setattr(ascent, "LayerAscent", FakeMacoEngine)
+    monkeypatch.setattr(stages.Context, "params", lambda self: {})
+    monkeypatch.setattr(ascent_speed, "benchmark", fake_speed_benchmark(asked))
+    monkeypatch.setattr(maco_stage, "layer_chunk", lambda settings, layer: 8)
+    plan = dataclasses.replace(TINY, maco_speed_layers=("block3_conv1", "block5_conv3"), maco_speed_size=0,
+                               maco_speed_overrides=("method.crops=3",), maco_rounds=1)  # fmt: skip
+    ctx, parts = context(tmp_path, "", plan)
+    r = child.BODIES["maco"](ctx)
+    items = [f"{layer} {preset}" for layer in ("block3_conv1", "block5_conv3") for preset in ("maco", "maco-fast")]
+    assert [name for name, _ in parts][4:] == items and list(r["speed"]) == items and "status" not in r
+    assert r["checks"]["passed"] == 4  # the fake engine keeps every promise
+    sizes = {"maco": 512, "maco-fast": 128}  # each preset's own
+    for (settings, layer, filters, per_filter, rounds), item in zip(asked, items):
+        preset = item.split()[1]
+        assert (settings.preset, settings.size, settings.steps, layer) == (preset, sizes[preset], 1, item.split()[0])
+        assert settings.method.crops == 3 and (filters, per_filter, rounds) == (8, False, 1)
+    want = {"preset": "maco", "layer": "block5_conv3", "size": 512, "filters": 8, "image_steps_per_s": 10.0}
+    assert r["speed"]["block5_conv3 maco"] == want | {"compile_s": 1.0, "method": {"crops": 3}}  # "peak": not kept
+    ctx, parts = context(tmp_path, "", plan, deadline=time.time() - 1)  # past: no check and no timing starts
+    assert child.BODIES["maco"](ctx)["status"] == "stopped" and parts == []
+
+
+def test_the_maco_stages_chunk_is_what_a_run_picks(weights_path):
+    from jaxviz.bench.ascent_speed import Settings
+    from jaxviz.devicecheck import maco_stage
+
+    settings = Settings(128, 1, weights=str(weights_path), preset="maco-fast")
+    assert maco_stage.layer_chunk(settings, "block3_conv1") == 1  # one filter per chunk on a CPU (CPU_CHUNK_CAP)
+
+
+@pytest.mark.slow  # 50 s on the shared CPU: MACO compiles a whole layer's batch, a chunk of one and MeanOfImage's
+def test_the_maco_stage_checks_maco_on_this_device(tmp_path, weights_path, monkeypatch):
+    from jaxviz.bench import ascent_speed
+
+    monkeypatch.setattr(ascent_speed, "benchmark", fake_speed_benchmark([]))
+    monkeypatch.setattr("jaxviz.devicecheck.maco_stage.layer_chunk", lambda settings, layer: 1)
+    ctx, parts = context(tmp_path, str(weights_path))
+    r = child.BODIES["maco"](ctx)
+    assert r["checks"]["failed"] == 0 and r["checks"]["passed"] == 4, r["checks"]["failures"]
+    got = dict(parts)
+    assert got["maco_one_compile"]["filters"] == 64 and max(got["maco_one_compile"]["traces"].values()) == 1
+    assert got["maco_alpha_finite"]["filters_with_a_map"] > 0
+    assert got["maco_alpha_coverage_corrected"]["spread"] < 1e-3
+    assert list(r["speed"]) == ["block3_conv1 maco", "block3_conv1 maco-fast"] and "status" not in r

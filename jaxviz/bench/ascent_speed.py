@@ -168,7 +168,7 @@ def useful_gflop(spec: Spec) -> float:
     return spec.network.gflop_per_step(spec.layer, spec.size)
 
 
-def _params(settings: Settings) -> tuple[dict, str]:
+def params_of(settings: Settings) -> tuple[dict, str]:
     """The params and what the report calls them: "imagenet" for VGG16's weights file, "random" for random ones
     (random_params, or a Keras model's own initialisation), else the weights file's name."""
     if settings.model == "vgg16":
@@ -259,26 +259,26 @@ def benchmark(
     one device. With `keep`, "images" holds the first `keep` filters' (keep, size, size, 3) float32 images (not
     JSON: pop it before printing).
 
-    A method other than the default (`Settings.custom`: a preset's, MACO's) is timed `rounds` times alternating
-    with the default method on the same filters, size, chunk and steps, each figure the faster of its rounds (a
-    busy moment of the machine then weighs on both alike): "default" holds the default method's figures,
-    "cost_vs_default" the ratio of their milliseconds per image-step, "rounds" each round's two image-steps/s.
+    A method other than the default (`Settings.custom`: a preset's, MACO's) is timed `rounds` times (0: once,
+    alone) alternating with the default method on the same filters, size, chunk and steps, each figure the faster
+    of its rounds (a busy moment of the machine then weighs on both alike): "default" holds the default method's
+    figures, "cost_vs_default" the ratio of their milliseconds per image-step, "rounds" each round's image-steps/s.
 
-    Raises JaxvizError for a bad setting (Settings.check, `rounds` below 1), a device count this machine lacks, or
+    Raises JaxvizError for a bad setting (Settings.check, `rounds` below 0), a device count this machine lacks, or
     weights named that cannot be read.
     """
     settings.check([layer], filters)
-    if rounds < 1:
-        raise JaxvizError(f"--rounds must be 1 or more, got {rounds}")
+    if rounds < 0:
+        raise JaxvizError(f"--rounds must be 0 or more, got {rounds}")
     from jaxviz.bench.timing import select_devices, time_layer
 
     devs = select_devices(settings.devices)
-    params, source = _params(settings)
+    params, source = params_of(settings)
     spec, knobs, net = settings.spec(layer), settings.knobs, settings.network
     header = _header(settings, devs, source, spec)
     width, steps = net.widths[layer], settings.steps
     ids = [i % width for i in range(filters)]
-    if not settings.custom:
+    if not (settings.custom and rounds):
         t = time_layer(params, spec, knobs, ids, settings.chunk, devs, keep)
         report = header | _layer_row(spec, filters, steps, t, header)
     else:
@@ -325,7 +325,7 @@ def network(
 
     settings.check(layers, 1 if filters is None else filters)
     devs = select_devices(settings.devices)
-    params, source = _params(settings)
+    params, source = params_of(settings)
     knobs, net = settings.knobs, settings.network
     header = _header(settings, devs, source, settings.spec(layers[0]))
     rows, last = [], 0.0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxviz.devicecheck import engine_checks, probes, stages
+from jaxviz.devicecheck import engine_checks, maco_stage, probes, stages
 from jaxviz.devicecheck.stage_plan import Plan
 
 BODIES: dict[str, Callable[[stages.Context], dict]] = {
@@ -30,6 +30,7 @@ BODIES: dict[str, Callable[[stages.Context], dict]] = {
     "examples": stages.examples,
     "oom": probes.oom,
     "quality": stages.quality,
+    "maco": maco_stage.run,
     "models": stages.models,
 }
 

@@ -33,19 +33,19 @@ class Skipped(Exception):
     """A check this machine cannot make (one device has nothing to split over); the message says why."""
 
 
-def _require(ok: bool, message: str) -> None:
+def require(ok: bool, message: str) -> None:
     if not ok:
         raise CheckFailed(message)
 
 
-def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, what: str) -> float:
+def close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float, what: str) -> float:
     """The largest |got - want|; CheckFailed unless |got - want| <= atol + rtol * |want| everywhere (NumPy's
     assert_allclose, which the tests use)."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    _require(got.shape == want.shape, f"{what}: shapes {got.shape} and {want.shape}")
+    require(got.shape == want.shape, f"{what}: shapes {got.shape} and {want.shape}")
     diff = np.abs(got - want)
     bad = int(np.count_nonzero(~(diff <= atol + rtol * np.abs(want))))
-    _require(bad == 0, f"{what}: {bad} of {diff.size} values off by up to {diff.max():.3g} (rtol {rtol}, atol {atol})")
+    require(bad == 0, f"{what}: {bad} of {diff.size} values off by up to {diff.max():.3g} (rtol {rtol}, atol {atol})")
     return float(diff.max())
 
 
@@ -68,7 +68,7 @@ def traces() -> Iterator[collections.Counter]:
         jax.monitoring.unregister_event_duration_listener(listen)
 
 
-def _programs(seen: collections.Counter, layer: str, side: int) -> dict[str, int]:
+def traced_programs(seen: collections.Counter, layer: str, side: int) -> dict[str, int]:
     """Traces of `layer`'s programs at `side` px, by kind (one step, a device-loop segment, the final measure)."""
     from jaxviz import ascent
 
@@ -86,8 +86,8 @@ def batched_equals_per_filter(ctx: Context) -> dict:
     batched, worst = engine(filters), {"images": 0.0, "history": 0.0}
     for i, f in enumerate(filters):
         alone = engine([f])
-        images = _close(batched.images[i], alone.images[0], 1e-5, 1e-3, f"filter {f}'s images")
-        history = _close(batched.history[i], alone.history[0], 1e-4, 1e-4, f"filter {f}'s activations")
+        images = close(batched.images[i], alone.images[0], 1e-5, 1e-3, f"filter {f}'s images")
+        history = close(batched.history[i], alone.history[0], 1e-4, 1e-4, f"filter {f}'s activations")
         worst = {"images": max(worst["images"], images), "history": max(worst["history"], history)}
     return {"max_abs_diff": worst}
 
@@ -100,7 +100,7 @@ def chunking_keeps_results(ctx: Context) -> dict:
     p, filters = ctx.plan, [1, 2, 5]
     spec, knobs = ascent.Spec("block3_conv1", p.checks_size), ascent.Knobs(steps=p.checks_steps)
     engine = ascent.LayerAscent(ctx.params(), spec, knobs)
-    return {"max_abs_diff": _close(engine(filters, 5).images, engine(filters).images, 1e-5, 1e-3, "padded images")}
+    return {"max_abs_diff": close(engine(filters, 5).images, engine(filters).images, 1e-5, 1e-3, "padded images")}
 
 
 def one_compile_per_shape(ctx: Context) -> dict:
@@ -120,11 +120,11 @@ def one_compile_per_shape(ctx: Context) -> dict:
         ascent.LayerAscent(params, spec, knobs)([7], 2)  # padded to the same shape
         for step, normalizer, seed in ((0.5, "rms", 3), (2.0, "l2", 1), (3.0, "max", 0)):
             ascent.LayerAscent(params, spec, knobs._replace(step=step, normalizer=normalizer, seed=seed))([0, 1])
-        one_shape = _programs(seen, layer, p.checks_size)
-        _require(max(one_shape.values()) <= 1, f"one chunk shape traced {one_shape} times")
+        one_shape = traced_programs(seen, layer, p.checks_size)
+        require(max(one_shape.values()) <= 1, f"one chunk shape traced {one_shape} times")
         ascent.LayerAscent(params, spec, knobs)([7])  # a chunk of one: a new shape
-        two_shapes = _programs(seen, layer, p.checks_size)
-    _require(max(two_shapes.values()) <= 2, f"two chunk shapes traced {two_shapes} times")
+        two_shapes = traced_programs(seen, layer, p.checks_size)
+    require(max(two_shapes.values()) <= 2, f"two chunk shapes traced {two_shapes} times")
     return {"traces_one_shape": one_shape, "traces_two_shapes": two_shapes}
 
 
@@ -135,8 +135,8 @@ def non_finite_contained(ctx: Context) -> dict:
 
     knobs = ascent.Knobs(step=3e38, steps=ctx.plan.checks_steps)
     r = ascent.LayerAscent(ctx.params(), ascent.Spec("block1_conv1", ctx.plan.checks_size), knobs)([0, 1])
-    _require(bool((r.nan_step == 0).all()), f"non-finite steps reported as {r.nan_step.tolist()}, expected [0, 0]")
-    _require(bool(np.isfinite(r.images).all()), "the images kept are not finite")
+    require(bool((r.nan_step == 0).all()), f"non-finite steps reported as {r.nan_step.tolist()}, expected [0, 0]")
+    require(bool(np.isfinite(r.images).all()), "the images kept are not finite")
     return {"nan_step": r.nan_step.tolist()}
 
 
@@ -158,8 +158,8 @@ def every_choice_same_images(ctx: Context) -> dict:
             r = ascent.LayerAscent(params, ascent.Spec(layer, size, **{**CPU_CHOICES, **choice}), knobs)([0, 3])
             diff = np.abs(r.images - base.images)
             worst, mean = float(diff.max()), float(diff.mean())
-            _require(worst < 3.0 and mean < 0.1, f"{name}: pixels differ by {worst:.3g} at most, {mean:.3g} on average")
-            _close(r.history, base.history, 2e-2, 1e-3 * np.abs(base.history).max(), f"{name}: activations")
+            require(worst < 3.0 and mean < 0.1, f"{name}: pixels differ by {worst:.3g} at most, {mean:.3g} on average")
+            close(r.history, base.history, 2e-2, 1e-3 * np.abs(base.history).max(), f"{name}: activations")
             out[name] = {"max": round(worst, 4), "mean": round(mean, 5)}
     return {"pixel_diff": out}
 
@@ -173,7 +173,7 @@ def no_conditional_in_the_step(ctx: Context) -> dict:
     for optimizer in ctx.plan.checks_optimizers:
         spec = ascent.Spec("block1_conv2", 24, method=ascent.Method(optimizer=optimizer))
         hlo = ascent.LayerAscent(ctx.params(), spec, knobs).lower(2).compile().as_text()
-        _require(not re.search(r"\bconditional\(", hlo), f"the {optimizer} step holds a conditional")
+        require(not re.search(r"\bconditional\(", hlo), f"the {optimizer} step holds a conditional")
     return {"optimizers": list(ctx.plan.checks_optimizers)}
 
 
@@ -190,11 +190,11 @@ def device_loop_segments(ctx: Context) -> dict:
     engine = ascent.LayerAscent(ctx.params(), ascent.Spec(layer, side, loop="device"), knobs, segment=segment)
     with traces() as seen:
         r = engine([1, 2], on_step=lambda s, act, images: seen_steps.append(s))
-    _require(seen_steps == list(range(1, steps + 1)), f"steps reported: {seen_steps}, expected 1..{steps}")
-    programs = _programs(seen, layer, side)["segment"]
-    _require(programs <= len(lengths), f"{programs} segment programs traced for lengths {sorted(lengths)}")
+    require(seen_steps == list(range(1, steps + 1)), f"steps reported: {seen_steps}, expected 1..{steps}")
+    programs = traced_programs(seen, layer, side)["segment"]
+    require(programs <= len(lengths), f"{programs} segment programs traced for lengths {sorted(lengths)}")
     host = ascent.LayerAscent(ctx.params(), ascent.Spec(layer, side, loop="host"), knobs)([1, 2])
-    return {"segments": sorted(lengths), "max_abs_diff": _close(r.history, host.history, 1e-5, 1e-5, "activations")}
+    return {"segments": sorted(lengths), "max_abs_diff": close(r.history, host.history, 1e-5, 1e-5, "activations")}
 
 
 def bfloat16_close_to_float32(ctx: Context) -> dict:
@@ -206,15 +206,15 @@ def bfloat16_close_to_float32(ctx: Context) -> dict:
     params, filters, knobs = ctx.params(), [0, 1, 2, 3], ascent.Knobs(steps=ctx.plan.checks_steps)
     f32 = ascent.LayerAscent(params, ascent.Spec("block3_conv1", 32), knobs)(filters)
     bf16 = ascent.LayerAscent(params, ascent.Spec("block3_conv1", 32, precision="bfloat16"), knobs)(filters)
-    _require(bf16.images.dtype == np.float32, f"bfloat16 images are {bf16.images.dtype}, expected float32")
-    _require(bool((bf16.nan_step == -1).all()), f"non-finite steps in bfloat16: {bf16.nan_step.tolist()}")
+    require(bf16.images.dtype == np.float32, f"bfloat16 images are {bf16.images.dtype}, expected float32")
+    require(bool((bf16.nan_step == -1).all()), f"non-finite steps in bfloat16: {bf16.nan_step.tolist()}")
     live = f32.history[:, -1] > 0
-    _require(bool(live.any()), "no filter is live in float32: nothing to compare")
-    _require(bool((bf16.history[live, -1] > bf16.history[live, 0]).all()), "a live filter did not rise in bfloat16")
+    require(bool(live.any()), "no filter is live in float32: nothing to compare")
+    require(bool((bf16.history[live, -1] > bf16.history[live, 0]).all()), "a live filter did not rise in bfloat16")
     scale = float(np.abs(f32.history[:, 0]).max())
     start = float(np.abs(bf16.history[:, 0] - f32.history[:, 0]).max())
-    _require(start < 0.05 * scale, f"start activations differ by {start:.3g}, over 5% of their scale {scale:.3g}")
-    _close(bf16.history[live, -1], f32.history[live, -1], 0.05, 0.0, "final activations")
+    require(start < 0.05 * scale, f"start activations differ by {start:.3g}, over 5% of their scale {scale:.3g}")
+    close(bf16.history[live, -1], f32.history[live, -1], 0.05, 0.0, "final activations")
     return {"start_diff": round(start, 5), "scale": round(scale, 5), "live": int(live.sum())}
 
 
@@ -235,10 +235,10 @@ def devices_give_same_images(ctx: Context) -> dict:
         one = ascent.LayerAscent(ctx.params(), spec, knobs, ascent.filter_mesh(devices[:1]))(filters)
         for n in sorted({2, len(devices)}):
             engine = ascent.LayerAscent(ctx.params(), spec, knobs, ascent.filter_mesh(devices[:n]))
-            _require(engine.n_devices == n, f"a mesh of {n} devices holds {engine.n_devices}")
+            require(engine.n_devices == n, f"a mesh of {n} devices holds {engine.n_devices}")
             r = engine(filters)
-            _close(r.images, one.images, 1e-5, 1e-5, f"{layer} on {n} devices: images")
-            out[f"{layer}/{n}"] = _close(r.history, one.history, 1e-5, 0.0, f"{layer} on {n} devices: activations")
+            close(r.images, one.images, 1e-5, 1e-5, f"{layer} on {n} devices: images")
+            out[f"{layer}/{n}"] = close(r.history, one.history, 1e-5, 0.0, f"{layer} on {n} devices: activations")
     return {"devices": len(devices), "max_abs_diff": out}
 
 

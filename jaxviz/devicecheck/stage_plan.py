@@ -30,6 +30,7 @@ STAGES = (
     Stage("examples", 0.1, 20),
     Stage("oom", 0.07, 15),
     Stage("quality", 0.07, 15),
+    Stage("maco", 0.25, 20),  # MACO's promises and speed (issue 20): about 60-90 s on an H200
     Stage("models", 0.1, 20),  # models beyond VGG16: VGG19 natively, Keras applications where Keras is installed
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -77,6 +78,21 @@ class Plan:
         ("efficientnetb0", "block4a_expand_activation"),
     )
     models_filters: int = 64
+    # The maco stage (maco_stage.py): its checks run every filter of maco_check_layer at maco_check_size px for
+    # maco_check_steps steps as tests/test_maco.py does (its layer, side and steps), maco_check_filters also alone
+    maco_check_layer: str = "block1_conv2"
+    maco_check_size: int = 32
+    maco_check_steps: int = 3
+    maco_check_filters: tuple[int, ...] = (1, 6, 9)
+    # ... then times each preset on a whole-layer chunk of each layer: maco_speed_steps steps at the preset's own
+    # size (maco_speed_size 0) with maco_speed_overrides ("key=value", as --set), beside the default method in
+    # maco_rounds alternating rounds (0: the preset alone)
+    maco_speed_presets: tuple[str, ...] = ("maco", "maco-fast")
+    maco_speed_layers: tuple[str, ...] = ("block3_conv1", "block5_conv3")
+    maco_speed_steps: int = 4
+    maco_speed_size: int = 0
+    maco_speed_overrides: tuple[str, ...] = ()
+    maco_rounds: int = 1
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -109,4 +125,10 @@ SMOKE = Plan(
     peak_side=256,
     models=(("vgg19", "block3_conv4"),),
     models_filters=2,
+    maco_check_steps=2,
+    maco_speed_layers=("block3_conv1",),
+    maco_speed_steps=1,
+    maco_speed_size=32,
+    maco_speed_overrides=("method.crops=1", "method.crop_side=32"),
+    maco_rounds=0,
 )
