@@ -16,7 +16,10 @@ from jaxviz.errors import JaxvizError
 @guarded
 def main(argv: Sequence[str] | None = None) -> int:
     """scripts/benchmark.py: one layer, or --network (one JSON line per layer as it finishes, then the total)."""
-    p = ArgumentParser(description="Ascent throughput through the engine: one layer, or --network.")
+    p = ArgumentParser(
+        description="Ascent throughput through the engine: one layer, or --network; a preset's method "
+        "(--preset, --set) beside the default one."
+    )
     p.add_argument("--model", default="vgg16", help="the model (as --model of visualize.py; default vgg16)")
     p.add_argument("--layer", help="layer to time (default block3_conv1, or the model's middle layer)")
     p.add_argument("--network", action="store_true", help="time every filter of all 13 layers instead")
