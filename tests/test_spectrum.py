@@ -82,6 +82,15 @@ def test_a_template_written_reads_back_whole(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "t.npz"]  # no temporary file left behind
 
 
+def test_a_template_named_npy_is_the_bare_array_other_tools_read(tmp_path):
+    """--out x.npy wrote jaxviz's zip under a .npy name: np.load (Xplique, Horama) got an NpzFile."""
+    m = random_magnitude()
+    spectrum.save(m, tmp_path / "t.npy")
+    bare = np.load(tmp_path / "t.npy")
+    assert isinstance(bare, np.ndarray) and bare.dtype == np.float32 and np.array_equal(bare, m.array)
+    assert spectrum.load(tmp_path / "t.npy") == m
+
+
 def test_equal_and_hashed_by_fingerprint_whatever_the_source():
     a, b = random_magnitude(source="one"), random_magnitude(source="two")
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
@@ -102,6 +111,8 @@ def test_equal_and_hashed_by_fingerprint_whatever_the_source():
         (np.full((3, 8, 5), np.nan), "NaN"),
         (-np.ones((3, 8, 5)), "negative"),
         (np.array([["a"]]), "not numbers"),
+        (np.zeros((3, 8, 5)), "zero at every frequency but 0"),  # MACO's images went NaN at the first step
+        (np.pad(np.ones((3, 1, 1)), ((0, 0), (0, 7), (0, 4))), "zero at every frequency but 0"),  # only the mean
     ],
 )
 def test_a_bad_array_is_one_line(tmp_path, array, needle):

@@ -41,7 +41,8 @@ _DECORRELATE = np.linalg.inv(COLOR.T.astype(np.float64))
 
 def check_array(array: np.ndarray, what: str) -> np.ndarray:
     """`array` as a read-only C-contiguous float32 (3, H, H // 2 + 1) template; JaxvizError (one line, naming
-    `what`) when it has another shape, or holds NaN, infinity or a negative value."""
+    `what`) when it has another shape, holds NaN, infinity or a negative value, or is zero at every frequency but
+    the constant one (its images would be flat: MACO's standardisation then divides zero by zero)."""
     a = np.asarray(array)
     if a.dtype.kind not in "fiu":
         raise JaxvizError(f"{what} holds {a.dtype} values, not numbers")
@@ -55,6 +56,8 @@ def check_array(array: np.ndarray, what: str) -> np.ndarray:
         raise JaxvizError(f"{what} holds NaN or infinite values")
     if (a < 0).any():
         raise JaxvizError(f"{what} holds negative values; a magnitude is >= 0")
+    if not (a[:, 1:, :].any() or a[:, 0, 1:].any()):
+        raise JaxvizError(f"{what} is zero at every frequency but 0 (a flat image has no phase to optimise)")
     a.flags.writeable = False
     return a
 
@@ -217,8 +220,15 @@ _KEYS = ("magnitude", "images", "header")
 
 
 def save(m: Magnitude, path: str | Path) -> None:
-    """Write `m` to `path` (.npz, atomically: a reader sees the old file or the whole new one).
+    """Write `m` to `path` atomically (a reader sees the old file or the whole new one): jaxviz's .npz, or, for a
+    name ending in .npy, the bare (3, H, H // 2 + 1) float32 array, as Xplique's and Horama's templates are (what
+    those tools and a plain np.load read; `load` takes it back, without the header's check).
     Raises WriteError (one line) when the system refuses the write."""
+    if str(path).lower().endswith(".npy"):
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(m.array, np.float32))
+        files.atomic_write(path, buf.getvalue())
+        return
     header = {"format": FORMAT, "version": VERSION, "source": m.source, "fingerprint": m.fingerprint}
     buf = io.BytesIO()
     np.savez(buf, magnitude=m.array, images=np.int64(m.images), header=np.asarray(json.dumps(header)))

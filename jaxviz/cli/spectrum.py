@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("source", metavar="DIR", help="a folder of JPEG/PNG images (searched recursively), or a template "
                    "file to rewrite in jaxviz's format (e.g. Xplique's spectrum_decorrelated.npy)")  # fmt: skip
-    p.add_argument("--out", metavar="FILE", required=True, help="the template file to write (.npz)")
+    p.add_argument("--out", metavar="FILE", required=True,
+                   help="the template to write (.npz; .npy: the bare array, as Xplique reads)")  # fmt: skip
     p.add_argument("--size", metavar="N", type=int, default=DEFAULT_SIZE,
                    help=f"each image resized and centre-cropped to N x N px (default {DEFAULT_SIZE})")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress line")
