@@ -181,6 +181,11 @@ class KerasNetwork:
         layer with a nonlinear `activation` (Conv2D(activation="relu"), as in VGG) is traced with that activation
         replaced by the identity (see `_linear`).
 
+        A model with a fixed input size (`input.fixed_size`) sees images of any other side resized to it (bilinear,
+        antialiased, as jax.image.resize does it): the ascent always feeds it that side (run_plan.check_sizes), but
+        the quality passes and dataset examples read a finished `ascent.size` image or a photograph, which the model
+        can only see at its own size.
+
         Raises JaxvizError for `precision` other than "float32" (Keras' layers compute in their own dtype, so
         casting the inputs would not make them bfloat16) and for an unknown layer or one without channels.
         """
@@ -189,7 +194,11 @@ class KerasNetwork:
         import jax
         import jax.numpy as jnp
 
-        out = self.preprocess(jnp.asarray(images, jnp.float32))
+        images = jnp.asarray(images, jnp.float32)
+        fixed = self.input.fixed_size
+        if fixed and images.shape[1:3] != (fixed, fixed):
+            images = jax.image.resize(images, (images.shape[0], fixed, fixed, images.shape[3]), "linear")
+        out = self.preprocess(images)
         with self._lock:
             for stage in self._program(layer):
                 out, _ = self._run(stage, stage.model, params, out)
@@ -229,7 +238,10 @@ class KerasNetwork:
     def gflop_per_step(self, layer: str, size: int) -> float:
         """GFLOP of one ascent step of one `size` px image up to `layer`: XLA's cost analysis of the lowered
         forward ('flops'), times 2 for the input gradient's backward pass (one transposed op per forward op; no
-        weight gradients). Cached per (layer, size)."""
+        weight gradients). A model with a fixed input size is only ever fed that size (run_plan.check_sizes
+        refuses anything else), so its cost is that size's whatever `size` says: Keras' own layers refuse any other
+        (a Dense after a Flatten). Cached per (layer, size)."""
+        size = self.input.fixed_size or size
         key = ("gflop", layer, size)
         if key not in self._cache:
             import jax
@@ -249,10 +261,12 @@ class KerasNetwork:
         """Rough peak memory (bytes) of one filter's forward and backward up to `layer` for `images` images: 5 x
         the float32 outputs of every layer the sub-model runs (shapes from `jax.eval_shape`, no FLOPs: kept for
         the backward pass, their cotangents, XLA's temporaries, as for VGG), plus the image and the optimiser's
-        state (4 image-sized arrays). Cached per (layer, size)."""
+        state (4 image-sized arrays). A model with a fixed input size runs at that size whatever `size` says (as
+        `gflop_per_step`); the image and its optimiser state stay `size` px. Cached per (layer, size)."""
         key = ("bytes", layer, size)
         if key not in self._cache:
-            self._cache[key] = 5 * 4 * self._activation_elements(layer, size) + 4 * size * size * 3 * 4
+            fed = self.input.fixed_size or size
+            self._cache[key] = 5 * 4 * self._activation_elements(layer, fed) + 4 * size * size * 3 * 4
         return images * self._cache[key]
 
     def labels(self, layer: str) -> tuple[str, ...]:

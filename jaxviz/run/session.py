@@ -20,11 +20,16 @@ SNAPSHOT_SECONDS = 2.0  # live grid snapshots at most this often: each is a grid
 
 def filter_cost(cfg: Config, layer: str, network: Network | None = None) -> float:
     """GFLOP to ascend one filter of `layer` of `network` (default: cfg's model): what the progress bar's time left
-    is weighted by."""
+    is weighted by. Each step costs what the model is fed (run_plan.fed_sizes: the stage's image after its
+    transforms, or method.crops crops at the crop side, not ascent.size), for each of objective.images images; the
+    final measure is one more step at the last stage's."""
+    from jaxviz.run.run_plan import fed_sizes
     from jaxviz.run.translate import network_of
 
     a, network = cfg.ascent, network or network_of(cfg)
-    return network.gflop_per_step(layer, a.size) * (a.steps * a.stages + 1) * cfg.objective.images
+    views = max(cfg.method.crops, 1)  # crops per image per step (MACO's K), else the image itself
+    per_step = [views * network.gflop_per_step(layer, fed) for _, fed in fed_sizes(cfg, network)]
+    return (a.steps * sum(per_step) + per_step[-1]) * cfg.objective.images
 
 
 def layer_grid(cfg: Config, filters: list[int], results: dict[int, FilterResult], mode: str = "over") -> np.ndarray:

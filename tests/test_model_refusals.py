@@ -1,0 +1,71 @@
+"""What a new user's first Keras models met (issues 19 and 20): a fixed-size model under MACO's crops, layers that
+exist but cannot be targets, sizes too small for a reason of their own, VGG16's own settings, damaged or wrong-kind
+model files. Each bad input is one line `jaxviz: error: ...` naming the problem and the valid choices, exit 2, no
+traceback, nothing written; each good one runs. Tiny models built by Keras here, a few steps at a few pixels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxviz import config as config_lib
+
+keras = pytest.importorskip("keras")
+
+from jaxviz.cli import visualize  # noqa: E402
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """flat.keras: a fixed 16 px input, Conv2D c1, Flatten flat, Dense(4) logits; conv1d.keras: Conv2D c2d,
+    Reshape resh, Conv1D c1d (no map after c2d)."""
+    root = tmp_path_factory.mktemp("models")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Flatten(name="flat")(x)
+    keras.Model(inputs, keras.layers.Dense(4, name="logits")(x)).save(root / "flat.keras")
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(2, 3, name="c2d")(inputs)
+    x = keras.layers.Reshape((100, 2), name="resh")(x)
+    keras.Model(inputs, keras.layers.Conv1D(3, 3, name="c1d")(x)).save(root / "conv1d.keras")
+    return {p.stem: p for p in root.iterdir()}
+
+
+# The run's own files only (quality on: it reads the finished image), no atlas, TensorBoard or bar: seconds saved.
+QUICK = ["--set", "output.quality=true", "--set", "output.atlas=false", "--set", "output.tensorboard=false",
+         "--set", "output.progress=false"]  # fmt: skip
+
+
+def keras_args(model: Path, *more: str) -> list[str]:
+    return ["--model", "keras", "--weights", str(model), "--set", 'model.preprocess="caffe"', *more]
+
+
+def test_maco_on_a_fixed_size_model_costs_what_the_model_sees(models, tmp_path, capsys):
+    """`--preset maco` (here at 64 px, its 512 px's cost in a test's time) on a 16 px model feeds it 16 px crops;
+    the cost estimate (and the quality passes on the finished 64 px image) must not feed it 64 px."""
+    from jaxviz.run.session import filter_cost
+    from jaxviz.run.translate import model_of
+
+    out = tmp_path / "run"
+    argv = ["--preset", "maco", *keras_args(models["flat"]), "--layers", "logits", "--filters", "0:2"]
+    with pytest.raises(SystemExit) as e:
+        visualize.main([*argv, "--size", "64", "--steps", "2", "--set", "method.crops=2", *QUICK, "--out", str(out)])
+    said = capsys.readouterr()
+    assert e.value.code == 0 and "Traceback" not in said.err, said.err
+    assert (out / "logits.png").is_file() and "display_activation" in (out / "metrics.json").read_text()
+    cfg = config_lib.load(out / "config.toml")
+    network, params = model_of(cfg).network, model_of(cfg).params
+    # Each step: method.crops crops at the model's side, so the cost is the crops', not a 64 px image's.
+    per_crop = network.gflop_per_step("logits", 16)
+    assert filter_cost(cfg, "logits", network) == pytest.approx(2 * per_crop * (cfg.ascent.steps + 1))
+    # Whatever size a caller names, a fixed-size model is costed (and sized) at its own side.
+    assert network.gflop_per_step("logits", 512) == per_crop
+    assert network.bytes_per_image("logits", 512) > network.bytes_per_image("logits", 16)  # the image is 512 px
+    image = np.full((1, 40, 40, 3), 100.0, np.float32)  # a photograph or a finished image: resized to 16 px
+    resized = network.activation(params, image, "logits", None, "float32", "xla")
+    assert resized.shape == (1, 1, 1, 4) and np.isfinite(np.asarray(resized)).all()
