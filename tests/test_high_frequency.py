@@ -9,7 +9,7 @@ from jaxviz.quality.scores import high_frequency
 
 
 def _power_law(side: int, seed: int) -> np.ndarray:
-    """A grey image whose power spectrum falls as 1/f^2, as natural images' does."""
+    """A grey image whose power spectrum falls as 1/f^2 (natural images' law)."""
     f = np.fft.fftfreq(side)
     radius = np.hypot(*np.meshgrid(f, f, indexing="ij"))
     radius[0, 0] = 1.0
