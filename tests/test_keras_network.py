@@ -260,7 +260,9 @@ def test_bad_models_are_refused_in_one_line(tmp_path, monkeypatch):
     keras.Model(inputs, keras.layers.Dense(4, name="fc")(flat)).save(tmp_path / "flat.keras")
     flattened, _ = load_keras_model(str(tmp_path / "flat.keras"), preprocess="tf")
     assert flattened.layers == ("conv", "fc") and flattened.default_layers == ("conv",)
-    with pytest.raises(JaxvizError, match=r"'flat' \(Flatten\) outputs \(None, 72\), not \(N, H, W, C\) or \(N, C\)"):
+    with pytest.raises(JaxvizError, match=r"'flat' of keras:\w+ \(Flatten\) outputs \(N, 72\): each unit is one "
+                       r"position .* none is a filter .*; visualise the map before it \(conv\) or a layer after it "
+                       r"\(fc\); valid layers: conv, fc$"):  # fmt: skip
         flattened.min_size("flat")
 
     monkeypatch.setitem(sys.modules, "keras", None)  # Keras not installed

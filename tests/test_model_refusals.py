@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_main_refuses
 
 from jaxviz import config as config_lib
+from jaxviz.errors import JaxvizError
 
 keras = pytest.importorskip("keras")
 
@@ -69,3 +71,58 @@ def test_maco_on_a_fixed_size_model_costs_what_the_model_sees(models, tmp_path, 
     image = np.full((1, 40, 40, 3), 100.0, np.float32)  # a photograph or a finished image: resized to 16 px
     resized = network.activation(params, image, "logits", None, "float32", "xla")
     assert resized.shape == (1, 1, 1, 4) and np.isfinite(np.asarray(resized)).all()
+
+
+@pytest.mark.parametrize(
+    "model,layer,needles",
+    [
+        ("conv1d", "c1d", ["layer 'c1d' of keras:", "(Conv1D) has output (N, 98, 3), not (N, H, W, C) or (N, C)",
+                           "valid layers: all, c2d"]),
+        ("conv1d", "resh", ["layer 'resh' of keras:", "(Reshape) has output (N, 100, 2)", "valid layers: all, c2d"]),
+        ("flat", "flat", ["(Flatten) outputs (N, 588): each unit is one position", "none is a filter",
+                          "visualise the map before it (c1) or a layer after it (logits)", "all, c1, logits"]),
+        ("flat", "nope", ["unknown layer 'nope' of keras:", "valid layers: all, c1, logits"]),
+    ],
+)  # fmt: skip
+def test_a_layer_that_is_no_target_says_why(models, tmp_path, capsys, model, layer, needles):
+    """Finding 4: a layer the model has but that cannot be a target is not an "unknown layer": its output shape,
+    what a target needs, and for a Flatten why its (N, C) is no vector of channels."""
+    out = tmp_path / "run"
+    argv = keras_args(models[model], "--layers", layer, "--size", "16", "--steps", "2", "--out", str(out))
+    assert_main_refuses(visualize.main, argv, capsys, *needles)
+    assert not out.exists()
+
+
+def test_vgg_pools_and_classifier_say_what_to_use_instead():
+    from jaxviz.model.network import VGG16, VGG19
+    from jaxviz.model.targets import resolve_layers
+
+    with pytest.raises(JaxvizError, match=r"'block2_pool' is a max pool of block2_conv2's map.*visualise block2_conv2"):
+        resolve_layers("block2_pool", VGG16)
+    with pytest.raises(JaxvizError, match=r"'block3_pool' of vgg19 is a max pool of block3_conv4's map"):
+        resolve_layers("block3_pool", VGG19)
+    with pytest.raises(JaxvizError, match=r"'predictions' is in the classifier.*--model keras"):
+        resolve_layers("predictions", VGG16)
+    with pytest.raises(JaxvizError, match=r"^unknown layer 'block6_pool'; valid layers: all, block1_conv1"):
+        resolve_layers("block6_pool", VGG16)
+
+
+def test_a_flax_submodule_without_a_channel_axis_says_its_shape():
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from jaxviz.model.flax_network import flax_network
+    from jaxviz.model.targets import resolve_layers
+
+    class OneD(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(2, (3, 3), name="conv")(x)
+            return nn.Conv(3, (3,), name="c1d")(x.reshape(x.shape[0], -1, 2))
+
+    module = OneD()
+    network = flax_network(module, module.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3))), natural_size=8)
+    assert network.layers == ("conv",)
+    with pytest.raises(JaxvizError, match=r"'c1d' of flax:OneD has output \(N, 64, 3\) at 8 px, not \(N, H, W, C\)"):
+        resolve_layers("c1d", network)

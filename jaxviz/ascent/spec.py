@@ -15,7 +15,7 @@ from jaxviz.ascent import transforms
 from jaxviz.ascent.method import Method
 from jaxviz.ascent.optim import NORMALIZERS
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import VGG16, Network, of_network, valid_layers
+from jaxviz.model.network import VGG16, Network, check_target
 
 PRECISIONS = ("float32", "bfloat16")  # the convolutions' dtype; the image and its update stay float32
 # How the step runs, each "auto" by backend (`for_backend`); every choice gives the same images (within float
@@ -71,9 +71,7 @@ class Spec:
     network: Network = VGG16
 
     def __post_init__(self) -> None:
-        if self.layer not in self.network.widths:
-            of, valid = of_network(self.network), valid_layers(self.network)
-            raise JaxvizError(f"unknown layer {self.layer!r}{of}; valid layers: {valid}")
+        check_target(self.network, self.layer)  # an unknown layer, or one of the model's that cannot be a target
         if self.precision not in PRECISIONS:
             raise JaxvizError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         if self.precision != "float32" and self.network.family != "vgg":  # Keras and Flax layers keep their dtype

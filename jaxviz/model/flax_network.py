@@ -57,6 +57,7 @@ class FlaxNetwork:
     shapes: Any = field(repr=False, default=None)  # the variables' ShapeDtypeStructs (abstract calls take them)
     natural_bytes: dict = field(repr=False, default_factory=dict)  # each layer's float32 output at natural_size
     flat: frozenset[str] = frozenset()
+    others: Mapping[str, tuple] = field(default_factory=dict, repr=False)  # submodules with another output shape
     family: str = ""
     _least: dict = field(default_factory=dict, repr=False)  # caches: min_size and gflop_per_step per layer (size)
     _gflop: dict = field(default_factory=dict, repr=False)
@@ -102,6 +103,17 @@ class FlaxNetwork:
         """ImageNet's 1,000 class names for the logits of a module whose last layer has 1,000 units
         (jaxviz.model.class_names.classifier_labels); () otherwise."""
         return classifier_labels(self.layers, self.widths, self.flat, layer)
+
+    def not_target(self, layer: str) -> str:
+        """Why `layer`, a submodule whose output is neither (N, H, W, C) nor (N, C), cannot be a target (its output
+        shape at the natural size named); "" for a target or a path the module does not have."""
+        if layer not in self.others:
+            return ""
+        shape = "(" + ", ".join("N" if i == 0 else str(d) for i, d in enumerate(self.others[layer])) + ")"
+        return (
+            f"layer {layer!r} of {self.name} has output {shape} at {self.input.natural_size} px, not (N, H, W, C) or "
+            "(N, C): no channel axis jaxviz can visualise (a target is a map of channels or a vector of them)"
+        )
 
     def layer_params(self, params: Any, layer: str) -> Any:
         return params  # a module's variables are not per layer in general: all of them enter the jit
@@ -181,10 +193,15 @@ def flax_network(
 
     captured = jax.eval_shape(everything, shapes, x)["intermediates"]
     found: list[tuple[str, tuple]] = []
+    others: dict[str, tuple] = {}  # a submodule with another output (a 1-D conv's (N, L, C)): named when asked for
     for keys, leaf in jax.tree_util.tree_flatten_with_path(captured)[0]:
         path = [getattr(k, "key", getattr(k, "idx", k)) for k in keys]
-        if len(path) >= 2 and path[-2] == "__call__" and len(path[:-2]) and len(leaf.shape) in (2, 4):
-            found.append(("/".join(map(str, path[:-2])), leaf.shape))
+        if len(path) >= 2 and path[-2] == "__call__" and len(path[:-2]):
+            module_path = "/".join(map(str, path[:-2]))
+            if len(leaf.shape) in (2, 4):
+                found.append((module_path, leaf.shape))
+            elif path[-1] == 0:  # its first call's output
+                others.setdefault(module_path, tuple(leaf.shape))
     if not found:
         raise JaxvizError(f"{type(module).__name__} has no submodule with an (N, H, W, C) or (N, C) output to show")
     # flatten_with_path sorts by name; the order a module computes its layers is their order in its call
@@ -200,6 +217,7 @@ def flax_network(
         shapes,
         {p: 4 * int(np.prod(s[1:])) for p, s in found},
         flat=frozenset(p for p, s in found if len(s) == 2),
+        others={p: s for p, s in others.items() if p not in {q for q, _ in found}},
     )
 
 

@@ -42,7 +42,7 @@ from typing import Any
 
 from jaxviz.errors import JaxvizError
 from jaxviz.model.class_names import classifier_labels
-from jaxviz.model.network import InputSpec, of_network, valid_layers
+from jaxviz.model.network import InputSpec, check_target, of_network
 
 RANDOM = "random"  # `weights`: Keras' own initialisers (their formulas, drawn by NumPy: see _initial_value)
 EXTRA = "pip install 'jaxviz[keras]'"
@@ -290,22 +290,52 @@ class KerasNetwork:
         return _activation_name(getattr(target, "activation", None))
 
     def check_layer(self, layer: str) -> None:
-        """Nothing for a target layer; JaxvizError (one line) for a layer without a channel axis (its shape named)
-        or an unknown one (the valid ones listed, grouped by class: jaxviz.model.network.valid_layers)."""
-        if layer in self.widths:
-            return
-        if layer in self.where:
-            chain, target = self.where[layer]
-            if type(target).__name__ == "InputLayer":
-                raise JaxvizError(f"{self.name}: {layer!r} is the model's input, not a layer; valid layers: "
-                                  f"{valid_layers(self)}")  # fmt: skip
-            out = _output_of(chain[-1], target)
-            raise JaxvizError(
-                f"{self.name}: layer {layer!r} ({type(target).__name__}) outputs "
-                f"{tuple(out.shape) if out is not None else 'no single tensor'}, not (N, H, W, C) or (N, C): no "
-                "channel axis to visualise"
+        """Nothing for a target layer; JaxvizError (one line) for a layer of the model that cannot be a target
+        (`not_target` says why) or an unknown one, the valid ones listed, grouped by class
+        (jaxviz.model.network.check_target, valid_layers)."""
+        check_target(self, layer)
+
+    def not_target(self, layer: str) -> str:
+        """Why `layer`, a layer of the model but not among `layers`, cannot be a target, in words ("" for a target
+        or a name the model does not have): the input; a layer without one output tensor; an output without a
+        channel axis (a Conv1D's (N, L, C): its shape named, and what a target needs); a Flatten's or Reshape's
+        (N, C), whose units are positions of the map it flattens as well as its channels, so none is a filter (the
+        map before it and the layer after it named); a nested model's (N, C), which is its last layer's."""
+        if layer in self.widths or layer not in self.where:
+            return ""
+        chain, target = self.where[layer]
+        kind, named = type(target).__name__, f"layer {layer!r}{of_network(self)}"
+        if kind == "InputLayer":
+            return f"{layer!r}{of_network(self)} is the model's input, not a layer"
+        out = _output_of(chain[-1], target)
+        if out is None:
+            return f"{named} ({kind}) has no single output tensor to visualise (several, or none in this graph)"
+        shape = "(" + ", ".join("N" if i == 0 else str(d) for i, d in enumerate(out.shape)) + ")"
+        names = list(self.where)
+        before = [n for n in names[: names.index(layer)] if n in self.widths and n not in self.flat]
+        after = [n for n in names[names.index(layer) + 1 :] if n in self.widths]
+        if len(out.shape) == 2 and kind in NOT_CHANNELS:
+            around = [
+                f"the map before it ({before[-1]})" if before else "",
+                f"a layer after it ({after[0]})" if after else "",
+            ]
+            instead = " or ".join(a for a in around if a)
+            return (
+                f"{named} ({kind}) outputs {shape}: each unit is one position of the map it flattens as well as one "
+                f"channel, so none is a filter (a target needs (N, H, W, C) or a vector of channels (N, C))"
+                + (f"; visualise {instead}" if instead else "")
             )
-        raise JaxvizError(f"unknown layer {layer!r}{of_network(self)}; valid layers: {valid_layers(self)}")
+        if len(out.shape) == 2 and _is_graph(import_keras(), target):
+            last = next((n for n in reversed(names) if n.startswith(f"{layer}/") and n in self.widths), "")
+            return f"{named} is a nested model: its output is its last layer's" + (
+                f"; name it: {last!r}" if last else ""
+            )
+        if out.shape[-1] is None:
+            return f"{named} ({kind}) outputs {shape}: its channel count is not known before it runs"
+        return (
+            f"{named} ({kind}) has output {shape}, not (N, H, W, C) or (N, C): no channel axis jaxviz can visualise "
+            "(a target is a map of channels or a vector of them)"
+        )
 
     # -- internals -----------------------------------------------------------------------------------------------
 

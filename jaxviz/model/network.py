@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.architecture import MEAN_BGR, VGG16_ARCHITECTURE, VGG19_ARCHITECTURE, VGGArchitecture
+from jaxviz.model.architecture import MEAN_BGR, TOP_LAYERS, VGG16_ARCHITECTURE, VGG19_ARCHITECTURE, VGGArchitecture
 
 
 class InputSpec(NamedTuple):
@@ -147,6 +147,27 @@ class VGGNetwork:
     def labels(self, layer: str) -> tuple[str, ...]:
         return ()  # jaxviz's VGGs stop at their last convolution: no classifier
 
+    def not_target(self, layer: str) -> str:
+        """Why `layer`, a layer of Keras' VGG that jaxviz's does not offer, is no target, in words ("" for a target
+        or a name VGG does not have): a block's max pool (its filters are the block's last convolution's) or the
+        classifier (jaxviz's VGGs stop at their last convolution; a full Keras file has it)."""
+        found = re.fullmatch(r"block(\d)_pool", layer)
+        n = len(self.architecture.block_widths)
+        if found and 1 <= int(found.group(1)) <= n:
+            b = int(found.group(1))
+            last = f"block{b}_conv{len(self.architecture.block_widths[b - 1])}"
+            return (
+                f"layer {layer!r}{of_network(self)} is a max pool of {last}'s map: its channels are {last}'s filters, "
+                f"each the maximum over 2 x 2 positions; visualise {last}"
+            )
+        if layer in ("flatten", *TOP_LAYERS):
+            return (
+                f"layer {layer!r}{of_network(self)} is in the classifier, which jaxviz's {self.name.upper()} leaves "
+                f"out (it stops at its last convolution); for class visualisation give the full model to Keras: "
+                f"--model keras --weights {self.name}.keras (saved with include_top=True)"
+            )
+        return ""
+
     def layer_params(self, params: Any, layer: str) -> Any:
         return {name: params[name] for name in self.layers[: self.layers.index(layer) + 1]}
 
@@ -192,6 +213,20 @@ def valid_layers(network: Network, first: int = 3) -> str:
         shown = names if len(names) <= first + 1 else [*names[:first], "...", names[-1]]
         parts.append(f"{kind} x {len(names)}: {', '.join(shown)}")
     return "; ".join(parts)
+
+
+def check_target(network: Network, layer: str, all_too: bool = False) -> None:
+    """Nothing when `layer` is a target of `network`; else JaxvizError (one line) saying why and listing the
+    targets (`valid_layers`, after "all" when `all_too`: where `--layers all` is a choice). A layer the model has
+    but that cannot be a target (a Conv1D's (N, L, C), a Flatten's (N, H*W*C), a pool, an input) is explained by
+    the network's own `not_target(layer)` where it has one; any other name is an unknown layer."""
+    if layer in network.widths:
+        return
+    listed = ("all, " if all_too else "") + valid_layers(network)
+    why = getattr(network, "not_target", lambda _: "")(layer)
+    if why:
+        raise JaxvizError(f"{why}; valid layers: {listed}")
+    raise JaxvizError(f"unknown layer {layer!r}{of_network(network)}; valid layers: {listed}")
 
 
 # A layer's file name: what URLs leave unescaped (RFC 3986's unreserved characters but "~"), file systems and shells

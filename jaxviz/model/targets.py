@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from jaxviz.errors import JaxvizError
-from jaxviz.model.network import VGG16, Network, of_network, valid_layers
+from jaxviz.model.network import VGG16, Network, check_target, valid_layers
 
 
 def resolve_layers(spec: str | tuple[str, ...], network: Network = VGG16) -> list[str]:
     """Layer names of `network` (VGG16 by default) in network order; "all" is its `default_layers` (the VGGs' conv
     layers; a Keras model's convolutions and block outputs: its logits only by name).
 
-    Raises JaxvizError (one line): an empty list, a layer named twice, or an unknown layer (the valid ones listed
-    as jaxviz.model.network.valid_layers groups them)."""
+    Raises JaxvizError (one line): an empty list, a layer named twice, a layer of the model that cannot be a target
+    (why said: jaxviz.model.network.check_target) or an unknown layer (the valid ones listed as
+    jaxviz.model.network.valid_layers groups them)."""
     names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
     if names == ["all"]:
         return list(network.default_layers)
     if not names or "" in names:
         raise JaxvizError(f"target.layers is empty; valid layers: all, {valid_layers(network)}")
     for name in names:
-        if name not in network.widths:
-            listed = valid_layers(network)
-            raise JaxvizError(f"unknown layer {name!r}{of_network(network)}; valid layers: all, {listed}")
+        check_target(network, name, all_too=True)
     if len(set(names)) != len(names):
         raise JaxvizError(f"target.layers names a layer twice: {', '.join(names)}")
     return names
