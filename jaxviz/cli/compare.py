@@ -36,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="'LABEL=PRESET KEY=VALUE ...'",
         action="append",
         default=[],
-        help="a preset with --set overrides under its own label, e.g. 'maco-128=maco-fast ascent.steps=128'; "
-        "repeatable",
+        help="a preset with config overrides (section.key=value) under its own label, "
+        "e.g. 'maco-128=maco-fast ascent.steps=128'; repeatable",
     )
     p.add_argument("--no-alpha", action="store_true", help="do not add '<method>+alpha' (images over their alpha)")
     p.add_argument("--costs", action="store_true", help="instead: image-steps/s of each method building block")
