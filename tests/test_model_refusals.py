@@ -126,3 +126,74 @@ def test_a_flax_submodule_without_a_channel_axis_says_its_shape():
     assert network.layers == ("conv",)
     with pytest.raises(JaxvizError, match=r"'c1d' of flax:OneD has output \(N, 64, 3\) at 8 px, not \(N, H, W, C\)"):
         resolve_layers("c1d", network)
+
+
+def test_a_fixed_size_model_under_a_preset_is_told_the_setting_that_decides(models, tmp_path, capsys):
+    """Finding 5: maco-fast resizes its crops to 96 px (method.crop_side); the advice is that setting, not
+    ascent.size (already the model's); with method.crop_side = 0 the model's own side is taken."""
+    from jaxviz.run.run_plan import prepare
+
+    out = tmp_path / "run"
+    argv = ["--preset", "maco-fast", *keras_args(models["flat"], "--layers", "logits", "--size", "16")]
+    assert_main_refuses(
+        visualize.main,
+        [*argv, "--out", str(out)],
+        capsys,
+        "takes 16 px images only, but would see 96 px",
+        "method.crop_side = 96 px",
+        "set method.crop_side = 16, or 0 for the model's own side",
+    )
+    assert not out.exists()
+    # Upscaling stages feed it less than ascent.size: the setting named is ascent.upscale.
+    stages = [*keras_args(models["flat"], "--layers", "logits", "--size", "16"), "--set", "ascent.stages=2"]
+    assert_main_refuses(visualize.main, [*stages, "--set", "ascent.upscale=1.2", "--out", str(out)], capsys,
+                        "would see 11 px (stage 1 of ascent.stages = 2", "set ascent.upscale = 1")  # fmt: skip
+    # A jitter that crops 24 px to 16 px feeds it its own side, and so do crops resized to the model's side (0).
+    base = {"model.name": "keras", "model.weights": str(models["flat"]), "model.preprocess": "caffe",
+            "target.layers": "logits"}  # fmt: skip
+    for updates in ({"ascent.size": 24, "ascent.transforms": ["jitter:8"]}, {"method.crops": 2, "method.crop_side": 0}):
+        cfg = config_lib.apply(config_lib.Config(), {**base, **updates})
+        assert prepare(cfg).targets == {"logits": [0, 1, 2, 3]}
+
+
+@pytest.mark.parametrize(
+    "argv,needles,not_said",
+    [
+        (["--size", "4", "--set", "ascent.transforms=[]"],
+         ["shown 4 px images, below the 8 px", "ascent.size = 4 is that small", "raise ascent.size to at least 8"],
+         "transforms"),
+        (["--preset", "keras-example", "--size", "32"],
+         ["shown 6 px images", "stage 1 of ascent.stages = 9 runs at 6 px", "raise ascent.size to at least 42"],
+         "transforms"),
+        (["--size", "10", "--set", 'ascent.transforms=["jitter:4"]'],
+         ["ascent.transforms jitter:4 crop the 10 px image below 8 px to 6 px", "raise ascent.size to at least 12"],
+         "stage"),
+        (["--layers", "block5_conv1", "--size", "12"],
+         ["too small for block5_conv1", "(ascent.size = 12 is that small); raise ascent.size to at least 16"],
+         "shrink it less"),
+    ],
+)  # fmt: skip
+def test_a_too_small_image_names_its_real_cause(tmp_path, capsys, argv, needles, not_said):
+    """Finding 10: below the ascent's 8 px, the message blamed ascent.transforms even with none; it names what
+    shrinks the image (ascent.size itself, the stages' first side, a jitter) and the size that would do."""
+    out = tmp_path / "run"
+    full = [*argv, "--filters", "0:1", "--weights", str(tmp_path / "nowhere.h5"), "--out", str(out)]
+    _, err = assert_main_refuses(visualize.main, full, capsys, *needles)
+    assert not_said not in err and not out.exists()
+
+
+def test_crops_of_a_few_pixels_are_warned_of():
+    """Finding 15: `--preset maco --size 32` ends with crops of 0.05 x 32 px = 1.6 px enlarged to 224 px."""
+    from jaxviz.run.run_plan import describe, plan
+
+    said = {}
+    for size in (32, 512):
+        cfg = config_lib.apply(
+            config_lib.Config(),
+            {"param.kind": "maco", "method.crops": 4, "method.crop_end": 0.05, "ascent.size": size,
+             "target.layers": "block1_conv1", "target.filters": "0:1", "ascent.optimizer": "nadam"},
+        )  # fmt: skip
+        said[size] = [line for line in describe(cfg, plan(cfg)) if line.startswith("warning: the smallest crops")]
+    assert said[512] == [] and len(said[32]) == 1, said
+    assert "0.05 of the 32 px image, 1.6 px, enlarged to 224 px (140x)" in said[32][0]
+    assert "raise ascent.size to at least 160 or method.crop_end to at least 0.25" in said[32][0]

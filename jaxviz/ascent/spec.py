@@ -87,9 +87,13 @@ class Spec:
                 "ascent.stages with ascent.upscale resize the image between stages, which needs param.kind = "
                 '"pixels" with no decorrelate or squash (a Fourier or squashed latent has no pixels to resize)'
             )
-        if transforms.output_side(m.transforms, self.sizes[0]) < MIN_SEEN:
+        first = self.sizes[0]
+        seen = transforms.output_side(m.transforms, first)
+        if seen < MIN_SEEN:
             raise JaxvizError(
-                f"ascent.transforms crop the {self.size} px image below {MIN_SEEN} px; use smaller jitter or pad more"
+                f"the model would be shown {max(seen, 0)} px images, below the {MIN_SEEN} px the ascent needs (a 3 x 3 "
+                f"convolution and a pool): {shrinkers(m, self.size, self.stages, self.upscale, MIN_SEEN)}; "
+                f"{growers(m, self.size, self.stages, self.upscale, MIN_SEEN)}"
             )
         if m.crops and crop_side(m, self.network) < MIN_SEEN:
             raise JaxvizError(f"method.crop_side must be at least {MIN_SEEN} px; got {m.crop_side}")
@@ -122,6 +126,58 @@ def stage_sizes(size: int, stages: int, upscale: float) -> list[int]:
     if upscale == 1.0:
         return [size] * stages
     return [int(size / upscale ** (stages - i)) for i in range(stages)]
+
+
+def shrinkers(method: Method, size: int, stages: int, upscale: float, least: int) -> str:
+    """What makes the first stage's image, after `method.transforms`, smaller than `least` px, in words: `size`
+    itself (when nothing else does), upscaling stages that start below it, jitters that crop it (pads only add)."""
+    first = stage_sizes(size, stages, upscale)[0]
+    seen = transforms.output_side(method.transforms, first)
+    why = []
+    if first < size:
+        why.append(
+            f"stage 1 of ascent.stages = {stages} runs at {first} px (ascent.size = {size} divided by ascent.upscale = "
+            f"{upscale:g} once per stage)"
+        )
+    if seen < first:
+        jitters = [t for t in method.transforms if t.strip().startswith("jitter")]
+        below = f" below {least} px" if seen < least <= first else ""
+        why.append(f"ascent.transforms {', '.join(jitters)} crop the {first} px image{below} to {max(seen, 0)} px")
+    return "; ".join(why) or f"ascent.size = {size} is that small"
+
+
+def least_size(method: Method, stages: int, upscale: float, least: int) -> int | None:
+    """The smallest ascent.size (px) at which every stage's image after `method.transforms` is at least `least` px
+    (None past 65536 px: transforms that never let it). Each stage's side grows with ascent.size and a transform's
+    output with its input, so the first size that works is found by doubling and bisection."""
+
+    def fits(size: int) -> bool:
+        return min(transforms.output_side(method.transforms, s) for s in stage_sizes(size, stages, upscale)) >= least
+
+    hi = max(least, 1)
+    while not fits(hi):
+        hi *= 2
+        if hi > 65536:
+            return None
+    lo = 0  # fails (or is 0); hi fits
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def growers(method: Method, size: int, stages: int, upscale: float, least: int) -> str:
+    """What to change so that every stage shows the model at least `least` px, in words: the ascent.size that does
+    it (`least_size`), or, where none does, the settings that shrink the image (fewer stages, smaller jitters)."""
+    need = least_size(method, stages, upscale, least)
+    others = []
+    if stages > 1 and upscale != 1.0:
+        others.append("fewer ascent.stages or a smaller ascent.upscale")
+    if any(t.strip().startswith("jitter") for t in method.transforms):
+        others.append("smaller jitters in ascent.transforms")
+    if need is None:
+        return f"use {' or '.join(others)}" if others else "use a larger image"
+    return f"raise ascent.size to at least {need}" + (f", or use {' or '.join(others)}" if others else "")
 
 
 def crop_side(method: Method, network: Network) -> int:
