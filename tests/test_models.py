@@ -38,6 +38,24 @@ def test_the_registry_names_every_model_and_the_vggs_need_no_keras():
         model_registry.load_model("resnet49", "random")
 
 
+def test_every_model_takes_random_weights_vgg16_too(tmp_path, capsys):
+    """Finding 7: `--model vgg16 --weights random` was taken for a file named 'random'; vgg19 and the Keras
+    applications took it. Random weights are drawn once per process, the same for every call."""
+    from jaxviz.cli import visualize
+
+    for network in (VGG16, VGG19):
+        loaded = model_registry.load_model(network.name, "random")
+        assert loaded.network is network and loaded.path is None and "random" in loaded.how
+        assert set(loaded.params) == set(network.layers)
+        assert model_registry.load_model(network.name, "random").fingerprint == loaded.fingerprint
+    out = tmp_path / "r"
+    argv = ["--model", "vgg16", "--weights", "random", "--layers", "block1_conv1", "--filters", "0:1"]
+    with pytest.raises(SystemExit) as e:
+        visualize.main([*argv, "--size", "16", "--steps", "1", "--set", "output.atlas=false", "--out", str(out)])
+    assert e.value.code == 0, capsys.readouterr().err
+    assert (out / "block1_conv1.png").is_file() and "random" in capsys.readouterr().out
+
+
 def test_vgg19_reads_keras_weights_and_matches_keras(vgg19_file):
     model, path = vgg19_file
     loaded = model_registry.load_model("vgg19", str(path))

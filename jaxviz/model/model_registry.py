@@ -40,6 +40,7 @@ KERAS_APPLICATIONS = {
 }
 FROM_FILE = "keras"  # the architecture is read from the weights file itself
 FLAX = "flax"  # a Flax module handed to the notebook API (jaxviz.flax_model): recorded, never loaded by name
+RANDOM = "random"  # `model.weights` for Keras' or jaxviz's own random initialisation, for every model
 PREPROCESSES = ("", "caffe", "tf", "torch", "0-1", "0-255")  # "" : the application's own, else refused
 
 
@@ -83,6 +84,8 @@ def load_model(name: str, weights: str = "", download: bool = True, preprocess: 
 
     Raises JaxvizError (one line) as those do, and for an unknown name.
     """
+    if name in NATIVE and weights == RANDOM:  # every model takes "random": the right shapes, pictures meaning nothing
+        return _random_vgg(name)
     if name == "vgg16":
         from jaxviz.model.weights import find_and_load_file
 
@@ -94,14 +97,22 @@ def load_model(name: str, weights: str = "", download: bool = True, preprocess: 
 
 
 @functools.cache
+def _random_vgg(name: str) -> LoadedModel:
+    """A native VGG with random weights (jaxviz.model.weights.random_params: He-normal, seed 0), drawn once per
+    process: as for Keras models' "random", the right shapes and speed, pictures that mean nothing (benchmarks)."""
+    from jaxviz.model.weights import fingerprint, random_params
+
+    network = NATIVE[name]
+    params = random_params(architecture=network.architecture)
+    return LoadedModel(network, params, None, "drawn at random, He-normal", fingerprint(params))
+
+
+@functools.cache
 def _vgg19(weights: str) -> LoadedModel:
     from pathlib import Path
 
-    from jaxviz.model.weights import fingerprint, load_params, random_params
+    from jaxviz.model.weights import fingerprint, load_params
 
-    if weights == "random":  # as for Keras models: the right shapes, pictures that mean nothing (benchmarks)
-        params = random_params(architecture=VGG19.architecture)
-        return LoadedModel(VGG19, params, None, "drawn at random, He-normal", fingerprint(params))
     if not weights:
         raise JaxvizError(
             "model.name = 'vgg19' needs its weights file: pass --weights (Keras' "
