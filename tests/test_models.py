@@ -56,6 +56,25 @@ def test_every_model_takes_random_weights_vgg16_too(tmp_path, capsys):
     assert (out / "block1_conv1.png").is_file() and "random" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name", ["vgg16", "vgg19"])
+def test_a_native_vgg_refuses_a_preprocess_it_would_ignore(tmp_path, capsys, name):
+    """Finding 8: model.preprocess = "tf" gave VGG16 the same activations as "caffe" (it preprocesses itself) and
+    was recorded as if used: refused, unless it is "" or the model's own."""
+    from conftest import assert_main_refuses
+
+    from jaxviz.cli import visualize
+
+    for given in ("", "caffe"):
+        assert model_registry.network_of(name, "random", given).name == name
+    out = tmp_path / "r"
+    argv = ["--model", name, "--weights", "random", "--set", 'model.preprocess="tf"', "--out", str(out)]
+    assert_main_refuses(visualize.main, argv, capsys, f"model.preprocess = 'tf' does not apply to {name}",
+                        "'caffe' input", 'leave it "" (or "caffe")')  # fmt: skip
+    assert not out.exists()
+    with pytest.raises(JaxvizError, match="does not apply to vgg16"):
+        model_registry.load_model("vgg16", "random", preprocess="torch")
+
+
 def test_vgg19_reads_keras_weights_and_matches_keras(vgg19_file):
     model, path = vgg19_file
     loaded = model_registry.load_model("vgg19", str(path))

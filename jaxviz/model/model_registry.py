@@ -69,12 +69,28 @@ def network_of(name: str, weights: str = "", preprocess: str = "") -> Network:
     """The Network `name` describes, without reading weights for the native VGGs (their layers are facts), and
     with the Keras model built (and cached) otherwise, since its layers are only known once it is.
 
-    Raises JaxvizError (one line) for an unknown name (listing the valid ones) or a Keras model that cannot be
-    built (see jaxviz.model.keras_network).
+    Raises JaxvizError (one line) for an unknown name (listing the valid ones), a model.preprocess a native VGG
+    would ignore (`check_native_preprocess`) or a Keras model that cannot be built (see
+    jaxviz.model.keras_network).
     """
     if name in NATIVE:
+        check_native_preprocess(name, preprocess)
         return NATIVE[name]
     return _keras(name, weights, preprocess).network
+
+
+NATIVE_PREPROCESS = "caffe"  # the VGGs' own input: Keras' "caffe" mode, built into jaxviz's VGG
+
+
+def check_native_preprocess(name: str, preprocess: str) -> None:
+    """JaxvizError (one line) for a `model.preprocess` other than "" or "caffe" with a native VGG, which applies
+    Keras' "caffe" preprocessing itself (the one its weights were trained with) and would otherwise ignore it."""
+    if preprocess not in ("", NATIVE_PREPROCESS):
+        raise JaxvizError(
+            f"model.preprocess = {preprocess!r} does not apply to {name}: it takes Keras' 'caffe' input (RGB -> BGR, "
+            f"ImageNet's mean subtracted), built in; model.preprocess is for Keras models and Flax modules, so "
+            f'leave it "" (or "caffe") with --model {name}'
+        )
 
 
 def load_model(name: str, weights: str = "", download: bool = True, preprocess: str = "") -> LoadedModel:
@@ -82,8 +98,11 @@ def load_model(name: str, weights: str = "", download: bool = True, preprocess: 
     jaxviz.model.weights.find_and_load_file finds them (VGG19: a Keras VGG19 weights file, `weights` given),
     Keras models built by jaxviz.model.keras_network. Loaded once per process and argument set.
 
-    Raises JaxvizError (one line) as those do, and for an unknown name.
+    Raises JaxvizError (one line) as those do, for an unknown name, and for a model.preprocess a native VGG would
+    ignore (`check_native_preprocess`).
     """
+    if name in NATIVE:
+        check_native_preprocess(name, preprocess)
     if name in NATIVE and weights == RANDOM:  # every model takes "random": the right shapes, pictures meaning nothing
         return _random_vgg(name)
     if name == "vgg16":
