@@ -6,6 +6,7 @@ traceback, nothing written; each good one runs. Tiny models built by Keras here,
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -197,3 +198,42 @@ def test_crops_of_a_few_pixels_are_warned_of():
     assert said[512] == [] and len(said[32]) == 1, said
     assert "0.05 of the 32 px image, 1.6 px, enlarged to 224 px (140x)" in said[32][0]
     assert "raise ascent.size to at least 160 or method.crop_end to at least 0.25" in said[32][0]
+
+
+def test_damaged_or_wrong_kind_model_files_say_what_they_are(models, weights_path, tmp_path, capsys):
+    """Finding 11: a truncated .keras was "File not found", an HDF5 without Keras content and VGG16's own weights
+    were "weights only: name the model (e.g. resnet50)", a Keras model file given to VGG16 "lacks VGG16 layers
+    (layers found: none)". Each now says what the file is and what to pass."""
+    import h5py
+
+    whole = models["flat"].read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])
+    (tmp_path / "text.keras").write_text("not a model\n")
+    with h5py.File(tmp_path / "hdf5.keras", "w") as f:
+        f["x"] = np.zeros(3)
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x"] = np.zeros(3)
+    with zipfile.ZipFile(tmp_path / "nocfg.keras", "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    keras.saving.load_model(models["flat"]).save_weights(tmp_path / "flat.weights.h5")
+    cases = [
+        ("keras", "cut.keras", ["cut.keras is a damaged or truncated .keras archive"]),
+        ("keras", "text.keras", ["text.keras is not a .keras archive: not a zip file", "a .keras archive, a full"]),
+        ("keras", "hdf5.keras", ["is an HDF5 file under a .keras name", "rename it to .h5"]),
+        ("keras", "nocfg.keras", ["is a zip without config.json (it holds: readme.txt)"]),
+        ("keras", "data.h5", ["data.h5 is HDF5 but holds no Keras model or weights", "a .keras archive"]),
+        ("keras", str(weights_path), ["holds VGG16's weights only", f"--model vgg16 --weights {weights_path}"]),
+        ("keras", "flat.weights.h5", ["holds weights only, no architecture", "resnet50", "model.save("]),
+        ("vgg16", str(models["flat"]), ["is a Keras model file", "not VGG16 weights", "--model keras --weights"]),
+        ("vgg16", "flat.weights.h5", ["lacks VGG16 layer(s) block1_conv1 ... block5_conv3, all of them",
+                                      "--model resnet50", "--model keras"]),
+    ]  # fmt: skip
+    for model, file, needles in cases:
+        given = file if os.path.isabs(file) else str(tmp_path / file)
+        out = tmp_path / "run"
+        layer = "c1" if model == "keras" else "block1_conv1"
+        argv = ["--model", model, "--weights", given, "--layers", layer, "--size", "16", "--out", str(out)]
+        if model == "keras":
+            argv += ["--set", 'model.preprocess="caffe"']
+        _, err = assert_main_refuses(visualize.main, argv, capsys, *needles)
+        assert "File not found" not in err and "layers found: none" not in err and not out.exists()

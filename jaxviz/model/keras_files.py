@@ -255,8 +255,8 @@ def _choose(root: h5py.Group, found: Found, source: str, foreign: Foreign | None
         raise JaxvizError(
             f"{source} is not plain VGG16: its VGG16 ({_place_label(root, next(iter(places)))}) also holds "
             f"{len(extra)} layer(s) jaxviz's VGG16 does not compute: {shown}. Skipping them would visualise another "
-            f"network than the file describes; jaxviz reads Keras' plain VGG16 (keras.applications.VGG16) only, "
-            f"so load this model in Keras itself (keras.models.load_model)"
+            f"network than the file describes; jaxviz's own VGG16 reads Keras' plain VGG16 (keras.applications.VGG16) "
+            f"only, so give this model whole to Keras: --model keras --weights FILE"
         )
     layers = next(iter(places.values()), {})
     return {layer: _as_kernel_bias(layer, [np.asarray(d) for d in data]) for layer, data in layers.items()}
@@ -342,3 +342,53 @@ def read_keras_file(path: str | Path) -> Params:
 
 def _first_line(e: Exception) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def keras_architecture(path: str | Path) -> str | None:
+    """The model name a Keras file that holds an architecture records: a `.keras` archive's config.json, or a
+    full-model h5's `model_config` attribute (what keras.saving.load_model rebuilds the model from); "" where the
+    config names none; None for a weights-only file, or anything that is not a readable Keras file."""
+    import json
+
+    path = Path(path)
+    try:
+        if _is_zip(path):
+            with zipfile.ZipFile(path) as zf:
+                if "config.json" not in zf.namelist():
+                    return None
+                config = json.loads(zf.read("config.json"))
+        elif h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                if "model_config" not in f.attrs:
+                    return None
+                config = json.loads(_text(f.attrs["model_config"]))
+        else:
+            return None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError):
+        return None
+    inner = config.get("config", {}) if isinstance(config, dict) else {}
+    return str(inner.get("name", "")) if isinstance(inner, dict) else ""
+
+
+def vgg_in_file(path: str | Path) -> str:
+    """ "vgg19" or "vgg16" when `path` holds every convolution of that plain VGG (read_keras_file finds them, by name
+    or by shape), else "": what a weights-only file given as another model's is, where it is one of jaxviz's own."""
+    try:
+        found = read_keras_file(path)
+    except JaxvizError:
+        return ""
+    if set(VGG19_ARCHITECTURE.layers) <= set(found):
+        return "vgg19"
+    return "vgg16" if set(CONV_LAYERS) <= set(found) else ""
+
+
+def holds_keras_weights(path: str | Path) -> bool:
+    """Whether an HDF5 file is laid out as Keras writes weights (read_h5's layouts: a layer_names attribute, or a
+    model_weights, layers or vars group); False for any other HDF5 file, or one that cannot be opened."""
+    try:
+        with h5py.File(path, "r") as f:
+            root = f["model_weights"] if "model_weights" in f else f
+            legacy = "layer_names" in root.attrs or "layer_names0" in root.attrs
+            return legacy or "vars" in root or any(c in root for c in _CONTAINERS)
+    except (OSError, ValueError, KeyError):
+        return False

@@ -732,19 +732,67 @@ def _check_model_file(path: Path) -> None:
         raise JaxvizError(f"no model file {path}; {SUPPORTED}")
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise JaxvizError(f"{path} is not a .keras or .h5 file; {SUPPORTED}")
-    if suffix != ".keras":
-        import h5py
+    import h5py
 
-        try:
-            with h5py.File(path, "r") as f:
-                full = "model_config" in f.attrs
-        except OSError as e:
-            raise JaxvizError(f"{path} is not an HDF5 file ({e})") from None
-        if not full:
-            raise JaxvizError(
-                f"{path} holds weights only, no architecture: name the model (model.name, e.g. resnet50) and give "
-                "this file as its weights"
-            )
+    if suffix == ".keras":
+        _check_keras_archive(path, h5py.is_hdf5(path))
+        return
+    if not h5py.is_hdf5(path):
+        raise JaxvizError(f"{path} is not an HDF5 file (damaged, truncated, or another format); {SUPPORTED}")
+    try:
+        with h5py.File(path, "r") as f:
+            full = "model_config" in f.attrs
+    except OSError as e:
+        raise JaxvizError(f"{path} is a damaged or truncated HDF5 file ({_first(e)}); {SUPPORTED}") from None
+    if not full:
+        raise JaxvizError(_weights_only(path))
+
+
+def _check_keras_archive(path: Path, hdf5: bool) -> None:
+    """JaxvizError (one line) for a `.keras` file Keras would call "not found": an HDF5 file under that name, a
+    file that is no zip, a zip that lost its directory (truncated), or one without Keras' config.json."""
+    import zipfile
+
+    if hdf5:
+        raise JaxvizError(f"{path} is an HDF5 file under a .keras name (Keras 3's .keras is a zip archive): rename it "
+                          f"to .h5")  # fmt: skip
+    with open(path, "rb") as f:
+        zip_start = f.read(4) == b"PK\x03\x04"
+    damaged = (
+        f"{path} is a damaged or truncated .keras archive (a zip whose directory, at its end, is missing or unreadable:"
+        " an interrupted copy or download?); save or copy it again"
+    )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        if zip_start:
+            raise JaxvizError(damaged) from None
+        raise JaxvizError(f"{path} is not a .keras archive: not a zip file, which Keras 3 saves a .keras as; "
+                          f"{SUPPORTED}") from None  # fmt: skip
+    if "config.json" not in names:
+        held = ", ".join(names[:6]) or "nothing"
+        raise JaxvizError(f"{path} is a zip without config.json (it holds: {held}): not a Keras 3 model archive")
+
+
+def _weights_only(path: Path) -> str:
+    """What an HDF5 file without an architecture is, in one line: one of jaxviz's own VGGs' weights (use that
+    model), another model's Keras weights (name the model), or no Keras file at all."""
+    from jaxviz.model.keras_files import holds_keras_weights, vgg_in_file
+
+    if not holds_keras_weights(path):
+        return f"{path} is HDF5 but holds no Keras model or weights; {SUPPORTED}"
+    vgg = vgg_in_file(path)
+    if vgg:
+        return (
+            f"{path} holds {vgg.upper()}'s weights only, no architecture: give it to jaxviz's own {vgg.upper()}, "
+            f"--model {vgg} --weights {path}"
+        )
+    return (
+        f"{path} holds weights only, no architecture: name the model they belong to (model.name, --model: a "
+        f"keras.applications name such as resnet50) and give this file as its weights, or save the whole model "
+        f"(model.save('NAME.keras')) and give that with --model keras"
+    )
 
 
 def _load_file(keras: Any, path: Path) -> Any:
@@ -883,6 +931,14 @@ def _load_weights(model: Any, weights: str) -> None:
                     raise
                 model.load_weights(path, by_name=True)
     except Exception as e:
+        from jaxviz.model.keras_files import keras_architecture
+
+        other = keras_architecture(path)  # a whole model of its own: the user meant --model keras
+        if other is not None and other != model.name:
+            raise JaxvizError(
+                f"{path} is a whole Keras model{f' ({other!r})' if other else ''} that does not fit {model.name}: "
+                f"give it alone, --model keras --weights {path}"
+            ) from None
         raise JaxvizError(f"{path}: Keras could not load these weights into {model.name}: {_first(e)}") from None
     _check_loaded(model, path)
 

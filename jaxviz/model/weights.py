@@ -47,6 +47,12 @@ def check_params(
     if missing:
         if include_top and set(missing) <= set(TOP_LAYERS):
             raise JaxvizError(f"{source} has no classifier top ({', '.join(missing)}); use a full VGG16 file")
+        if len(missing) == len(expected):  # nothing of a VGG's: another model's weights, not a damaged VGG file
+            raise JaxvizError(
+                f"{source} lacks {net} layer(s) {missing[0]} ... {missing[-1]}, all of them: weights of another model; "
+                f"give a keras.applications model's weights with its name (--model resnet50, ...), a whole Keras "
+                f"model file with --model keras"
+            )
         have = ", ".join(sorted(map(str, params))) or "none"
         raise JaxvizError(f"{source} lacks {net} layer(s) {', '.join(missing)} (layers found: {have})")
     out: Params = {}
@@ -119,7 +125,19 @@ def load_params(
         if not isinstance(raw, dict):
             raise JaxvizError(f"{str(path)!r} is not a jaxviz params file")
         return check_params(raw, include_top, str(path), architecture)
-    return check_params(read_keras_file(path), include_top, str(path), architecture)
+    raw = read_keras_file(path)
+    if not set(raw) & set(architecture.layers):
+        from jaxviz.model.keras_files import keras_architecture
+
+        model = keras_architecture(path)
+        if model is not None:  # a model of its own, saved whole: it is read by Keras, not as a VGG's weights
+            net = architecture.name.upper()
+            named = f" (model {model!r})" if model else ""
+            raise JaxvizError(
+                f"{str(path)!r} is a Keras model file{named} with its own architecture, not {net} weights: give it "
+                f"with --model keras --weights {path}"
+            )
+    return check_params(raw, include_top, str(path), architecture)
 
 
 def save_params(params: Params, path: str | Path) -> None:
