@@ -132,6 +132,23 @@ def test_a_vgg19_run_end_to_end_and_no_other_model_resumes_it(vgg19_file, weight
     assert_one_line_error(e.value.code, capsys.readouterr().err, "other settings", "model: 'vgg19' -> 'vgg16'")
 
 
+def test_the_flax_example_in_the_docs_prints_what_it_says():
+    """Finding 12: docs/models.md's Flax example said its layers were ('conv1', 'conv2'); the head's (N, C) logits are
+    a layer too. Its code up to the run, with the printed layers compared to the comment beside the print."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "flax_model" in b)
+    code = block.partition("r = jaxviz.visualize")[0]
+    said = re.search(r"print\(model\.network\.layers\)  # (.*)", code).group(1)
+    scope: dict = {}
+    code = code.replace("print(model.network.layers)", "shown = model.network.layers")
+    exec(code.replace("module.init(", "jax.jit(module.init)("), scope)  # noqa: S102 (one compile, not one per op)
+    assert repr(scope["shown"]) == said
+    assert scope["model"].network.default_layers == ("conv1", "conv2")  # `--layers all`: the maps, as the text says
+
+
 def test_any_flax_module_through_the_api():
     import flax.linen as nn
     import jax
