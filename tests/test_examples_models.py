@@ -231,6 +231,42 @@ def test_every_listed_model_finds_its_examples(photos, name, layer, side):
     assert [c.shape for c in crops] == [(b[2] - b[0], b[3] - b[1], 3) for b in box[2]]
 
 
+# VGG19 and ResNet50 have their own whole runs (tests/test_models.py): the four others here.
+WHOLE = [m for m in MODELS if m[0] not in ("vgg19", "resnet50")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,layer,side", WHOLE, ids=[m[0] for m in WHOLE])
+def test_every_listed_model_runs_the_whole_pipeline(photos, tmp_path, capsys, name, layer, side):
+    """Issue 19's "done when": each listed model (random weights) through the command line's whole job (the
+    ascent, its grid, TensorBoard events, metrics, dataset examples and the atlas showing their crops) and the API."""
+    from jaxviz.cli import visualize
+
+    pytest.importorskip("keras")
+    out = tmp_path / "run"
+    argv = ["--model", name, "--weights", "random", "--layers", layer, "--filters", "0:2", "--size", str(side),
+            "--steps", "2", "--out", str(out), "--set", "output.quality=false", "--set", f"examples.images={photos}",
+            "--set", f"examples.size={side}", "--set", "examples.top=2"]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        visualize.main(argv)
+    said = capsys.readouterr().out
+    assert e.value.code == 0, said
+    from jaxviz.model.network import layer_file
+
+    grid = Image.open(out / f"{layer_file(layer)}.png")
+    assert grid.size[0] >= side and list(out.glob("events.out.tfevents.*"))  # the ascent's and the examples'
+    rows = json.loads((out / "metrics.json").read_text())["filters"]
+    assert [(r["layer"], r["filter"]) for r in rows] == [(layer, 0), (layer, 1)]
+    assert (
+        json.loads((out / "examples" / "images.json").read_text())["model"] == load_model(name, "random").network.name
+    )
+    page = (out / "atlas" / "filters" / layer_file(layer) / "0001.html").read_text()
+    assert 'class="ex-strip"' in page
+    result = jaxviz.visualize(layer, "0:2", model=name, weights="random", size=side, steps=2, quality=False,
+                              progress=False)  # fmt: skip
+    assert result.images.shape == (2, side, side, 3) and np.isfinite(result.images).all()
+
+
 def test_a_keras_models_run_writes_its_examples_and_its_atlas_shows_the_crops(photos, tmp_path, capsys):
     from jaxviz.cli import visualize
     from jaxviz.run.examples_stage import check_same_weights
@@ -280,7 +316,8 @@ def test_the_examples_command_takes_the_configs_model(photos, tmp_path, capsys):
 
     out = tmp_path / "run"
     argv = ["--images", str(photos), "--weights", "random", "--size", str(SIZE), "--top", "2", "--out", str(out),
-            "--set", "model.name=vgg19", "--set", "target.layers=block1_conv2", "--set", "target.filters=0:2"]  # fmt: skip
+            "--set", "model.name=vgg19", "--set", "target.layers=block1_conv2",
+            "--set", "target.filters=0:2"]  # fmt: skip
     with pytest.raises(SystemExit) as e:
         examples.main(argv)
     said = capsys.readouterr().out
