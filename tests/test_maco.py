@@ -155,7 +155,8 @@ def test_a_maco_config_translates_and_alpha_is_auto(tmp_path):
     assert method_of(_cfg(param__kind="maco", method__alpha="off")).alpha is False
     assert method_of(_cfg(method__alpha=True)).alpha is True and method_of(_cfg()).alpha is False
     saved = tmp_path / "t.npz"
-    spectrum.save(spectrum.from_images([np.full((8, 8, 3), 7, np.uint8)], 8, "grey"), saved)
+    noise = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a flat image has no spectrum
+    spectrum.save(spectrum.from_images([noise], 8, "noise"), saved)
     m = method_of(_cfg(param__kind="maco", method__spectrum=str(saved)))
     assert m.spectrum.fingerprint == spectrum.load(saved).fingerprint != spectrum.default().fingerprint
 
