@@ -252,7 +252,7 @@ def _run_held(
             r.layers[current].summary = {"partial": True}
             metrics_file.write(r.out, report.metrics(r.layers))
         r.writer.close()
-        raise Interrupted(f"{r.out} holds what finished (marked partial); rerun the same command to resume") from None
+        raise Interrupted(_interrupted_message(r)) from None
     finally:
         r.bar.close()
         if sys.exc_info()[0] is not None:  # the run's own error is the one to report, not a write's after it
@@ -270,6 +270,15 @@ def _run_held(
     )
     r.writer.close()
     return report.metrics(r.layers)
+
+
+def _interrupted_message(r: _Visualization) -> str:
+    """What Ctrl-C leaves: the filters the run directory holds now (this invocation's and earlier ones'), or that
+    none had finished (an interrupt during the first compile): then there is nothing to look at yet."""
+    held = sum(len(layer.done) for layer in r.layers.values())
+    if not held:
+        return f"no filter had finished yet, so {r.out} holds none; rerun the same command to start again"
+    return f"{r.out} holds what finished ({held} filter(s), marked partial); rerun the same command to resume"
 
 
 def _say(text: str) -> None:
