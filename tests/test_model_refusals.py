@@ -237,3 +237,32 @@ def test_damaged_or_wrong_kind_model_files_say_what_they_are(models, weights_pat
             argv += ["--set", 'model.preprocess="caffe"']
         _, err = assert_main_refuses(visualize.main, argv, capsys, *needles)
         assert "File not found" not in err and "layers found: none" not in err and not out.exists()
+
+
+def test_a_flax_module_of_one_input_size_is_fed_that_size_only():
+    """Finding 1's kind for Flax: a Dense after a flatten takes the natural size only; it is found (twice the side
+    fails), refused at another ascent.size in one line, costed at its side, and shown other images resized."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from jaxviz.model.flax_network import flax_network
+    from jaxviz.run.run_plan import check_sizes
+
+    class Flat(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(2, (3, 3), name="conv")(x)
+            return nn.Dense(3, name="head")(x.reshape(x.shape[0], -1))
+
+    module = Flat()
+    variables = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    network = flax_network(module, variables, natural_size=8)
+    assert network.input.fixed_size == 8 and network.min_size("conv") == 8
+    cfg = config_lib.apply(config_lib.Config(), {"ascent.size": 16, "ascent.transforms": []})
+    with pytest.raises(JaxvizError, match=r"^flax:Flat takes 8 px images only, but would see 16 px \(ascent.size = 16\)"
+                                          r"; set ascent.size = 8$"):  # fmt: skip
+        check_sizes(cfg, ["head"], network)
+    assert network.gflop_per_step("head", 512) == network.gflop_per_step("head", 8)
+    out = network.activation(variables, np.zeros((2, 20, 20, 3), np.float32), "head", None, "float32", "xla")
+    assert out.shape == (2, 1, 1, 3)

@@ -143,7 +143,7 @@ def shrinkers(method: Method, size: int, stages: int, upscale: float, least: int
         jitters = [t for t in method.transforms if t.strip().startswith("jitter")]
         below = f" below {least} px" if seen < least <= first else ""
         why.append(f"ascent.transforms {', '.join(jitters)} crop the {first} px image{below} to {max(seen, 0)} px")
-    return "; ".join(why) or f"ascent.size = {size} is that small"
+    return "; ".join(why) or f"ascent.size = {size}" + (" is that small" if size < least else "")
 
 
 def least_size(method: Method, stages: int, upscale: float, least: int) -> int | None:

@@ -78,10 +78,14 @@ class FlaxNetwork:
         return node["__call__"][0]
 
     def activation(self, params: Any, images: Any, layer: str, channel: Any, precision: str, conv: str) -> Any:
+        import jax
         import jax.numpy as jnp
 
         if precision != "float32":
             raise JaxvizError(f"a Flax module runs in float32 here; got ascent.precision = {precision!r}")
+        images, fixed = jnp.asarray(images, jnp.float32), self.input.fixed_size
+        if fixed and images.shape[1:3] != (fixed, fixed):  # a finished image or a photograph: seen at its side
+            images = jax.image.resize(images, (images.shape[0], fixed, fixed, images.shape[3]), "linear")
         out = self._capture(params, images, layer).astype(jnp.float32)
         return out[:, None, None, :] if out.ndim == 2 else out  # (k, C): a 1 x 1 map
 
@@ -122,6 +126,8 @@ class FlaxNetwork:
         """The smallest side (px) at which `layer`'s map is at least 1 x 1: found by trying shapes (jax.eval_shape,
         nothing computed), a binary search up to the natural size. An (N, C) layer has no map to shrink (a mean
         over an empty map still has a shape), so its side is also at least every earlier layer's with a map."""
+        if self.input.fixed_size:
+            return self.input.fixed_size
         if layer not in self._least:
             earlier = self.layers[: self.layers.index(layer)] if layer in self.flat else ()
             lo = max((self.min_size(la) for la in earlier if la not in self.flat), default=1)
@@ -151,6 +157,7 @@ class FlaxNetwork:
         import jax
         import jax.numpy as jnp
 
+        size = self.input.fixed_size or size  # a fixed-size module is only ever fed its side
         if (layer, size) not in self._gflop:
             x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
             lowered = jax.jit(lambda v, im: self._capture(v, im, layer)).lower(self.shapes, x)
@@ -163,7 +170,7 @@ class FlaxNetwork:
         """Five times the float32 output of every 4-D submodule up to `layer` (forward, its gradient, the
         nonlinearities', a margin) plus the image and its optimiser state: a rough bound, as for VGG."""
         index = self.layers.index(layer)
-        scale = (size / self.input.natural_size) ** 2
+        scale = ((self.input.fixed_size or size) / self.input.natural_size) ** 2
         maps = sum(self.natural_bytes[name] for name in self.layers[: index + 1]) * scale
         return int(images * (5 * maps + 4 * size * size * 3 * 4))
 
@@ -192,6 +199,14 @@ def flax_network(
         return module.apply(v, PREPROCESS[preprocess](im), capture_intermediates=True, mutable=["intermediates"])[1]
 
     captured = jax.eval_shape(everything, shapes, x)["intermediates"]
+    # A module that takes its natural size only (a Dense after a flatten): twice that side fails where a convnet's
+    # pools and convolutions would take it. Then the ascent must feed it that side (run_plan.check_sizes).
+    try:
+        twice = jax.ShapeDtypeStruct((1, 2 * natural_size, 2 * natural_size, 3), jnp.float32)
+        jax.eval_shape(everything, shapes, twice)
+        fixed = None
+    except Exception:  # flax's shape errors come in many types: any of them means "not this side"
+        fixed = natural_size
     found: list[tuple[str, tuple]] = []
     others: dict[str, tuple] = {}  # a submodule with another output (a 1-D conv's (N, L, C)): named when asked for
     for keys, leaf in jax.tree_util.tree_flatten_with_path(captured)[0]:
@@ -212,7 +227,7 @@ def flax_network(
         name or f"flax:{type(module).__name__}",
         tuple(p for p, _ in found),
         {p: int(s[-1]) for p, s in found},
-        InputSpec(3, natural_size, None, f"RGB 0-255 -> {preprocess}"),
+        InputSpec(3, natural_size, fixed, f"RGB 0-255 -> {preprocess}"),
         preprocess,
         shapes,
         {p: 4 * int(np.prod(s[1:])) for p, s in found},
