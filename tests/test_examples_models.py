@@ -324,3 +324,19 @@ def test_the_examples_command_takes_the_configs_model(photos, tmp_path, capsys):
     assert e.value.code == 0, said
     assert "jaxviz: weights: random (" in said and "1 layer(s), 6 image(s)" in said, said
     assert json.loads((out / "examples" / "images.json").read_text())["model"] == "vgg19"
+
+
+def test_the_examples_command_takes_vgg16s_random_weights_and_refuses_its_preprocessing(photos, tmp_path, capsys):
+    """VGG16 went around the registry there: `--weights random` was 'no such file', model.preprocess ignored."""
+    from jaxviz.cli import examples
+
+    base = ["--images", str(photos), "--size", str(SIZE), "--top", "2", "--set", "target.layers=block1_conv1",
+            "--set", "target.filters=0:2"]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        examples.main([*base, "--weights", "random", "--out", str(tmp_path / "a")])
+    assert e.value.code == 0 and "jaxviz: weights: random (" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        examples.main([*base, "--set", "model.preprocess=tf", "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "model.preprocess = 'tf' does not apply to vgg16" in err and err.count("\n") == 1
+    assert not (tmp_path / "b").exists()

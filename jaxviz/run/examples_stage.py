@@ -51,7 +51,12 @@ def job_for(cfg: Config) -> Job:
     out = output_dir(cfg.output.dir)
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's, never the photos' own folder
     t, m = cfg.target, cfg.model
-    if m.name != "vgg16":  # the registry finds and loads every other model's weights itself (model_registry)
+    from jaxviz.model.model_registry import NATIVE, check_native_preprocess
+
+    if m.name in NATIVE:  # the VGGs' input is built in: any other preprocessing would be ignored, so refused
+        check_native_preprocess(m.name, m.preprocess)
+    # The registry finds and loads every other model's weights itself (model_registry), and draws random ones
+    if m.name != "vgg16" or m.weights == "random":
         job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, m.weights, out, e.save_every, e.conv,
                        m.name, m.preprocess)  # fmt: skip
         check_layer_files(job.layers, m.name)  # each layer's file its own on any file system (examples_store)
