@@ -173,3 +173,27 @@ def test_time_left_reads_as_a_duration_never_as_a_clock_time():
     assert said == {0: "0 s", 3: "a few seconds", 44: "about 45 s", 700: "about 12 min", 3599: "about 1 h",
                     4800: "about 1 h 20 min", 57621: "about 16 h", 200000: "about 2 days"}  # fmt: skip
     assert not any(":" in text for text in said.values())
+
+
+def test_settings_that_change_no_output_leave_a_complete_run_untouched(tmp_path, weights_path, capsys):
+    """ascent.chunk, ascent.compile_cache, output.progress, output.snapshot_every, model.download and [distributed]
+    change nothing a complete run shows: a rerun with only them changed writes nothing (no new TensorBoard event
+    file, not even config.toml) and says it is complete and why; a setting that does change an output (the grid's
+    columns) still rewrites it."""
+    from jaxviz.run.recorded import NO_OUTPUT_KEYS
+
+    base = {"target.filters": "0:2", "output.tensorboard": True}
+    run_visualization(_cfg(tmp_path, weights_path, **base))
+    out = tmp_path / "r"
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".jaxviz.lock"}
+    capsys.readouterr()
+    unused = {"ascent.chunk": 1, "ascent.compile_cache": "off", "output.progress": False, "output.snapshot_every": 3,
+              "model.download": False, "distributed.barrier_timeout": 5}  # fmt: skip
+    assert set(unused) >= NO_OUTPUT_KEYS
+    again = run_visualization(_cfg(tmp_path, weights_path, **base, **unused))
+    said = capsys.readouterr().out
+    assert again["up_to_date"] and "already complete with this config (ascent.chunk, " in said, said
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".jaxviz.lock"}
+    assert after == before
+    regrid = run_visualization(_cfg(tmp_path, weights_path, **base, **{"output.columns": 1}))
+    assert "up_to_date" not in regrid and (out / "block1_conv1.png").read_bytes() != before[out / "block1_conv1.png"]

@@ -181,6 +181,8 @@ def test_rerun_skips_finished_points_and_resumes_changed_ones(tmp_path, weights_
     calls = []
     monkeypatch.setattr(job, "run_visualization", fake_run(calls))
     assert sweep(path, out) == first  # every point kept as recorded
+    kept = sweep(path, out, ["ascent.chunk=1", "ascent.compile_cache=off"])  # changes no output: every point kept
+    assert kept["points"] == first["points"]
     assert calls == []
     after = [(_state(d), (d / "metrics.json").read_bytes(), (d / "metrics.json").stat().st_mtime_ns) for d in dirs]
     assert after == before

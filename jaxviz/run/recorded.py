@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +53,79 @@ def resolve(cfg: Config, weights: str | Path | None, fingerprint: str) -> Config
     return config_lib.apply(cfg, {**updates, "output.dir": str(output_dir(cfg.output.dir))})
 
 
+# Settings that change nothing a complete run shows, so a rerun that changes only them writes nothing (config.toml
+# included: docs/run-directory.md's "a complete run rerun writes nothing"): how the work is split and compiled
+# (ascent.chunk: filters per compiled batch; the images are the same whatever it is, since a filter's start and
+# transforms come from (seed, layer, filter, step); ascent.compile_cache), what is shown only while ascending
+# (output.progress, output.snapshot_every's live grids), where weights may come from (model.download) and the
+# processes' timeouts ([distributed]). Every other key changes the images (chunk_store.settings) or what a
+# complete run writes of them (the grid's layout, quality numbers, PNGs, TensorBoard, the atlas).
+NO_OUTPUT_KEYS = frozenset(
+    {"ascent.chunk", "ascent.compile_cache", "output.progress", "output.snapshot_every", "model.download"}
+)
+NO_OUTPUT_SECTIONS = frozenset({"distributed"})
+# Paths whose contents the config names by a fingerprint of their own (model.fingerprint, method.spectrum_
+# fingerprint): the same weights or template found elsewhere make the same images. Only config.toml records them
+# anew (`--config DIR/config.toml` must find them), as it does a changed [examples] table.
+FINGERPRINTED_PATHS = frozenset({"model.weights", "method.spectrum"})
+
+
+def _lines_without(text: str, dropped: Callable[[str, str], bool]) -> str:
+    """A recorded config's text (config.to_toml: "[section]" lines, one "key = value" line per key) without the
+    lines `dropped(section, key)` names, and without the sections it drops whole (`dropped(section, "")`)."""
+    kept, section = [], ""
+    for line in text.split("\n"):
+        head = line.strip()
+        if head.startswith("[") and head.endswith("]"):
+            section = head[1:-1].strip()
+        key = "" if head.startswith("[") else head.partition("=")[0].strip()
+        if not dropped(section, "") and not (key and dropped(section, key)):
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def ascent_part(text: str) -> str:
-    """A resolved config's text without its [examples] table (config.to_toml writes one table per blank-line
-    separated block) and without output.dir: the examples keep their own state and refusals, so changing only them
-    (a batch size, a save interval) leaves a complete ascent complete instead of rewriting its metrics, grids and
-    events; and the run directory is the one being compared, wherever it was when the text was recorded (a moved
-    or copied run)."""
-    blocks = [block for block in text.split("\n\n") if not block.lstrip().startswith("[examples]")]
-    return "\n".join(line for line in "\n\n".join(blocks).split("\n") if not line.startswith("dir = "))
+    """A resolved config's text as far as the ascent's outputs go: without its [examples] table, without output.dir,
+    NO_OUTPUT_KEYS and NO_OUTPUT_SECTIONS, and without FINGERPRINTED_PATHS. The examples keep their own state and
+    refusals, so changing only them (a batch size, a save interval) leaves a complete ascent complete instead of
+    rewriting its metrics, grids and events; the run directory is the one being compared, wherever it was when the
+    text was recorded (a moved or copied run)."""
+
+    def dropped(section: str, key: str) -> bool:
+        name = f"{section}.{key}"
+        if not key:
+            return section == "examples" or section in NO_OUTPUT_SECTIONS
+        return name == "output.dir" or name in NO_OUTPUT_KEYS or name in FINGERPRINTED_PATHS
+
+    return _lines_without(text, dropped)
+
+
+def recorded_part(text: str) -> str:
+    """A resolved config's text without what changes nothing a run writes (NO_OUTPUT_KEYS, NO_OUTPUT_SECTIONS): two
+    texts with the same recorded part are the same run, the same point of a sweep; config.toml is rewritten for a
+    difference here only."""
+    return _lines_without(
+        text, lambda section, key: section in NO_OUTPUT_SECTIONS or f"{section}.{key}" in NO_OUTPUT_KEYS
+    )
+
+
+def no_output_differences(recorded: str, text: str) -> list[str]:
+    """The NO_OUTPUT_KEYS (and NO_OUTPUT_SECTIONS' keys) whose values differ between two recorded configs' texts,
+    as "section.key" ([] when neither is TOML)."""
+    try:
+        a, b = tomllib.loads(recorded), tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    names = set(NO_OUTPUT_KEYS)
+    for section in NO_OUTPUT_SECTIONS:
+        for table in (a, b):
+            names.update(f"{section}.{k}" for k in table.get(section, {}))
+    differ = []
+    for name in sorted(names):
+        section, key = name.split(".", 1)
+        if a.get(section, {}).get(key) != b.get(section, {}).get(key):
+            differ.append(name)
+    return differ
 
 
 def write_config(out: Path, text: str) -> None:

@@ -15,7 +15,7 @@ from jaxviz.model.model_registry import FLAX, LoadedModel, model_names
 from jaxviz.model.network import layer_file
 from jaxviz.run import measure, metrics_file, report
 from jaxviz.run.chunk_store import Store, check_writable, settings
-from jaxviz.run.recorded import read_config, resolve, up_to_date, write_config
+from jaxviz.run.recorded import no_output_differences, read_config, recorded_part, resolve, up_to_date, write_config
 from jaxviz.run.report import LayerRecord
 from jaxviz.run.run_dir import check_run_dir
 from jaxviz.run.run_plan import Plan, describe, plan, prepare
@@ -222,10 +222,16 @@ def _run_held(
         cfg, p, params, after_layer
     )  # every refusal (weights, settings, directory) before a word is said
     if r.count == 1 and (complete := up_to_date(r.out, r.text, r.layers, after_layer is not None)) is not None:
-        found, same = complete
-        if same and read_config(r.out) != r.text:  # only [examples] differs: record it, nothing else
+        (found, same), recorded = complete, read_config(r.out) or ""
+        # Only [examples] or where the same weights are differs: record it, nothing else (a chunk size, say, is not
+        # recorded anew: that would be the one write of a run that writes nothing).
+        if same and recorded_part(recorded) != recorded_part(r.text):
             write_config(r.out, r.text)
-        if same:
+        unused = no_output_differences(recorded, r.text)
+        if same and unused:
+            _say(f"{r.out} is already complete with this config ({', '.join(unused)} changes none of its outputs); "
+                 f"nothing to do")  # fmt: skip
+        elif same:
             _say(f"{r.out} is already complete with this config; nothing to do")
         else:  # fewer layers or filters than it holds: what it shows stays whole
             _say(f"{r.out} already holds these filters, complete, among more; nothing to do (its config.toml "

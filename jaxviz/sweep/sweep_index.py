@@ -23,7 +23,7 @@ from jaxviz import config as config_lib
 from jaxviz.config import Config
 from jaxviz.errors import JaxvizError
 from jaxviz.model.architecture import CONV_LAYERS
-from jaxviz.run.recorded import read_config
+from jaxviz.run.recorded import read_config, recorded_part
 from jaxviz.runtime.files import atomic_write, damaged, read_json, write_json
 
 LAYER_FIELDS = ("activation_mean", "activation_median", "dead", "nan")
@@ -193,8 +193,11 @@ def read(out: Path) -> Index | None:
 
 
 def finished(out: Path, expected: Mapping[str, str]) -> dict[str, dict]:
-    """Entries of OUT/index.json that are done and whose config.toml is still `expected[name]`."""
-    same = {name for name, text in expected.items() if read_config(out / name) == text}
+    """Entries of OUT/index.json that are done and whose config.toml is still `expected[name]`, but for settings that
+    change nothing a run writes (recorded.recorded_part: a chunk size, the progress bar)."""
+    same = {
+        name for name, text in expected.items() if recorded_part(read_config(out / name) or "") == recorded_part(text)
+    }
     try:
         index = read(out)
     except JaxvizError:
