@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_main_refuses
 from PIL import Image
 
 import jaxviz
@@ -340,3 +341,25 @@ def test_the_examples_command_takes_vgg16s_random_weights_and_refuses_its_prepro
     err = capsys.readouterr().err
     assert e.value.code == 2 and "model.preprocess = 'tf' does not apply to vgg16" in err and err.count("\n") == 1
     assert not (tmp_path / "b").exists()
+
+
+def test_the_examples_command_takes_the_model_flags_visualize_takes(photos, tmp_path, capsys):
+    """Finding 9: `jaxviz-examples --model keras --weights FILE` as `jaxviz-visualize` takes it (every flag that sets
+    a model.* key there is one here too), and the examples are the Keras model's."""
+    from jaxviz.cli import examples
+    from jaxviz.config.keys import flags
+
+    def model_flags(command: str) -> set[str]:
+        return {name for name, f in flags(command).items() if f.key.startswith("model.")}
+
+    assert model_flags("visualize") <= model_flags("examples")
+    path = tiny_keras(tmp_path / "tiny.keras")
+    out = tmp_path / "run"
+    argv = ["--model", "keras", "--weights", str(path), "--layers", "conv_b", "--filters", "0:2", "--images",
+            str(photos), "--size", str(SIZE), "--top", "2", "--out", str(out), "--set", "model.preprocess=0-1",
+            "--quiet"]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        examples.main(argv)
+    assert e.value.code == 0, capsys.readouterr()
+    assert json.loads((out / "examples" / "images.json").read_text())["model"] == "keras:tiny"
+    assert_main_refuses(examples.main, ["--model", "nosuch", "--images", str(photos)], capsys, "got 'nosuch'")

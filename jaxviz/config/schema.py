@@ -21,11 +21,11 @@ class ModelConfig:
     # jaxviz.model.model_registry's names: vgg16 and vgg19 (jaxviz's own), a keras.applications name (resnet50, ...),
     # or keras (the model a .keras or full-model .h5 in `weights` holds). All but the VGGs need jaxviz[keras].
     name: str = flag("vgg16", "NAME", "the model: vgg16, vgg19, a keras.applications name (resnet50, ...), or keras "
-                     "(the model in --weights); see docs/models.md", visualize="model")  # fmt: skip
+                     "(the model in --weights); see docs/models.md", visualize="model", examples="model")  # fmt: skip
     # How a Keras model that is not a keras.applications one wants its input: caffe, tf ([-1, 1]), torch, 0-1, 0-255.
     preprocess: str = ""
     # A Keras .h5, .weights.h5 or .keras, or a converted .msgpack; "" searches (docs/weights.md) and may download.
-    weights: str = flag("", "PATH", "Keras VGG16 .h5, .weights.h5, .keras or converted .msgpack",
+    weights: str = flag("", "PATH", "weights or model file: Keras .h5, .weights.h5, .keras, or converted .msgpack",
                         visualize="weights", examples="weights", convert="weights")  # fmt: skip
     download: bool = True  # allow downloading Keras' file when nothing is found locally
     fingerprint: str = ""  # the weights' value hash a run used (its config.toml); set, other weights are refused
