@@ -154,7 +154,9 @@ def test_a_dead_filter_shows_the_dead_mark_and_the_run_keeps_its_tile(run_dir, r
     for f, r in rows.items():
         cell = grid[f // 2 * 37 : f // 2 * 37 + 32, f % 2 * 37 : f % 2 * 37 + 32]
         assert np.array_equal(cell, mark if r["dead"] and not r["nan"] else stored[f]), f
-    rows[1].update(activation=0.0, initial_activation=0.0, max_activation=0.0, dead=True, history=[0.0, 0.0, 0.0])
+    # Its image as displayed does not fire it either (else it is "silent", not dead: the next test).
+    rows[1].update(activation=0.0, initial_activation=0.0, max_activation=0.0, dead=True, history=[0.0, 0.0, 0.0],
+                   display_activation=0.0)  # fmt: skip
     rows[2].update(dead=True, nan=True, nan_step=1)  # a NaN filter keeps its last finite image
     path.write_text(json.dumps(metrics))
     atlas = write_atlas(run_dir).parent
@@ -231,7 +233,8 @@ def test_a_sweep_atlas_compares_the_points(tmp_path, weights_path):
     index["points"].append({**index["points"][0], "name": "step-2.0", "status": "pending", "layers": {}})
     (out / "index.json").write_text(json.dumps(index))  # a point not run yet: a row, no pages
     metrics = json.loads((out / "step-0.5" / "metrics.json").read_text())
-    metrics["filters"][1].update(dead=True, history=[0.0, 0.0, 0.0])  # block1_conv1 filter 1 never fired there
+    # block1_conv1 filter 1 never fired there, its image as displayed neither (else it is silent, not dead)
+    metrics["filters"][1].update(dead=True, history=[0.0, 0.0, 0.0], display_activation=0.0)
     (out / "step-0.5" / "metrics.json").write_text(json.dumps(metrics))
     atlas = write_atlas(out).parent
     home = (atlas / "index.html").read_text()
@@ -292,3 +295,25 @@ def test_the_index_is_a_picture_of_the_network(tmp_path):
     assert ">compile cache misses<" in developer and ">quality skipped estimate seconds<" in developer
     assert ">compile seconds<" in developer and ">compile cache misses<" not in found
     assert check_links(atlas) == 1 + 1 + 2 + 80
+
+
+def test_a_filter_its_ascent_never_fired_but_its_image_does_is_silent_not_dead(run_dir):
+    """Finding 14: a filter whose 2-step ascent never fired it (metrics.json's dead) while its image as displayed
+    does (display activation 4.7) is no dead mark with "never fired" on its page: its image, a "silent in its
+    ascent" badge, why, and what the display activation measures; the layer counts it as no dead filter."""
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text())
+    rows = {r["filter"]: r for r in metrics["filters"] if r["layer"] == "block2_conv1"}
+    rows[1].update(activation=0.0, max_activation=0.0, dead=True, history=[0.0, 0.0, 0.0], display_activation=4.7)
+    metrics["layers"]["block2_conv1"]["dead"] = sum(r["dead"] for r in rows.values())
+    path.write_text(json.dumps(metrics))
+    atlas = write_atlas(run_dir).parent
+    stored = tiles.read_tiles(run_dir, "block2_conv1", {1})
+    assert np.array_equal(_rgb(atlas / "img" / "block2_conv1" / "0001.png"), stored[1])  # its image, no mark
+    page = (atlas / "filters" / "block2_conv1" / "0001.html").read_text()
+    assert DEAD_NOTE not in page and '<figure class="hero dead">' not in page and 'class="badge silent"' in page
+    assert "never made this filter fire" in page and "display activation 4.7" in page
+    assert label("display_activation") == "activation of the image as displayed"
+    layer = (atlas / "layers" / "block2_conv1.html").read_text()
+    assert "filter 1: dead" not in layer
+    assert f"{sum(r['dead'] for r in rows.values()) - 1} dead" in layer

@@ -5,7 +5,8 @@ update went non-finite (a NaN filter keeps its last finite image instead). For a
 meaning off: VGG's convolutions) that is "it never fired"; a layer whose output is signed (a classifier's logits, a
 linear convolution, a BatchNorm) is alive below zero too: only a unit stuck at zero, whose image no gradient moved,
 is dead. The history alone tells the two apart (a ReLU's mean is never negative), so every reader (metrics.json, the
-grid, the atlas) judges alike without knowing the layer.
+grid) judges alike without knowing the layer: dead means its ascent never fired it. The atlas calls such a filter
+"silent", not dead, when its image as displayed or real images fire it (`judged_by_its_image`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ def is_dead(history: Sequence[float] | np.ndarray, nan_step: int = -1) -> bool:
         return False
     h = np.asarray(history, np.float64)
     return not bool((np.abs(h[np.isfinite(h)]) > DEAD_EPS).any())
+
+
+def judged_by_its_image(record: dict, real_images_fire: bool = False) -> dict:
+    """A metrics.json row (`dead`: is_dead over its ascent) as the atlas shows it: a filter its ascent never fired
+    but that fires on its image as displayed (display_activation > DEAD_EPS: the quality numbers measure the image as
+    shown, output.display's contrast stretch included, not the ascent's own) or on real images (`real_images_fire`:
+    its dataset examples) did not "never fire": not dead but "silent" in its ascent (too few steps to wake it, say).
+    `record` itself when there is no such evidence or the filter fired in its ascent."""
+    shown = record.get("display_activation")
+    image_fires = isinstance(shown, (int, float)) and not isinstance(shown, bool) and shown > DEAD_EPS
+    if not record.get("dead") or not (image_fires or real_images_fire):
+        return record
+    return {**record, "dead": False, "silent": True}
 
 
 def filter_record(layer: str, f: int, history: np.ndarray, nan_step: int) -> dict:

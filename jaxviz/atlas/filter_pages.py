@@ -56,9 +56,10 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         filter=f,
         label=class_of(r),  # a logit's class (metrics.json's "label"), in the heading
         name=name,
-        badges=[{"kind": k, "text": label(k)} for k in ("dead", "nan") if r.get(k)],
+        badges=[{"kind": k, "text": label(k)} for k in ("dead", "silent", "nan") if r.get(k)],
         filters=pager(here, "Filters", step(prev), step(nxt)),
         dead=dead(r),  # the template says why there is a cross, not an image
+        silent=_silent(v, layer, r),
         hero=picture(here, pic, what + (", with its transparency" if mapped else ""), full=True, lazy=False),
         **(_mapped(here, pic, what, name) if mapped else {"opaque": None, "alpha_map": None}),
         size=f"{pic.size[0]}×{pic.size[1]}" if pic else None,
@@ -72,6 +73,26 @@ def filter_html(v: RunView, here: str, layer: str, r: dict, prev: tuple | None, 
         ascent=layer in v.ascent,
         layers=pager(here, "Layers", same_in(at - 1), same_in(at + 1), "layer-"),
         layer_href=href(here, layer_page(v.prefix, layer)),
+    )
+
+
+def _silent(v: RunView, layer: str, r: dict) -> str | None:
+    """Why a filter its ascent never fired is not called dead (records.judged_by_its_image; real images firing it, in
+    the atlas): what fires it. None for any other filter."""
+    if not r.get("silent") or r.get("dead"):
+        return None
+    steps = max(len(r.get("history") or []) - 1, 0)
+    why = []
+    shown = r.get("display_activation")
+    if isinstance(shown, (int, float)) and shown > 0:
+        why.append(f"its image as displayed here does (display activation {fmt(shown)})")
+    ex = v.examples.get(layer, {}).get(r["filter"])
+    if ex is not None and ex.fires == ex.fires and ex.fires > 0:
+        why.append(f"real images do (its dataset examples: it fires on {ex.fires:.0%} of them)")
+    return (
+        f"Its ascent never made this filter fire: its mean activation stayed at zero at every one of its {steps} "
+        f"step(s), so the image is little more than its start. It is not dead: {' and '.join(why) or 'it fired'}. "
+        f"More steps (ascent.steps) may wake it. "
     )
 
 

@@ -35,6 +35,9 @@ LABELS = {
     "dataset_mean": "mean over the data set",
     "fires": "fires on (share of images)",
     "label": "class",  # a classifier's logit: the class it scores (Network.labels)
+    "silent": "silent in its ascent",  # never fired while ascending, yet its image or real images fire it
+    # The quality numbers measure the image as shown (output.display's stretch included), not the ascent's own image.
+    "display_activation": "activation of the image as displayed",
 }
 
 

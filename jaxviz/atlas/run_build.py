@@ -9,6 +9,7 @@ import hashlib
 import json
 from importlib import resources
 
+from jaxviz.ascent.records import judged_by_its_image
 from jaxviz.atlas import assets, filter_pages
 from jaxviz.atlas import example_crops as examples
 from jaxviz.atlas.page_parts import filter_page, layer_page
@@ -34,12 +35,13 @@ def write_run(out: Output, run: Run, prefix: str, known: object, **where: object
     caption, compare). Returns what the pages were made from and what the next call may skip (`known` is
     what the last call returned)."""
     known = known if isinstance(known, dict) else {}
-    pictures, seen = write_pictures(run.path, run.records, out, prefix, _dict(known.get("pictures")))
     ascent = set(run.records)
     # Layers with dataset examples but no ascent (a run of jaxviz-examples alone) show their examples instead. Each in
     # the model's order: metrics.json's and images.json's (layer_order keeps both), never sorted by name.
     layers = layer_order([list(run.records), stored_layers(run.path)])
     shown, found, dataset = examples.write_examples(run.path, layers, out, prefix, _dict(known.get("examples")))
+    run = _silent(run, shown)  # before the pictures: a filter that something fires gets no dead mark
+    pictures, seen = write_pictures(run.path, run.records, out, prefix, _dict(known.get("pictures")))
     alone = examples.rows_alone(shown, [la for la in layers if la not in ascent and shown.get(la)])
     if alone:
         records = {la: run.records.get(la) or alone[la] for la in layers if la in ascent or la in alone}
@@ -48,6 +50,23 @@ def write_run(out: Output, run: Run, prefix: str, known: object, **where: object
         pictures = {la: pictures.get(la, {}) for la in records}
     v = RunView(run, prefix, pictures, examples=shown, dataset=dataset, ascent=ascent, **where)
     return v, {"pictures": seen, "examples": found, "pages": _write_pages(out, v, _dict(known.get("pages")))}
+
+
+def _silent(run: Run, shown: dict) -> Run:
+    """`run` with each filter its ascent never fired (metrics.json's `dead`, the grid's mark: records.is_dead) but
+    that something else fires called "silent", not dead: its image as displayed (records.judged_by_its_image: the
+    quality numbers' display activation) or real images (its dataset examples fire on some image). "Never fired"
+    would be false there, and a dead mark would hide its image. The layers' dead counts follow."""
+    records, layers = dict(run.records), dict(run.layers)
+    for layer, rows in run.records.items():
+        fired = {f for f, ex in shown.get(layer, {}).items() if ex.fires == ex.fires and ex.fires > 0}
+        judged = [judged_by_its_image(r, r["filter"] in fired) for r in rows]
+        if all(a is b for a, b in zip(judged, rows)):
+            continue
+        records[layer] = judged
+        if isinstance(layers.get(layer), dict) and "dead" in layers[layer]:
+            layers[layer] = {**layers[layer], "dead": sum(bool(r.get("dead")) for r in judged)}
+    return dataclasses.replace(run, records=records, layers=layers)
 
 
 def _dict(x: object) -> dict:
