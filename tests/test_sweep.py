@@ -298,6 +298,14 @@ def test_point_names():
     clash = point_names([{"t.layers": "b1,b2"}, {"t.layers": ("b1", "b2")}, {"t.layers": "B1,B2"}])
     assert len(set(clash)) == 3 and all(n.startswith("layers-b1_b2_") or n.startswith("layers-B1_B2_") for n in clash)
     assert clash == point_names([{"t.layers": "b1,b2"}, {"t.layers": ("b1", "b2")}, {"t.layers": "B1,B2"}])
+    # A path is named by its file's stem (finding 15), with its folders where two files share a name.
+    w = "/work/shared/weights/vgg16_keras_imagenet_notop.h5"
+    named = point_names(
+        [{"model.name": "vgg16", "model.weights": w}, {"model.name": "keras", "model.weights": "s.keras"}]
+    )
+    assert named == ["name-vgg16_weights-vgg16_keras_imagenet_notop", "name-keras_weights-s"]
+    same = point_names([{"model.weights": p} for p in ("/a/w.h5", "/b/w.h5", "/b/w.keras", "random")])
+    assert same == ["weights-a_w.h5", "weights-b_w.h5", "weights-b_w.keras", "weights-random"]
     long = point_names([{"m.weights": "x" * 300}, {"m.weights": "x" * 299}])
     assert all(len(n) <= 100 for n in long) and long[0] != long[1]
 

@@ -45,6 +45,30 @@ def _label(value: Any) -> str:
     return str(value)
 
 
+# Keys whose values are paths: a point is named by the file's (or folder's) name, not its whole path
+# ("weights-vgg16_keras_imagenet_notop", not "weights-_work_shared_weights_vgg16_keras_imagenet_notop.h5").
+PATH_KEYS = ("model.weights", "method.spectrum", "examples.images")
+
+
+def _path_labels(values: Iterable[Any]) -> dict[str, str]:
+    """Each distinct path of `values` -> the shortest readable name that tells it from the others: its stem (the
+    file's name without its extension), else its whole file name, else with as many parent folders as it takes
+    (`a/w.h5`, `b/w.h5`); the whole path where even that does not (point_names then adds a hash)."""
+    paths = sorted({str(v) for v in values})
+    parts = {p: [x for x in p.replace("\\", "/").split("/") if x] or [p] for p in paths}
+
+    def stem(name: str) -> str:
+        return name.rsplit(".", 1)[0] or name  # one extension: "vgg16.weights.h5" -> "vgg16.weights"
+
+    tries = [lambda p: stem(parts[p][-1]), lambda p: parts[p][-1]]
+    tries += [lambda p, k=k: "/".join(parts[p][-k:]) for k in range(2, max(map(len, parts.values()), default=1) + 1)]
+    for name_of in tries:
+        names = {p: name_of(p) for p in paths}
+        if len({n.lower() for n in names.values()}) == len(paths):
+            return names
+    return {p: p for p in paths}
+
+
 def _digest(values: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -52,15 +76,22 @@ def _digest(values: dict[str, Any]) -> str:
 def point_names(points: Sequence[dict[str, Any]]) -> list[str]:
     """Directory names from swept values: `steps-20_step-0.5`; a hash of the values where still ambiguous.
 
-    Keys are shortened to their last dotted part unless two share it; characters outside [A-Za-z0-9._-]
+    Keys are shortened to their last dotted part unless two share it; a path (PATH_KEYS) is named by its file's
+    stem, with its folders only where two points' files share a name (`_path_labels`); characters outside [A-Za-z0-9._-]
     become `_`; a name that collides (ignoring case, for case-insensitive filesystems) or is longer than
     MAX_NAME is cut to fit and gets `_<8 hex digits>` (a hash of its values) appended.
     """
     labels = config_lib.short_keys(points[0] if points else [])
     keys = list(labels)
     labels = [labels[key] for key in keys]
+    # A path's value by its file's name (disambiguated by its folders where two share it).
+    shown = {key: _path_labels(p[key] for p in points) for key in keys if key in PATH_KEYS}
+
+    def value(key: str, v: Any) -> str:
+        return shown[key][str(v)] if key in shown else _label(v)
+
     names = [
-        re.sub(r"[^A-Za-z0-9._-]", "_", "_".join(f"{label}-{_label(p[key])}" for label, key in zip(labels, keys)))
+        re.sub(r"[^A-Za-z0-9._-]", "_", "_".join(f"{label}-{value(key, p[key])}" for label, key in zip(labels, keys)))
         for p in points
     ]
     counts = Counter(name.lower() for name in names)
