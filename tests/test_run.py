@@ -169,9 +169,11 @@ def test_quality_numbers_reach_metrics_and_are_measured_once(tmp_path, weights_p
 def test_time_left_reads_as_a_duration_never_as_a_clock_time():
     from jaxviz.show.progress import duration
 
-    said = {s: duration(s) for s in (0, 3, 44, 700, 3599, 4800, 57621, 200000)}
-    assert said == {0: "0 s", 3: "a few seconds", 44: "about 45 s", 700: "about 12 min", 3599: "about 1 h",
-                    4800: "about 1 h 20 min", 57621: "about 16 h", 200000: "about 2 days"}  # fmt: skip
+    said = {s: duration(s) for s in (0, 0.94, 3, 44, 700, 3599, 4800, 57621, 200000)}
+    # 0 s only when nothing is left: 0.94 s for two filters of a resume once read "the rest should take 0 s".
+    assert said == {0: "0 s", 0.94: "under a second", 3: "a few seconds", 44: "about 45 s", 700: "about 12 min",
+                    3599: "about 1 h", 4800: "about 1 h 20 min", 57621: "about 16 h",
+                    200000: "about 2 days"}  # fmt: skip
     assert not any(":" in text for text in said.values())
 
 

@@ -161,10 +161,13 @@ def clock(seconds: float) -> str:
 
 def duration(seconds: float) -> str:
     """Time still to go in words, rounded as an estimate deserves: "about 40 s", "about 12 min",
-    "about 1 h 20 min", "about 16 h", "about 3 days". Never H:MM:SS, which reads as a time of day."""
+    "about 1 h 20 min", "about 16 h", "about 3 days". Never H:MM:SS, which reads as a time of day. "0 s" only for
+    nothing left: any time left, however short, is "under a second" (0.9 s for 2 filters once read "0 s")."""
     s = max(float(seconds), 0.0)
-    if s < 1:
+    if s == 0:
         return "0 s"
+    if s < 1:
+        return "under a second"
     if s < 60:
         return f"about {max(round(s / 5) * 5, 5):.0f} s" if s >= 5 else "a few seconds"
     if round(s / 60) < 60:
