@@ -219,7 +219,8 @@ def test_maco_through_the_command_line_records_its_template(tmp_path, weights_pa
     assert recorded.method.spectrum_fingerprint == spectrum.default().fingerprint
     assert (out / "block2_conv1.png").is_file()
     other = tmp_path / "other.npz"
-    spectrum.save(spectrum.from_images([np.full((8, 8, 3), 9, np.uint8)], 8, "grey"), other)
+    noise = np.random.default_rng(3).integers(0, 256, (8, 8, 3), dtype=np.uint8)  # a flat image has no spectrum
+    spectrum.save(spectrum.from_images([noise], 8, "noise"), other)
     assert_main_refuses(
         visualize.main,
         ["--config", str(out / "config.toml"), "--set", f"method.spectrum={other}"],
