@@ -429,3 +429,22 @@ def open_page(d, path: Path | str) -> None:
 def console_errors(d) -> list[dict]:
     """The browser console's errors since the last call (failed loads, script errors)."""
     return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def small_flax_cnn(size: int):
+    """(module, variables): the small Flax CNN the model tests share (conv1 8 -> pool -> conv2 16 -> a Dense head
+    of 10 over the mean; its class is named Small, so its network is "flax:Small"), initialised for size px."""
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    class Small(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.relu(nn.Conv(8, (3, 3), name="conv1")(x))
+            x = nn.max_pool(x, (2, 2), (2, 2))
+            x = nn.relu(nn.Conv(16, (3, 3), name="conv2")(x))
+            return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
+
+    module = Small()
+    return module, module.init(jax.random.key(0), jnp.zeros((1, size, size, 3)))

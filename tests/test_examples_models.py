@@ -177,20 +177,9 @@ def test_a_keras_files_examples_are_the_brute_force_top_k_of_keras_own_outputs(p
 
 
 def test_a_flax_modules_examples_are_the_brute_force_top_k(photos):
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
+    from conftest import small_flax_cnn
 
-    class Small(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            x = nn.relu(nn.Conv(8, (3, 3), name="conv1")(x))
-            x = nn.max_pool(x, (2, 2), (2, 2))
-            x = nn.relu(nn.Conv(16, (3, 3), name="conv2")(x))
-            return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
-
-    module = Small()
-    variables = module.init(jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3)))
+    module, variables = small_flax_cnn(SIZE)
     loaded = jaxviz.flax_model(module, variables, preprocess="0-1", natural_size=SIZE)
     result = jaxviz.find_examples(photos, "conv1,conv2", top=TOP, size=SIZE, batch=4, model=loaded, progress=False)
     assert result.model == "flax:Small"

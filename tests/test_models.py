@@ -150,22 +150,11 @@ def test_the_flax_example_in_the_docs_prints_what_it_says():
 
 
 def test_any_flax_module_through_the_api():
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
+    from conftest import small_flax_cnn
 
     import jaxviz
 
-    class Small(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            x = nn.relu(nn.Conv(8, (3, 3), name="conv1")(x))
-            x = nn.max_pool(x, (2, 2), (2, 2))
-            x = nn.relu(nn.Conv(16, (3, 3), name="conv2")(x))
-            return nn.Dense(10, name="head")(x.mean(axis=(1, 2)))
-
-    module = Small()
-    variables = module.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
+    module, variables = small_flax_cnn(32)
     loaded = jaxviz.flax_model(module, variables, preprocess="0-1", natural_size=32)
     net = loaded.network
     assert net.layers == ("conv1", "conv2", "head") and dict(net.widths) == {"conv1": 8, "conv2": 16, "head": 10}

@@ -74,7 +74,9 @@ def test_a_sweep_point_in_use_is_skipped_and_keeps_its_results(tmp_path, weights
     out = tmp_path / "sweep"
     assert script("sweep", "--config", str(sweep_file), "--out", str(out)).returncode == 0
     entry = json.loads((out / "index.json").read_text())["points"][1]
-    (out / "steps-2" / "config.toml").write_text((out / "steps-2" / "config.toml").read_text() + "\n")  # now unlike
+    recorded = (out / "steps-2" / "config.toml").read_text()
+    assert "columns = 0" in recorded  # a setting that changes what the point writes: it is no longer the same point
+    (out / "steps-2" / "config.toml").write_text(recorded.replace("columns = 0", "columns = 1"))
     with lock_holder(out / "steps-2", "a run extending this point"):
         p = script("sweep", "--config", str(sweep_file), "--out", str(out))
         assert_one_line_error(p.returncode, p.stderr.splitlines()[-1], "in use by another process", "steps-2")

@@ -74,7 +74,8 @@ def test_two_real_runs_on_one_directory(tmp_path, weights_path, capsys):
     )
     try:
         deadline = time.monotonic() + 120
-        while not (run / "state" / "settings.json").is_file():  # it holds the directory and has started writing
+        # It holds the directory and has started writing: its settings, then (after sizing each layer) config.toml
+        while not ((run / "state" / "settings.json").is_file() and (run / "config.toml").is_file()):
             assert holder.poll() is None and time.monotonic() < deadline, "the first run did not start"
             time.sleep(0.2)
         holder.send_signal(signal.SIGSTOP)  # frozen, still holding: whatever changes now is the others' doing
