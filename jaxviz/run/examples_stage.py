@@ -51,19 +51,15 @@ def job_for(cfg: Config) -> Job:
     out = output_dir(cfg.output.dir)
     check_run_dir(out)  # new, empty or jaxviz's: never a sweep's, never the photos' own folder
     t, m = cfg.target, cfg.model
-    from jaxviz.model.model_registry import NATIVE, check_native_preprocess
-
-    if m.name in NATIVE:  # the VGGs' input is built in: any other preprocessing would be ignored, so refused
-        check_native_preprocess(m.name, m.preprocess)
-    # The registry finds and loads every other model's weights itself (model_registry), and draws random ones
-    if m.name != "vgg16" or m.weights == "random":
-        job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, m.weights, out, e.save_every, e.conv,
-                       m.name, m.preprocess)  # fmt: skip
-        check_layer_files(job.layers, m.name)  # each layer's file its own on any file system (examples_store)
-        return job
-    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "", out, e.save_every, e.conv)
-    weights = find_weights(m.weights, download=m.download).path
-    return dataclasses.replace(job, weights=str(weights))
+    # The registry (through make_job's network) checks every model, a VGG's preprocessing included, and finds or
+    # draws every model's weights but VGG16's file, found here as a run finds it so that the job records its path.
+    search = m.name == "vgg16" and m.weights != "random"
+    job = make_job(images, t.layers, t.filters, e.top, e.size, e.batch, "" if search else m.weights, out,
+                   e.save_every, e.conv, m.name, m.preprocess)  # fmt: skip
+    check_layer_files(job.layers, m.name)  # each layer's file its own on any file system (examples_store)
+    if search:
+        job = dataclasses.replace(job, weights=str(find_weights(m.weights, download=m.download).path))
+    return job
 
 
 def check_same_weights(out: Path, fingerprint: str, doing: str, model: str = "") -> None:
