@@ -13,30 +13,37 @@ from jaxviz.model.targets import resolve_filters, resolve_layers
 
 
 def fed_sizes(cfg: Config, network: Network | None = None) -> list[tuple[int, int]]:
-    """(stage side, side the model is fed) for every ascent stage, in order, in pixels.
-
-    The fed side is the stage's image after `ascent.transforms` (pads add 2*width, jitters crop d; scale
-    and rotate keep the side), or with method.crops the side the crops are resized to (method.crop_side, or
-    `network`'s input side for 0). Stages start smaller than `ascent.size` when `ascent.upscale` > 1.
-    """
+    """(stage side, side the model is fed) for every ascent stage, in order, in pixels: ascent.spec.fed_side's rule
+    (the stage's image after `ascent.transforms`, or with method.crops the side the crops are resized to) for each
+    stage (they start smaller than `ascent.size` when `ascent.upscale` > 1). `network`: cfg's model when None (only
+    read for crops at the model's own side)."""
     from jaxviz.ascent import stage_sizes
-    from jaxviz.ascent.transforms import output_side
+    from jaxviz.ascent.spec import fed_side
 
-    a, m = cfg.ascent, cfg.method
-    if m.crops:
-        return [(stage, _crop_side(cfg, network)) for stage in stage_sizes(a.size, a.stages, a.upscale)]
-    return [(side, output_side(a.transforms, side)) for side in stage_sizes(a.size, a.stages, a.upscale)]
+    a, view = cfg.ascent, _view(cfg)
+    network = _network(cfg, network) if view.crops else network
+    return [(side, fed_side(view, side, network)) for side in stage_sizes(a.size, a.stages, a.upscale)]
+
+
+def _view(cfg: Config) -> Method:
+    """What of cfg's method decides what the model is shown (transforms, crops, their side): the Method part
+    ascent.spec.fed_side and crop_side read, built without the magnitude template they do not need."""
+    m = cfg.method
+    return Method(transforms=tuple(cfg.ascent.transforms), crops=m.crops, crop_side=m.crop_side)
+
+
+def _network(cfg: Config, network: Network | None) -> Network:
+    from jaxviz.run.translate import network_of
+
+    return network or network_of(cfg)
 
 
 def _crop_side(cfg: Config, network: Network | None) -> int:
-    """The side (px) method.crops are resized to: method.crop_side, else the model's input side (ascent.spec's
-    rule; `network`: cfg's model when None)."""
+    """The side (px) method.crops are resized to (ascent.spec.crop_side; `network`: cfg's model when None)."""
     from jaxviz.ascent.spec import crop_side
-    from jaxviz.run.translate import network_of
 
-    if cfg.method.crop_side:
-        return cfg.method.crop_side
-    return crop_side(Method(), network or network_of(cfg))
+    view = _view(cfg)
+    return crop_side(view, network if view.crop_side else _network(cfg, network))
 
 
 def _shrinker(cfg: Config, fed: int, least: int) -> str:
