@@ -103,7 +103,7 @@ def test_the_generic_path_equals_vgg16s_own(photos, params):
         a, b = own.layers[layer], generic.layers[layer]
         np.testing.assert_array_equal(a.image, b.image)
         np.testing.assert_array_equal(a.box, b.box)
-        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5, atol=1e-6 * np.abs(a.scores).max())  # as brute force
 
 
 def test_resnet50_fields_grow_with_depth_and_stay_in_the_image():

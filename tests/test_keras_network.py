@@ -139,7 +139,7 @@ def with_classifier(notop: Path, path: Path) -> Path:
 
     path.write_bytes(notop.read_bytes())
     with h5py.File(path, "a") as f:
-        names = list(f.attrs["layer_names"])
+        names = [n if isinstance(n, bytes) else n.encode() for n in f.attrs["layer_names"]]  # h5py: bytes, not str
         for name in ("flatten", "fc1", "fc2", "predictions"):
             group = f.create_group(name)
             names.append(name.encode())

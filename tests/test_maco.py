@@ -86,7 +86,10 @@ def test_alpha_with_stages_is_the_last_stages_enlarged_with_the_image():
 
 
 @pytest.mark.slow
-def test_maco_batched_equals_per_filter_with_alpha_in_one_compile(params):
+def test_maco_batched_equals_per_filter_with_alpha_in_one_compile(params, real_weights):
+    if not real_weights:  # seen: 3 steps on random weights, one filter 13 px of 255 apart between chunk shapes
+        pytest.skip(depends_on_weights("NAdam's first steps are near the gradient's sign: random weights' tiny "
+                                       "gradients flip with the last bits a chunk's shape changes"))  # fmt: skip
     engine = ascent.LayerAscent(params, Spec("block1_conv2", 32, method=MACO), Knobs(steps=3))
     with traces() as seen:
         both = engine([1, 6, 9])
